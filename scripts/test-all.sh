@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every test: TypeScript type check + unit tests, Python tests of models/, browser e2e.
+# Runs all suites even when one fails, then exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+failed=()
+run() { local name="$1"; shift; printf '\n\033[1m[test] %s\033[0m\n' "$name"; "$@" || failed+=("$name"); }
+
+run "typecheck (tsc --noEmit)" npx tsc -p tsconfig.json --noEmit
+run "TypeScript unit tests (vitest)" npx vitest run
+run "Python tests (pytest models/tests)" .venv/bin/python -m pytest -q models/tests
+run "browser end-to-end tests (Chromium)" node tests/e2e/run.js
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n[test] FAILED: %s\n' "${failed[*]}" >&2
+  exit 1
+fi
+printf '\n[test] all suites passed\n'
