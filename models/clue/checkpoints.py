@@ -25,7 +25,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from clue.clip import CLIP, Activation, CLIPConfig, build_clip, freeze, preset_config
+from clue.clip import CLIP, PRESET_ALIASES, PRESETS, Activation, CLIPConfig, build_clip, freeze, preset_config
 from clue.errors import UserFacingError
 
 # Entries that OpenAI's archives and HF checkpoints carry but that are not weights.
@@ -305,6 +305,26 @@ def build_from_state_dict(
     return model
 
 
+def _load_clip_with_origin(
+    path: Path,
+    activation: Activation | None,
+    vision_head_width: int,
+    text_head_width: int,
+) -> tuple[CLIP, str]:
+    raw, container = read_state_dict(path)
+    hugging_face = is_hugging_face_layout(raw)
+    state = normalize_names(raw, path)
+    if activation is None:
+        activation = (_hugging_face_activation(path) if hugging_face else None) or "quick_gelu"
+    model = build_from_state_dict(state, path, activation, vision_head_width, text_head_width)
+    origin = {"torchscript": "OpenAI TorchScript archive", "state_dict": "PyTorch state dict"}.get(
+        container, container
+    )
+    if hugging_face:
+        origin += ", Hugging Face names"
+    return freeze(model), origin  # type: ignore[return-value]
+
+
 def load_clip(
     path: str | Path,
     activation: Activation | None = None,
@@ -317,13 +337,17 @@ def load_clip(
     weights) and the `hidden_act` of a Hugging Face config.json beside the file; LAION-trained
     open_clip weights need `"gelu"`.
     """
-    path = Path(path)
-    raw, container = read_state_dict(path)
-    state = normalize_names(raw, path)
-    if activation is None:
-        activation = (_hugging_face_activation(path) if is_hugging_face_layout(raw) else None) or "quick_gelu"
-    model = build_from_state_dict(state, path, activation, vision_head_width, text_head_width)
-    return freeze(model)  # type: ignore[return-value]
+    return _load_clip_with_origin(Path(path), activation, vision_head_width, text_head_width)[0]
+
+
+def architecture_name(cfg: CLIPConfig) -> str:
+    """"ViT-L/14" for the known shapes, else the sizes spelled out."""
+    for name, preset in PRESETS.items():
+        if replace(preset, activation=cfg.activation) == cfg and name in PRESET_ALIASES.values():
+            return next(alias for alias, key in PRESET_ALIASES.items() if key == name)
+    return (
+        f"ViT patch {cfg.patch_size}, width {cfg.vision_width}, {cfg.vision_layers} blocks, {cfg.image_size}px"
+    )
 
 
 def load_backbone(spec: str, activation: Activation | None = None, seed: int = 0) -> tuple[CLIP, str, str | None]:
@@ -345,12 +369,8 @@ def load_backbone(spec: str, activation: Activation | None = None, seed: int = 0
         if activation is not None:
             cfg = replace(cfg, activation=activation)
         model = freeze(build_clip(cfg, seed=seed))
-        return model, f"{name[: -len(RANDOM_PRESET_SUFFIX)]} (random init, seed {seed})", None  # type: ignore[return-value]
+        return model, f"{architecture_name(cfg)} (random initialisation, seed {seed})", None  # type: ignore[return-value]
     path = Path(spec)
-    model = load_clip(path, activation=activation)
-    cfg = model.config
-    description = (
-        f"ViT patch {cfg.patch_size}, width {cfg.vision_width}, {cfg.vision_layers} blocks, "
-        f"{cfg.image_size}px ({path.name})"
-    )
+    model, origin = _load_clip_with_origin(path, activation, 64, 64)
+    description = f"{architecture_name(model.config)} ({origin} {path.name}, {model.config.activation})"
     return model, description, file_sha256(path)

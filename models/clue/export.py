@@ -1,0 +1,364 @@
+"""`clue export`: one ONNX graph per dtype + manifest.json, checked against PyTorch.
+
+The graph takes `image` [1, 3, S, S] float32 and returns `anomaly_map` [1, S, S],
+`layer_maps` [1, L, S, S] and `score` [1]. The prompts depend on the image, so the text tower
+is inside the graph; everything that does not depend on the image (the SOT / state / class /
+EOT token embeddings, V, the causal mask) is folded into constants at export time.
+
+The fp16 file stores the weights in float16 and casts them back to float32 at load time, so
+the input and outputs stay float32 and every op computes in float32 (identical numerics on
+WASM and WebGPU, half the download). Everything is written into a temporary folder next to
+the output and renamed into place at the end: a failed export leaves no half-written model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from clue import __version__
+from clue.checkpoints import load_backbone
+from clue.errors import UserFacingError
+from clue.manifest import (
+    Manifest,
+    Postprocessing,
+    Preprocessing,
+    Provenance,
+    ResizeSpec,
+    TensorSpec,
+    Threshold,
+    file_entry,
+    write_manifest,
+)
+from clue.model import CLUE, ClueConfig, load_model_config, load_trainable
+
+DEFAULT_OPSET = 17
+FP32_FILE = "model.onnx"
+FP16_FILE = "model.fp16.onnx"
+MANIFEST_FILE = "manifest.json"
+# Parity bounds: fp32 must match PyTorch to float rounding; fp16 weights are reported.
+FP32_PARITY_BOUND = 1e-4
+FP16_PARITY_BOUND = 5e-2
+# Below this many elements a weight stays float32 (biases, norms: no size to gain).
+FP16_MIN_ELEMENTS = 1024
+
+
+class ExportWrapper(nn.Module):
+    """CLUE with the three graph outputs as a plain tuple (ONNX needs tensors, not a dataclass)."""
+
+    def __init__(self, model: CLUE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out = self.model(image)
+        return out.anomaly_map, out.layer_maps, out.score
+
+
+def export_onnx(model: CLUE, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Trace CLUE (batch 1) into one ONNX file.
+
+    Uses the TorchScript-based exporter: it emits opset 17 directly (the torch.export-based
+    one starts at 18 and its down-conversion fails on this graph) and is fast on big models.
+    """
+    import warnings
+
+    model = model.eval()
+    wrapper = ExportWrapper(model).eval()
+    size = model.image_size
+    example = torch.zeros(1, 3, size, size)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The legacy exporter announces its own deprecation, and warns about advanced indexing
+        # with negative indices (ours are constant, non-negative EOT positions).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=["anomaly_map", "layer_maps", "score"],
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def convert_weights_to_fp16(source: Path, destination: Path, min_elements: int = FP16_MIN_ELEMENTS) -> int:
+    """Store float32 weights (initializers and large Constant nodes) as float16, each followed
+    by a Cast back to float32. Returns how many tensors were converted."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    casts: list[onnx.NodeProto] = []
+    converted = 0
+    fp16_max = float(np.finfo(np.float16).max)
+
+    def to_half(array: np.ndarray) -> np.ndarray:
+        # Out-of-range values would become inf; clip them (CLIP's weights are far inside).
+        return np.clip(array, -fp16_max, fp16_max).astype(np.float16)
+
+    for initializer in graph.initializer:
+        if initializer.data_type != TensorProto.FLOAT:
+            continue
+        array = numpy_helper.to_array(initializer)
+        if array.size < min_elements:
+            continue
+        name = initializer.name
+        half_name = name + "__fp16"
+        initializer.CopyFrom(numpy_helper.from_array(to_half(array), half_name))
+        casts.append(helper.make_node("Cast", [half_name], [name], to=TensorProto.FLOAT, name=name + "__cast"))
+        converted += 1
+    kept_nodes = []
+    for node in graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            tensor = node.attribute[0].t
+            if tensor.data_type == TensorProto.FLOAT:
+                array = numpy_helper.to_array(tensor)
+                if array.size >= min_elements:
+                    output = node.output[0]
+                    half_name = output + "__fp16"
+                    graph.initializer.append(numpy_helper.from_array(to_half(array), half_name))
+                    casts.append(
+                        helper.make_node("Cast", [half_name], [output], to=TensorProto.FLOAT, name=output + "__cast")
+                    )
+                    converted += 1
+                    continue
+        kept_nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(casts + kept_nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(destination))
+    return converted
+
+
+def parity_inputs(size: int, count: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic test images in the range of CLIP-normalized inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(1, 3, size, size, generator=generator).numpy() for _ in range(count)]
+
+
+def check_parity(onnx_path: Path, model: CLUE, inputs: list[np.ndarray]) -> dict[str, float]:
+    """Max abs difference between onnxruntime (CPU) and PyTorch, per output, over `inputs`."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    wrapper = ExportWrapper(model).eval()
+    names = ["anomaly_map", "layer_maps", "score"]
+    worst = {name: 0.0 for name in names}
+    for image in inputs:
+        onnx_outputs = session.run(names, {"image": image.astype(np.float32)})
+        with torch.no_grad():
+            torch_outputs = wrapper(torch.from_numpy(image))
+        for name, got, expected in zip(names, onnx_outputs, torch_outputs):
+            if got.shape != tuple(expected.shape):
+                raise AssertionError(f"{onnx_path}: output {name} has shape {got.shape}, PyTorch {tuple(expected.shape)}")
+            worst[name] = max(worst[name], float(np.abs(got - expected.numpy()).max()))
+    return worst
+
+
+def git_commit(repo_dir: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit or None
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: Manifest
+    parity: dict[str, dict[str, float]]  # dtype → output → max abs diff
+    seconds: dict[str, float]  # step → wall seconds
+
+
+def export_model(
+    model: CLUE,
+    out_dir: Path,
+    *,
+    model_id: str,
+    backbone_description: str,
+    backbone_sha256: str | None,
+    training_data: str,
+    threshold: Threshold | None = None,
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    parity: bool = True,
+    overwrite: bool = False,
+    version: str = __version__,
+    log: Any = print,
+) -> ExportResult:
+    """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] + manifest.json)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise UserFacingError(f"{out_dir}: output folder exists; pass --overwrite to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the viewer's web server must read it
+    seconds: dict[str, float] = {}
+    parity_report: dict[str, dict[str, float]] = {}
+    try:
+        size = model.image_size
+        started = time.perf_counter()
+        export_onnx(model, staging / FP32_FILE, opset)
+        seconds["export_fp32"] = time.perf_counter() - started
+        log(f"exported {FP32_FILE} in {seconds['export_fp32']:.1f} s")
+        files = [(staging / FP32_FILE, "float32")]
+        if fp16:
+            started = time.perf_counter()
+            count = convert_weights_to_fp16(staging / FP32_FILE, staging / FP16_FILE)
+            seconds["convert_fp16"] = time.perf_counter() - started
+            log(f"wrote {FP16_FILE} ({count} weight tensors stored as float16) in {seconds['convert_fp16']:.1f} s")
+            files.append((staging / FP16_FILE, "float16"))
+        if parity:
+            inputs = parity_inputs(size)
+            for path, dtype in files:
+                started = time.perf_counter()
+                worst = check_parity(path, model, inputs)
+                seconds[f"parity_{dtype}"] = time.perf_counter() - started
+                parity_report[dtype] = worst
+                bound = FP32_PARITY_BOUND if dtype == "float32" else FP16_PARITY_BOUND
+                summary = ", ".join(f"{name} {value:.2e}" for name, value in worst.items())
+                log(f"parity {path.name} vs PyTorch (max abs diff over {len(inputs)} inputs): {summary}")
+                if max(worst.values()) > bound:
+                    raise UserFacingError(
+                        f"{path.name}: ONNX output differs from PyTorch by {max(worst.values()):.2e} "
+                        f"(> {bound:g}); the export is wrong, not written"
+                    )
+        layers = list(model.layers)
+        manifest = Manifest(
+            id=model_id,
+            version=version,
+            files=[file_entry(path, dtype, staging) for path, dtype in files],
+            opset=opset,
+            input=TensorSpec("image", [1, 3, size, size], "float32"),
+            outputs={
+                "anomaly_map": TensorSpec("anomaly_map", [1, size, size]),
+                "layer_maps": TensorSpec("layer_maps", [1, len(layers), size, size]),
+                "score": TensorSpec("score", [1]),
+            },
+            layers=layers,
+            preprocessing=Preprocessing(resize=ResizeSpec(size=size)),
+            postprocessing=Postprocessing(),
+            threshold=threshold if threshold is not None else Threshold(),
+            provenance=Provenance(
+                backbone=backbone_description,
+                backbone_sha256=backbone_sha256,
+                training_data=training_data,
+                commit=git_commit(Path(__file__).resolve().parent),
+                created=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            ),
+        )
+        write_manifest(manifest, staging / MANIFEST_FILE)
+        # Swap into place: the old folder (if any) is removed only after the new one is complete.
+        retired = None
+        if out_dir.exists():
+            retired = out_dir.with_name(f".{out_dir.name}.old-{int(time.time())}")
+            out_dir.rename(retired)
+        staging.rename(out_dir)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(out_dir=out_dir, manifest=manifest, parity=parity_report, seconds=seconds)
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained CLUE to ONNX (fp32, optional fp16) + manifest.json for the viewer",
+        description="Export CLUE as one ONNX graph (image → anomaly_map, layer_maps, score) with "
+        "the manifest the viewer reads. Runs a parity check against PyTorch in onnxruntime.",
+    )
+    parser.add_argument("--backbone", required=True,
+                        help="CLIP checkpoint file (OpenAI .pt, open_clip .pt/.bin, .safetensors) "
+                        "or preset:<ViT-B-16|ViT-L-14|tiny>-random for a random backbone")
+    parser.add_argument("--prompts", type=Path, default=None,
+                        help="trained prompt weights (.pt/.safetensors from `clue train`); omitted: "
+                        "untrained random prompts (for size/speed measurements only)")
+    parser.add_argument("--model-config", type=Path, default=None,
+                        help="model config TOML (default: the config stored in --prompts)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created atomically)")
+    parser.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float16 weights)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default 17)")
+    parser.add_argument("--id", dest="model_id", default=None, help="model id for the manifest")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="default map threshold (default: the one stored in --prompts, else 0.5)")
+    parser.add_argument("--training-data", default=None, help="training data description for provenance")
+    parser.add_argument("--activation", choices=["quick_gelu", "gelu"], default=None,
+                        help="backbone MLP activation (default: QuickGELU, OpenAI's; LAION weights need gelu)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random backbones/prompts")
+    parser.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    clip, backbone_description, backbone_sha = load_backbone(args.backbone, activation=args.activation, seed=args.seed)
+    info: dict[str, Any] = {}
+    state = None
+    if args.prompts is not None:
+        state, info = load_trainable(args.prompts)
+    if args.model_config is not None:
+        cfg = load_model_config(args.model_config)
+    elif info.get("model_config"):
+        cfg = ClueConfig.from_dict(dict(info["model_config"]), source=str(args.prompts))
+    else:
+        cfg = ClueConfig()
+    torch.manual_seed(args.seed)
+    model = CLUE(clip, cfg)
+    if state is not None:
+        model.load_trainable_state_dict(state, source=str(args.prompts))
+    model.eval()
+
+    stored_threshold = info.get("threshold") if isinstance(info.get("threshold"), dict) else None
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise UserFacingError(f"--threshold {args.threshold}: must be in [0, 1]")
+        threshold = Threshold(default=args.threshold, chosen_on="given on the command line")
+    elif stored_threshold is not None:
+        threshold = Threshold(default=float(stored_threshold["default"]), chosen_on=str(stored_threshold.get("chosen_on", "")))
+    else:
+        threshold = Threshold()
+    training_data = args.training_data or info.get("training_data") or (
+        "untrained prompts (random initialisation)" if args.prompts is None else "not recorded"
+    )
+    model_id = args.model_id or info.get("id") or f"clue-{args.out.name}"
+    result = export_model(
+        model,
+        args.out,
+        model_id=model_id,
+        backbone_description=backbone_description,
+        backbone_sha256=backbone_sha,
+        training_data=str(training_data),
+        threshold=threshold,
+        fp16=args.fp16,
+        opset=args.opset,
+        parity=not args.no_parity,
+        overwrite=args.overwrite,
+    )
+    for entry in result.manifest.files:
+        print(f"{result.out_dir / entry.path}: {entry.bytes / 1e6:.1f} MB ({entry.dtype}), sha256 {entry.sha256[:12]}…")
+    print(f"{result.out_dir / MANIFEST_FILE}: written; total {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,349 @@
+"""The model manifest (`manifest.json`): the one contract between `models/` and the viewer.
+
+Its fields are specified in docs/manifest.md. `write_manifest` validates before writing
+(temporary file + rename); `read_manifest` validates what it reads and rejects an unknown
+`schema`, so a malformed manifest never reaches the viewer from our side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clue.errors import UserFacingError
+
+SCHEMA = "clue-manifest/1"
+OUTPUT_NAMES = ("anomaly_map", "layer_maps", "score")
+FILE_DTYPES = ("float32", "float16")
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class ModelFile:
+    path: str  # relative to the manifest's folder
+    dtype: str  # "float32" | "float16": the viewer picks by dtype
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int]
+    dtype: str | None = None  # stated for the input only
+
+
+@dataclass
+class IntensitySpec:
+    method: str = "percentile_clip"
+    low_percentile: float = 0.5
+    high_percentile: float = 99.5
+    foreground: str = "greater_than_min"
+
+
+@dataclass
+class SquareSpec:
+    method: str = "center_pad"
+    value: float = 0.0
+
+
+@dataclass
+class ResizeSpec:
+    method: str = "bicubic_antialias"
+    size: int = 224
+
+
+@dataclass
+class NormalizeSpec:
+    mean: list[float] = field(default_factory=lambda: list(CLIP_MEAN))
+    std: list[float] = field(default_factory=lambda: list(CLIP_STD))
+
+
+@dataclass
+class Preprocessing:
+    """docs/manifest.md § Preprocessing, exactly; the defaults are the training pipeline's."""
+
+    intensity: IntensitySpec = field(default_factory=IntensitySpec)
+    square: SquareSpec = field(default_factory=SquareSpec)
+    resize: ResizeSpec = field(default_factory=ResizeSpec)
+    channels: int = 3
+    normalize: NormalizeSpec = field(default_factory=NormalizeSpec)
+
+
+@dataclass
+class Postprocessing:
+    to_slice_grid: str = "bilinear_uncrop"
+
+
+@dataclass
+class Threshold:
+    default: float = 0.5
+    chosen_on: str = "not chosen: default 0.5"
+
+
+@dataclass
+class Provenance:
+    backbone: str
+    backbone_sha256: str | None  # None for a randomly initialised backbone (no file)
+    training_data: str
+    commit: str | None  # None when the export did not run inside a git checkout
+    created: str  # ISO 8601
+    intended_use: str = "Research demonstration of anomaly maps on medical image slices."
+    clinical_use: bool = False
+
+
+@dataclass
+class Manifest:
+    id: str
+    version: str
+    files: list[ModelFile]
+    opset: int
+    input: TensorSpec
+    outputs: dict[str, TensorSpec]
+    layers: list[int]
+    preprocessing: Preprocessing
+    postprocessing: Postprocessing
+    threshold: Threshold
+    provenance: Provenance
+    schema: str = SCHEMA
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input"] = _tensor_dict(self.input)
+        data["outputs"] = {key: _tensor_dict(spec) for key, spec in self.outputs.items()}
+        # "schema" first, as readers check it first.
+        return {"schema": data.pop("schema"), **data}
+
+
+def _tensor_dict(spec: TensorSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": spec.name, "shape": list(spec.shape)}
+    if spec.dtype is not None:
+        data["dtype"] = spec.dtype
+    return data
+
+
+def file_entry(path: Path, dtype: str, relative_to: Path) -> ModelFile:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return ModelFile(
+        path=path.relative_to(relative_to).as_posix(),
+        dtype=dtype,
+        bytes=path.stat().st_size,
+        sha256=digest.hexdigest(),
+    )
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Collects every problem of a manifest dict so the error lists them all at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def need(self, condition: bool, message: str) -> bool:
+        if not condition:
+            self.problems.append(message)
+        return condition
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(_is_int(v) and v > 0 for v in value)
+
+
+def validate_manifest_dict(data: Any) -> list[str]:
+    """Every problem found (empty list: valid)."""
+    check = _Checker()
+    if not check.need(isinstance(data, dict), "manifest must be a JSON object"):
+        return check.problems
+    if not check.need(data.get("schema") == SCHEMA, f"schema must be {SCHEMA!r}, found {data.get('schema')!r}"):
+        return check.problems
+    required = (
+        "id", "version", "files", "opset", "input", "outputs", "layers",
+        "preprocessing", "postprocessing", "threshold", "provenance",
+    )
+    missing = [key for key in required if key not in data]
+    if not check.need(not missing, f"missing fields: {', '.join(missing)}"):
+        return check.problems
+    check.need(isinstance(data["id"], str) and bool(data["id"]), "id must be a non-empty string")
+    check.need(isinstance(data["version"], str) and bool(data["version"]), "version must be a non-empty string")
+    check.need(_is_int(data["opset"]) and data["opset"] >= 1, "opset must be a positive integer")
+
+    files = data["files"]
+    if check.need(isinstance(files, list) and len(files) > 0, "files must be a non-empty list"):
+        for index, entry in enumerate(files):
+            where = f"files[{index}]"
+            if not check.need(isinstance(entry, dict), f"{where} must be an object"):
+                continue
+            path = entry.get("path")
+            check.need(
+                isinstance(path, str) and bool(path) and not path.startswith("/") and ".." not in Path(path).parts,
+                f"{where}.path must be a relative path inside the model folder",
+            )
+            check.need(entry.get("dtype") in FILE_DTYPES, f"{where}.dtype must be one of {FILE_DTYPES}")
+            check.need(_is_int(entry.get("bytes")) and entry["bytes"] > 0, f"{where}.bytes must be a positive integer")
+            check.need(
+                isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"])),
+                f"{where}.sha256 must be 64 lowercase hex digits",
+            )
+
+    image_size = None
+    spec = data["input"]
+    if check.need(isinstance(spec, dict), "input must be an object"):
+        check.need(spec.get("name") == "image", "input.name must be 'image'")
+        check.need(spec.get("dtype") == "float32", "input.dtype must be 'float32'")
+        shape = spec.get("shape")
+        if check.need(
+            _is_shape(shape) and len(shape) == 4 and shape[0] == 1 and shape[1] == 3 and shape[2] == shape[3],
+            "input.shape must be [1, 3, S, S]",
+        ):
+            image_size = shape[2]
+
+    layers = data["layers"]
+    layers_ok = check.need(
+        isinstance(layers, list) and len(layers) > 0 and all(_is_int(v) and v >= 1 for v in layers),
+        "layers must be a non-empty list of 1-based block numbers",
+    )
+    outputs = data["outputs"]
+    if check.need(isinstance(outputs, dict), "outputs must be an object"):
+        for key in OUTPUT_NAMES:
+            entry = outputs.get(key)
+            if not check.need(isinstance(entry, dict), f"outputs.{key} is missing"):
+                continue
+            check.need(isinstance(entry.get("name"), str) and bool(entry["name"]), f"outputs.{key}.name must be a string")
+            check.need(_is_shape(entry.get("shape")), f"outputs.{key}.shape must be a list of positive integers")
+        if image_size is not None and all(isinstance(outputs.get(k), dict) for k in OUTPUT_NAMES):
+            check.need(outputs["anomaly_map"].get("shape") == [1, image_size, image_size],
+                       f"outputs.anomaly_map.shape must be [1, {image_size}, {image_size}]")
+            if layers_ok:
+                check.need(outputs["layer_maps"].get("shape") == [1, len(layers), image_size, image_size],
+                           f"outputs.layer_maps.shape must be [1, {len(layers)}, {image_size}, {image_size}] (one map per layer)")
+            check.need(outputs["score"].get("shape") == [1], "outputs.score.shape must be [1]")
+
+    pre = data["preprocessing"]
+    if check.need(isinstance(pre, dict), "preprocessing must be an object"):
+        intensity = pre.get("intensity", {})
+        check.need(isinstance(intensity, dict) and intensity.get("method") == "percentile_clip",
+                   "preprocessing.intensity.method must be 'percentile_clip'")
+        if isinstance(intensity, dict):
+            low, high = intensity.get("low_percentile"), intensity.get("high_percentile")
+            check.need(_is_number(low) and _is_number(high) and 0 <= low < high <= 100,
+                       "preprocessing.intensity percentiles must satisfy 0 ≤ low < high ≤ 100")
+            check.need(intensity.get("foreground") == "greater_than_min",
+                       "preprocessing.intensity.foreground must be 'greater_than_min'")
+        square = pre.get("square", {})
+        check.need(isinstance(square, dict) and square.get("method") == "center_pad" and _is_number(square.get("value")),
+                   "preprocessing.square must be {method: 'center_pad', value: number}")
+        resize = pre.get("resize", {})
+        if check.need(isinstance(resize, dict) and resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")),
+                      "preprocessing.resize must be {method: 'bicubic_antialias', size: integer}"):
+            if image_size is not None:
+                check.need(resize["size"] == image_size, f"preprocessing.resize.size must equal the input size {image_size}")
+        check.need(pre.get("channels") == 3, "preprocessing.channels must be 3")
+        normalize = pre.get("normalize", {})
+        check.need(
+            isinstance(normalize, dict)
+            and isinstance(normalize.get("mean"), list) and len(normalize["mean"]) == 3
+            and all(_is_number(v) for v in normalize["mean"])
+            and isinstance(normalize.get("std"), list) and len(normalize["std"]) == 3
+            and all(_is_number(v) and v > 0 for v in normalize["std"]),
+            "preprocessing.normalize must hold 3 means and 3 positive stds",
+        )
+
+    post = data["postprocessing"]
+    check.need(isinstance(post, dict) and post.get("to_slice_grid") == "bilinear_uncrop",
+               "postprocessing.to_slice_grid must be 'bilinear_uncrop'")
+    threshold = data["threshold"]
+    if check.need(isinstance(threshold, dict), "threshold must be an object"):
+        check.need(_is_number(threshold.get("default")) and 0.0 <= threshold["default"] <= 1.0,
+                   "threshold.default must be a number in [0, 1]")
+        check.need(isinstance(threshold.get("chosen_on"), str), "threshold.chosen_on must be a string")
+    provenance = data["provenance"]
+    if check.need(isinstance(provenance, dict), "provenance must be an object"):
+        for key in ("backbone", "training_data", "created", "intended_use"):
+            check.need(isinstance(provenance.get(key), str), f"provenance.{key} must be a string")
+        sha = provenance.get("backbone_sha256")
+        check.need(sha is None or (isinstance(sha, str) and bool(_SHA256.match(sha))),
+                   "provenance.backbone_sha256 must be 64 hex digits or null")
+        check.need(provenance.get("commit") is None or isinstance(provenance.get("commit"), str),
+                   "provenance.commit must be a string or null")
+        check.need(isinstance(provenance.get("clinical_use"), bool), "provenance.clinical_use must be true or false")
+    return check.problems
+
+
+def manifest_from_dict(data: dict[str, Any]) -> Manifest:
+    """Build the dataclasses from a *validated* dict."""
+    pre = data["preprocessing"]
+    return Manifest(
+        schema=data["schema"],
+        id=data["id"],
+        version=data["version"],
+        files=[ModelFile(**entry) for entry in data["files"]],
+        opset=data["opset"],
+        input=TensorSpec(**data["input"]),
+        outputs={key: TensorSpec(**value) for key, value in data["outputs"].items()},
+        layers=list(data["layers"]),
+        preprocessing=Preprocessing(
+            intensity=IntensitySpec(**pre["intensity"]),
+            square=SquareSpec(**pre["square"]),
+            resize=ResizeSpec(**pre["resize"]),
+            channels=pre["channels"],
+            normalize=NormalizeSpec(**pre["normalize"]),
+        ),
+        postprocessing=Postprocessing(**data["postprocessing"]),
+        threshold=Threshold(**data["threshold"]),
+        provenance=Provenance(**data["provenance"]),
+    )
+
+
+def write_manifest(manifest: Manifest, path: str | Path) -> Path:
+    """Validate, then write atomically (temporary file + rename)."""
+    path = Path(path)
+    data = manifest.to_json_dict()
+    problems = validate_manifest_dict(data)
+    if problems:
+        raise ValueError("refusing to write an invalid manifest: " + "; ".join(problems))
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_manifest(path: str | Path, verify_files: bool = False) -> Manifest:
+    """Read and validate; with `verify_files`, also check each model file's size and sha256."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise UserFacingError(f"{path}: manifest does not exist") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserFacingError(f"{path}: not valid JSON ({error})") from error
+    problems = validate_manifest_dict(data)
+    if problems:
+        raise UserFacingError(f"{path}: invalid manifest: {'; '.join(problems)}")
+    manifest = manifest_from_dict(data)
+    if verify_files:
+        for entry in manifest.files:
+            actual = file_entry(path.parent / entry.path, entry.dtype, path.parent) if (path.parent / entry.path).is_file() else None
+            if actual is None:
+                raise UserFacingError(f"{path}: listed model file {entry.path} does not exist")
+            if actual.bytes != entry.bytes or actual.sha256 != entry.sha256:
+                raise UserFacingError(f"{path}: {entry.path} does not match its size/sha256 in the manifest")
+    return manifest
