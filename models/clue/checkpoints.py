@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -59,7 +60,10 @@ def _is_torchscript_archive(path: Path) -> bool:
 
 def _read_torch_file(path: Path) -> tuple[dict[str, Tensor], str]:
     if _is_torchscript_archive(path):
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch announces jit's deprecation; OpenAI's archives exist only in this form.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
         return dict(module.state_dict()), "torchscript"
     loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     # Training scripts wrap the weights: {"state_dict": ...} (open_clip) or {"model": ...}.
