@@ -305,6 +305,9 @@ def write_seg(
     for keyword in ("InstanceCreationTime", "ContentTime", "SeriesTime"):
         if keyword in seg:
             setattr(seg, keyword, STUDY_TIME)
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = STUDY_DATE + STUDY_TIME
     for item in seg.get("DimensionOrganizationSequence", []):
         old = str(item.DimensionOrganizationUID)
         _replace_uid_everywhere(seg, old, deterministic_uid(seg_series_uid, "dimension-organization"))
