@@ -14,6 +14,13 @@ export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so
 
 export class OrthancError extends Error {}
 
+// Orthanc processes started here and not yet stopped: killed if this process exits without
+// stopping them (an uncaught error, a time limit), so no PACS outlives its test run.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** A port the OS says is free on loopback right now. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -65,6 +72,7 @@ export async function startOrthanc({ port, timeoutMs = 30000, log = () => {}, bi
   await writeFile(configFile, JSON.stringify(config, null, 2));
 
   const child = spawn(binary, [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
   let output = '';
   const keep = (chunk) => {
     output = (output + chunk.toString()).slice(-4000);
@@ -74,10 +82,12 @@ export async function startOrthanc({ port, timeoutMs = 30000, log = () => {}, bi
   let exited = null;
   const exitPromise = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
+      running.delete(child);
       exited = { code, signal };
       resolve(exited);
     });
     child.on('error', (err) => {
+      running.delete(child);
       exited = { code: null, signal: null, error: err };
       resolve(exited);
     });

@@ -22,9 +22,9 @@ export function pickDemoStudy(demoDataDir) {
   if (!existsSync(indexFile)) return null;
   const index = JSON.parse(readFileSync(indexFile, 'utf8'));
   const studies = Array.isArray(index.studies) ? index.studies : [];
-  const withLesion = studies.find((s) => (s.lesions?.length ?? 0) > 0 || s.hasLesions === true || s.kind === 'lesion');
+  const withLesion = studies.find((s) => s.lesion === true);
   const study = withLesion ?? studies[0];
-  return study?.StudyInstanceUID ?? study?.studyInstanceUID ?? study?.study_uid ?? null;
+  return study?.StudyInstanceUID ?? null;
 }
 
 async function main() {

@@ -1,0 +1,129 @@
+// Functions that run inside the page (page.evaluate / page.waitForFunction) and read the
+// host's real state: OHIF's services (window.services) and Cornerstone's cache
+// (window.cornerstone), both exposed by the prebuilt viewer. Each is self-contained because
+// Playwright serialises it into the page.
+
+/** The image in the active viewport, or null while nothing is displayed and cached yet. */
+export function displayedImage() {
+  const services = window.services;
+  const cs = window.cornerstone;
+  if (!services || !cs) return null;
+  let viewportId;
+  try {
+    viewportId = services.viewportGridService.getActiveViewportId();
+  } catch {
+    return null; // the grid service is not wired up yet (early in start-up)
+  }
+  const vp = viewportId && services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const imageId = vp?.getCurrentImageId?.();
+  if (!imageId) return null;
+  const image = cs.cache.getImage(imageId);
+  if (!image) return null;
+  const state = services.viewportGridService.getState().viewports.get(viewportId);
+  const displaySetUID = state?.displaySetInstanceUIDs?.[0];
+  const displaySet = displaySetUID && services.displaySetService.getDisplaySetByUID(displaySetUID);
+  const instance = cs.metaData.get('instance', imageId);
+  return {
+    viewportId,
+    imageId,
+    imageIndex: vp.getCurrentImageIdIndex(),
+    imageCount: vp.getImageIds().length,
+    sopInstanceUID: instance?.SOPInstanceUID ?? null,
+    seriesInstanceUID: displaySet?.SeriesInstanceUID ?? null,
+    rows: image.rows,
+    columns: image.columns,
+  };
+}
+
+/**
+ * Scrolls the active viewport to the image with `sopInstanceUID` (test set-up through the
+ * viewport's own API); returns false when the displayed series has no such image.
+ */
+export function jumpToSop(sopInstanceUID) {
+  const services = window.services;
+  const cs = window.cornerstone;
+  const viewportId = services.viewportGridService.getActiveViewportId();
+  const vp = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const index = vp.getImageIds().findIndex((id) => cs.metaData.get('instance', id)?.SOPInstanceUID === sopInstanceUID);
+  if (index < 0) return false;
+  vp.setImageIdIndex(index);
+  return true;
+}
+
+/**
+ * Our labelmap on the displayed image, read back from OHIF's segmentation service and
+ * Cornerstone's cache: the segmentation (id prefix), whether the viewport shows it, and the
+ * voxel count per value on the labelmap image that references the displayed image.
+ */
+export function labelmapOnDisplayedImage({ idPrefix }) {
+  const services = window.services;
+  const cs = window.cornerstone;
+  const viewportId = services.viewportGridService.getActiveViewportId();
+  const vp = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const imageId = vp?.getCurrentImageId?.();
+  const segmentations = services.segmentationService.getSegmentations() ?? [];
+  const ours = segmentations.filter((s) => s.segmentationId.startsWith(idPrefix));
+  if (ours.length === 0) return { found: false, reason: `no segmentation with id prefix ${idPrefix}` };
+  const seg = ours[ours.length - 1];
+  const representations = services.segmentationService.getSegmentationRepresentations(viewportId, {
+    segmentationId: seg.segmentationId,
+  }) ?? [];
+  const labelmapImageIds = seg.representationData?.Labelmap?.imageIds ?? [];
+  const labelmapImage = labelmapImageIds
+    .map((id) => cs.cache.getImage(id))
+    .find((img) => img && img.referencedImageId === imageId);
+  if (!labelmapImage) {
+    return { found: false, reason: `segmentation ${seg.segmentationId} has no labelmap image for ${imageId}` };
+  }
+  const data = labelmapImage.voxelManager.getScalarData();
+  const counts = {};
+  for (let i = 0; i < data.length; i++) if (data[i] !== 0) counts[data[i]] = (counts[data[i]] ?? 0) + 1;
+  return {
+    found: true,
+    segmentationId: seg.segmentationId,
+    segmentationCount: ours.length,
+    shownInViewport: representations.length > 0,
+    representationTypes: representations.map((r) => r.type),
+    imageId,
+    labelmapImageId: labelmapImage.imageId,
+    voxels: data.length,
+    counts,
+  };
+}
+
+/**
+ * Test oracle for the placeholder map (extension/src/placeholderIntensityMap.ts), written
+ * independently from its description: robust z-score of each foreground pixel (strictly
+ * above the slice minimum) against the foreground median and 1.4826·MAD, map = clamp(z / 6,
+ * 0, 1), stored as float32; returns how many pixels reach `threshold`, from the displayed
+ * image's own pixels (modality LUT applied unless the loader already did).
+ */
+export function placeholderExpectedCount({ threshold }) {
+  const services = window.services;
+  const cs = window.cornerstone;
+  const viewportId = services.viewportGridService.getActiveViewportId();
+  const vp = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const imageId = vp.getCurrentImageId();
+  const image = cs.cache.getImage(imageId);
+  const stored = image.voxelManager.getScalarData();
+  const lut = cs.metaData.get('modalityLutModule', imageId) ?? {};
+  const scaled = image.preScale?.scaled === true;
+  const slope = scaled ? 1 : Number(lut.rescaleSlope ?? 1);
+  const intercept = scaled ? 0 : Number(lut.rescaleIntercept ?? 0);
+  const values = Float64Array.from(stored, (v) => v * slope + intercept);
+  let min = Infinity;
+  for (const v of values) if (v < min) min = v;
+  const fg = values.filter((v) => v > min).sort();
+  if (fg.length === 0) return 0;
+  const median = (a) => (a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2);
+  const med = median(fg);
+  const sigma = 1.4826 * median(fg.map((v) => Math.abs(v - med)).sort());
+  if (!(sigma > 0)) return 0;
+  let count = 0;
+  for (const v of values) {
+    if (!(v > min)) continue;
+    const m = Math.fround(Math.min(1, Math.max(0, (v - med) / sigma / 6)));
+    if (m >= threshold) count++;
+  }
+  return count;
+}

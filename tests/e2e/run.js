@@ -1,0 +1,363 @@
+#!/usr/bin/env node
+// Browser end-to-end tests: Debian's Chromium (playwright-core) ↔ our server ↔ the studies.
+//
+// Scenarios (each with a fresh browser profile and its own servers):
+//   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
+//               study list → our mode → demo lesion study → run button → labelmap + panel
+//   orthanc   — the same flow against a real PACS: Debian's Orthanc + DICOMweb plugin on
+//               loopback, loaded with the demo files, behind our same-origin proxy
+//   deploy    — a plain static server (no proxy, no generated config, no special headers)
+//               serving the viewer, our copied bundles and OHIF's own app-config.js plus
+//               the two entries of docs/deploy.md: our mode opens the demo study from
+//               OHIF's static dicomjson data source and the run button works
+// Every scenario also checks that the page requested nothing from any other origin.
+// Screenshots: test-results/e2e-<scenario>.png. Ends with "N passed, N failed".
+//
+// Usage: node tests/e2e/run.js [scenario ...]     (default: all)
+// Env: CLUE_CHROMIUM (browser path), CLUE_DEMO_DATA_DIR / CLUE_STATIC_DICOM_DIR / CLUE_BUNDLES_DIR
+// (as for the server), CLUE_E2E_TIMEOUT_S (per scenario, default 240).
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadSettings, REPO_ROOT } from '../../server/config.js';
+import { checkOrthancInstalled, startOrthanc, uploadDicomFolder } from '../../server/orthanc.js';
+import { createClueServer } from '../../server/server.js';
+import { checkChromiumInstalled, launchChromium } from './lib/chromium.js';
+import { displayedImage, jumpToSop, labelmapOnDisplayedImage, placeholderExpectedCount } from './lib/page-state.js';
+import { startPlainStaticServer } from './lib/plain-static-server.js';
+
+// Names from the extension and mode (extension/src/ids.ts); the host renders the toolbar
+// button as data-cy="<id>" and the panel tab as data-cy="<panel name>-btn".
+const MODE_ROUTE = 'clue';
+const RUN_BUTTON_ID = 'clueRunOnSlice';
+const PANEL_NAME = 'cluePanel';
+const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
+const ANOMALY_SEGMENT_INDEX = 1;
+const DEFAULT_THRESHOLD = 0.5;
+const PLACEHOLDER_MAP_NAME = 'placeholderIntensityMap';
+
+const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
+const SCENARIO_TIMEOUT_MS = Number(process.env.CLUE_E2E_TIMEOUT_S ?? 240) * 1000;
+const STEP_TIMEOUT_MS = 90000;
+
+class PrerequisiteError extends Error {}
+
+function log(line) {
+  console.log(`[e2e] ${line}`);
+}
+
+// --- Prerequisites: fail fast, with the fix in the message, instead of hanging.
+function demoIndex(settings) {
+  const complete = path.join(settings.demoDataDir, '.complete');
+  const indexFile = path.join(settings.demoDataDir, 'index.json');
+  if (!existsSync(complete) || !existsSync(indexFile)) {
+    throw new PrerequisiteError(`${settings.demoDataDir}: demo data missing or incomplete — run \`bash scripts/setup.sh test\` (or .venv/bin/clue demo-data --out data/generated/demo --seed 0)`);
+  }
+  const index = JSON.parse(readFileSync(indexFile, 'utf8'));
+  const study = index.studies?.find((s) => s.lesion === true);
+  const series = study?.series?.find((s) => s.view === 'axial' && s.contrast === 't1') ?? study?.series?.[0];
+  if (!study || !series?.lesion?.best) throw new PrerequisiteError(`${indexFile}: no lesion study with a lesion slice`);
+  return { index, study, series, lesionSlice: series.lesion.best };
+}
+
+function checkCommon(settings) {
+  checkChromiumInstalled();
+  if (!existsSync(path.join(settings.viewerDir, 'index.html'))) {
+    throw new PrerequisiteError(`${settings.viewerDir}: prebuilt OHIF viewer missing — run \`bash scripts/setup.sh test\``);
+  }
+  for (const name of ['clue-extension.js', 'clue-mode.js']) {
+    if (!existsSync(path.join(settings.bundlesDir, name))) {
+      throw new PrerequisiteError(`${path.join(settings.bundlesDir, name)}: bundle missing — run \`npm run build\``);
+    }
+  }
+}
+
+// --- One bounded step with a name, so a timeout says where it stopped.
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    return await fn();
+  } catch (err) {
+    err.message = `${name}: ${err.message}`;
+    throw err;
+  } finally {
+    log(`  ${name} (${Date.now() - started} ms)`);
+  }
+}
+
+/** Watches a page: other-origin requests, page errors, console errors, scriptToView timings. */
+function watchPage(page, origin) {
+  const watch = { foreign: [], pageErrors: [], consoleErrors: [], scriptToView: [] };
+  page.on('request', (req) => {
+    const url = req.url();
+    if (url.startsWith('data:') || url.startsWith('blob:')) return;
+    if (new URL(url).origin !== origin) watch.foreign.push(url);
+  });
+  page.on('pageerror', (err) => watch.pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (msg.type() === 'error') watch.consoleErrors.push(text.slice(0, 300));
+    const m = /scriptToView: ([\d.]+) ms/.exec(text);
+    if (m) watch.scriptToView.push(Number(m[1]));
+  });
+  return watch;
+}
+
+async function waitForDisplayedImage(page) {
+  return page.waitForFunction(displayedImage, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
+}
+
+/** Polls a page-state function until `accept(result)` (a string of JS over `s`) holds. */
+async function waitForState(page, fn, arg, accept, timeout = STEP_TIMEOUT_MS) {
+  const expression = `(() => { let s; try { s = (${fn})(${JSON.stringify(arg ?? null)}); } catch (e) { return null; } return (${accept}) ? s : null; })()`;
+  const handle = await page.waitForFunction(expression, null, { timeout, polling: 100 });
+  return handle.jsonValue();
+}
+
+/** From the viewer in our mode: go to the lesion slice, press our button, check the result. */
+async function runOnLesionSlice(page, demo, timings) {
+  const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
+  timings.firstImageMs = Date.now() - timings.modeEnteredAt;
+  if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
+    throw new Error(`our mode displays series ${shown.seriesInstanceUID}, expected the demo's ${demo.series.SeriesDescription} (${demo.series.SeriesInstanceUID})`);
+  }
+  await step(`scroll to the lesion slice (instance ${demo.lesionSlice.instance_number})`, async () => {
+    const found = await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
+    if (!found) throw new Error(`the displayed series has no image ${demo.lesionSlice.sop_instance_uid}`);
+    await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
+  });
+
+  await step('press our toolbar button', async () => {
+    const button = page.locator(`[data-cy="${RUN_BUTTON_ID}"]`);
+    await button.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+    await button.click();
+  });
+  const clickedAt = Date.now();
+  const labelmap = await step('labelmap on the displayed image', () =>
+    waitForState(page, labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX }, 's.found && s.shownInViewport && Object.keys(s.counts).length > 0'),
+  );
+  timings.runMs = Date.now() - clickedAt;
+
+  // The labelmap must hold exactly our segment, on the displayed image, with the voxels the
+  // map gives at the threshold.
+  const checks = [];
+  const expect = (ok, what) => checks.push({ ok, what });
+  expect(labelmap.imageId === (await page.evaluate(displayedImage)).imageId, 'labelmap references the displayed image');
+  expect(Object.keys(labelmap.counts).every((k) => Number(k) === ANOMALY_SEGMENT_INDEX), `only segment ${ANOMALY_SEGMENT_INDEX} written (got ${JSON.stringify(labelmap.counts)})`);
+  const voxelCount = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
+  expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
+  expect(voxelCount < labelmap.voxels, `labelmap is not the whole slice (${voxelCount} of ${labelmap.voxels})`);
+  const hook = await page.evaluate(() => window.__clue?.getState?.() ?? null);
+  const mapName = hook?.lastResult?.mapName ?? PLACEHOLDER_MAP_NAME;
+  const threshold = hook?.lastResult?.threshold ?? DEFAULT_THRESHOLD;
+  if (mapName === PLACEHOLDER_MAP_NAME) {
+    const expected = await page.evaluate(placeholderExpectedCount, { threshold });
+    expect(voxelCount === expected, `voxels equal the placeholder map at threshold ${threshold} computed independently from the displayed pixels (${voxelCount} vs ${expected})`);
+  }
+  if (hook?.lastResult) {
+    expect(hook.lastResult.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult.voxelCount} vs ${voxelCount})`);
+  }
+
+  // The panel shows the result.
+  await step('panel shows the result', async () => {
+    const tab = page.locator(`[data-cy="${PANEL_NAME}-btn"]`);
+    if (await tab.count()) {
+      const panel = page.locator('[data-testid="clue-panel"]');
+      if (!(await panel.isVisible())) await tab.first().click();
+    }
+    const panel = page.locator('[data-testid="clue-panel"]');
+    await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+    await page.waitForFunction(
+      (count) => document.querySelector('[data-testid="clue-panel"]')?.textContent?.includes(String(count)),
+      voxelCount,
+      { timeout: STEP_TIMEOUT_MS, polling: 100 },
+    );
+  });
+  expect(true, `panel shows the voxel count ${voxelCount}`);
+  return { labelmap, voxelCount, checks, mapName, threshold };
+}
+
+// --- Scenarios
+
+async function viewerScenario({ name, page, baseUrl, demo, entry }) {
+  const timings = {};
+  const watch = watchPage(page, new URL(baseUrl).origin);
+  if (entry === 'study-list') {
+    await step('open the study list', async () => {
+      await page.goto(`${baseUrl}/`, { timeout: STEP_TIMEOUT_MS });
+      timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+      await page.locator('tr', { hasText: demo.study.StudyDescription }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    });
+    timings.studyListMs = watch.scriptToView[0];
+    await step('select the demo lesion study', () => page.locator('tr', { hasText: demo.study.StudyDescription }).first().click());
+    await step('enter our mode from the workflow list', async () => {
+      const launch = page.locator(`button[title]`).filter({ hasText: /CLUE/i });
+      await launch.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+      timings.modeEnteredAt = Date.now();
+      await launch.first().click();
+      await page.waitForURL((url) => url.pathname === `/${MODE_ROUTE}` && url.searchParams.get('StudyInstanceUIDs') === demo.study.StudyInstanceUID, { timeout: STEP_TIMEOUT_MS });
+    });
+  } else {
+    await step('open our mode on the demo study', async () => {
+      timings.modeEnteredAt = Date.now();
+      await page.goto(entry, { timeout: STEP_TIMEOUT_MS });
+      timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+    });
+  }
+  const result = await runOnLesionSlice(page, demo, timings);
+  const shot = path.join(RESULTS_DIR, `e2e-${name}.png`);
+  await page.screenshot({ path: shot });
+  result.checks.push({ ok: watch.foreign.length === 0, what: `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}` });
+  result.checks.push({ ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` });
+  if (name !== 'deploy') {
+    const isolated = await page.evaluate(() => window.crossOriginIsolated);
+    result.checks.push({ ok: isolated === true, what: 'page is cross-origin isolated (WASM threads possible)' });
+  }
+  return { ...result, timings, screenshot: shot, watch };
+}
+
+const SCENARIOS = {
+  async embedded(ctx) {
+    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static' } });
+    const server = await createClueServer(settings);
+    ctx.cleanups.push(() => server.close());
+    const { url } = await server.listen();
+    return viewerScenario({ name: 'embedded', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list' });
+  },
+
+  async orthanc(ctx) {
+    const base = loadSettings({ overrides: { port: 0 } }).settings;
+    checkOrthancInstalled();
+    const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
+    ctx.cleanups.push(() => orthanc.stop());
+    const count = await step('upload the demo files to Orthanc', () => uploadDicomFolder(orthanc.url, base.staticDicomDir));
+    log(`  ${count} instances in Orthanc`);
+    const { settings } = loadSettings({
+      overrides: { host: '127.0.0.1', port: 0, dataSource: 'dicomweb', pacsUrl: orthanc.dicomWebUrl, pacsWadoUriUrl: orthanc.wadoUriUrl },
+    });
+    const server = await createClueServer(settings);
+    ctx.cleanups.push(() => server.close());
+    const { url } = await server.listen();
+    return viewerScenario({ name: 'orthanc', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list' });
+  },
+
+  async deploy(ctx) {
+    const { settings } = loadSettings({ overrides: { port: 0 } });
+    // The hospital's app-config.js: OHIF's shipped one, with its data source replaced by the
+    // static dicomjson source over the demo files (a plain file server has no DICOMweb) and
+    // the two entries docs/deploy.md adds.
+    const shipped = await readFile(path.join(settings.viewerDir, 'app-config.js'), 'utf8');
+    const configDir = await mkdtemp(path.join(os.tmpdir(), 'clue-deploy-'));
+    ctx.cleanups.push(() => rm(configDir, { recursive: true, force: true }));
+    const appConfig = `${shipped}
+// --- added for this deployment test ---
+window.config.dataSources = [{
+  namespace: '@ohif/extension-default.dataSourcesModule.dicomjson',
+  sourceName: 'dicomjson',
+  configuration: { friendlyName: 'demo files', name: 'json' },
+}];
+window.config.defaultDataSourceName = 'dicomjson';
+window.config.customizationService = { global: { 'ohif.tours': { $set: [] } } };
+window.config.investigationalUseDialog = { option: 'never' };
+// The two entries of docs/deploy.md:
+window.config.extensions = [...(window.config.extensions || []), '/clue/clue-extension.js'];
+window.config.modes = [...(window.config.modes || []), '/clue/clue-mode.js'];
+`;
+    await writeFile(path.join(configDir, 'app-config.js'), appConfig);
+    const server = await startPlainStaticServer(
+      [
+        { prefix: '/', dir: configDir },
+        { prefix: '/clue/', dir: settings.bundlesDir },
+        { prefix: '/models/', dir: settings.modelsDir },
+        { prefix: '/demo-data/', dir: settings.demoDataDir },
+        { prefix: '/', dir: settings.viewerDir },
+      ],
+      { indexFile: path.join(settings.viewerDir, 'index.html') },
+    );
+    ctx.cleanups.push(() => server.close());
+    const entry = `${server.url}/${MODE_ROUTE}?StudyInstanceUIDs=${ctx.demo.study.StudyInstanceUID}&url=${encodeURIComponent(`/demo-data/${ctx.demo.index.dicomjson ?? 'dicomjson/demo.json'}`)}`;
+    return viewerScenario({ name: 'deploy', page: ctx.page, baseUrl: server.url, demo: ctx.demo, entry });
+  },
+};
+
+// --- Runner
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function runScenario(name, demo) {
+  const ctx = { demo, cleanups: [], page: null };
+  const started = Date.now();
+  log(`scenario ${name}`);
+  let browser;
+  try {
+    const work = (async () => {
+      browser = await launchChromium();
+      ctx.cleanups.push(() => browser.close());
+      ctx.page = await browser.context.newPage();
+      return SCENARIOS[name](ctx);
+    })();
+    const result = await withTimeout(work, SCENARIO_TIMEOUT_MS, `scenario ${name}`);
+    const failed = result.checks.filter((c) => !c.ok);
+    for (const c of result.checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
+    const t = result.timings;
+    log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms, button → labelmap ${t.runMs} ms`);
+    log(`  screenshot: ${path.relative(REPO_ROOT, result.screenshot)}`);
+    if (failed.length && result.watch.consoleErrors.length) log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
+    return failed.length === 0;
+  } catch (err) {
+    log(`  FAIL ${err.message}`);
+    if (ctx.page) {
+      const shot = path.join(RESULTS_DIR, `e2e-${name}-failure.png`);
+      await ctx.page.screenshot({ path: shot, timeout: 10000 }).then(() => log(`  screenshot: ${path.relative(REPO_ROOT, shot)}`)).catch(() => {});
+    }
+    return false;
+  } finally {
+    for (const cleanup of ctx.cleanups.reverse()) await cleanup().catch((err) => log(`  cleanup: ${err.message}`));
+    log(`  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  }
+}
+
+async function main() {
+  const wanted = process.argv.slice(2);
+  const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+  for (const n of names) if (!(n in SCENARIOS)) throw new PrerequisiteError(`unknown scenario "${n}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  const { settings } = loadSettings();
+  checkCommon(settings);
+  const demo = demoIndex(settings);
+  await mkdir(RESULTS_DIR, { recursive: true });
+  let passed = 0;
+  let failed = 0;
+  for (const name of names) {
+    if (await runScenario(name, demo)) passed++;
+    else failed++;
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+const hardLimit = setTimeout(() => {
+  console.error('[e2e] the whole run exceeded its time limit; giving up');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}, 15 * 60 * 1000);
+hardLimit.unref();
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`[e2e] ${err instanceof PrerequisiteError || err.name === 'BrowserMissingError' ? err.message : err.stack ?? err}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+);
