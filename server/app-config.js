@@ -17,6 +17,8 @@ export function buildAppConfig(settings) {
     // Our key: the extension's preRegistration reads it from appConfig.
     clue: {
       modelUrl: settings.modelUrl,
+      // The mode keys its extension by URL (the host re-imports every key of mode.extensions).
+      extensionUrl: settings.extensionUrl,
     },
     customizationService: {
       // The onboarding tour covers the viewport; our users (and tests) start in our mode.
