@@ -67,3 +67,25 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m clue.synth.cli [options]``: the same as ``clue demo-data [options]``, without
+    importing the other sub-commands (useful for install scripts)."""
+    import sys
+
+    from clue.errors import UserFacingError
+
+    parser = argparse.ArgumentParser(prog="python -m clue.synth.cli")
+    subparsers = parser.add_subparsers(dest="command")
+    register(subparsers)
+    args = parser.parse_args(["demo-data", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except UserFacingError as error:
+        print(f"clue demo-data: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
