@@ -285,7 +285,13 @@ def initialize_weights(model: CLIP, seed: int | None = None) -> CLIP:
 def build_clip(preset_or_config: str | CLIPConfig = "ViT-B-16", seed: int | None = 0) -> CLIP:
     """A randomly initialised CLIP (for tests, demos, or contrastive pre-training)."""
     cfg = preset_config(preset_or_config) if isinstance(preset_or_config, str) else preset_or_config
-    return initialize_weights(CLIP(cfg), seed)
+    if seed is None:
+        return initialize_weights(CLIP(cfg), None)
+    # Module constructors draw their default init (biases) from the global RNG: seed it too,
+    # without disturbing the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return initialize_weights(CLIP(cfg), seed)
 
 
 def freeze(model: nn.Module) -> nn.Module:

@@ -1,0 +1,128 @@
+"""Manifest: round trip, validation of every field the viewer relies on, file verification."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from clue.errors import UserFacingError
+from clue.manifest import (
+    Manifest, ModelFile, Postprocessing, Preprocessing, Provenance, ResizeSpec, TensorSpec, Threshold,
+    file_entry, read_manifest, validate_manifest_dict, write_manifest,
+)
+
+
+def make_manifest(folder: Path) -> Manifest:
+    (folder / "model.onnx").write_bytes(b"graph bytes")
+    return Manifest(
+        id="clue-demo-t1-axial",
+        version="0.1.0",
+        files=[file_entry(folder / "model.onnx", "float32", folder)],
+        opset=17,
+        input=TensorSpec("image", [1, 3, 224, 224], "float32"),
+        outputs={
+            "anomaly_map": TensorSpec("anomaly_map", [1, 224, 224]),
+            "layer_maps": TensorSpec("layer_maps", [1, 4, 224, 224]),
+            "score": TensorSpec("score", [1]),
+        },
+        layers=[3, 6, 9, 12],
+        preprocessing=Preprocessing(resize=ResizeSpec(size=224)),
+        postprocessing=Postprocessing(),
+        threshold=Threshold(0.35, "validation split, max pixel F1"),
+        provenance=Provenance(
+            backbone="ViT-B/16 (OpenAI)", backbone_sha256="ab" * 32, training_data="demo",
+            commit="0123abc", created="2026-11-23T10:00:00+00:00",
+        ),
+    )
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path)
+    write_manifest(manifest, tmp_path / "manifest.json")
+    assert read_manifest(tmp_path / "manifest.json", verify_files=True) == manifest
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert next(iter(data)) == "schema" and data["schema"] == "clue-manifest/1"
+    # The documented example's field layout (docs/manifest.md).
+    assert set(data) == {"schema", "id", "version", "files", "opset", "input", "outputs", "layers",
+                         "preprocessing", "postprocessing", "threshold", "provenance"}
+    assert data["preprocessing"] == {
+        "intensity": {"method": "percentile_clip", "low_percentile": 0.5, "high_percentile": 99.5,
+                      "foreground": "greater_than_min"},
+        "square": {"method": "center_pad", "value": 0.0},
+        "resize": {"method": "bicubic_antialias", "size": 224},
+        "channels": 3,
+        "normalize": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
+    }
+    assert "dtype" not in data["outputs"]["score"] and data["input"]["dtype"] == "float32"
+    import hashlib
+
+    assert data["files"][0] == {"path": "model.onnx", "dtype": "float32", "bytes": 11,
+                                "sha256": hashlib.sha256(b"graph bytes").hexdigest()}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d.update(schema="clue-manifest/2"), "schema must be"),
+        (lambda d: d.pop("threshold"), "missing fields: threshold"),
+        (lambda d: d["files"][0].update(sha256="XYZ"), "files[0].sha256"),
+        (lambda d: d["files"][0].update(path="../model.onnx"), "files[0].path"),
+        (lambda d: d["files"][0].update(dtype="int8"), "files[0].dtype"),
+        (lambda d: d.update(files=[]), "files must be a non-empty list"),
+        (lambda d: d.update(layers=[3, 6, 9]), "outputs.layer_maps.shape must be [1, 3, 224, 224]"),
+        (lambda d: d["input"].update(shape=[1, 3, 224, 200]), "input.shape must be [1, 3, S, S]"),
+        (lambda d: d["preprocessing"]["resize"].update(size=336), "resize.size must equal the input size 224"),
+        (lambda d: d["preprocessing"]["intensity"].update(low_percentile=99.9), "percentiles"),
+        (lambda d: d["outputs"].pop("score"), "outputs.score is missing"),
+        (lambda d: d["threshold"].update(default=1.5), "threshold.default"),
+        (lambda d: d["provenance"].update(clinical_use="no"), "clinical_use"),
+    ],
+)
+def test_validation_names_the_problem(tmp_path: Path, change, problem: str) -> None:  # type: ignore[no-untyped-def]
+    good = make_manifest(tmp_path).to_json_dict()
+    assert validate_manifest_dict(good) == []
+    bad = copy.deepcopy(good)
+    change(bad)
+    problems = validate_manifest_dict(bad)
+    assert any(problem in p for p in problems), problems
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(UserFacingError, match=r"manifest\.json: invalid manifest"):
+        read_manifest(path)
+
+
+def test_write_refuses_invalid_and_leaves_nothing(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path)
+    manifest.layers = [3, 6]
+    with pytest.raises(ValueError, match="invalid manifest"):
+        write_manifest(manifest, tmp_path / "manifest.json")
+    assert not (tmp_path / "manifest.json").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_verify_files_detects_changes(tmp_path: Path) -> None:
+    write_manifest(make_manifest(tmp_path), tmp_path / "manifest.json")
+    (tmp_path / "model.onnx").write_bytes(b"graph bytez")
+    with pytest.raises(UserFacingError, match="model.onnx does not match its size/sha256"):
+        read_manifest(tmp_path / "manifest.json", verify_files=True)
+    (tmp_path / "model.onnx").unlink()
+    with pytest.raises(UserFacingError, match="model.onnx does not exist"):
+        read_manifest(tmp_path / "manifest.json", verify_files=True)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(UserFacingError, match="manifest does not exist"):
+        read_manifest(tmp_path / "absent.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(UserFacingError, match=r"bad\.json: not valid JSON"):
+        read_manifest(tmp_path / "bad.json")
+
+
+def test_file_entry_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    (tmp_path / "m.onnx").write_bytes(b"abc")
+    entry = file_entry(tmp_path / "m.onnx", "float16", tmp_path)
+    assert entry == ModelFile("m.onnx", "float16", 3, hashlib.sha256(b"abc").hexdigest())
