@@ -2,6 +2,8 @@
 // Browser end-to-end tests: Debian's Chromium (playwright-core) ↔ our server ↔ the studies.
 //
 // Scenarios (each with a fresh browser profile and its own servers):
+//   http      — no browser: our server's headers, MIME types, routing, path safety, and the
+//               static DICOMweb's answers checked against index.json and the files
 //   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
 //               study list → our mode → demo lesion study → run button → labelmap + panel
 //   orthanc   — the same flow against a real PACS: Debian's Orthanc + DICOMweb plugin on
@@ -26,6 +28,7 @@ import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage, placeholderExpectedCount } from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
+import { httpChecks } from './http-checks.js';
 
 // Names from the extension and mode (extension/src/ids.ts); the host renders the toolbar
 // button as data-cy="<id>" and the panel tab as data-cy="<panel name>-btn".
@@ -227,6 +230,11 @@ async function viewerScenario({ name, page, baseUrl, demo, entry }) {
 }
 
 const SCENARIOS = {
+  // No browser: our server's HTTP behaviour and the static DICOMweb against the files.
+  async http(ctx) {
+    return httpChecks({ demo: ctx.demo, log });
+  },
+
   async embedded(ctx) {
     const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static' } });
     const server = await createClueServer(settings);
@@ -309,18 +317,20 @@ async function runScenario(name, demo) {
   let browser;
   try {
     const work = (async () => {
-      browser = await launchChromium();
-      ctx.cleanups.push(() => browser.close());
-      ctx.page = await browser.context.newPage();
+      if (name !== 'http') {
+        browser = await launchChromium();
+        ctx.cleanups.push(() => browser.close());
+        ctx.page = await browser.context.newPage();
+      }
       return SCENARIOS[name](ctx);
     })();
     const result = await withTimeout(work, SCENARIO_TIMEOUT_MS, `scenario ${name}`);
     const failed = result.checks.filter((c) => !c.ok);
     for (const c of result.checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
     const t = result.timings;
-    log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms, button → labelmap ${t.runMs} ms`);
-    log(`  screenshot: ${path.relative(REPO_ROOT, result.screenshot)}`);
-    if (failed.length && result.watch.consoleErrors.length) log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
+    if (t) log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms, button → labelmap ${t.runMs} ms`);
+    if (result.screenshot) log(`  screenshot: ${path.relative(REPO_ROOT, result.screenshot)}`);
+    if (failed.length && result.watch?.consoleErrors.length) log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
     return failed.length === 0;
   } catch (err) {
     log(`  FAIL ${err.message}`);
