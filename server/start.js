@@ -35,7 +35,10 @@ async function main() {
 
   if (extra.pacs === 'orthanc') {
     orthanc = await startOrthanc({ log });
-    const count = await uploadDicomFolder(orthanc.url, settings.staticDicomDir);
+    const count = await uploadDicomFolder(orthanc.url, settings.staticDicomDir).catch(async (err) => {
+      await orthanc.stop();
+      throw err;
+    });
     log(`uploaded ${count} demo instances to Orthanc`);
     ({ settings } = loadSettings({
       argv: process.argv.slice(2),
