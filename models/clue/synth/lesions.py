@@ -181,8 +181,13 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
     local = offsets_mm @ np.asarray(spec.rotation, dtype=np.float32)  # into the lesion's axes
 
     rng = np.random.default_rng([spec.seed, 0x5EED])
-    core_noise = _smooth_noise(rng, box_shape, sigma_vox=max(spec.core_radii_mm) / 2.5)
-    oedema_noise = _smooth_noise(rng, box_shape, sigma_vox=max(2.0, min(spec.oedema_radii_mm) / 3.0))
+    # Two octaves: coarse lobes plus finer bumps, so outlines are lobulated, not blobs.
+    core_noise = 0.8 * _smooth_noise(rng, box_shape, sigma_vox=max(spec.core_radii_mm) / 2.5) + 0.45 * _smooth_noise(
+        rng, box_shape, sigma_vox=max(1.5, max(spec.core_radii_mm) / 6.0)
+    )
+    oedema_noise = 0.8 * _smooth_noise(rng, box_shape, sigma_vox=max(2.0, min(spec.oedema_radii_mm) / 3.0)) + 0.45 * _smooth_noise(
+        rng, box_shape, sigma_vox=max(1.5, min(spec.oedema_radii_mm) / 7.0)
+    )
     texture = _smooth_noise(np.random.default_rng(spec.texture_seed), box_shape, sigma_vox=1.5)
 
     def radius(radii_mm: tuple[float, float, float], noise: np.ndarray) -> np.ndarray:
