@@ -11,7 +11,9 @@ A lesion is a tumour core (with a necrotic centre in most lesions) wrapped in oe
   surface, so rendering mixes lesion and tissue at the border the way a real acquisition
   would;
 - the centre is drawn among white- and grey-matter voxels deep enough inside the brain for
-  the core to fit.
+  the core to fit, above the lowest 35 % of the brain (cerebral hemispheres, where gliomas
+  usually are, rather than brainstem and cerebellum);
+- one lesion is one connected piece: islands cut off by the noise are dropped.
 
 Everything comes from ``numpy.random.default_rng(seed)``: same seed, same lesion, bit for
 bit; different seeds, different lesions (centre, size, shape, contrast).
