@@ -160,9 +160,14 @@ def to_hugging_face_names(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {key: value.contiguous() for key, value in hf.items()}
 
 
-def test_hugging_face_safetensors(source: CLIP, tmp_path: Path) -> None:
-    path = tmp_path / "model.safetensors"
-    save_file(to_hugging_face_names(dict(source.state_dict())), str(path))
+@pytest.mark.parametrize("file_name", ["model.safetensors", "pytorch_model.bin"])
+def test_hugging_face_checkpoint(source: CLIP, tmp_path: Path, file_name: str) -> None:
+    path = tmp_path / file_name
+    state = to_hugging_face_names(dict(source.state_dict()))
+    if path.suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
     assert_same_model(load_clip(path), source)
 
 
