@@ -1,0 +1,61 @@
+// Our settings, read from `window.config.clue` (the host passes the whole app config to
+// preRegistration). The host drops `[url, config]` pairs, so this key is the one channel.
+
+export interface ClueConfig {
+  /** URL of the model manifest (same origin by default). Used by the inference engine. */
+  modelUrl: string;
+  /** Threshold on the [0, 1] map used until the user moves the slider. */
+  defaultThreshold: number;
+  /**
+   * URL the mode uses as the extension's key (the host re-imports every key of
+   * mode.extensions). Empty: derived from the mode bundle's own URL.
+   */
+  extensionUrl: string;
+}
+
+export const DEFAULT_CLUE_CONFIG: Readonly<ClueConfig> = Object.freeze({
+  modelUrl: '/models/demo/manifest.json',
+  defaultThreshold: 0.5,
+  extensionUrl: '',
+});
+
+export class ClueConfigError extends Error {
+  override name = 'ClueConfigError';
+}
+
+/**
+ * Validates `appConfig.clue`. Missing keys take defaults; present keys of the wrong type
+ * are an error naming the key (a silent fallback would hide a deployment mistake).
+ */
+export function readClueConfig(appConfig: unknown): ClueConfig {
+  const raw = (appConfig as { clue?: unknown } | null | undefined)?.clue;
+  if (raw === undefined || raw === null) {
+    return { ...DEFAULT_CLUE_CONFIG };
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ClueConfigError('app-config.js: window.config.clue must be an object');
+  }
+  const clue = raw as Record<string, unknown>;
+  const config: ClueConfig = { ...DEFAULT_CLUE_CONFIG };
+
+  if (clue.modelUrl !== undefined) {
+    if (typeof clue.modelUrl !== 'string' || clue.modelUrl.trim() === '') {
+      throw new ClueConfigError('app-config.js: window.config.clue.modelUrl must be a non-empty string');
+    }
+    config.modelUrl = clue.modelUrl;
+  }
+  if (clue.defaultThreshold !== undefined) {
+    const t = clue.defaultThreshold;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > 1) {
+      throw new ClueConfigError('app-config.js: window.config.clue.defaultThreshold must be a number in [0, 1]');
+    }
+    config.defaultThreshold = t;
+  }
+  if (clue.extensionUrl !== undefined) {
+    if (typeof clue.extensionUrl !== 'string') {
+      throw new ClueConfigError('app-config.js: window.config.clue.extensionUrl must be a string');
+    }
+    config.extensionUrl = clue.extensionUrl;
+  }
+  return config;
+}

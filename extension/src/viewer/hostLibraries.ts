@@ -1,0 +1,36 @@
+// The host's own Cornerstone, obtained at run time through OHIF's cornerstone utility
+// module. We never bundle Cornerstone: a second copy would have its own cache and rendering
+// engines and would see none of the viewer's images.
+import type {
+  HostCornerstone,
+  HostCornerstoneTools,
+  HostExtensionManager,
+} from './hostTypes';
+
+const COMMON_UTILITY_ENTRY = '@ohif/extension-cornerstone.utilityModule.common';
+
+export interface HostLibraries {
+  cornerstone: HostCornerstone;
+  cornerstoneTools: HostCornerstoneTools;
+}
+
+export class HostUnavailableError extends Error {
+  override name = 'HostUnavailableError';
+}
+
+export function getHostLibraries(extensionManager: HostExtensionManager): HostLibraries {
+  const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
+    | { exports?: { getCornerstoneLibraries?: () => HostLibraries } }
+    | undefined;
+  const getLibraries = entry?.exports?.getCornerstoneLibraries;
+  if (typeof getLibraries !== 'function') {
+    throw new HostUnavailableError(
+      `The viewer has no ${COMMON_UTILITY_ENTRY} (is @ohif/extension-cornerstone registered?)`,
+    );
+  }
+  const libraries = getLibraries();
+  if (!libraries?.cornerstone?.cache || !libraries?.cornerstoneTools?.segmentation) {
+    throw new HostUnavailableError('The viewer returned incomplete Cornerstone libraries');
+  }
+  return libraries;
+}

@@ -1,0 +1,161 @@
+// The few OHIF / Cornerstone APIs we use, typed by us: OHIF publishes no usable type
+// definitions (its `types` point at unpublished sources). Names verified against the
+// prebuilt @ohif/app 3.13.2 (Cornerstone3D 5.6.x). Only viewer/ and the mode use these.
+
+export interface PubSubSubscription {
+  unsubscribe(): void;
+}
+
+export interface HostVoxelManager {
+  getAtIndex(index: number): number | undefined;
+  setAtIndex(index: number, value: number): unknown;
+  getScalarData(): ArrayLike<number>;
+  getScalarDataLength?(): number;
+}
+
+/** A cached Cornerstone image (IImage), the parts we read. */
+export interface HostImage {
+  imageId: string;
+  rows: number;
+  columns: number;
+  width?: number;
+  height?: number;
+  color?: boolean;
+  rgba?: boolean;
+  numberOfComponents?: number;
+  slope?: number;
+  intercept?: number;
+  /** Set by the DICOM image loader when it applied the modality LUT while decoding. */
+  preScale?: {
+    scaled?: boolean;
+    scalingParameters?: { rescaleSlope?: number; rescaleIntercept?: number; modality?: string };
+  };
+  voxelManager?: HostVoxelManager;
+  /** On derived (labelmap) images: the source image this one was derived from. */
+  referencedImageId?: string;
+  getPixelData?(): ArrayLike<number>;
+}
+
+export interface HostStackViewport {
+  id: string;
+  type: string;
+  getCurrentImageId(): string | undefined;
+  render(): void;
+}
+
+export interface HostCornerstone {
+  cache: {
+    getImage(imageId: string): HostImage | undefined;
+  };
+  metaData: {
+    get(type: string, imageId: string): unknown;
+  };
+  Enums: { ViewportType: { STACK: string } };
+}
+
+export interface HostSegmentation {
+  segmentationId: string;
+  label?: string;
+  representationData: {
+    Labelmap?: { imageIds?: string[]; referencedImageIds?: string[]; volumeId?: string };
+  };
+}
+
+export interface HostCornerstoneTools {
+  Enums: { SegmentationRepresentations: { Labelmap: string } };
+  segmentation: {
+    triggerSegmentationEvents: { triggerSegmentationDataModified(segmentationId: string): void };
+  };
+}
+
+export interface HostDisplaySet {
+  displaySetInstanceUID: string;
+  imageIds?: string[];
+  Modality?: string;
+  SeriesNumber?: number | string;
+  SeriesDescription?: string;
+  isMultiFrame?: boolean;
+  unsupported?: boolean;
+}
+
+export interface HostSegmentationService {
+  createLabelmapForDisplaySet(
+    displaySet: HostDisplaySet,
+    options: {
+      segmentationId: string;
+      label: string;
+      segments: Record<number, { label: string; active?: boolean }>;
+    },
+  ): Promise<string>;
+  addSegmentationRepresentation(
+    viewportId: string,
+    options: { segmentationId: string; type?: string },
+  ): Promise<void>;
+  getSegmentation(segmentationId: string): HostSegmentation | undefined;
+  getSegmentations(): HostSegmentation[];
+  getSegmentationRepresentations(
+    viewportId: string,
+    specifier?: { segmentationId?: string; type?: string },
+  ): Array<{ segmentationId: string; type: string }>;
+  setSegmentColor(viewportId: string, segmentationId: string, segmentIndex: number, color: number[]): void;
+  remove(segmentationId: string): void;
+}
+
+export interface HostViewportGridService {
+  getActiveViewportId(): string | undefined;
+  getState(): {
+    activeViewportId?: string;
+    viewports: Map<string, { displaySetInstanceUIDs?: string[] }>;
+  };
+}
+
+export interface HostServices {
+  segmentationService: HostSegmentationService & { destroy?(): void };
+  viewportGridService: HostViewportGridService;
+  cornerstoneViewportService: {
+    getCornerstoneViewport(viewportId: string): HostStackViewport | null | undefined;
+    destroy?(): void;
+  };
+  displaySetService: { getDisplaySetByUID(uid: string): HostDisplaySet | undefined };
+  uiNotificationService?: {
+    show(options: { title: string; message: string; type?: 'error' | 'info' | 'success' | 'warning'; duration?: number }): void;
+  };
+  toolbarService: {
+    register(buttons: unknown[]): void;
+    updateSection(section: string, buttonIds: string[]): void;
+    sections: { primary: string } & Record<string, unknown>;
+  };
+  toolGroupService: {
+    createToolGroupAndAddTools(toolGroupId: string, tools: unknown): unknown;
+    destroy(): void;
+  };
+  customizationService: {
+    setCustomizations(customizations: Record<string, unknown>, scope?: string): void;
+  };
+  syncGroupService?: { destroy(): void };
+}
+
+export interface HostServicesManager {
+  services: HostServices & Record<string, unknown>;
+}
+
+export interface HostModuleEntry<T> {
+  exports: T;
+}
+
+export interface HostExtensionManager {
+  getModuleEntry(entry: string): HostModuleEntry<unknown> | undefined;
+}
+
+export interface HostCommandsManager {
+  runCommand(name: string, options?: Record<string, unknown>, context?: string): unknown;
+}
+
+/** What the host passes to preRegistration and the get*Module functions. */
+export interface HostExtensionParams {
+  servicesManager: HostServicesManager;
+  extensionManager: HostExtensionManager;
+  commandsManager: HostCommandsManager;
+  appConfig?: unknown;
+  configuration?: unknown;
+}

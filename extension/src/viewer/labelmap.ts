@@ -1,0 +1,177 @@
+// Our labelmap segmentation in the host: created through OHIF's segmentation service (one
+// per display set, id prefixed so it is never confused with the user's own), written
+// through the labelmap image's voxel manager, shown on the viewport, removed on request.
+import { ANOMALY_SEGMENT_INDEX, SEGMENTATION_ID_PREFIX } from '../ids';
+import { ClueInputError } from '../errors';
+import type { HostLibraries } from './hostLibraries';
+import type { HostDisplaySet, HostSegmentation, HostServices } from './hostTypes';
+import { countSegmentVoxels, writeThresholdMask } from './thresholdMask';
+import { getViewportDisplaySet, resolveViewportId } from './readSlice';
+
+/** Colour of our segment (RGBA): orange, distinct from OHIF's first default colours. */
+export const ANOMALY_SEGMENT_COLOR = [255, 140, 0, 255];
+
+export function clueSegmentationId(displaySetInstanceUID: string): string {
+  return `${SEGMENTATION_ID_PREFIX}${displaySetInstanceUID}`;
+}
+
+export function isClueSegmentationId(segmentationId: string): boolean {
+  return segmentationId.startsWith(SEGMENTATION_ID_PREFIX);
+}
+
+// Creations in flight, so two quick runs on one series create one segmentation, not two.
+const pendingCreations = new Map<string, Promise<string>>();
+
+/**
+ * Makes sure our labelmap for the display set exists and is shown on the viewport.
+ * Returns its segmentation id.
+ */
+export async function ensureClueLabelmap(
+  services: HostServices,
+  libraries: HostLibraries,
+  viewportId: string,
+  displaySet: HostDisplaySet,
+): Promise<string> {
+  const { segmentationService } = services;
+  const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
+
+  if (!segmentationService.getSegmentation(segmentationId)) {
+    let pending = pendingCreations.get(segmentationId);
+    if (!pending) {
+      pending = segmentationService
+        .createLabelmapForDisplaySet(displaySet, {
+          segmentationId,
+          label: 'CLUE anomaly map',
+          segments: { [ANOMALY_SEGMENT_INDEX]: { label: 'Anomaly (above threshold)', active: true } },
+        })
+        .finally(() => pendingCreations.delete(segmentationId));
+      pendingCreations.set(segmentationId, pending);
+    }
+    await pending;
+  }
+
+  const shown = segmentationService.getSegmentationRepresentations(viewportId, { segmentationId });
+  if (shown.length === 0) {
+    await segmentationService.addSegmentationRepresentation(viewportId, {
+      segmentationId,
+      type: libraries.cornerstoneTools.Enums.SegmentationRepresentations.Labelmap,
+    });
+    try {
+      segmentationService.setSegmentColor(viewportId, segmentationId, ANOMALY_SEGMENT_INDEX, ANOMALY_SEGMENT_COLOR);
+    } catch (error) {
+      // Only cosmetic: the host's default colour is fine if this API changes.
+      console.warn('[clue] could not set the segment colour', error);
+    }
+  }
+  return segmentationId;
+}
+
+/** The labelmap image of `segmentation` that lies on the source image `imageId`. */
+export function findLabelmapImageId(
+  segmentation: HostSegmentation,
+  imageId: string,
+  libraries: HostLibraries,
+): string | undefined {
+  const labelmap = segmentation.representationData.Labelmap;
+  const labelmapImageIds = labelmap?.imageIds ?? [];
+  // createLabelmapForDisplaySet derives one image per source image, in the same order.
+  const index = labelmap?.referencedImageIds?.indexOf(imageId) ?? -1;
+  const byIndex = index >= 0 ? labelmapImageIds[index] : undefined;
+  if (byIndex && libraries.cornerstone.cache.getImage(byIndex)?.referencedImageId === imageId) {
+    return byIndex;
+  }
+  return labelmapImageIds.find((id) => libraries.cornerstone.cache.getImage(id)?.referencedImageId === imageId);
+}
+
+export interface LabelmapWrite {
+  labelmapImageId: string;
+  /** Voxels of our segment on the slice, counted back from the host's labelmap. */
+  voxelCount: number;
+}
+
+/** Thresholds `map` into our labelmap image on `imageId`, then tells the host and repaints. */
+export function writeMapToLabelmap(
+  services: HostServices,
+  libraries: HostLibraries,
+  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number },
+): LabelmapWrite {
+  const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
+  if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
+  const labelmapImageId = findLabelmapImageId(segmentation, args.imageId, libraries);
+  if (!labelmapImageId) throw new Error(`no labelmap image references ${args.imageId}`);
+  const labelmapImage = libraries.cornerstone.cache.getImage(labelmapImageId);
+  const voxels = labelmapImage?.voxelManager;
+  if (!voxels) throw new Error(`labelmap image ${labelmapImageId} has no voxel manager`);
+  const length = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
+  if (length !== args.map.length) {
+    throw new Error(`labelmap has ${length} voxels, the map ${args.map.length}`);
+  }
+
+  writeThresholdMask(args.map, args.threshold, voxels, ANOMALY_SEGMENT_INDEX);
+  libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(args.segmentationId);
+  services.cornerstoneViewportService.getCornerstoneViewport(args.viewportId)?.render();
+  return { labelmapImageId, voxelCount: countSegmentVoxels(voxels, length, ANOMALY_SEGMENT_INDEX) };
+}
+
+/** Removes every segmentation of ours from the host; the user's own are left alone. */
+export function removeClueSegmentations(services: HostServices): string[] {
+  const removed: string[] = [];
+  for (const segmentation of services.segmentationService.getSegmentations() ?? []) {
+    if (isClueSegmentationId(segmentation.segmentationId)) {
+      services.segmentationService.remove(segmentation.segmentationId);
+      removed.push(segmentation.segmentationId);
+    }
+  }
+  return removed;
+}
+
+/** What the host's state says about our labelmap on the slice a viewport displays. */
+export interface LabelmapInspection {
+  viewportId: string;
+  imageId: string | null;
+  segmentationId: string;
+  /** Our segmentation exists in the host's segmentation state. */
+  exists: boolean;
+  /** It is represented (drawn) on this viewport. */
+  shownOnViewport: boolean;
+  labelmapImageId: string | null;
+  rows: number | null;
+  columns: number | null;
+  /** Voxels equal to our segment index on the displayed slice (0 when none). */
+  voxelCount: number;
+}
+
+export function inspectDisplayedLabelmap(
+  services: HostServices,
+  libraries: HostLibraries,
+  requestedViewportId?: string,
+): LabelmapInspection {
+  const viewportId = resolveViewportId(services, requestedViewportId);
+  const displaySet = getViewportDisplaySet(services, viewportId);
+  const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
+  const imageId = services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.getCurrentImageId() ?? null;
+  const segmentation = services.segmentationService.getSegmentation(segmentationId);
+  const result: LabelmapInspection = {
+    viewportId,
+    imageId,
+    segmentationId,
+    exists: Boolean(segmentation),
+    shownOnViewport: services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
+    labelmapImageId: null,
+    rows: null,
+    columns: null,
+    voxelCount: 0,
+  };
+  if (!segmentation || !imageId) return result;
+  const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
+  const image = labelmapImageId ? libraries.cornerstone.cache.getImage(labelmapImageId) : undefined;
+  if (!labelmapImageId || !image?.voxelManager) return result;
+  const length = image.voxelManager.getScalarDataLength?.() ?? image.voxelManager.getScalarData().length;
+  return {
+    ...result,
+    labelmapImageId,
+    rows: image.rows,
+    columns: image.columns,
+    voxelCount: countSegmentVoxels(image.voxelManager, length, ANOMALY_SEGMENT_INDEX),
+  };
+}

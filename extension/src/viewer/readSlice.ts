@@ -1,0 +1,142 @@
+// Reads the slice displayed in a viewport from the host's Cornerstone cache: real-world
+// values (modality LUT applied exactly once), grid size, and geometry.
+import { ClueInputError } from '../errors';
+import type { ModalityLutInfo } from '../state';
+import type { HostLibraries } from './hostLibraries';
+import type { HostDisplaySet, HostImage, HostServices, HostStackViewport } from './hostTypes';
+import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
+
+export interface SliceGeometry {
+  frameOfReferenceUID?: string;
+  imagePositionPatient?: number[];
+  rowCosines?: number[];
+  columnCosines?: number[];
+  /** Spacing between rows and between columns, in mm. */
+  rowPixelSpacing?: number;
+  columnPixelSpacing?: number;
+}
+
+export interface DisplayedSlice {
+  viewportId: string;
+  viewport: HostStackViewport;
+  displaySet: HostDisplaySet;
+  imageId: string;
+  rows: number;
+  columns: number;
+  /** Real-world values (after the modality LUT), row-major, rows · columns. */
+  values: Float32Array;
+  modalityLut: ModalityLutInfo;
+  geometry: SliceGeometry;
+}
+
+interface ModalityLutModule {
+  rescaleSlope?: number | string;
+  rescaleIntercept?: number | string;
+}
+
+interface ImagePlaneModule {
+  frameOfReferenceUID?: string;
+  imagePositionPatient?: number[];
+  rowCosines?: number[];
+  columnCosines?: number[];
+  rowPixelSpacing?: number;
+  columnPixelSpacing?: number;
+}
+
+/** The viewport to work on: the one asked for, else the active one. */
+export function resolveViewportId(services: HostServices, viewportId?: string): string {
+  const id = viewportId ?? services.viewportGridService.getActiveViewportId() ?? services.viewportGridService.getState().activeViewportId;
+  if (!id) throw new ClueInputError('No active viewport: open a study first.');
+  return id;
+}
+
+export function getViewportDisplaySet(services: HostServices, viewportId: string): HostDisplaySet {
+  const viewportState = services.viewportGridService.getState().viewports.get(viewportId);
+  const uid = viewportState?.displaySetInstanceUIDs?.[0];
+  const displaySet = uid ? services.displaySetService.getDisplaySetByUID(uid) : undefined;
+  if (!displaySet) throw new ClueInputError('The active viewport shows no series.');
+  return displaySet;
+}
+
+/**
+ * Which modality LUT turns the cached pixels into real-world values. Cornerstone's DICOM
+ * loader usually pre-scales while decoding (image.preScale.scaled): then the cache already
+ * holds real values and applying the LUT again would be wrong.
+ */
+export function chooseModalityLut(
+  image: Pick<HostImage, 'preScale' | 'slope' | 'intercept'>,
+  metadataLut: ModalityLutModule | undefined,
+): { toApply: LinearModalityLut; info: ModalityLutInfo } {
+  if (image.preScale?.scaled) {
+    const params = image.preScale.scalingParameters ?? {};
+    return {
+      toApply: IDENTITY_LUT,
+      info: { slope: params.rescaleSlope ?? 1, intercept: params.rescaleIntercept ?? 0, appliedByLoader: true },
+    };
+  }
+  const lut = linearLutFromAttributes(
+    metadataLut?.rescaleSlope ?? image.slope,
+    metadataLut?.rescaleIntercept ?? image.intercept,
+  );
+  return { toApply: lut, info: { ...lut, appliedByLoader: false } };
+}
+
+export function readDisplayedSlice(
+  services: HostServices,
+  libraries: HostLibraries,
+  requestedViewportId?: string,
+): DisplayedSlice {
+  const viewportId = resolveViewportId(services, requestedViewportId);
+  const displaySet = getViewportDisplaySet(services, viewportId);
+  const what = `${displaySet.Modality ?? 'unknown modality'} series${displaySet.SeriesDescription ? ` “${displaySet.SeriesDescription}”` : ''}`;
+  if (displaySet.unsupported || !displaySet.imageIds?.length) {
+    throw new ClueInputError(`The active viewport shows a ${what}, which has no images to analyse.`);
+  }
+
+  const viewport = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  if (!viewport) throw new ClueInputError('The active viewport is not ready yet.');
+  const { cornerstone } = libraries;
+  if (viewport.type !== cornerstone.Enums.ViewportType.STACK) {
+    throw new ClueInputError(
+      `CLUE runs on stack viewports; the active viewport is a “${viewport.type}” viewport. Switch the layout back to 1×1 stack.`,
+    );
+  }
+  const imageId = viewport.getCurrentImageId();
+  if (!imageId) throw new ClueInputError('The active viewport has no image displayed yet.');
+  const image = cornerstone.cache.getImage(imageId);
+  if (!image) throw new ClueInputError('The displayed image is not loaded yet; try again in a moment.');
+
+  const components = image.numberOfComponents ?? (image.color ? 3 : 1);
+  if (image.color || components > 1) {
+    throw new ClueInputError(`The displayed image is a colour image (${components} components); CLUE needs greyscale.`);
+  }
+  const rows = image.rows ?? image.height;
+  const columns = image.columns ?? image.width;
+  if (!rows || !columns) throw new ClueInputError('The displayed image has no size.');
+  const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
+  if (!stored) throw new ClueInputError('The displayed image has no pixel data in the cache.');
+  if (stored.length !== rows * columns) {
+    throw new ClueInputError(
+      `The displayed image has ${stored.length} pixel values for a ${rows}×${columns} grid; multi-component or multi-frame pixel layouts are not supported.`,
+    );
+  }
+
+  let lut: ReturnType<typeof chooseModalityLut>;
+  try {
+    lut = chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', imageId) as ModalityLutModule | undefined);
+  } catch (error) {
+    throw new ClueInputError(`The displayed image has a bad modality LUT: ${(error as Error).message}`);
+  }
+  const values = applyModalityLut(stored, lut.toApply);
+
+  const plane = (cornerstone.metaData.get('imagePlaneModule', imageId) ?? {}) as ImagePlaneModule;
+  const geometry: SliceGeometry = {
+    frameOfReferenceUID: plane.frameOfReferenceUID,
+    imagePositionPatient: plane.imagePositionPatient,
+    rowCosines: plane.rowCosines,
+    columnCosines: plane.columnCosines,
+    rowPixelSpacing: plane.rowPixelSpacing,
+    columnPixelSpacing: plane.columnPixelSpacing,
+  };
+  return { viewportId, viewport, displaySet, imageId, rows, columns, values, modalityLut: lut.info, geometry };
+}

@@ -1,0 +1,43 @@
+// Map + threshold -> labelmap voxels. Written against the two voxel-manager methods we use,
+// so the same code runs on the host's labelmap image and on a plain buffer in unit tests.
+
+/** The part of Cornerstone's VoxelManager this code needs. */
+export interface VoxelWriter {
+  getAtIndex(index: number): number | undefined;
+  setAtIndex(index: number, value: number): unknown;
+}
+
+/** A voxel is in the mask when its map value is at or above the threshold. */
+export function isAboveThreshold(value: number, threshold: number): boolean {
+  return value >= threshold;
+}
+
+/**
+ * Writes `segmentIndex` where map ≥ threshold and 0 elsewhere, touching only voxels whose
+ * value changes (the host tracks modified voxels per write). Returns the number of voxels
+ * set to `segmentIndex`.
+ */
+export function writeThresholdMask(
+  map: ArrayLike<number>,
+  threshold: number,
+  voxels: VoxelWriter,
+  segmentIndex: number,
+): number {
+  if (!Number.isFinite(threshold)) {
+    throw new RangeError(`threshold ${threshold} is not a finite number`);
+  }
+  let count = 0;
+  for (let i = 0; i < map.length; i++) {
+    const want = isAboveThreshold(map[i]!, threshold) ? segmentIndex : 0;
+    if (want !== 0) count++;
+    if ((voxels.getAtIndex(i) ?? 0) !== want) voxels.setAtIndex(i, want);
+  }
+  return count;
+}
+
+/** Counts voxels equal to `segmentIndex` among the first `length` voxels. */
+export function countSegmentVoxels(voxels: Pick<VoxelWriter, 'getAtIndex'>, length: number, segmentIndex: number): number {
+  let count = 0;
+  for (let i = 0; i < length; i++) if (voxels.getAtIndex(i) === segmentIndex) count++;
+  return count;
+}
