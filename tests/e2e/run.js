@@ -181,7 +181,7 @@ async function runOnLesionSlice(page, demo, timings) {
     const panel = page.locator('[data-testid="clue-panel"]');
     await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
     await page.waitForFunction(
-      (count) => document.querySelector('[data-testid="clue-panel"]')?.textContent?.includes(String(count)),
+      (count) => document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count),
       voxelCount,
       { timeout: STEP_TIMEOUT_MS, polling: 100 },
     );
