@@ -6,6 +6,8 @@
 //               static DICOMweb's answers checked against index.json and the files
 //   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
 //               study list → our mode → demo lesion study → run button → labelmap + panel
+//   start     — `npm start`'s server/start.js as a process: the URL it prints opens the
+//               demo lesion study in our mode (panel + button present), Ctrl+C-style stop
 //   orthanc   — the same flow against a real PACS: Debian's Orthanc + DICOMweb plugin on
 //               loopback, loaded with the demo files, behind our same-origin proxy
 //   deploy    — a plain static server (no proxy, no generated config, no special headers)
@@ -18,6 +20,7 @@
 // Usage: node tests/e2e/run.js [scenario ...]     (default: all)
 // Env: CLUE_CHROMIUM (browser path), CLUE_DEMO_DATA_DIR / CLUE_STATIC_DICOM_DIR / CLUE_BUNDLES_DIR
 // (as for the server), CLUE_E2E_TIMEOUT_S (per scenario, default 240).
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -243,6 +246,51 @@ const SCENARIOS = {
     return viewerScenario({ name: 'embedded', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list' });
   },
 
+  // What `npm start` runs: server/start.js as its own process; open the URL it prints.
+  async start(ctx) {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'server/start.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    ctx.cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    });
+    let output = '';
+    const demoUrl = await step('server/start.js prints the demo URL', () => new Promise((resolve, reject) => {
+      const onData = (chunk) => {
+        output += chunk.toString();
+        const m = /Demo study in the CLUE mode: (\S+)/.exec(output);
+        if (m && output.includes('Study list:')) resolve(m[1]);
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      exited.then(({ code }) => reject(new Error(`start.js exited (code ${code}) before printing the URL:\n${output}`)));
+    }));
+    const expectedUrl = `/${MODE_ROUTE}?StudyInstanceUIDs=${ctx.demo.study.StudyInstanceUID}`;
+    const timings = { modeEnteredAt: Date.now() };
+    const watch = watchPage(ctx.page, new URL(demoUrl).origin);
+    await step('open the printed URL', () => ctx.page.goto(demoUrl, { timeout: STEP_TIMEOUT_MS }));
+    timings.pageLoadMs = await ctx.page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+    const shown = await step('first image displayed in our mode', () => waitForState(ctx.page, displayedImage, null, 's !== null'));
+    timings.firstImageMs = Date.now() - timings.modeEnteredAt;
+    await step('our panel and button are there', async () => {
+      await ctx.page.locator('[data-testid="clue-panel"]').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+      await ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+    });
+    const screenshot = path.join(RESULTS_DIR, 'e2e-start.png');
+    await ctx.page.screenshot({ path: screenshot });
+    const studySeries = new Set(ctx.demo.study.series.map((s) => s.SeriesInstanceUID));
+    const checks = [
+      { ok: demoUrl.endsWith(expectedUrl), what: `start.js prints our mode's URL for the demo lesion study (${demoUrl})` },
+      { ok: studySeries.has(shown.seriesInstanceUID), what: 'the viewer shows a series of the demo lesion study' },
+      { ok: watch.foreign.length === 0, what: 'no requests to other origins' },
+      { ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` },
+    ];
+    child.kill('SIGTERM');
+    const exit = await exited;
+    checks.push({ ok: exit.code === 0, what: `start.js stops cleanly on SIGTERM (exit ${exit.code ?? exit.signal})` });
+    return { checks, timings, screenshot, watch };
+  },
+
   async orthanc(ctx) {
     const base = loadSettings({ overrides: { port: 0 } }).settings;
     checkOrthancInstalled();
@@ -328,7 +376,7 @@ async function runScenario(name, demo) {
     const failed = result.checks.filter((c) => !c.ok);
     for (const c of result.checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
     const t = result.timings;
-    if (t) log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms, button → labelmap ${t.runMs} ms`);
+    if (t) log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms${t.runMs !== undefined ? `, button → labelmap ${t.runMs} ms` : ''}`);
     if (result.screenshot) log(`  screenshot: ${path.relative(REPO_ROOT, result.screenshot)}`);
     if (failed.length && result.watch?.consoleErrors.length) log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
     return failed.length === 0;
