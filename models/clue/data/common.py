@@ -116,7 +116,10 @@ DATASET_KINDS: dict[str, str] = {
     "bmad-chest": "clue.data.bmad:open_bmad_chest",
     "bmad-oct": "clue.data.bmad:open_bmad_oct",
     "demo": "clue.data.demo:open_demo",
+    "demo-synthetic": "clue.data.demo:open_synthetic",
 }
+# Kinds that make their slices instead of reading a folder: `root` may be left out.
+ROOTLESS_KINDS: frozenset[str] = frozenset({"demo-synthetic"})
 
 
 def dataset_opener(kind: str) -> Callable[..., SliceDataset]:
@@ -128,16 +131,22 @@ def dataset_opener(kind: str) -> Callable[..., SliceDataset]:
     return opener  # type: ignore[no-any-return]
 
 
-def open_dataset(kind: str, root: str | Path, **options: Any) -> SliceDataset:
-    """Open a dataset folder by kind ("brats", "bmad-chest", "bmad-oct", "demo").
+def open_dataset(kind: str, root: str | Path | None, **options: Any) -> SliceDataset:
+    """Open a dataset folder by kind ("brats", "bmad-chest", "bmad-oct", "demo"), or make
+    one ("demo-synthetic", which takes no folder).
 
     `options` go to the dataset (e.g. split="test", sequences=["t1"], views=["axial"]); an
     option the dataset does not take is reported by name.
     """
     opener = dataset_opener(kind)
-    root_path = Path(root)
-    if not root_path.is_dir():
-        raise UserFacingError(f"{root_path}: {kind} dataset folder does not exist")
+    if root is None:
+        if kind not in ROOTLESS_KINDS:
+            raise UserFacingError(f"{kind} dataset needs a folder (root)")
+        root_path = None
+    else:
+        root_path = Path(root)
+        if not root_path.is_dir():
+            raise UserFacingError(f"{root_path}: {kind} dataset folder does not exist")
     parameters = inspect.signature(opener).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     if not takes_any:
@@ -145,7 +154,7 @@ def open_dataset(kind: str, root: str | Path, **options: Any) -> SliceDataset:
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise UserFacingError(
-                f"{root_path}: {kind} dataset does not take option(s) {', '.join(unknown)}; "
+                f"{root_path or kind}: {kind} dataset does not take option(s) {', '.join(unknown)}; "
                 f"it takes: {', '.join(known)}"
             )
     return opener(root_path, **options)
@@ -154,6 +163,7 @@ def open_dataset(kind: str, root: str | Path, **options: Any) -> SliceDataset:
 __all__ = [
     "DATASET_KINDS",
     "PreprocessedSlices",
+    "ROOTLESS_KINDS",
     "SliceDataset",
     "SliceSample",
     "dataset_opener",
