@@ -1,0 +1,225 @@
+// The model manifest (docs/manifest.md): the one contract with models/. Python writes it
+// (models/clue/manifest.py); this file reads and validates it, with the same rules, so a
+// manifest the viewer accepts is one the exporter could have written.
+
+export const MANIFEST_SCHEMA = 'clue-manifest/1';
+
+export type ModelDtype = 'float32' | 'float16';
+
+export interface ModelFileEntry {
+  /** Relative to the manifest's URL. */
+  path: string;
+  dtype: ModelDtype;
+  bytes: number;
+  /** 64 lowercase hex digits. */
+  sha256: string;
+}
+
+export interface TensorEntry {
+  name: string;
+  shape: number[];
+  dtype?: string;
+}
+
+export interface PreprocessingSpec {
+  intensity: {
+    method: 'percentile_clip';
+    low_percentile: number;
+    high_percentile: number;
+    foreground: 'greater_than_min';
+  };
+  square: { method: 'center_pad'; value: number };
+  resize: { method: 'bicubic_antialias'; size: number };
+  channels: number;
+  normalize: { mean: number[]; std: number[] };
+}
+
+export interface ClueManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  id: string;
+  version: string;
+  files: ModelFileEntry[];
+  opset: number;
+  input: TensorEntry;
+  outputs: { anomaly_map: TensorEntry; layer_maps: TensorEntry; score: TensorEntry };
+  layers: number[];
+  preprocessing: PreprocessingSpec;
+  postprocessing: { to_slice_grid: 'bilinear_uncrop' };
+  threshold: { default: number; chosen_on: string };
+  provenance: {
+    backbone: string;
+    backbone_sha256: string | null;
+    training_data: string;
+    commit: string | null;
+    created: string;
+    intended_use: string;
+    clinical_use: boolean;
+  };
+}
+
+/** A manifest that cannot be used; `problems` names every offending field. */
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: invalid model manifest: ${problems.join('; ')}`);
+  }
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isInt = (value: unknown): value is number => Number.isInteger(value);
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const isShape = (value: unknown): value is number[] =>
+  Array.isArray(value) && value.length > 0 && value.every((v) => isInt(v) && v > 0);
+const sameList = (a: unknown, b: number[]): boolean =>
+  Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * Validates parsed JSON as a clue-manifest/1 and returns it typed. Throws ManifestError
+ * listing every problem; an unknown `schema` is reported alone (nothing else can be trusted).
+ */
+export function parseManifest(data: unknown, source = 'manifest.json'): ClueManifest {
+  const problems: string[] = [];
+  const need = (ok: boolean, message: string): boolean => {
+    if (!ok) problems.push(message);
+    return ok;
+  };
+  const fail = (): never => {
+    throw new ManifestError(source, problems);
+  };
+
+  if (!need(isObject(data), 'the manifest must be a JSON object')) fail();
+  const m = data as Json;
+  if (!need(m.schema === MANIFEST_SCHEMA, `schema must be "${MANIFEST_SCHEMA}", found ${JSON.stringify(m.schema)}`)) {
+    fail();
+  }
+  const required = ['id', 'version', 'files', 'opset', 'input', 'outputs', 'layers', 'preprocessing',
+    'postprocessing', 'threshold', 'provenance'];
+  const missing = required.filter((key) => !(key in m));
+  if (!need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
+
+  need(typeof m.id === 'string' && m.id !== '', 'id must be a non-empty string');
+  need(typeof m.version === 'string' && m.version !== '', 'version must be a non-empty string');
+  need(isInt(m.opset) && m.opset >= 1, 'opset must be a positive integer');
+
+  if (need(Array.isArray(m.files) && m.files.length > 0, 'files must be a non-empty list')) {
+    (m.files as unknown[]).forEach((entry, index) => {
+      const where = `files[${index}]`;
+      if (!need(isObject(entry), `${where} must be an object`)) return;
+      const file = entry as Json;
+      const path = file.path;
+      need(
+        typeof path === 'string' && path !== '' && !path.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(path) &&
+          !path.split('/').includes('..'),
+        `${where}.path must be a relative path inside the model folder`,
+      );
+      need(file.dtype === 'float32' || file.dtype === 'float16', `${where}.dtype must be "float32" or "float16"`);
+      need(isInt(file.bytes) && file.bytes > 0, `${where}.bytes must be a positive integer`);
+      need(typeof file.sha256 === 'string' && SHA256.test(file.sha256), `${where}.sha256 must be 64 lowercase hex digits`);
+    });
+  }
+
+  let imageSize: number | null = null;
+  if (need(isObject(m.input), 'input must be an object')) {
+    const input = m.input as Json;
+    need(input.name === 'image', 'input.name must be "image"');
+    need(input.dtype === 'float32', 'input.dtype must be "float32"');
+    const shape = input.shape;
+    if (need(isShape(shape) && shape.length === 4 && shape[0] === 1 && shape[1] === 3 && shape[2] === shape[3],
+      'input.shape must be [1, 3, S, S]')) {
+      imageSize = (shape as number[])[2]!;
+    }
+  }
+
+  const layersOk = need(
+    Array.isArray(m.layers) && m.layers.length > 0 && m.layers.every((v) => isInt(v) && v >= 1),
+    'layers must be a non-empty list of 1-based block numbers',
+  );
+  if (need(isObject(m.outputs), 'outputs must be an object')) {
+    const outputs = m.outputs as Json;
+    let allPresent = true;
+    for (const key of ['anomaly_map', 'layer_maps', 'score']) {
+      const entry = outputs[key];
+      if (!need(isObject(entry), `outputs.${key} is missing`)) {
+        allPresent = false;
+        continue;
+      }
+      need(typeof entry.name === 'string' && entry.name !== '', `outputs.${key}.name must be a string`);
+      need(isShape(entry.shape), `outputs.${key}.shape must be a list of positive integers`);
+    }
+    if (imageSize !== null && allPresent) {
+      const s = imageSize;
+      need(sameList((outputs.anomaly_map as Json).shape, [1, s, s]), `outputs.anomaly_map.shape must be [1, ${s}, ${s}]`);
+      if (layersOk) {
+        const n = (m.layers as number[]).length;
+        need(sameList((outputs.layer_maps as Json).shape, [1, n, s, s]),
+          `outputs.layer_maps.shape must be [1, ${n}, ${s}, ${s}] (one map per layer)`);
+      }
+      need(sameList((outputs.score as Json).shape, [1]), 'outputs.score.shape must be [1]');
+    }
+  }
+
+  if (need(isObject(m.preprocessing), 'preprocessing must be an object')) {
+    const pre = m.preprocessing as Json;
+    const intensity = isObject(pre.intensity) ? pre.intensity : {};
+    need(intensity.method === 'percentile_clip', 'preprocessing.intensity.method must be "percentile_clip"');
+    const low = intensity.low_percentile;
+    const high = intensity.high_percentile;
+    need(isNumber(low) && isNumber(high) && low >= 0 && low < high && high <= 100,
+      'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100');
+    need(intensity.foreground === 'greater_than_min', 'preprocessing.intensity.foreground must be "greater_than_min"');
+    const square = isObject(pre.square) ? pre.square : {};
+    need(square.method === 'center_pad' && isNumber(square.value),
+      'preprocessing.square must be {method: "center_pad", value: number}');
+    const resize = isObject(pre.resize) ? pre.resize : {};
+    if (need(resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
+      'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}') && imageSize !== null) {
+      need(resize.size === imageSize, `preprocessing.resize.size must equal the input size ${imageSize}`);
+    }
+    need(pre.channels === 3, 'preprocessing.channels must be 3');
+    const normalize = isObject(pre.normalize) ? pre.normalize : {};
+    const mean = normalize.mean;
+    const std = normalize.std;
+    need(Array.isArray(mean) && mean.length === 3 && mean.every(isNumber) &&
+      Array.isArray(std) && std.length === 3 && std.every((v) => isNumber(v) && v > 0),
+      'preprocessing.normalize must hold 3 means and 3 positive stds');
+  }
+
+  need(isObject(m.postprocessing) && m.postprocessing.to_slice_grid === 'bilinear_uncrop',
+    'postprocessing.to_slice_grid must be "bilinear_uncrop"');
+  if (need(isObject(m.threshold), 'threshold must be an object')) {
+    const threshold = m.threshold as Json;
+    need(isNumber(threshold.default) && threshold.default >= 0 && threshold.default <= 1,
+      'threshold.default must be a number in [0, 1]');
+    need(typeof threshold.chosen_on === 'string', 'threshold.chosen_on must be a string');
+  }
+  if (need(isObject(m.provenance), 'provenance must be an object')) {
+    const provenance = m.provenance as Json;
+    for (const key of ['backbone', 'training_data', 'created', 'intended_use']) {
+      need(typeof provenance[key] === 'string', `provenance.${key} must be a string`);
+    }
+    const sha = provenance.backbone_sha256;
+    need(sha === null || (typeof sha === 'string' && /^[0-9a-fA-F]{64}$/.test(sha)),
+      'provenance.backbone_sha256 must be 64 hex digits or null');
+    need(provenance.commit === null || typeof provenance.commit === 'string', 'provenance.commit must be a string or null');
+    need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
+  }
+  if (problems.length > 0) fail();
+  return m as unknown as ClueManifest;
+}
+
+/** The model file to load: the requested dtype if the manifest lists it, else float32, else the first. */
+export function pickModelFile(manifest: ClueManifest, preferred: ModelDtype = 'float32'): ModelFileEntry {
+  return (
+    manifest.files.find((f) => f.dtype === preferred) ??
+    manifest.files.find((f) => f.dtype === 'float32') ??
+    manifest.files[0]!
+  );
+}
