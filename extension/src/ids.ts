@@ -26,3 +26,6 @@ export const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 
 /** The segment index our labelmap writes for "above threshold". */
 export const ANOMALY_SEGMENT_INDEX = 1;
+
+/** Our hanging protocol: one stack viewport, opened at the middle slice. */
+export const HANGING_PROTOCOL_ID = 'clueSingleSlice';

@@ -2,6 +2,7 @@
 // uses its default export (see docs/deploy.md).
 import { COMMANDS, EXTENSION_ID } from './ids';
 import { createClueActions, getCommandsModule } from './commandsModule';
+import { getHangingProtocolModule } from './getHangingProtocolModule';
 import { getPanelModule } from './getPanelModule';
 import { preRegistration } from './init';
 import { clueStore } from './runtime';
@@ -17,6 +18,8 @@ const extension = {
   getCommandsModule(params: HostExtensionParams) {
     return getCommandsModule(createClueActions(params, clueStore));
   },
+
+  getHangingProtocolModule,
 
   getPanelModule(params: HostExtensionParams) {
     return getPanelModule({ commandsManager: params.commandsManager, store: clueStore });

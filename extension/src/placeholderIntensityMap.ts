@@ -2,11 +2,13 @@
 // is wired in, the run command needs some map computed from the real slice so that the
 // whole data path (host pixels -> map -> host labelmap -> panel) is exercised for real.
 //
-// What it computes: how unusually bright each pixel is compared with the rest of the
+// What it computes: how unusual each pixel's intensity is compared with the rest of the
 // slice's foreground, as a robust z-score (median and MAD, so a lesion does not shift its
-// own reference), mapped to [0, 1] so a threshold behaves like one on the model's map:
-//   map = clamp(z / Z_AT_ONE, 0, 1), with z = (v - median) / (1.4826 · MAD)
-// Threshold 0.5 therefore means "more than 3 robust standard deviations above the median".
+// own reference), in both directions (lesions can be darker or brighter than tissue),
+// mapped to [0, 1] so a threshold behaves like one on the model's map:
+//   map = clamp(|z| / Z_AT_ONE, 0, 1), with z = (v - median) / (1.4826 · MAD)
+// Threshold 0.5 therefore means "more than 3 robust standard deviations from the median".
+// It knows no anatomy: CSF, fat or vessels light up as readily as a lesion.
 // Background (pixels equal to the slice minimum, as in the manifest's `greater_than_min`)
 // is 0. A slice whose foreground has no spread (MAD 0) gives an all-zero map.
 
@@ -95,7 +97,7 @@ export function placeholderIntensityMap(
     const v = values[i]!;
     if (!(v > min)) continue;
     const z = (v - median) / sigma;
-    const m = Math.min(1, Math.max(0, z / Z_AT_ONE));
+    const m = Math.min(1, Math.abs(z) / Z_AT_ONE);
     map[i] = m;
     foregroundMap[k++] = m;
   }

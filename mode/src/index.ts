@@ -1,8 +1,8 @@
 // The CLUE mode: its own route (/clue), the series list on the left, our panel on the
-// right, one cornerstone stack viewport (OHIF's default hanging protocol: the first image
-// series, 1×1, which is what single-slice reading needs), navigation tools plus our
-// button, and a hotkey. Loaded by the prebuilt viewer as an ES module (default export).
-import { COMMANDS, MODE_ID, MODE_ROUTE_NAME, PANEL_ENTRY } from '../../extension/src/ids';
+// right, one cornerstone stack viewport (our hanging protocol: the first image series, 1×1,
+// opened at the middle slice), navigation tools plus our button, and a hotkey. Loaded by the
+// prebuilt viewer as an ES module (default export).
+import { COMMANDS, HANGING_PROTOCOL_ID, MODE_ID, MODE_ROUTE_NAME, PANEL_ENTRY } from '../../extension/src/ids';
 import { resolveExtensionUrl } from './extensionUrl';
 import { initToolGroup } from './initToolGroup';
 import { TOOL_GROUP_ID, clueHotkeys, primarySection, toolbarButtons } from './toolbarButtons';
@@ -75,7 +75,7 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
     id: MODE_ID,
     routeName: MODE_ROUTE_NAME,
     displayName: 'CLUE anomaly map',
-    hangingProtocol: 'default',
+    hangingProtocol: HANGING_PROTOCOL_ID,
     sopClassHandlers: [ohif.stackSopClassHandler, ohif.segSopClassHandler],
     extensions: extensionDependencies(appConfig),
     validationTags: { study: [], series: [] },

@@ -146,11 +146,13 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     const outputs = m.outputs as Json;
     let allPresent = true;
     for (const key of ['anomaly_map', 'layer_maps', 'score']) {
-      const entry = outputs[key];
-      if (!need(isObject(entry), `outputs.${key} is missing`)) {
+      const value = outputs[key];
+      if (!isObject(value)) {
+        need(false, `outputs.${key} is missing`);
         allPresent = false;
         continue;
       }
+      const entry: Json = value;
       need(typeof entry.name === 'string' && entry.name !== '', `outputs.${key}.name must be a string`);
       need(isShape(entry.shape), `outputs.${key}.shape must be a list of positive integers`);
     }

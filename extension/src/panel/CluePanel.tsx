@@ -61,7 +61,8 @@ function ResultTable({ result }: { result: SliceResult }) {
 }
 
 export function CluePanel({ store, onRun, onThresholdChange, onClear }: CluePanelProps) {
-  const state = useSyncExternalStore(store.subscribe, store.getState);
+  // The third argument (server snapshot) lets the panel render to HTML too (unit tests).
+  const state = useSyncExternalStore(store.subscribe, store.getState, store.getState);
   const running = state.status === 'running';
   return (
     <section style={styles.root} data-testid="clue-panel" data-status={state.status}>

@@ -7,9 +7,14 @@ export interface VoxelWriter {
   setAtIndex(index: number, value: number): unknown;
 }
 
-/** A voxel is in the mask when its map value is at or above the threshold. */
+/**
+ * A voxel is in the mask when its map value is at or above the threshold. Maps are float32,
+ * so the threshold is compared as float32 too: a map value of float32(0.9) is "at" a
+ * slider value of 0.9 (the same rule as NumPy 2 comparing a float32 array with a Python
+ * float).
+ */
 export function isAboveThreshold(value: number, threshold: number): boolean {
-  return value >= threshold;
+  return value >= Math.fround(threshold);
 }
 
 /**

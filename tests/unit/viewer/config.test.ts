@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CLUE_CONFIG, readClueConfig } from '../../../extension/src/config';
+
+describe('readClueConfig', () => {
+  it('uses defaults when window.config.clue is absent', () => {
+    expect(readClueConfig({})).toEqual(DEFAULT_CLUE_CONFIG);
+    expect(readClueConfig(undefined)).toEqual(DEFAULT_CLUE_CONFIG);
+  });
+  it('takes the keys that are given', () => {
+    expect(readClueConfig({ clue: { modelUrl: '/x/manifest.json', defaultThreshold: 0.25 } })).toEqual({
+      modelUrl: '/x/manifest.json',
+      defaultThreshold: 0.25,
+      extensionUrl: '',
+    });
+  });
+  it('names the key that is wrong', () => {
+    expect(() => readClueConfig({ clue: 'x' })).toThrow('window.config.clue must be an object');
+    expect(() => readClueConfig({ clue: { modelUrl: '' } })).toThrow('window.config.clue.modelUrl');
+    expect(() => readClueConfig({ clue: { defaultThreshold: 2 } })).toThrow('window.config.clue.defaultThreshold');
+    expect(() => readClueConfig({ clue: { extensionUrl: 3 } })).toThrow('window.config.clue.extensionUrl');
+  });
+});
