@@ -1,0 +1,477 @@
+"""`clue eval`: run trained prompts on test sets, write the metrics JSON, print Tables 1 and 2.
+
+Table 1 (the report's layout): rows are sequences, columns views, cells pixel AUROC with the
+image AUROC beside it. The rows and columns come from the data (each slice's `sequence` and
+`view` metadata, in the order the dataset yields them), so BraTS gives T1/T1CE/T2/FLAIR and
+the demo data T1/T2/FLAIR without any change here. Table 2 lists the zero-shot sets.
+
+Metrics (clue.metrics) are computed on raw outputs, never per-image normalised. Pixel metrics
+pool every pixel of every slice of a set; by default the model's map is first brought back
+onto each slice's own grid (`clue.preprocess.map_to_slice_grid`, what the viewer shows), so
+they are measured against the ground truth at its native resolution.
+
+Config (TOML; paths relative to the config file)::
+
+    batch_size = 8
+    pixel_grid = "slice"          # or "model": compare at the model's input resolution
+    # backbone = "ViT-B-16.pt"    # default: the one recorded in the prompt file
+
+    [[table1]]                    # one or more; grouped by (sequence, view)
+    name = "BraTS 2021 test"
+    kind = "brats"
+    root = "/data/BraTS2021"
+    options = { split = "test", sequences = ["t1", "t1ce", "t2", "flair"], views = ["axial", "sagittal", "coronal"] }
+
+    [[zero_shot]]                 # zero or more; one row each in Table 2
+    name = "Chest X-ray (RSNA)"
+    kind = "bmad-chest"
+    root = "/data/BMAD/Chest-RSNA"
+    options = { split = "test" }
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
+from clue.errors import UserFacingError
+from clue.metrics import auroc, dice_iou, max_f1
+from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_mask, preprocess_slice
+
+EVAL_SCHEMA = "clue-eval/1"
+PIXEL_GRIDS = ("slice", "model")
+
+
+# -- running the model -------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """Raw outputs for a set of slices, ready for metrics."""
+
+    scores: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    pixel_scores: list[np.ndarray] = field(default_factory=list)  # flattened maps
+    pixel_labels: list[np.ndarray] = field(default_factory=list)  # flattened masks (bool)
+
+    @property
+    def has_pixels(self) -> bool:
+        return bool(self.pixel_scores)
+
+
+def predict(
+    model: torch.nn.Module,
+    dataset: SliceDataset,
+    indices: Sequence[int],
+    spec: PreprocessSpec,
+    batch_size: int = 8,
+    pixel_grid: str = "slice",
+) -> Predictions:
+    """Run `model` (a CLUE) on the given slices; keep image scores and, where the slices have
+    masks, the raw maps on the chosen grid."""
+    if pixel_grid not in PIXEL_GRIDS:
+        raise UserFacingError(f"pixel_grid must be one of {', '.join(PIXEL_GRIDS)}; got {pixel_grid!r}")
+    predictions = Predictions()
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(indices), batch_size):
+            samples = [dataset[i] for i in indices[start : start + batch_size]]
+            images = torch.from_numpy(np.stack([preprocess_slice(s.image, spec) for s in samples]))
+            with torch.no_grad():
+                out = model(images)
+            maps = out.anomaly_map.detach().cpu().numpy()
+            scores = out.score.detach().cpu().numpy()
+            for sample, model_map, score in zip(samples, maps, scores):
+                predictions.scores.append(float(score))
+                predictions.labels.append(int(sample.label))
+                if sample.mask is None:
+                    continue
+                if pixel_grid == "slice":
+                    height, width = sample.mask.shape
+                    predictions.pixel_scores.append(map_to_slice_grid(model_map, height, width).ravel())
+                    predictions.pixel_labels.append(sample.mask.ravel() > 0)
+                else:
+                    predictions.pixel_scores.append(model_map.astype(np.float32).ravel())
+                    predictions.pixel_labels.append(preprocess_mask(sample.mask, spec).ravel() > 0.5)
+    finally:
+        model.train(was_training)
+    return predictions
+
+
+def _metric_or_none(compute: Callable[[], float], notes: list[str], what: str) -> float | None:
+    try:
+        return float(compute())
+    except ValueError as error:
+        notes.append(f"{what}: {error}")
+        return None
+
+
+def compute_metrics(predictions: Predictions, threshold: float | None = None) -> dict[str, Any]:
+    """Image AUROC and max-F1; pixel AUROC, max-F1 (+ its threshold) and, at `threshold`, Dice
+    and IoU. A metric that cannot be computed (one class only, no masks) is None, with a note."""
+    notes: list[str] = []
+    scores = np.asarray(predictions.scores, dtype=np.float64)
+    labels = np.asarray(predictions.labels, dtype=bool)
+    result: dict[str, Any] = {
+        "slices": int(labels.size),
+        "abnormal_slices": int(labels.sum()),
+        "image_auroc": _metric_or_none(lambda: auroc(scores, labels), notes, "image AUROC"),
+        "image_max_f1": _metric_or_none(lambda: max_f1(scores, labels).f1, notes, "image max-F1"),
+        "pixel_auroc": None,
+        "pixel_max_f1": None,
+        "pixel_max_f1_threshold": None,
+        "dice_at_threshold": None,
+        "iou_at_threshold": None,
+        "threshold": threshold,
+    }
+    if predictions.has_pixels:
+        pixel_scores = np.concatenate(predictions.pixel_scores)
+        pixel_labels = np.concatenate(predictions.pixel_labels)
+        result["pixels"] = int(pixel_labels.size)
+        result["abnormal_pixels"] = int(pixel_labels.sum())
+        result["pixel_auroc"] = _metric_or_none(lambda: auroc(pixel_scores, pixel_labels), notes, "pixel AUROC")
+        try:
+            best = max_f1(pixel_scores, pixel_labels)
+            result["pixel_max_f1"] = best.f1
+            result["pixel_max_f1_threshold"] = best.threshold
+        except ValueError as error:
+            notes.append(f"pixel max-F1: {error}")
+        if threshold is not None:
+            overlap = dice_iou(pixel_scores, pixel_labels, threshold)
+            result["dice_at_threshold"] = overlap.dice
+            result["iou_at_threshold"] = overlap.iou
+    else:
+        notes.append("no pixel masks in this set: image-level metrics only")
+    if notes:
+        result["notes"] = notes
+    return result
+
+
+# -- config ----------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalSet:
+    name: str
+    kind: str
+    root: Path | None
+    options: dict[str, Any]
+    table: int  # 1 (grouped by sequence × view) or 2 (zero-shot, one row)
+
+
+@dataclass
+class EvalConfig:
+    sets: list[EvalSet]
+    batch_size: int = 8
+    pixel_grid: str = "slice"
+    backbone: str | None = None
+    source: str = "eval config"
+
+
+def _resolve(base: Path, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def resolve_backbone_spec(base: Path, spec: str) -> str:
+    """A `preset:` spec as is; a checkpoint path relative to `base`."""
+    if spec.startswith("preset:"):
+        return spec
+    return str(_resolve(base, spec))
+
+
+def _read_set(entry: Any, table: int, index: int, base: Path, source: str) -> EvalSet:
+    where = f"{source}: {'table1' if table == 1 else 'zero_shot'}[{index}]"
+    if not isinstance(entry, dict):
+        raise UserFacingError(f"{where} must be a table")
+    unknown = sorted(set(entry) - {"name", "kind", "root", "options"})
+    if unknown:
+        raise UserFacingError(f"{where}: unknown key(s) {', '.join(unknown)} (known: name, kind, root, options)")
+    if "kind" not in entry:
+        raise UserFacingError(f"{where}: missing 'kind' (e.g. brats, bmad-chest, bmad-oct, demo)")
+    options = entry.get("options", {})
+    if not isinstance(options, dict):
+        raise UserFacingError(f"{where}: options must be a table")
+    kind = str(entry["kind"])
+    return EvalSet(
+        name=str(entry.get("name", kind)),
+        kind=kind,
+        root=_resolve(base, entry.get("root")),
+        options=dict(options),
+        table=table,
+    )
+
+
+def load_eval_config(path: Path) -> EvalConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise UserFacingError(f"{path}: eval config file does not exist") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    known = {"batch_size", "pixel_grid", "backbone", "table1", "zero_shot"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    base = path.parent
+    sets = [_read_set(e, 1, i, base, str(path)) for i, e in enumerate(data.get("table1", []))]
+    sets += [_read_set(e, 2, i, base, str(path)) for i, e in enumerate(data.get("zero_shot", []))]
+    if not sets:
+        raise UserFacingError(f"{path}: no test sets; add [[table1]] and/or [[zero_shot]] entries")
+    batch_size = data.get("batch_size", 8)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserFacingError(f"{path}: batch_size must be a positive integer")
+    pixel_grid = data.get("pixel_grid", "slice")
+    if pixel_grid not in PIXEL_GRIDS:
+        raise UserFacingError(f"{path}: pixel_grid must be one of {', '.join(PIXEL_GRIDS)}")
+    backbone = data.get("backbone")
+    return EvalConfig(
+        sets=sets,
+        batch_size=batch_size,
+        pixel_grid=pixel_grid,
+        backbone=resolve_backbone_spec(base, backbone) if backbone else None,
+        source=str(path),
+    )
+
+
+# -- model from a prompt file ---------------------------------------------------------------
+
+
+@dataclass
+class LoadedPrompts:
+    model: torch.nn.Module
+    spec: PreprocessSpec
+    info: dict[str, Any]
+    backbone_description: str
+    backbone_sha256: str | None
+
+
+def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedPrompts:
+    """A CLUE from a prompt file written by `clue train`, on the backbone it records (or
+    `backbone`). A backbone file whose sha256 differs from the recorded one is an error: the
+    prompts were trained on other weights."""
+    from clue.checkpoints import load_backbone
+    from clue.model import CLUE, ClueConfig, load_trainable
+
+    state, info = load_trainable(prompts)
+    spec_text = backbone or info.get("backbone")
+    if not spec_text:
+        raise UserFacingError(f"{prompts}: the prompt file records no backbone; give one with --backbone or `backbone` in the config")
+    if not spec_text.startswith("preset:") and not Path(spec_text).is_file():
+        raise UserFacingError(
+            f"{spec_text}: backbone checkpoint not found (recorded in {prompts.name}); give its path with --backbone or `backbone` in the eval config"
+        )
+    clip, description, sha = load_backbone(
+        spec_text, activation=info.get("backbone_activation"), seed=int(info.get("backbone_seed", 0))
+    )
+    recorded_sha = info.get("backbone_sha256")
+    if recorded_sha and sha and recorded_sha != sha:
+        raise UserFacingError(f"{spec_text}: sha256 {sha[:12]}… differs from the backbone the prompts in {prompts.name} were trained on ({recorded_sha[:12]}…)")
+    cfg = ClueConfig.from_dict(dict(info.get("model_config", {})), source=str(prompts))
+    model = CLUE(clip, cfg)
+    model.load_trainable_state_dict(state, source=str(prompts))
+    model.eval()
+    if "preprocessing" in info:
+        spec = PreprocessSpec.from_manifest(info["preprocessing"], source=str(prompts))
+    else:
+        spec = PreprocessSpec(size=clip.config.image_size)
+    if spec.size != clip.config.image_size:
+        raise UserFacingError(f"{prompts}: preprocessing size {spec.size} differs from the backbone's input size {clip.config.image_size}")
+    return LoadedPrompts(model, spec, info, description, sha)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+
+def group_indices(dataset: SliceDataset) -> dict[tuple[str, str], list[int]]:
+    """Slice indices per (sequence, view), in the order the dataset first yields each."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index in range(len(dataset)):
+        meta = sample_meta(dataset, index)
+        key = (str(meta.get("sequence", "?")), str(meta.get("view", "?")))
+        groups.setdefault(key, []).append(index)
+    return groups
+
+
+def evaluate_sets(
+    loaded: LoadedPrompts,
+    config: EvalConfig,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    threshold_info = loaded.info.get("threshold") if isinstance(loaded.info.get("threshold"), dict) else None
+    threshold = float(threshold_info["default"]) if threshold_info else None
+    rows: list[dict[str, Any]] = []
+    for eval_set in config.sets:
+        dataset = open_dataset(eval_set.kind, eval_set.root, **eval_set.options)
+        if eval_set.table == 1:
+            groups = group_indices(dataset)
+        else:
+            groups = {("", ""): list(range(len(dataset)))}
+        for (sequence, view), indices in groups.items():
+            started = time.perf_counter()
+            predictions = predict(loaded.model, dataset, indices, loaded.spec, config.batch_size, config.pixel_grid)
+            metrics = compute_metrics(predictions, threshold)
+            row = {
+                "name": eval_set.name,
+                "table": eval_set.table,
+                "kind": eval_set.kind,
+                "root": str(eval_set.root) if eval_set.root is not None else None,
+                "options": eval_set.options,
+                "sequence": sequence or None,
+                "view": view or None,
+                "pixel_labels": has_pixel_labels(dataset),
+                **metrics,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            rows.append(row)
+            label = f"{eval_set.name}" + (f" {sequence} {view}" if eval_set.table == 1 else "")
+            progress(f"evaluated {label}: {len(indices)} slices, image AUROC {_fmt(row['image_auroc'])}, "
+                     f"pixel AUROC {_fmt(row['pixel_auroc'])} ({row['seconds']:.1f} s)")
+    return rows
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _ordered(values: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def table1(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sequences × views of pixel and image AUROC, per Table 1 set name."""
+    tables: dict[str, Any] = {}
+    for name in _ordered(r["name"] for r in rows if r["table"] == 1):
+        mine = [r for r in rows if r["table"] == 1 and r["name"] == name]
+        sequences = _ordered(r["sequence"] for r in mine)
+        views = _ordered(r["view"] for r in mine)
+        cell = {(r["sequence"], r["view"]): r for r in mine}
+        tables[name] = {
+            "rows": sequences,
+            "columns": views,
+            "pixel_auroc": [[cell[(s, v)]["pixel_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
+            "image_auroc": [[cell[(s, v)]["image_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
+        }
+    return tables
+
+
+def format_tables(rows: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for name, table in table1(rows).items():
+        lines.append(f"Table 1 — {name}: pixel AUROC (image AUROC), rows sequence, columns view")
+        width = max(8, *(len(s) for s in table["rows"]))
+        header = " " * width + "".join(f"  {v:>17}" for v in table["columns"])
+        lines.append(header)
+        for s, sequence in enumerate(table["rows"]):
+            cells = "".join(
+                f"  {_fmt(table['pixel_auroc'][s][v]):>7} ({_fmt(table['image_auroc'][s][v]):>7})"
+                for v in range(len(table["columns"]))
+            )
+            lines.append(f"{sequence:<{width}}{cells}")
+        lines.append("")
+    zero_shot = [r for r in rows if r["table"] == 2]
+    if zero_shot:
+        lines.append("Table 2 — zero-shot sets")
+        width = max(8, *(len(r["name"]) for r in zero_shot))
+        lines.append(f"{'set':<{width}}  {'image AUROC':>11}  {'pixel AUROC':>11}  {'image max-F1':>12}  {'pixel max-F1':>12}  {'slices':>6}")
+        for r in zero_shot:
+            lines.append(
+                f"{r['name']:<{width}}  {_fmt(r['image_auroc']):>11}  {_fmt(r['pixel_auroc']):>11}  "
+                f"{_fmt(r['image_max_f1']):>12}  {_fmt(r['pixel_max_f1']):>12}  {r['slices']:>6}"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None = None,
+             progress: Callable[[str], None] = print) -> dict[str, Any]:
+    from clue.checkpoints import file_sha256
+
+    config = load_eval_config(config_path)
+    loaded = load_trained_model(prompts, backbone or config.backbone)
+    rows = evaluate_sets(loaded, config, progress)
+    result = {
+        "schema": EVAL_SCHEMA,
+        "prompts": str(prompts),
+        "prompts_sha256": file_sha256(prompts),
+        "config": str(config_path),
+        "backbone": loaded.backbone_description,
+        "backbone_sha256": loaded.backbone_sha256,
+        "model_id": loaded.info.get("id"),
+        "training_data": loaded.info.get("training_data"),
+        "threshold": loaded.info.get("threshold"),
+        "pixel_grid": config.pixel_grid,
+        "sets": rows,
+        "table1": table1(rows),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_json_atomic(out, result)
+    return result
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate trained prompts: image/pixel AUROC and max-F1, Table 1 and Table 2",
+        description="Run trained CLUE prompts on the test sets of an eval config; write the metrics "
+        "as JSON and print Table 1 (sequence × view: pixel AUROC, image AUROC in brackets) and "
+        "Table 2 (zero-shot sets). Metrics use raw maps (no per-image normalisation).",
+    )
+    parser.add_argument("--config", type=Path, required=True, help="eval config TOML (test sets; see clue/configs/eval_*.toml)")
+    parser.add_argument("--prompts", type=Path, required=True, help="prompt file written by `clue train` (prompts.safetensors)")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the results JSON")
+    parser.add_argument("--backbone", default=None,
+                        help="backbone checkpoint (or preset:<name>-random); default: the one recorded in --prompts")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    result = run_eval(args.config, args.prompts, args.out, args.backbone, progress=lambda line: print(line, file=sys.stderr))
+    print(format_tables(result["sets"]))
+    print(f"wrote {args.out}")
+    return 0
+
+
+__all__ = [
+    "EvalConfig",
+    "EvalSet",
+    "LoadedPrompts",
+    "Predictions",
+    "compute_metrics",
+    "evaluate_sets",
+    "format_tables",
+    "group_indices",
+    "load_eval_config",
+    "load_trained_model",
+    "predict",
+    "register",
+    "run_eval",
+    "table1",
+    "write_json_atomic",
+]

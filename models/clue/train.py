@@ -1,0 +1,429 @@
+"""`clue train`: learn CLUE's prompts and image adaptor on a frozen CLIP, from a config file.
+
+What a run guarantees:
+- **Deterministic**: the seed fixes the prompt initialisation, a random backbone (for
+  `preset:` specs) and the data order; epoch e shuffles with its own generator seeded from
+  (seed, e), so the order does not depend on where a run was interrupted.
+- **Resumable**: after every epoch the out folder holds `state.pt` (trainable weights,
+  optimizer, epoch, step, RNG states); `--resume` continues from it and gives the same
+  weights and losses as an uninterrupted run. `--stop-after N` ends a run after N epochs
+  (to split a long run into sessions).
+- **Only trainable parameters are saved**: `epoch_XXX.safetensors` each epoch and
+  `prompts.safetensors` (the last epoch) — V, W, the adaptor, plus metadata: model config,
+  backbone spec + sha256, preprocessing, threshold, training data.
+- **No checkpoint picking on test data**: the final prompts are simply the last epoch's. An
+  optional `[validation]` set (drawn from the training patients, e.g. BraTS `split = "val"`)
+  is used only to choose the default map threshold: the one with the best pixel F1, stored in
+  the prompt file for the manifest.
+- Losses (every part: ce, dice, focal, …) go to `train_log.jsonl`, one record per step plus
+  one per epoch; a progress line is printed every `log_every` steps.
+
+Config (TOML; paths relative to the config file)::
+
+    seed = 0
+    epochs = 12
+    batch_size = 8
+    backbone = "ViT-L-14.pt"         # or "preset:tiny-random" (random init, for tests/demos)
+    # backbone_activation = "gelu"   # LAION open_clip weights; default QuickGELU / from the file
+    log_every = 20
+    id = "clue-brats-t1-axial"       # model id recorded for the manifest (default: clue-<out name>)
+    out = "runs/brats-t1-axial"      # default output folder (--out overrides)
+
+    [model]                          # clue.model.ClueConfig fields
+    n_ctx = 32
+    class_name = "brain"
+
+    [loss]                           # clue.losses.LossConfig fields
+    ce_weight = 1.0
+    dice_weight = 1.0
+
+    [optimizer]
+    lr = 1e-3
+    betas = [0.5, 0.999]
+
+    [data]                           # the training set
+    kind = "brats"
+    root = "/data/BraTS2021"
+    options = { split = "train", sequences = ["t1"], views = ["axial"], val_patients = 40 }
+
+    [validation]                     # optional: threshold choice only
+    kind = "brats"
+    root = "/data/BraTS2021"
+    options = { split = "val", sequences = ["t1"], views = ["axial"], val_patients = 40 }
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from clue.data.common import PreprocessedSlices, open_dataset
+from clue.errors import UserFacingError
+
+STATE_FILE = "state.pt"
+PROMPTS_FILE = "prompts.safetensors"
+LOG_FILE = "train_log.jsonl"
+STATE_FORMAT = "clue-train-state/1"
+
+
+@dataclass
+class DataSpec:
+    kind: str
+    root: Path | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        where = self.root.name if self.root is not None else "generated"
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.kind} ({where}; {options})" if options else f"{self.kind} ({where})"
+
+
+@dataclass
+class TrainConfig:
+    data: DataSpec
+    backbone: str
+    validation: DataSpec | None = None
+    backbone_activation: str | None = None
+    seed: int = 0
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.999)
+    log_every: int = 20
+    model: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    out: Path | None = None
+    source: str = "train config"
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def _resolve(base: Path, value: Any) -> Path | None:
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _data_spec(table: Any, where: str, base: Path) -> DataSpec:
+    if not isinstance(table, dict):
+        raise UserFacingError(f"{where} must be a table with kind, root, options")
+    unknown = sorted(set(table) - {"kind", "root", "options"})
+    if unknown:
+        raise UserFacingError(f"{where}: unknown key(s) {', '.join(unknown)} (known: kind, root, options)")
+    if "kind" not in table:
+        raise UserFacingError(f"{where}: missing 'kind' (brats, bmad-oct, demo, demo-synthetic)")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise UserFacingError(f"{where}.options must be a table")
+    return DataSpec(kind=str(table["kind"]), root=_resolve(base, table.get("root")), options=dict(options))
+
+
+def load_train_config(path: Path) -> TrainConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise UserFacingError(f"{path}: train config file does not exist") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
+             "model", "loss", "optimizer", "data", "validation"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    base = path.parent
+    if "data" not in data:
+        raise UserFacingError(f"{path}: missing [data] (the training set: kind, root, options)")
+    if "backbone" not in data:
+        raise UserFacingError(f"{path}: missing backbone (a CLIP checkpoint file, or preset:<name>-random)")
+    optimizer = data.get("optimizer", {})
+    unknown_optimizer = sorted(set(optimizer) - {"lr", "betas"})
+    if unknown_optimizer:
+        raise UserFacingError(f"{path}: unknown [optimizer] key(s) {', '.join(unknown_optimizer)} (known: lr, betas)")
+    betas = optimizer.get("betas", [0.5, 0.999])
+    if not (isinstance(betas, list) and len(betas) == 2 and all(0 <= float(b) < 1 for b in betas)):
+        raise UserFacingError(f"{path}: optimizer.betas must be two numbers in [0, 1)")
+    from clue.evaluate import resolve_backbone_spec
+
+    config = TrainConfig(
+        data=_data_spec(data["data"], f"{path}: [data]", base),
+        validation=_data_spec(data["validation"], f"{path}: [validation]", base) if "validation" in data else None,
+        backbone=resolve_backbone_spec(base, str(data["backbone"])),
+        backbone_activation=data.get("backbone_activation"),
+        seed=int(data.get("seed", 0)),
+        epochs=int(data.get("epochs", 12)),
+        batch_size=int(data.get("batch_size", 8)),
+        lr=float(optimizer.get("lr", 1e-3)),
+        betas=(float(betas[0]), float(betas[1])),
+        log_every=int(data.get("log_every", 20)),
+        model=dict(data.get("model", {})),
+        loss=dict(data.get("loss", {})),
+        id=data.get("id"),
+        out=_resolve(base, data.get("out")),
+        source=str(path),
+    )
+    if config.epochs < 1 or config.batch_size < 1 or config.log_every < 1 or config.lr <= 0:
+        raise UserFacingError(f"{path}: epochs, batch_size, log_every and lr must be positive")
+    return config
+
+
+def _loss_config(config: TrainConfig):  # type: ignore[no-untyped-def]
+    from clue.losses import LossConfig
+
+    known = {f.name for f in fields(LossConfig)}
+    unknown = sorted(set(config.loss) - known)
+    if unknown:
+        raise UserFacingError(f"{config.source}: unknown [loss] key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return LossConfig(**config.loss)
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _save_atomic_torch(obj: Any, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _rewrite_log(path: Path, records: list[dict[str, Any]]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def epoch_order_generator(seed: int, epoch: int) -> torch.Generator:
+    """The shuffling generator of one epoch: a function of (seed, epoch) only."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    prompts: Path
+    epochs_done: int
+    steps: int
+    losses: list[float]  # total loss of every step of this run (resumed runs: from the resume point)
+    threshold: dict[str, Any]
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: Callable[[str], None] = print,
+) -> TrainResult:
+    from clue.checkpoints import load_backbone
+    from clue.evaluate import compute_metrics, predict
+    from clue.losses import clue_loss
+    from clue.model import CLUE, ClueConfig, save_trainable
+    from clue.preprocess import PreprocessSpec
+
+    out_dir = Path(out_dir)
+    state_path = out_dir / STATE_FILE
+    log_path = out_dir / LOG_FILE
+    if state_path.exists() and not resume:
+        raise UserFacingError(f"{out_dir}: already holds a training run ({STATE_FILE}); pass --resume to continue it or choose another --out")
+    if resume and not state_path.exists():
+        raise UserFacingError(f"{state_path}: nothing to resume (no {STATE_FILE} in the out folder)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    clip, backbone_description, backbone_sha = load_backbone(config.backbone, activation=config.backbone_activation, seed=config.seed)
+    model_cfg = ClueConfig.from_dict(config.model, source=f"{config.source}: [model]")
+    torch.manual_seed(config.seed)  # the prompt initialisation depends on the seed only
+    model = CLUE(clip, model_cfg)
+    loss_cfg = _loss_config(config)
+    spec = PreprocessSpec(size=clip.config.image_size)
+
+    train_slices = open_dataset(config.data.kind, config.data.root, **config.data.options)
+    if len(train_slices) == 0:
+        raise UserFacingError(f"{config.source}: the training set is empty")
+    loader_set = PreprocessedSlices(train_slices, spec)
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, betas=config.betas)
+
+    start_epoch, step = 0, 0
+    if resume:
+        try:
+            saved = torch.load(state_path, map_location="cpu", weights_only=False)
+        except Exception as error:
+            raise UserFacingError(f"{state_path}: cannot read the training state; truncated or corrupt ({type(error).__name__})") from error
+        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+            raise UserFacingError(f"{state_path}: not a CLUE training state")
+        if saved.get("config_fingerprint") != _fingerprint(config):
+            raise UserFacingError(f"{state_path}: was written with a different config (seed, data, model, loss or optimizer changed); resume with the same config")
+        model.load_trainable_state_dict(saved["trainable"], source=str(state_path))
+        optimizer.load_state_dict(saved["optimizer"])
+        start_epoch, step = int(saved["epoch"]), int(saved["step"])
+        _set_rng_state(saved["rng"])
+        # Drop log records of steps after the saved state (an interrupted epoch).
+        _rewrite_log(log_path, [r for r in _read_log(log_path) if r["step"] <= step and r["epoch"] <= start_epoch])
+        progress(f"resuming {out_dir} after epoch {start_epoch} (step {step})")
+    else:
+        _rewrite_log(log_path, [])
+
+    metadata = {
+        "id": config.id or f"clue-{out_dir.resolve().name}",
+        "backbone": config.backbone,
+        "backbone_activation": config.backbone_activation,
+        "backbone_seed": config.seed,
+        "backbone_description": backbone_description,
+        "backbone_sha256": backbone_sha,
+        "preprocessing": spec.to_manifest(),
+        "training_data": f"{config.data.describe()}, {len(train_slices)} slices",
+        "seed": config.seed,
+    }
+    losses: list[float] = []
+    last_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
+    steps_per_epoch = (len(loader_set) + config.batch_size - 1) // config.batch_size
+    progress(f"training {metadata['id']}: {len(train_slices)} slices, {steps_per_epoch} steps/epoch, "
+             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}")
+    model.train()
+    with log_path.open("a", encoding="utf-8") as log:
+        for epoch in range(start_epoch, last_epoch):
+            loader = DataLoader(loader_set, batch_size=config.batch_size, shuffle=True,
+                                generator=epoch_order_generator(config.seed, epoch), num_workers=0)
+            epoch_parts: dict[str, float] = {}
+            window_started, window_steps = time.perf_counter(), 0
+            for batch in loader:
+                out = model(batch["image"])
+                total, parts = clue_loss(out, batch["mask"], batch["label"], loss_cfg)
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                step += 1
+                window_steps += 1
+                losses.append(parts["total"])
+                for name, value in parts.items():
+                    epoch_parts[name] = epoch_parts.get(name, 0.0) + value
+                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": step, "batch": int(batch["image"].shape[0]), **parts}) + "\n")
+                if step % config.log_every == 0:
+                    rate = window_steps / max(time.perf_counter() - window_started, 1e-9)
+                    detail = " ".join(f"{k} {v:.4f}" for k, v in parts.items() if k != "total")
+                    progress(f"epoch {epoch + 1}/{config.epochs} step {step} loss {parts['total']:.4f} ({detail}) {rate:.2f} it/s")
+                    window_started, window_steps = time.perf_counter(), 0
+            batches = max(1, len(loader))
+            summary = {name: value / batches for name, value in epoch_parts.items()}
+            log.write(json.dumps({"event": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
+            log.flush()
+            save_trainable(out_dir / f"epoch_{epoch + 1:03d}.safetensors", model, {**metadata, "epoch": epoch + 1})
+            _save_atomic_torch(
+                {
+                    "format": STATE_FORMAT,
+                    "config_fingerprint": _fingerprint(config),
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "trainable": model.trainable_state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": _rng_state(),
+                },
+                state_path,
+            )
+            progress(f"epoch {epoch + 1}/{config.epochs} done: mean loss {summary.get('total', float('nan')):.4f}; saved {out_dir / f'epoch_{epoch + 1:03d}.safetensors'}")
+
+    epochs_done = last_epoch
+    threshold = {"default": 0.5, "chosen_on": "default 0.5 (no validation set configured)"}
+    if epochs_done < config.epochs:
+        progress(f"stopped after epoch {epochs_done} of {config.epochs}; continue with --resume")
+        return TrainResult(out_dir, out_dir / f"epoch_{epochs_done:03d}.safetensors", epochs_done, step, losses, threshold)
+    if config.validation is not None:
+        validation = open_dataset(config.validation.kind, config.validation.root, **config.validation.options)
+        metrics = compute_metrics(predict(model, validation, list(range(len(validation))), spec, config.batch_size, "slice"))
+        if metrics["pixel_max_f1_threshold"] is not None:
+            threshold = {
+                "default": float(metrics["pixel_max_f1_threshold"]),
+                "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
+                f"max pixel F1 = {metrics['pixel_max_f1']:.4f}",
+            }
+        else:
+            threshold["chosen_on"] = f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
+        progress(f"threshold {threshold['default']:.4f} chosen on validation (pixel max-F1 {metrics['pixel_max_f1']})")
+    prompts = save_trainable(out_dir / PROMPTS_FILE, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
+    progress(f"wrote {prompts}")
+    return TrainResult(out_dir, prompts, epochs_done, step, losses, threshold)
+
+
+def _fingerprint(config: TrainConfig) -> str:
+    """What must not change between a run and its resumption (epochs may grow)."""
+    return json.dumps(
+        {
+            "data": [config.data.kind, str(config.data.root), config.data.options],
+            "backbone": config.backbone,
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "betas": list(config.betas),
+            "model": config.model,
+            "loss": config.loss,
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "train",
+        help="train CLUE's prompts and adaptor on a frozen CLIP from a config file",
+        description="Train the learnable context vectors (V, W) and the image adaptor of CLUE on a "
+        "frozen CLIP backbone. Deterministic with the config's seed; saves only trainable "
+        "parameters after every epoch, plus a resumable state. The final prompts are the last "
+        "epoch's (no checkpoint picking); a [validation] set only chooses the map threshold. "
+        "Example configs: clue/configs/train_*.toml.",
+    )
+    parser.add_argument("--config", type=Path, required=True, help="training config TOML")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the config's `out`)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last saved epoch")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
+                        help="stop after N epochs of this invocation (continue later with --resume)")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = load_train_config(args.config)
+    out_dir = args.out or config.out
+    if out_dir is None:
+        raise UserFacingError(f"{args.config}: no output folder; pass --out or set `out` in the config")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise UserFacingError("--stop-after must be at least 1")
+    run_training(config, out_dir, resume=args.resume, stop_after=args.stop_after)
+    return 0
+
+
+__all__ = ["DataSpec", "TrainConfig", "TrainResult", "load_train_config", "register", "run_training"]

@@ -1,0 +1,125 @@
+"""`clue train` on a tiny CLIP and a tiny BraTS folder: determinism, resume, what is saved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from clue.cli import main as clue_main
+from clue.errors import UserFacingError
+from clue.model import load_trainable
+from clue.train import load_train_config, run_training
+from test_data_brats import ras_volumes, write_patient
+
+CONFIG = """
+seed = {seed}
+epochs = 2
+batch_size = 8
+backbone = "preset:tiny-random"
+log_every = 1
+
+[model]
+n_ctx = 4
+
+[optimizer]
+lr = 1e-3
+betas = [0.5, 0.999]
+
+[data]
+kind = "brats"
+root = "brats"
+options = {{ split = "train", train_patients = 3, val_patients = 1, normal_slices = 2 }}
+
+[validation]
+kind = "brats"
+root = "brats"
+options = {{ split = "val", train_patients = 3, val_patients = 1, normal_slices = 2 }}
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    for number in range(3):
+        write_patient(root / "brats", f"BraTS2021_{number:05d}", ras_volumes(number))
+    (root / "train.toml").write_text(CONFIG.format(seed=3))
+    (root / "train_seed4.toml").write_text(CONFIG.format(seed=4))
+    return root
+
+
+def trainable(path: Path) -> dict[str, torch.Tensor]:
+    return load_trainable(path)[0]
+
+
+def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path) -> None:
+    config = load_train_config(workspace / "train.toml")
+    first = run_training(config, workspace / "run_a", progress=lambda _: None)
+    second = run_training(config, workspace / "run_b", progress=lambda _: None)
+    assert first.epochs_done == 2 and first.steps == second.steps > 2
+    assert first.losses == second.losses  # bit-identical
+    assert_same_tensors(trainable(first.prompts), trainable(second.prompts))
+    other = run_training(load_train_config(workspace / "train_seed4.toml"), workspace / "run_c", progress=lambda _: None)
+    assert other.losses != first.losses  # the seed matters
+
+    with safe_open(str(first.prompts), framework="pt") as handle:
+        keys = list(handle.keys())
+        info = json.loads(handle.metadata()["clue"])
+    assert keys and all(k.startswith(("prompt_learner.", "adaptor.")) for k in keys)
+    assert info["backbone"] == "preset:tiny-random" and info["epoch"] == 2
+    assert info["preprocessing"]["resize"]["size"] == 32  # the tiny backbone's input size
+    assert info["threshold"]["chosen_on"].startswith("validation set brats")
+    assert 0.0 <= info["threshold"]["default"] <= 1.0
+    assert (workspace / "run_a" / "epoch_001.safetensors").is_file()
+
+    log = [json.loads(line) for line in (workspace / "run_a" / "train_log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if r["event"] == "step"]
+    assert [r["total"] for r in steps] == first.losses
+    assert {"ce", "dice", "total"} <= set(steps[0])
+    assert [r["epoch"] for r in log if r["event"] == "epoch"] == [1, 2]
+
+
+def test_resume_equals_uninterrupted(workspace: Path) -> None:
+    config = load_train_config(workspace / "train.toml")
+    straight = run_training(config, workspace / "straight", progress=lambda _: None)
+    half = run_training(config, workspace / "halves", stop_after=1, progress=lambda _: None)
+    assert half.epochs_done == 1 and not (workspace / "halves" / "prompts.safetensors").exists()
+    # An interrupted second epoch leaves stray log lines; resuming drops them.
+    with (workspace / "halves" / "train_log.jsonl").open("a") as log:
+        log.write(json.dumps({"event": "step", "epoch": 2, "step": half.steps + 1, "total": 99.0}) + "\n")
+    rest = run_training(config, workspace / "halves", resume=True, progress=lambda _: None)
+    assert half.losses + rest.losses == straight.losses
+    assert_same_tensors(trainable(rest.prompts), trainable(straight.prompts))
+    read = lambda run: [json.loads(l)["total"] for l in (workspace / run / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
+    assert read("halves") == read("straight")
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(workspace: Path) -> None:
+    config = load_train_config(workspace / "train.toml")
+    (workspace / "busy").mkdir()
+    (workspace / "busy" / "state.pt").write_bytes(b"x")
+    with pytest.raises(UserFacingError, match="already holds a training run"):
+        run_training(config, workspace / "busy", progress=lambda _: None)
+    with pytest.raises(UserFacingError, match="truncated or corrupt"):
+        run_training(config, workspace / "busy", resume=True, progress=lambda _: None)
+    with pytest.raises(UserFacingError, match="nothing to resume"):
+        run_training(config, workspace / "empty", resume=True, progress=lambda _: None)
+
+
+def test_cli_train_and_config_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert clue_main(["train", "--config", str(workspace / "train.toml"), "--out", str(workspace / "cli"), "--stop-after", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1/2 step 1 loss" in printed and "it/s" in printed and "continue with --resume" in printed
+    bad = workspace / "bad.toml"
+    bad.write_text(CONFIG.format(seed=0) + "\nepohcs = 3\n")
+    assert clue_main(["train", "--config", str(bad), "--out", str(workspace / "bad")]) == 2
+    assert "unknown key(s) epohcs" in capsys.readouterr().err
