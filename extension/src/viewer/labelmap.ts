@@ -56,6 +56,9 @@ export async function ensureClueLabelmap(
       segmentationId,
       type: libraries.cornerstoneTools.Enums.SegmentationRepresentations.Labelmap,
     });
+    if (segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length === 0) {
+      throw new ClueInputError('The viewer could not show our labelmap on this viewport (incompatible viewport).');
+    }
     try {
       segmentationService.setSegmentColor(viewportId, segmentationId, ANOMALY_SEGMENT_INDEX, ANOMALY_SEGMENT_COLOR);
     } catch (error) {
@@ -147,9 +150,9 @@ export function inspectDisplayedLabelmap(
   requestedViewportId?: string,
 ): LabelmapInspection {
   const viewportId = resolveViewportId(services, requestedViewportId);
-  const displaySet = getViewportDisplaySet(services, viewportId);
-  const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
   const imageId = services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.getCurrentImageId() ?? null;
+  const displaySet = getViewportDisplaySet(services, viewportId, imageId ?? undefined);
+  const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
   const segmentation = services.segmentationService.getSegmentation(segmentationId);
   const result: LabelmapInspection = {
     viewportId,

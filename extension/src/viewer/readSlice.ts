@@ -50,12 +50,39 @@ export function resolveViewportId(services: HostServices, viewportId?: string): 
   return id;
 }
 
-export function getViewportDisplaySet(services: HostServices, viewportId: string): HostDisplaySet {
-  const viewportState = services.viewportGridService.getState().viewports.get(viewportId);
-  const uid = viewportState?.displaySetInstanceUIDs?.[0];
-  const displaySet = uid ? services.displaySetService.getDisplaySetByUID(uid) : undefined;
-  if (!displaySet) throw new ClueInputError('The active viewport shows no series.');
-  return displaySet;
+/** Display sets that hold no images of their own to analyse (derived objects). */
+const NON_IMAGE_MODALITIES = new Set(['SEG', 'RTSTRUCT', 'SR', 'PR', 'RTPLAN', 'KO', 'DOC']);
+
+interface DisplaySetWithReference extends HostDisplaySet {
+  referencedDisplaySetInstanceUID?: string;
+}
+
+/**
+ * The image display set a viewport is showing. A viewport may list a derived display set
+ * (e.g. a SEG drawn over its series): then the series it references is the one whose
+ * images are on screen. With `imageId`, the display set must contain that image.
+ */
+export function getViewportDisplaySet(services: HostServices, viewportId: string, imageId?: string): HostDisplaySet {
+  const uids = services.viewportGridService.getState().viewports.get(viewportId)?.displaySetInstanceUIDs ?? [];
+  const candidates: HostDisplaySet[] = [];
+  for (const uid of uids) {
+    const displaySet = services.displaySetService.getDisplaySetByUID(uid) as DisplaySetWithReference | undefined;
+    if (!displaySet) continue;
+    candidates.push(displaySet);
+    const referenced = displaySet.referencedDisplaySetInstanceUID
+      ? services.displaySetService.getDisplaySetByUID(displaySet.referencedDisplaySetInstanceUID)
+      : undefined;
+    if (referenced) candidates.push(referenced);
+  }
+  const images = candidates.filter(
+    (d) => !d.unsupported && !NON_IMAGE_MODALITIES.has(d.Modality ?? '') && (d.imageIds?.length ?? 0) > 0,
+  );
+  const match = imageId ? images.find((d) => d.imageIds!.includes(imageId)) : images[0];
+  if (match) return match;
+  if (candidates.length === 0) throw new ClueInputError('The active viewport shows no series.');
+  const shown = candidates[0]!;
+  const what = `${shown.Modality ?? 'unknown modality'} series${shown.SeriesDescription ? ` “${shown.SeriesDescription}”` : ''}`;
+  throw new ClueInputError(`The active viewport shows a ${what}, which has no images to analyse.`);
 }
 
 /**
@@ -87,12 +114,6 @@ export function readDisplayedSlice(
   requestedViewportId?: string,
 ): DisplayedSlice {
   const viewportId = resolveViewportId(services, requestedViewportId);
-  const displaySet = getViewportDisplaySet(services, viewportId);
-  const what = `${displaySet.Modality ?? 'unknown modality'} series${displaySet.SeriesDescription ? ` “${displaySet.SeriesDescription}”` : ''}`;
-  if (displaySet.unsupported || !displaySet.imageIds?.length) {
-    throw new ClueInputError(`The active viewport shows a ${what}, which has no images to analyse.`);
-  }
-
   const viewport = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
   if (!viewport) throw new ClueInputError('The active viewport is not ready yet.');
   const { cornerstone } = libraries;
@@ -102,7 +123,11 @@ export function readDisplayedSlice(
     );
   }
   const imageId = viewport.getCurrentImageId();
-  if (!imageId) throw new ClueInputError('The active viewport has no image displayed yet.');
+  if (!imageId) {
+    getViewportDisplaySet(services, viewportId); // a clearer message when it shows a non-image series
+    throw new ClueInputError('The active viewport has no image displayed yet.');
+  }
+  const displaySet = getViewportDisplaySet(services, viewportId, imageId);
   const image = cornerstone.cache.getImage(imageId);
   if (!image) throw new ClueInputError('The displayed image is not loaded yet; try again in a moment.');
 
