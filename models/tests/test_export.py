@@ -150,3 +150,23 @@ def test_command_line(tiny_clip: CLIP, tmp_path: Path) -> None:
     assert np.abs(got - expected).max() <= 1e-4
     with pytest.raises(UserFacingError, match=r"prompt weights file does not exist"):
         run_cli(["export", "--backbone", "preset:tiny-random", "--prompts", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x")])
+
+
+def test_command_line_with_a_checkpoint_file(tiny_clip: CLIP, tmp_path: Path) -> None:
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    backbone = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_clip.state_dict().items()}, str(backbone))
+    config = tmp_path / "model.toml"
+    config.write_text("[model]\nn_ctx = 2\nlayers = [4]\nlayer_weighting = 'mean'\nupsample = 'bilinear'\n")
+    out = tmp_path / "exported"
+    argv = ["export", "--backbone", str(backbone), "--model-config", str(config), "--out", str(out), "--fp16", "--id", "my-model"]
+    assert run_cli(argv) == 0
+    manifest = read_manifest(out / MANIFEST_FILE, verify_files=True)
+    assert manifest.id == "my-model" and manifest.layers == [4]
+    assert manifest.provenance.backbone_sha256 == hashlib.sha256(backbone.read_bytes()).hexdigest()
+    assert "open_clip_model.safetensors" in manifest.provenance.backbone
+    assert manifest.provenance.training_data.startswith("untrained")
+    assert [f.dtype for f in manifest.files] == ["float32", "float16"]
