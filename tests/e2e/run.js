@@ -169,6 +169,21 @@ async function runOnLesionSlice(page, demo, timings) {
   if (mapName === PLACEHOLDER_MAP_NAME) {
     const expected = await page.evaluate(placeholderExpectedCount, { threshold });
     expect(voxelCount === expected, `voxels equal the placeholder map at threshold ${threshold} computed independently from the displayed pixels (${voxelCount} vs ${expected})`);
+    if (voxelCount !== expected) {
+      const pixels = await page.evaluate(() => {
+        const s = window.services;
+        const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
+        const id = vp.getCurrentImageId();
+        const image = window.cornerstone.cache.getImage(id);
+        const data = image.voxelManager.getScalarData();
+        let min = Infinity;
+        let max = -Infinity;
+        for (const v of data) { if (v < min) min = v; if (v > max) max = v; }
+        return { imageId: id, preScale: image.preScale, slope: image.slope, intercept: image.intercept, dataType: data.constructor.name, min, max, lut: window.cornerstone.metaData.get('modalityLutModule', id) };
+      });
+      log(`  pixels as the test sees them: ${JSON.stringify(pixels)}; extension's last result: ${JSON.stringify(hook?.lastResult)}`);
+      log(`  expected count recomputed now: ${await page.evaluate(placeholderExpectedCount, { threshold })}`);
+    }
   }
   if (hook?.lastResult) {
     expect(hook.lastResult.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult.voxelCount} vs ${voxelCount})`);

@@ -94,9 +94,10 @@ export function labelmapOnDisplayedImage({ idPrefix }) {
 /**
  * Test oracle for the placeholder map (extension/src/placeholderIntensityMap.ts), written
  * independently from its description: robust z-score of each foreground pixel (strictly
- * above the slice minimum) against the foreground median and 1.4826·MAD, map = clamp(z / 6,
- * 0, 1), stored as float32; returns how many pixels reach `threshold`, from the displayed
- * image's own pixels (modality LUT applied unless the loader already did).
+ * above the slice minimum) against the foreground median and 1.4826·MAD, two-sided,
+ * map = min(|z| / 6, 1), stored as float32 and compared with the float32 threshold; returns
+ * how many pixels reach `threshold`, from the displayed image's own pixels (modality LUT
+ * applied unless the loader already did).
  */
 export function placeholderExpectedCount({ threshold }) {
   const services = window.services;
@@ -122,8 +123,8 @@ export function placeholderExpectedCount({ threshold }) {
   let count = 0;
   for (const v of values) {
     if (!(v > min)) continue;
-    const m = Math.fround(Math.min(1, Math.max(0, (v - med) / sigma / 6)));
-    if (m >= threshold) count++;
+    const m = Math.fround(Math.min(1, Math.abs(v - med) / sigma / 6));
+    if (m >= Math.fround(threshold)) count++;
   }
   return count;
 }
