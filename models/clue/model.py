@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -114,7 +114,6 @@ class ClueOutput:
     grid_layer_diffs: Tensor  # [B, L, g, g] M_l (cosine differences)
     layer_weights: Tensor  # [B, L] w_l
     text_features: Tensor  # [B, 2, E] normalized (normal, diseased)
-    extras: dict[str, Tensor] = field(default_factory=dict)
 
 
 class CLUE(nn.Module):
