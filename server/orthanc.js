@@ -9,7 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-export const ORTHANC_BINARY = '/usr/sbin/Orthanc';
+// CLUE_ORTHANC overrides the binary (e.g. a locally built Orthanc).
+export const ORTHANC_BINARY = process.env.CLUE_ORTHANC ?? '/usr/sbin/Orthanc';
 export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
 export class OrthancError extends Error {}

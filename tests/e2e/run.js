@@ -380,6 +380,7 @@ async function runScenario(name, demo) {
   let browser;
   try {
     const work = (async () => {
+      if (name === 'orthanc') checkOrthancInstalled(); // before starting a browser for nothing
       if (name !== 'http') {
         browser = await launchChromium();
         ctx.cleanups.push(() => browser.close());
