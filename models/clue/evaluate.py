@@ -383,7 +383,7 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
         lines.append(header)
         for s, sequence in enumerate(table["rows"]):
             cells = "".join(
-                f"  {_fmt(table['pixel_auroc'][s][v]):>7} ({_fmt(table['image_auroc'][s][v]):>7})"
+                f"  {_fmt(table['pixel_auroc'][s][v]) + ' (' + _fmt(table['image_auroc'][s][v]) + ')':>17}"
                 for v in range(len(table["columns"]))
             )
             lines.append(f"{sequence:<{width}}{cells}")

@@ -203,3 +203,9 @@ def test_unknown_option_and_missing_root(brats_root: Path) -> None:
         open_dataset("brats", brats_root / "nope")
     with pytest.raises(UserFacingError, match="views must list"):
         open_dataset("brats", brats_root, views=["oblique"])
+
+
+def test_selection_does_not_depend_on_which_views_are_opened(brats_root: Path) -> None:
+    alone = open_dataset("brats", brats_root, split="all", views=["coronal"], normal_slices=3)
+    together = open_dataset("brats", brats_root, split="all", views=["axial", "coronal"], normal_slices=3)
+    assert selected(alone, "coronal") == selected(together, "coronal")

@@ -281,14 +281,14 @@ class BraTSDataset:
         reference, _ = _read_canonical(paths[self.brain_reference])
         brain = reference > reference.min()
         chosen: dict[str, list[tuple[int, int]]] = {}
-        for view_number, view in enumerate(self.views):
+        for view in self.views:
             axis = view_axis(codes, view)
             other_axes = tuple(a for a in range(3) if a != axis)
             nonempty = tumour.any(axis=other_axes)
             brain_area = brain.sum(axis=other_axes)
             indices = select_tumour_slices(nonempty, per_tumour)
-            # Seeded per patient and view, independent of which other patients are opened.
-            rng = np.random.default_rng([seed, zlib.crc32(patient.encode()), view_number])
+            # Seeded per patient and view, independent of which other patients or views are opened.
+            rng = np.random.default_rng([seed, zlib.crc32(patient.encode()), VIEWS.index(view)])
             extra = select_normal_slices(nonempty, brain_area, normals, margin, min_brain_fraction, rng, indices)
             merged = sorted(set(indices) | set(extra))
             chosen[view] = [(k, int(nonempty[k])) for k in merged]

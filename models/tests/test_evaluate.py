@@ -1,0 +1,137 @@
+"""`clue eval`: metrics JSON and Tables 1/2 on tiny BraTS and BMAD folders, checked independently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from clue.checkpoints import load_backbone
+from clue.cli import main as clue_main
+from clue.data import open_dataset
+from clue.errors import UserFacingError
+from clue.evaluate import format_tables, load_trained_model, run_eval
+from clue.model import CLUE, ClueConfig, save_trainable
+from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_slice
+from test_data_bmad import grey, write_png
+from test_data_brats import ras_volumes, write_patient
+
+EVAL_CONFIG = """
+batch_size = 4
+
+[[table1]]
+name = "tiny BraTS"
+kind = "brats"
+root = "brats"
+options = { split = "test", train_patients = 1, sequences = ["flair", "t1"], views = ["axial", "coronal"], normal_slices = 2 }
+
+[[zero_shot]]
+name = "Chest X-ray"
+kind = "bmad-chest"
+root = "chest"
+
+[[zero_shot]]
+name = "Retinal OCT"
+kind = "bmad-oct"
+root = "RESC"
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    for number in range(3):
+        write_patient(root / "brats", f"BraTS2021_{number:05d}", ras_volumes(number))
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_png(root / f"chest/test/good/{name}.png", rng.integers(0, 255, (20, 16), dtype=np.uint8))
+        write_png(root / f"chest/test/Ungood/{name}.png", rng.integers(0, 255, (20, 16), dtype=np.uint8))
+        write_png(root / f"RESC/test/good/img/{name}.png", rng.integers(0, 255, (24, 30), dtype=np.uint8))
+        write_png(root / f"RESC/test/Ungood/img/{name}.png", rng.integers(0, 255, (24, 30), dtype=np.uint8))
+        mask = np.zeros((24, 30), dtype=np.uint8)
+        mask[5:12, 8:20] = 255
+        write_png(root / f"RESC/test/Ungood/label/{name}.png", mask)
+    torch.manual_seed(1)
+    clip, _, _ = load_backbone("preset:tiny-random", seed=0)
+    model = CLUE(clip, ClueConfig(n_ctx=4))
+    save_trainable(root / "prompts.safetensors", model, {
+        "backbone": "preset:tiny-random", "backbone_seed": 0, "id": "clue-tiny",
+        "preprocessing": PreprocessSpec(size=32).to_manifest(),
+        "threshold": {"default": 0.5, "chosen_on": "test fixture"},
+    })
+    (root / "eval.toml").write_text(EVAL_CONFIG)
+    return root
+
+
+def test_eval_json_and_tables(workspace: Path) -> None:
+    out = workspace / "results" / "results.json"
+    result = run_eval(workspace / "eval.toml", workspace / "prompts.safetensors", out, progress=lambda _: None)
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(result))
+    assert not list(out.parent.glob("*.tmp"))
+    assert written["schema"] == "clue-eval/1" and written["model_id"] == "clue-tiny"
+    sets = written["sets"]
+    # Table 1 groups come from the data: FLAIR first because the options list it first.
+    assert [(s["sequence"], s["view"]) for s in sets if s["table"] == 1] == [
+        ("FLAIR", "axial"), ("FLAIR", "coronal"), ("T1", "axial"), ("T1", "coronal")]
+    table = written["table1"]["tiny BraTS"]
+    assert table["rows"] == ["FLAIR", "T1"] and table["columns"] == ["axial", "coronal"]
+    for s in sets:
+        assert 0.0 <= s["image_auroc"] <= 1.0
+    chest = next(s for s in sets if s["name"] == "Chest X-ray")
+    assert chest["pixel_auroc"] is None and chest["slices"] == 4 and chest["abnormal_slices"] == 2
+    assert "no pixel masks" in chest["notes"][0]
+    oct_row = next(s for s in sets if s["name"] == "Retinal OCT")
+    assert oct_row["pixels"] == 4 * 24 * 30 and oct_row["abnormal_pixels"] == 2 * 7 * 12
+    text = format_tables(sets)
+    assert "Table 1 — tiny BraTS" in text and "Table 2 — zero-shot sets" in text
+    lines = text.splitlines()
+    assert lines[2].startswith("FLAIR") and lines[3].startswith("T1")
+    assert f"{table['pixel_auroc'][1][1]:.4f} ({table['image_auroc'][1][1]:.4f})" in lines[3]
+
+
+def test_eval_metrics_match_an_independent_computation(workspace: Path) -> None:
+    result = run_eval(workspace / "eval.toml", workspace / "prompts.safetensors", workspace / "r.json", progress=lambda _: None)
+    row = next(s for s in result["sets"] if s["sequence"] == "T1" and s["view"] == "coronal")
+    loaded = load_trained_model(workspace / "prompts.safetensors")
+    dataset = open_dataset("brats", workspace / "brats", split="test", train_patients=1, sequences=["t1"], views=["coronal"], normal_slices=2)
+    samples = [dataset[i] for i in range(len(dataset))]
+    with torch.no_grad():
+        out = loaded.model(torch.from_numpy(np.stack([preprocess_slice(s.image, PreprocessSpec(size=32)) for s in samples])))
+    labels = [s.label for s in samples]
+    assert row["slices"] == len(samples) and row["abnormal_slices"] == sum(labels)
+    assert row["image_auroc"] == pytest.approx(roc_auc_score(labels, out.score.numpy()), abs=1e-9)
+    maps = np.concatenate([map_to_slice_grid(m, *s.mask.shape).ravel() for m, s in zip(out.anomaly_map.numpy(), samples)])
+    masks = np.concatenate([s.mask.ravel() for s in samples])
+    assert row["pixel_auroc"] == pytest.approx(roc_auc_score(masks, maps), abs=1e-6)
+    assert row["dice_at_threshold"] == pytest.approx(2 * np.sum((maps >= 0.5) & (masks > 0)) / (np.sum(maps >= 0.5) + masks.sum()))
+
+
+def test_cli_eval_prints_tables(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = clue_main(["eval", "--config", str(workspace / "eval.toml"), "--prompts", str(workspace / "prompts.safetensors"),
+                      "--out", str(workspace / "cli.json")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "Table 1 — tiny BraTS" in captured.out and "Retinal OCT" in captured.out
+    assert "evaluated tiny BraTS FLAIR axial" in captured.err
+    assert (workspace / "cli.json").is_file()
+
+
+def test_eval_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = workspace / "bad.toml"
+    bad.write_text('[[zero_shot]]\nname = "x"\nroot = "chest"\n')
+    with pytest.raises(UserFacingError, match=r"zero_shot\[0\]: missing 'kind'"):
+        run_eval(bad, workspace / "prompts.safetensors", workspace / "x.json", progress=lambda _: None)
+    bad.write_text("batch_size = 4\n")
+    with pytest.raises(UserFacingError, match="no test sets"):
+        run_eval(bad, workspace / "prompts.safetensors", workspace / "x.json", progress=lambda _: None)
+    with pytest.raises(UserFacingError, match="backbone checkpoint not found"):
+        load_trained_model(workspace / "prompts.safetensors", backbone=str(workspace / "missing.pt"))
+    code = clue_main(["eval", "--config", str(workspace / "eval.toml"), "--prompts", str(workspace / "nope.safetensors"),
+                      "--out", str(workspace / "y.json")])
+    assert code == 2 and "nope.safetensors: prompt weights file does not exist" in capsys.readouterr().err
+    assert not (workspace / "y.json").exists()
