@@ -39,6 +39,7 @@ from clue.manifest import (
     TensorSpec,
     Threshold,
     file_entry,
+    preprocessing_from_dict,
     write_manifest,
 )
 from clue.model import CLUE, ClueConfig, load_model_config, load_trainable
@@ -197,6 +198,7 @@ def export_model(
     backbone_sha256: str | None,
     training_data: str,
     threshold: Threshold | None = None,
+    preprocessing: Preprocessing | None = None,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     parity: bool = True,
@@ -206,6 +208,10 @@ def export_model(
 ) -> ExportResult:
     """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] + manifest.json)."""
     out_dir = Path(out_dir)
+    if preprocessing is not None and preprocessing.resize.size != model.image_size:
+        raise UserFacingError(
+            f"preprocessing resizes to {preprocessing.resize.size} px but the model takes {model.image_size} px"
+        )
     if out_dir.exists() and not overwrite:
         raise UserFacingError(f"{out_dir}: output folder exists; pass --overwrite to replace it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +260,7 @@ def export_model(
                 "score": TensorSpec("score", [1]),
             },
             layers=layers,
-            preprocessing=Preprocessing(resize=ResizeSpec(size=size)),
+            preprocessing=preprocessing if preprocessing is not None else Preprocessing(resize=ResizeSpec(size=size)),
             postprocessing=Postprocessing(),
             threshold=threshold if threshold is not None else Threshold(),
             provenance=Provenance(
@@ -290,9 +296,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Export CLUE as one ONNX graph (image → anomaly_map, layer_maps, score) with "
         "the manifest the viewer reads. Runs a parity check against PyTorch in onnxruntime.",
     )
-    parser.add_argument("--backbone", required=True,
+    parser.add_argument("--backbone", default=None,
                         help="CLIP checkpoint file (OpenAI .pt, open_clip .pt/.bin, .safetensors) "
-                        "or preset:<ViT-B-16|ViT-L-14|tiny>-random for a random backbone")
+                        "or preset:<ViT-B-16|ViT-L-14|tiny>-random for a random backbone "
+                        "(default: the backbone recorded in --prompts)")
     parser.add_argument("--prompts", type=Path, default=None,
                         help="trained prompt weights (.pt/.safetensors from `clue train`); omitted: "
                         "untrained random prompts (for size/speed measurements only)")
@@ -307,7 +314,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--training-data", default=None, help="training data description for provenance")
     parser.add_argument("--activation", choices=["quick_gelu", "gelu"], default=None,
                         help="backbone MLP activation (default: QuickGELU, OpenAI's; LAION weights need gelu)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for random backbones/prompts")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of a random backbone (default: the one recorded in --prompts, else 0)")
     parser.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(func=run_export)
@@ -315,18 +323,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    clip, backbone_description, backbone_sha = load_backbone(args.backbone, activation=args.activation, seed=args.seed)
     info: dict[str, Any] = {}
     state = None
     if args.prompts is not None:
         state, info = load_trainable(args.prompts)
+    backbone = args.backbone or info.get("backbone")
+    if not backbone:
+        raise UserFacingError("--backbone: required (the prompt file records no backbone)")
+    seed = args.seed if args.seed is not None else int(info.get("backbone_seed") or 0)
+    activation = args.activation or info.get("backbone_activation")
+    clip, backbone_description, backbone_sha = load_backbone(backbone, activation=activation, seed=seed)
+    trained_on = info.get("backbone_sha256")
+    if trained_on and backbone_sha and trained_on != backbone_sha:
+        raise UserFacingError(
+            f"{backbone}: sha256 {backbone_sha[:12]}… differs from the backbone the prompts in "
+            f"{args.prompts} were trained on ({trained_on[:12]}…)"
+        )
     if args.model_config is not None:
         cfg = load_model_config(args.model_config)
     elif info.get("model_config"):
         cfg = ClueConfig.from_dict(dict(info["model_config"]), source=str(args.prompts))
     else:
         cfg = ClueConfig()
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model = CLUE(clip, cfg)
     if state is not None:
         model.load_trainable_state_dict(state, source=str(args.prompts))
@@ -345,6 +364,12 @@ def run_export(args: argparse.Namespace) -> int:
         "untrained prompts (random initialisation)" if args.prompts is None else "not recorded"
     )
     model_id = args.model_id or info.get("id") or f"clue-{args.out.name}"
+    preprocessing = None
+    if isinstance(info.get("preprocessing"), dict):
+        try:
+            preprocessing = preprocessing_from_dict(info["preprocessing"])
+        except (KeyError, TypeError) as error:
+            raise UserFacingError(f"{args.prompts}: recorded preprocessing block is malformed ({error})") from error
     result = export_model(
         model,
         args.out,
@@ -353,6 +378,7 @@ def run_export(args: argparse.Namespace) -> int:
         backbone_sha256=backbone_sha,
         training_data=str(training_data),
         threshold=threshold,
+        preprocessing=preprocessing,
         fp16=args.fp16,
         opset=args.opset,
         parity=not args.no_parity,

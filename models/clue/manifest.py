@@ -76,6 +76,17 @@ class Preprocessing:
     normalize: NormalizeSpec = field(default_factory=NormalizeSpec)
 
 
+def preprocessing_from_dict(block: dict[str, Any]) -> Preprocessing:
+    """The dataclasses of a manifest's "preprocessing" block (as `clue.preprocess` writes it)."""
+    return Preprocessing(
+        intensity=IntensitySpec(**block["intensity"]),
+        square=SquareSpec(**block["square"]),
+        resize=ResizeSpec(**block["resize"]),
+        channels=block["channels"],
+        normalize=NormalizeSpec(**block["normalize"]),
+    )
+
+
 @dataclass
 class Postprocessing:
     to_slice_grid: str = "bilinear_uncrop"
@@ -300,13 +311,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         input=TensorSpec(**data["input"]),
         outputs={key: TensorSpec(**value) for key, value in data["outputs"].items()},
         layers=list(data["layers"]),
-        preprocessing=Preprocessing(
-            intensity=IntensitySpec(**pre["intensity"]),
-            square=SquareSpec(**pre["square"]),
-            resize=ResizeSpec(**pre["resize"]),
-            channels=pre["channels"],
-            normalize=NormalizeSpec(**pre["normalize"]),
-        ),
+        preprocessing=preprocessing_from_dict(pre),
         postprocessing=Postprocessing(**data["postprocessing"]),
         threshold=Threshold(**data["threshold"]),
         provenance=Provenance(**data["provenance"]),

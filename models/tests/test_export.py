@@ -133,14 +133,30 @@ def test_command_line(tiny_clip: CLIP, tmp_path: Path) -> None:
     model = trained_looking(tiny_clip, ClueConfig(n_ctx=4, layers=[2, 4], class_name="chest"))
     prompts = save_trainable(
         tmp_path / "prompts.safetensors", model,
-        {"training_data": "synthetic squares", "threshold": {"default": 0.42, "chosen_on": "validation, max pixel F1"}},
+        {  # what `clue train` records beside the weights
+            "training_data": "synthetic squares",
+            "threshold": {"default": 0.42, "chosen_on": "validation, max pixel F1"},
+            "backbone": "preset:tiny-random",
+            "backbone_seed": 0,
+            "preprocessing": {
+                "intensity": {"method": "percentile_clip", "low_percentile": 1.0, "high_percentile": 99.0,
+                              "foreground": "greater_than_min"},
+                "square": {"method": "center_pad", "value": 0.0},
+                "resize": {"method": "bicubic_antialias", "size": 32},
+                "channels": 3,
+                "normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+            },
+        },
     )
     out = tmp_path / "exported"
-    assert run_cli(["export", "--backbone", "preset:tiny-random", "--prompts", str(prompts), "--out", str(out)]) == 0
+    # No --backbone: the one recorded with the prompts (and its seed) is used.
+    assert run_cli(["export", "--prompts", str(prompts), "--out", str(out)]) == 0
     manifest = read_manifest(out / MANIFEST_FILE, verify_files=True)
     assert manifest.layers == [2, 4]  # from the config stored with the prompts
     assert manifest.threshold.default == pytest.approx(0.42)
     assert manifest.provenance.training_data == "synthetic squares"
+    assert manifest.preprocessing.intensity.low_percentile == 1.0
+    assert manifest.preprocessing.normalize.mean == [0.5, 0.5, 0.5]
     assert "random" in manifest.provenance.backbone and manifest.provenance.backbone_sha256 is None
     # The exported graph computes what the trained model computes.
     image = parity_inputs(32, count=1, seed=5)[0]
@@ -170,3 +186,16 @@ def test_command_line_with_a_checkpoint_file(tiny_clip: CLIP, tmp_path: Path) ->
     assert "open_clip_model.safetensors" in manifest.provenance.backbone
     assert manifest.provenance.training_data.startswith("untrained")
     assert [f.dtype for f in manifest.files] == ["float32", "float16"]
+
+
+def test_backbone_must_be_the_one_the_prompts_were_trained_on(tiny_clip: CLIP, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    backbone = tmp_path / "other.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_clip.state_dict().items()}, str(backbone))
+    prompts = save_trainable(tmp_path / "p.pt", trained_looking(tiny_clip), {"backbone_sha256": "0" * 64})
+    with pytest.raises(UserFacingError, match=r"other\.safetensors: sha256 .* differs from the backbone"):
+        run_cli(["export", "--backbone", str(backbone), "--prompts", str(prompts), "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(UserFacingError, match="--backbone: required"):
+        run_cli(["export", "--prompts", str(prompts), "--out", str(tmp_path / "x")])
