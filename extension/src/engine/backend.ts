@@ -43,7 +43,7 @@ export const MAX_WASM_THREADS = 4;
 
 /** The current browser/worker's environment. */
 export function currentEnvironment(): BackendEnvironment {
-  const nav = (globalThis as { navigator?: Record<string, unknown> }).navigator ?? {};
+  const nav = (globalThis as unknown as { navigator?: Record<string, unknown> }).navigator ?? {};
   return {
     gpu: nav.gpu as BackendEnvironment['gpu'],
     ml: nav.ml,

@@ -1,0 +1,214 @@
+// The engine the extension calls: load the model named by a manifest (progress, sha256,
+// cache), choose a backend, run slices in a Web Worker. Knows nothing of OHIF.
+//
+//   const engine = await createEngine({ manifestUrl, onProgress });
+//   engine.info      // { backend, threads, skipped, modelId, sha256, ... }
+//   const result = await engine.run({ values, width, height }, signal);
+//   engine.dispose();
+//
+// A run started while another is in flight cancels the older one: its promise rejects with
+// an AbortError and its result, if the worker still produces it, is dropped. Only the newest
+// run ever resolves.
+
+import { chooseBackend, currentEnvironment, type BackendEnvironment, type BackendName, type BackendPreferences, type SkippedBackend } from './backend';
+import { abortError, EngineError } from './errors';
+import type { ClueManifest, ModelDtype } from './manifest';
+import { loadModel, type CacheStorageLike, type LoadProgress } from './modelLoader';
+import type { RunTimings } from './pipeline';
+import type { WorkerReply, WorkerRequest } from './protocol';
+
+export interface EngineInfo {
+  backend: BackendName;
+  threads: number;
+  skipped: SkippedBackend[];
+  modelId: string;
+  modelVersion: string;
+  sha256: string;
+  dtype: ModelDtype;
+  modelBytes: number;
+  fromCache: boolean;
+  /** Manifest + model fetch (or cache read) and verification. */
+  loadMs: number;
+  /** Worker start + session creation. */
+  sessionMs: number;
+  manifest: ClueManifest;
+}
+
+export interface EngineSlice {
+  /** Real-world values (modality LUT applied), row-major height×width. Copied, not taken. */
+  values: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface EngineResult {
+  /** Raw anomaly map on the slice grid (height×width), values as the model gives them. */
+  map: Float32Array;
+  width: number;
+  height: number;
+  score: number;
+  layerMaps?: Float32Array[];
+  timings: RunTimings & { totalMs: number };
+}
+
+export interface Engine {
+  readonly info: EngineInfo;
+  run(slice: EngineSlice, signal?: AbortSignal, options?: { layerMaps?: boolean }): Promise<EngineResult>;
+  dispose(): void;
+}
+
+export type EngineProgress = LoadProgress | { phase: 'session'; loadedBytes: number; totalBytes: number };
+
+export interface CreateEngineOptions {
+  manifestUrl: string;
+  onProgress?: (progress: EngineProgress) => void;
+  signal?: AbortSignal;
+  dtype?: ModelDtype;
+  backends?: BackendPreferences;
+  maxModelBytes?: number;
+  /**
+   * Where our built files live (the folder of clue-engine-worker.js and the onnxruntime-web
+   * .wasm/.mjs). Default: the folder of this bundle (import.meta.url), i.e. next to it.
+   */
+  assetBaseUrl?: string;
+  /** For tests and unusual hosts. */
+  environment?: BackendEnvironment;
+  fetch?: typeof fetch;
+  caches?: CacheStorageLike | null;
+}
+
+export const WORKER_FILE = 'clue-engine-worker.js';
+
+function defaultAssetBase(): string {
+  // Left to the browser by the webpack config (parser.javascript.importMeta: false): the URL
+  // of the bundle this code runs in, so our files are found next to it on any host.
+  return new URL('./', import.meta.url).href;
+}
+
+export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
+  const model = await loadModel({
+    manifestUrl: options.manifestUrl,
+    ...(options.dtype ? { dtype: options.dtype } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.maxModelBytes !== undefined ? { maxModelBytes: options.maxModelBytes } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.caches !== undefined ? { caches: options.caches } : {}),
+  });
+  const plan = await chooseBackend(options.environment ?? currentEnvironment(), options.backends);
+  const assetBase = options.assetBaseUrl ? new URL(options.assetBaseUrl, globalThis.location?.href).href : defaultAssetBase();
+  const sessionStarted = performance.now();
+  options.onProgress?.({ phase: 'session', loadedBytes: 0, totalBytes: model.file.bytes });
+  const worker = new Worker(new URL(WORKER_FILE, assetBase), { type: 'module', name: 'clue-engine' });
+
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (reply: WorkerReply) => void; reject: (error: unknown) => void }>();
+  let disposed = false;
+  let fatal: EngineError | null = null;
+
+  const failAll = (error: EngineError) => {
+    fatal = error;
+    for (const { reject } of pending.values()) reject(error);
+    pending.clear();
+  };
+  worker.addEventListener('message', (event: MessageEvent<WorkerReply>) => {
+    const reply = event.data;
+    const waiter = pending.get(reply.id);
+    if (!waiter) return; // a cancelled run's late reply: dropped
+    pending.delete(reply.id);
+    waiter.resolve(reply);
+  });
+  worker.addEventListener('error', (event) => {
+    failAll(new EngineError('backend', `the inference worker failed: ${event.message || 'could not load ' + WORKER_FILE}`));
+  });
+
+  const request = (message: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> =>
+    new Promise((resolve, reject) => {
+      if (fatal) return reject(fatal);
+      pending.set(message.id, { resolve, reject });
+      worker.postMessage(message, transfer);
+    });
+
+  const initId = nextId++;
+  const ready = await request(
+    {
+      type: 'init', id: initId, model: model.bytes, manifest: model.manifest,
+      candidates: plan.candidates, threads: plan.threads, wasmPaths: assetBase,
+    },
+    [model.bytes],
+  ).catch((error) => {
+    worker.terminate();
+    throw error;
+  });
+  if (ready.type === 'error') {
+    worker.terminate();
+    throw new EngineError(ready.code === 'abort' ? 'backend' : ready.code, ready.message);
+  }
+  if (ready.type !== 'ready') throw new EngineError('backend', 'unexpected reply from the inference worker');
+
+  const info: EngineInfo = {
+    backend: ready.backend,
+    threads: plan.threads,
+    skipped: [...plan.skipped, ...ready.skipped],
+    modelId: model.manifest.id,
+    modelVersion: model.manifest.version,
+    sha256: model.file.sha256,
+    dtype: model.file.dtype,
+    modelBytes: model.file.bytes,
+    fromCache: model.fromCache,
+    loadMs: model.loadMs,
+    sessionMs: performance.now() - sessionStarted,
+    manifest: model.manifest,
+  };
+
+  let current: { id: number; cancel: () => void } | null = null;
+
+  const run = (slice: EngineSlice, signal?: AbortSignal, runOptions: { layerMaps?: boolean } = {}): Promise<EngineResult> => {
+    if (disposed) return Promise.reject(new EngineError('disposed', 'the engine was disposed'));
+    if (signal?.aborted) return Promise.reject(abortError());
+    current?.cancel(); // the newest run wins
+    const id = nextId++;
+    const started = performance.now();
+    return new Promise<EngineResult>((resolve, reject) => {
+      const cancel = () => {
+        if (!pending.has(id)) return;
+        pending.delete(id);
+        signal?.removeEventListener('abort', cancel);
+        worker.postMessage({ type: 'cancel', id } satisfies WorkerRequest);
+        reject(abortError());
+      };
+      current = { id, cancel };
+      signal?.addEventListener('abort', cancel, { once: true });
+      // A copy goes to the worker, so the caller's (or the host's) array stays intact.
+      const values = slice.values.slice();
+      request({ type: 'run', id, values, width: slice.width, height: slice.height, layerMaps: runOptions.layerMaps ?? false },
+        [values.buffer])
+        .then((reply) => {
+          if (reply.type === 'result') {
+            resolve({
+              map: reply.map, width: slice.width, height: slice.height, score: reply.score,
+              ...(reply.layerMaps ? { layerMaps: reply.layerMaps } : {}),
+              timings: { ...reply.timings, totalMs: performance.now() - started },
+            });
+          } else if (reply.type === 'error') {
+            reject(reply.code === 'abort' ? abortError() : new EngineError(reply.code, reply.message));
+          }
+        }, reject)
+        .finally(() => {
+          signal?.removeEventListener('abort', cancel);
+          if (current?.id === id) current = null;
+        });
+    });
+  };
+
+  return {
+    info,
+    run,
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      failAll(new EngineError('disposed', 'the engine was disposed'));
+      worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Messages between the engine (main thread) and its worker. Plain data and transferable
+// buffers only.
+
+import type { BackendName, SkippedBackend } from './backend';
+import type { EngineErrorCode } from './errors';
+import type { ClueManifest } from './manifest';
+import type { RunTimings } from './pipeline';
+
+export interface InitRequest {
+  type: 'init';
+  id: number;
+  model: ArrayBuffer;
+  manifest: ClueManifest;
+  candidates: BackendName[];
+  threads: number;
+  /** Folder URL (ending in '/') of our onnxruntime-web .wasm/.mjs files; empty: next to the worker. */
+  wasmPaths: string;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  values: Float32Array;
+  width: number;
+  height: number;
+  layerMaps: boolean;
+}
+
+export interface CancelRequest {
+  type: 'cancel';
+  id: number;
+}
+
+export type WorkerRequest = InitRequest | RunRequest | CancelRequest;
+
+export interface ReadyReply {
+  type: 'ready';
+  id: number;
+  backend: BackendName;
+  skipped: SkippedBackend[];
+  sessionMs: number;
+}
+
+export interface ResultReply {
+  type: 'result';
+  id: number;
+  map: Float32Array;
+  score: number;
+  layerMaps?: Float32Array[];
+  timings: RunTimings;
+}
+
+export interface ErrorReply {
+  type: 'error';
+  id: number;
+  /** 'abort' for a cancelled run. */
+  code: EngineErrorCode | 'abort';
+  message: string;
+}
+
+export type WorkerReply = ReadyReply | ResultReply | ErrorReply;
