@@ -129,6 +129,9 @@ async function waitForState(page, fn, arg, accept, timeout = STEP_TIMEOUT_MS) {
 async function runOnLesionSlice(page, demo, timings) {
   const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
   timings.firstImageMs = Date.now() - timings.modeEnteredAt;
+  if (!(await page.evaluate(() => typeof window.__clue?.getState === 'function'))) {
+    throw new Error('our extension is not loaded in the page (no window.__clue inspection hook)');
+  }
   if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
     await step(`load "${demo.series.SeriesDescription}" from its thumbnail`, async () => {
       const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
@@ -149,8 +152,16 @@ async function runOnLesionSlice(page, demo, timings) {
     await button.click();
   });
   const clickedAt = Date.now();
+  // Wait for the run to finish (the extension's status), then read the host's state.
+  const finished = await step('run finished', () =>
+    page.waitForFunction(() => {
+      const state = window.__clue?.getState?.();
+      return state && (state.status === 'done' || state.status === 'error') && state.lastResult !== undefined ? state : null;
+    }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()),
+  );
+  if (finished.status === 'error') throw new Error(`the run failed in the viewer: ${finished.error}`);
   const labelmap = await step('labelmap on the displayed image', () =>
-    waitForState(page, labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX }, 's.found && s.shownInViewport && Object.keys(s.counts).length > 0'),
+    waitForState(page, labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX }, 's.found && s.shownInViewport'),
   );
   timings.runMs = Date.now() - clickedAt;
 
@@ -161,12 +172,12 @@ async function runOnLesionSlice(page, demo, timings) {
   expect(labelmap.imageId === (await page.evaluate(displayedImage)).imageId, 'labelmap references the displayed image');
   expect(Object.keys(labelmap.counts).every((k) => Number(k) === ANOMALY_SEGMENT_INDEX), `only segment ${ANOMALY_SEGMENT_INDEX} written (got ${JSON.stringify(labelmap.counts)})`);
   const voxelCount = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
-  expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
   expect(voxelCount < labelmap.voxels, `labelmap is not the whole slice (${voxelCount} of ${labelmap.voxels})`);
-  const hook = await page.evaluate(() => window.__clue?.getState?.() ?? null);
+  const hook = finished;
   const mapName = hook?.lastResult?.mapName ?? PLACEHOLDER_MAP_NAME;
   const threshold = hook?.lastResult?.threshold ?? DEFAULT_THRESHOLD;
   if (mapName === PLACEHOLDER_MAP_NAME) {
+    expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
     const expected = await page.evaluate(placeholderExpectedCount, { threshold });
     expect(voxelCount === expected, `voxels equal the placeholder map at threshold ${threshold} computed independently from the displayed pixels (${voxelCount} vs ${expected})`);
     if (voxelCount !== expected) {
@@ -179,32 +190,34 @@ async function runOnLesionSlice(page, demo, timings) {
         let min = Infinity;
         let max = -Infinity;
         for (const v of data) { if (v < min) min = v; if (v > max) max = v; }
-        return { imageId: id, preScale: image.preScale, slope: image.slope, intercept: image.intercept, dataType: data.constructor.name, min, max, lut: window.cornerstone.metaData.get('modalityLutModule', id) };
+        return { imageId: id, preScale: image.preScale, dataType: data.constructor.name, min, max, lut: window.cornerstone.metaData.get('modalityLutModule', id) };
       });
-      log(`  pixels as the test sees them: ${JSON.stringify(pixels)}; extension's last result: ${JSON.stringify(hook?.lastResult)}`);
-      log(`  expected count recomputed now: ${await page.evaluate(placeholderExpectedCount, { threshold })}`);
+      log(`  pixels as the test sees them: ${JSON.stringify(pixels)}; extension's last result: ${JSON.stringify(hook.lastResult)}`);
     }
+  } else {
+    // A model's map: no independent oracle here (the engine's own tests compare it with
+    // onnxruntime-node); the count may legitimately be 0 at the threshold.
+    log(`  map "${mapName}": ${voxelCount} voxels at threshold ${threshold}`);
   }
-  if (hook?.lastResult) {
-    expect(hook.lastResult.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult.voxelCount} vs ${voxelCount})`);
-  }
+  expect(hook.lastResult?.imageId === labelmap.imageId, 'the extension ran on the displayed image');
+  expect(hook.lastResult?.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult?.voxelCount} vs ${voxelCount})`);
 
-  // The panel shows the result.
-  await step('panel shows the result', async () => {
-    const tab = page.locator(`[data-cy="${PANEL_NAME}-btn"]`);
-    if (await tab.count()) {
-      const panel = page.locator('[data-testid="clue-panel"]');
-      if (!(await panel.isVisible())) await tab.first().click();
-    }
+  // The panel shows the result (its voxel-count cell, opened from its tab if closed).
+  const panelText = await step('panel shows the result', async () => {
     const panel = page.locator('[data-testid="clue-panel"]');
+    const tab = page.locator(`[data-cy="${PANEL_NAME}-btn"]`);
+    if (!(await panel.isVisible()) && (await tab.count())) await tab.first().click();
     await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-    await page.waitForFunction(
-      (count) => document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count),
+    return page.waitForFunction(
+      (count) => {
+        const text = document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim();
+        return text === String(count) ? text : null;
+      },
       voxelCount,
-      { timeout: STEP_TIMEOUT_MS, polling: 100 },
-    );
+      { timeout: 20000, polling: 100 },
+    ).then((h) => h.jsonValue(), () => page.locator('[data-testid="clue-result-voxels"]').textContent({ timeout: 1000 }).catch(() => null));
   });
-  expect(true, `panel shows the voxel count ${voxelCount}`);
+  expect(panelText === String(voxelCount), `panel shows the voxel count ${voxelCount} (shows ${JSON.stringify(panelText)})`);
   return { labelmap, voxelCount, checks, mapName, threshold };
 }
 
