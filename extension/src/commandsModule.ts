@@ -2,7 +2,7 @@
 // writers of the store; the panel and the toolbar/hotkey only call them.
 import { COMMANDS } from './ids';
 import { ClueInputError, messageForUser } from './errors';
-import { PLACEHOLDER_MAP_NAME, placeholderIntensityMap } from './placeholderIntensityMap';
+import { placeholderMapper, type SliceMapper } from './sliceMapper';
 import type { ClueStore, SliceResult } from './state';
 import { getHostLibraries } from './viewer/hostLibraries';
 import type { HostExtensionParams } from './viewer/hostTypes';
@@ -25,7 +25,11 @@ function keyOf(segmentationId: string, imageId: string): string {
   return `${segmentationId}\n${imageId}`;
 }
 
-export function createClueActions(params: HostExtensionParams, store: ClueStore): ClueActions {
+export function createClueActions(
+  params: HostExtensionParams,
+  store: ClueStore,
+  mapper: SliceMapper = placeholderMapper,
+): ClueActions {
   const services = params.servicesManager.services;
   const keptMaps = new Map<string, KeptMap>();
   // Each run takes a number; a run that finds a newer one started drops its result
@@ -47,8 +51,11 @@ export function createClueActions(params: HostExtensionParams, store: ClueStore)
       const libraries = getHostLibraries(params.extensionManager);
       const viewportId = typeof options.viewportId === 'string' ? options.viewportId : undefined;
       const slice = readDisplayedSlice(services, libraries, viewportId);
-      // Placeholder until the model engine (extension/src/engine/) is wired in here.
-      const { map, score } = placeholderIntensityMap(slice.values, slice.rows, slice.columns);
+      const { map, score } = await mapper.compute(slice);
+      if (run !== latestRun) return;
+      if (map.length !== slice.rows * slice.columns) {
+        throw new Error(`${mapper.name} returned ${map.length} values for a ${slice.rows}×${slice.columns} slice`);
+      }
       const segmentationId = await ensureClueLabelmap(services, libraries, slice.viewportId, slice.displaySet);
       if (run !== latestRun) return;
 
@@ -74,7 +81,7 @@ export function createClueActions(params: HostExtensionParams, store: ClueStore)
         labelmapImageId: written.labelmapImageId,
         rows: slice.rows,
         columns: slice.columns,
-        mapName: PLACEHOLDER_MAP_NAME,
+        mapName: mapper.name,
         threshold,
         voxelCount: written.voxelCount,
         score,
