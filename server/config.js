@@ -10,6 +10,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 // One place for the pinned host version in JavaScript (scripts/setup.sh holds the shell copy).
 export const OHIF_APP_VERSION = '3.13.2';
 
+/** URL prefix under which the server serves `bundlesDir` (our dist/). */
+export const BUNDLES_PREFIX = '/plugins/clue/';
+
 /** Defaults, with every path relative to the repository root. */
 export const DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -30,8 +33,10 @@ export const DEFAULTS = Object.freeze({
   modelsDir: 'models/artifacts',
   // Same-origin by default; an absolute URL is allowed for a separate model server.
   modelUrl: '/models/demo/manifest.json',
-  extensionUrl: '/clue/clue-extension.js',
-  modeUrl: '/clue/clue-mode.js',
+  // Where the bundles are served (BUNDLES_PREFIX): not under /clue/, which is the mode's
+  // route (docs/deploy.md uses the same layout).
+  extensionUrl: '/plugins/clue/clue-extension.js',
+  modeUrl: '/plugins/clue/clue-mode.js',
 });
 
 const ENV_KEYS = {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { renderAppConfig } from './app-config.js';
+import { BUNDLES_PREFIX } from './config.js';
 import { buildDicomIndex, createStaticDicomWeb } from './static-dicomweb.js';
 
 const MIME_TYPES = {
@@ -147,8 +148,8 @@ export async function createClueServer(settings, { log = () => {} } = {}) {
     throw new ServerSetupError(`${viewerIndex}: the prebuilt OHIF viewer is missing — run \`bash scripts/setup.sh demo\``);
   }
   for (const bundleUrl of [settings.extensionUrl, settings.modeUrl]) {
-    if (!bundleUrl.startsWith('/clue/')) continue;
-    const file = path.join(settings.bundlesDir, bundleUrl.slice('/clue/'.length));
+    if (!bundleUrl.startsWith(BUNDLES_PREFIX)) continue;
+    const file = path.join(settings.bundlesDir, bundleUrl.slice(BUNDLES_PREFIX.length));
     if (!existsSync(file)) log(`warning: ${file} is missing — run \`npm run build\`; the viewer will fail to load our mode`);
   }
 
@@ -191,7 +192,7 @@ export async function createClueServer(settings, { log = () => {} } = {}) {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'read-only\n');
     if (pathname === '/app-config.js') return sendText(res, 200, appConfigText, 'text/javascript; charset=utf-8');
-    if (pathname.startsWith('/clue/')) return serveFrom(settings.bundlesDir, req, res, pathname.slice('/clue/'.length));
+    if (pathname.startsWith(BUNDLES_PREFIX)) return serveFrom(settings.bundlesDir, req, res, pathname.slice(BUNDLES_PREFIX.length));
     if (pathname.startsWith('/demo-data/')) return serveFrom(settings.demoDataDir, req, res, pathname.slice('/demo-data/'.length));
     if (pathname.startsWith('/models/')) return serveFrom(settings.modelsDir, req, res, pathname.slice('/models/'.length));
 

@@ -63,7 +63,7 @@ export async function httpChecks({ demo, log }) {
     expect(bundle.status === 200 && bundle.headers['content-type'].startsWith('text/javascript'), `${settings.extensionUrl} is served as text/javascript`);
     expect(mimeTypeOf('ort.wasm') === 'application/wasm' && mimeTypeOf('a.mjs').startsWith('text/javascript') && mimeTypeOf('x.dcm') === 'application/dicom', 'MIME types for .wasm, .mjs, .dcm');
     const traversal = await rawGet(url, '/demo-data/../../package.json');
-    const traversalEncoded = await rawGet(url, '/clue/%2e%2e/%2e%2e/package.json');
+    const traversalEncoded = await rawGet(url, '/plugins/clue/%2e%2e/%2e%2e/package.json');
     expect(traversal.status === 404 && traversalEncoded.status === 404, 'paths cannot escape their folders (../ and %2e%2e)');
     expect((await rawGet(url, '/no-such-file.js')).status === 404, 'a missing asset is a 404, not the SPA page');
     expect(splitIncludeField('includefield=00081030,00080060&limit=5') === '?includefield=00081030&includefield=00080060&limit=5', 'proxy splits comma-separated includefield');

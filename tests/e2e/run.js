@@ -338,8 +338,9 @@ const SCENARIOS = {
   async deploy(ctx) {
     const { settings } = loadSettings({ overrides: { port: 0 } });
     // The hospital's app-config.js: OHIF's shipped one, with its data source replaced by the
-    // static dicomjson source over the demo files (a plain file server has no DICOMweb) and
-    // the two entries docs/deploy.md adds.
+    // static dicomjson source over the demo files (a plain file server has no DICOMweb), and
+    // what docs/deploy.md adds: the two entries and our key; the bundles copied to
+    // /plugins/clue/, the model to /models/.
     const shipped = await readFile(path.join(settings.viewerDir, 'app-config.js'), 'utf8');
     const configDir = await mkdtemp(path.join(os.tmpdir(), 'clue-deploy-'));
     ctx.cleanups.push(() => rm(configDir, { recursive: true, force: true }));
@@ -353,15 +354,16 @@ window.config.dataSources = [{
 window.config.defaultDataSourceName = 'dicomjson';
 window.config.customizationService = { global: { 'ohif.tours': { $set: [] } } };
 window.config.investigationalUseDialog = { option: 'never' };
-// The two entries of docs/deploy.md:
-window.config.extensions = [...(window.config.extensions || []), '/clue/clue-extension.js'];
-window.config.modes = [...(window.config.modes || []), '/clue/clue-mode.js'];
+// docs/deploy.md, route 1, step 3:
+window.config.extensions = [...(window.config.extensions || []), '/plugins/clue/clue-extension.js'];
+window.config.modes = [...(window.config.modes || []), '/plugins/clue/clue-mode.js'];
+window.config.clue = { modelUrl: '/models/demo/manifest.json' };
 `;
     await writeFile(path.join(configDir, 'app-config.js'), appConfig);
     const server = await startPlainStaticServer(
       [
         { prefix: '/', dir: configDir },
-        { prefix: '/clue/', dir: settings.bundlesDir },
+        { prefix: '/plugins/clue/', dir: settings.bundlesDir },
         { prefix: '/models/', dir: settings.modelsDir },
         { prefix: '/demo-data/', dir: settings.demoDataDir },
         { prefix: '/', dir: settings.viewerDir },

@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { mimeTypeOf } from '../../../server/server.js';
 
-/** `mounts`: [{ prefix: '/clue/', dir }] tried in order; the last should be { prefix: '/', dir: viewer }. */
+/** `mounts`: [{ prefix: '/plugins/clue/', dir }] tried in order; the last should be { prefix: '/', dir: viewer }. */
 export async function startPlainStaticServer(mounts, { indexFile }) {
   async function find(urlPath) {
     for (const { prefix, dir } of mounts) {
