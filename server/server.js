@@ -97,8 +97,10 @@ function sendFile(req, res, file, fileStats) {
 }
 
 /**
- * Rewrites a proxied query: DICOMweb plugin 1.7 (Orthanc 1.10) ignores a comma-separated
- * `includefield=a,b,c` (which OHIF sends), so split it into repeated parameters.
+ * Rewrites a proxied query: DICOMweb plugin 1.7 (Orthanc 1.10) ignores an `includefield`
+ * list whose commas are percent-encoded (`includefield=00081030%2C00080060`, as OHIF's
+ * DICOMweb client sends it; checked: a literal comma works, `%2C` returns no description),
+ * so decode and split every list into repeated parameters.
  */
 export function splitIncludeField(search) {
   const params = new URLSearchParams(search);

@@ -66,7 +66,11 @@ export async function httpChecks({ demo, log }) {
     const traversalEncoded = await rawGet(url, '/plugins/clue/%2e%2e/%2e%2e/package.json');
     expect(traversal.status === 404 && traversalEncoded.status === 404, 'paths cannot escape their folders (../ and %2e%2e)');
     expect((await rawGet(url, '/no-such-file.js')).status === 404, 'a missing asset is a 404, not the SPA page');
-    expect(splitIncludeField('includefield=00081030,00080060&limit=5') === '?includefield=00081030&includefield=00080060&limit=5', 'proxy splits comma-separated includefield');
+    expect(
+      splitIncludeField('includefield=00081030,00080060&limit=5') === '?includefield=00081030&includefield=00080060&limit=5' &&
+        splitIncludeField('includefield=00081030%2C00080060') === '?includefield=00081030&includefield=00080060',
+      'proxy splits includefield lists (plain and %2C-encoded commas) into repeated parameters',
+    );
 
     // Static DICOMweb against index.json and the files themselves.
     const studies = JSON.parse((await rawGet(url, '/dicom-web/studies?limit=101&offset=0')).body);

@@ -332,7 +332,16 @@ const SCENARIOS = {
     const server = await createClueServer(settings);
     ctx.cleanups.push(() => server.close());
     const { url } = await server.listen();
-    return viewerScenario({ name: 'orthanc', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list' });
+    // Through the proxy, with the %2C-encoded list OHIF's client sends (Orthanc alone drops it).
+    const viaProxy = await (await fetch(`${url}/dicom-web/studies?includefield=00081030%2C00080060`)).json();
+    const direct = await (await fetch(`${orthanc.dicomWebUrl}/studies?includefield=00081030%2C00080060`)).json();
+    const described = (list) => list.filter((s) => s['00081030']?.Value?.[0]).length;
+    const result = await viewerScenario({ name: 'orthanc', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list' });
+    result.checks.push({
+      ok: described(viaProxy) === ctx.demo.index.studies.length,
+      what: `proxy: study descriptions come back for an encoded includefield list (${described(viaProxy)} of ${viaProxy.length}; Orthanc directly: ${described(direct)})`,
+    });
+    return result;
   },
 
   async deploy(ctx) {
