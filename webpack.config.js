@@ -16,7 +16,10 @@ const repoRoot = path.dirname(fileURLToPath(import.meta.url));
  * bundle's own URL).
  */
 const copiedAssets = [
-  // e.g. ['node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.wasm'],
+  // The build `import 'onnxruntime-web'` resolves to (WebGPU + WebNN + WASM): its runtime
+  // glue and binary, loaded by the engine worker from its own folder.
+  ['node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.mjs'],
+  ['node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.wasm'],
 ];
 
 /** Emits `copiedAssets` as build assets (no extra dependency for a plain file copy). */
@@ -49,6 +52,9 @@ export default (_env, argv) => {
     entry: {
       'clue-extension': './extension/src/index.ts',
       'clue-mode': './mode/src/index.ts',
+      // The inference worker (onnxruntime-web inside), started by engine/engine.ts from the
+      // extension bundle's folder: new Worker(new URL('clue-engine-worker.js', import.meta.url)).
+      'clue-engine-worker': './extension/src/engine/worker.ts',
     },
     experiments: { outputModule: true },
     output: {

@@ -13,7 +13,7 @@
 import { chooseBackend, currentEnvironment, type BackendEnvironment, type BackendName, type BackendPreferences, type SkippedBackend } from './backend';
 import { abortError, EngineError } from './errors';
 import type { ClueManifest, ModelDtype } from './manifest';
-import { loadModel, type CacheStorageLike, type LoadProgress } from './modelLoader';
+import { DEFAULT_MAX_MODEL_BYTES, type LoadProgress } from './modelLoader';
 import type { RunTimings } from './pipeline';
 import type { WorkerReply, WorkerRequest } from './protocol';
 
@@ -27,10 +27,14 @@ export interface EngineInfo {
   dtype: ModelDtype;
   modelBytes: number;
   fromCache: boolean;
-  /** Manifest + model fetch (or cache read) and verification. */
+  /** Model bytes that came over the network (0 when it came from the cache). */
+  networkBytes: number;
+  /** Manifest + model fetch (or cache read) and verification, in the worker. */
   loadMs: number;
-  /** Worker start + session creation. */
+  /** Session creation (runtime start included). */
   sessionMs: number;
+  /** createEngine from call to ready. */
+  totalMs: number;
   manifest: ClueManifest;
 }
 
@@ -71,10 +75,8 @@ export interface CreateEngineOptions {
    * .wasm/.mjs). Default: the folder of this bundle (import.meta.url), i.e. next to it.
    */
   assetBaseUrl?: string;
-  /** For tests and unusual hosts. */
+  /** For tests and unusual hosts: what the backend choice looks at. */
   environment?: BackendEnvironment;
-  fetch?: typeof fetch;
-  caches?: CacheStorageLike | null;
 }
 
 export const WORKER_FILE = 'clue-engine-worker.js';
@@ -86,19 +88,12 @@ function defaultAssetBase(): string {
 }
 
 export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
-  const model = await loadModel({
-    manifestUrl: options.manifestUrl,
-    ...(options.dtype ? { dtype: options.dtype } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.maxModelBytes !== undefined ? { maxModelBytes: options.maxModelBytes } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(options.caches !== undefined ? { caches: options.caches } : {}),
-  });
   const plan = await chooseBackend(options.environment ?? currentEnvironment(), options.backends);
-  const assetBase = options.assetBaseUrl ? new URL(options.assetBaseUrl, globalThis.location?.href).href : defaultAssetBase();
-  const sessionStarted = performance.now();
-  options.onProgress?.({ phase: 'session', loadedBytes: 0, totalBytes: model.file.bytes });
+  const pageUrl = (globalThis as unknown as { location?: { href: string } }).location?.href;
+  const assetBase = options.assetBaseUrl ? new URL(options.assetBaseUrl, pageUrl).href : defaultAssetBase();
+  const started = performance.now();
+  // The worker fetches, verifies, caches and loads the model: the main thread never touches
+  // the (possibly GB-sized) bytes, so the viewer stays responsive while a model loads.
   const worker = new Worker(new URL(WORKER_FILE, assetBase), { type: 'module', name: 'clue-engine' });
 
   let nextId = 1;
@@ -111,15 +106,20 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     for (const { reject } of pending.values()) reject(error);
     pending.clear();
   };
+  const initId = nextId++;
   worker.addEventListener('message', (event: MessageEvent<WorkerReply>) => {
     const reply = event.data;
+    if (reply.type === 'progress') {
+      if (reply.id === initId) options.onProgress?.(reply.progress);
+      return;
+    }
     const waiter = pending.get(reply.id);
     if (!waiter) return; // a cancelled run's late reply: dropped
     pending.delete(reply.id);
     waiter.resolve(reply);
   });
   worker.addEventListener('error', (event) => {
-    failAll(new EngineError('backend', `the inference worker failed: ${event.message || 'could not load ' + WORKER_FILE}`));
+    failAll(new EngineError('backend', `the inference worker failed: ${event.message || `could not load ${WORKER_FILE} from ${assetBase}`}`));
   });
 
   const request = (message: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> =>
@@ -129,36 +129,46 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
       worker.postMessage(message, transfer);
     });
 
-  const initId = nextId++;
-  const ready = await request(
-    {
-      type: 'init', id: initId, model: model.bytes, manifest: model.manifest,
+  const abortLoad = () => {
+    worker.terminate();
+    for (const { reject } of pending.values()) reject(abortError());
+    pending.clear();
+  };
+  options.signal?.addEventListener('abort', abortLoad, { once: true });
+  let ready: WorkerReply;
+  try {
+    ready = await request({
+      type: 'init', id: initId, manifestUrl: new URL(options.manifestUrl, pageUrl).href,
+      dtype: options.dtype ?? 'float32', maxModelBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
       candidates: plan.candidates, threads: plan.threads, wasmPaths: assetBase,
-    },
-    [model.bytes],
-  ).catch((error) => {
+    });
+  } catch (error) {
     worker.terminate();
     throw error;
-  });
-  if (ready.type === 'error') {
-    worker.terminate();
-    throw new EngineError(ready.code === 'abort' ? 'backend' : ready.code, ready.message);
+  } finally {
+    options.signal?.removeEventListener('abort', abortLoad);
   }
-  if (ready.type !== 'ready') throw new EngineError('backend', 'unexpected reply from the inference worker');
+  if (ready.type !== 'ready') {
+    worker.terminate();
+    if (ready.type === 'error') throw new EngineError(ready.code === 'abort' ? 'backend' : ready.code, ready.message);
+    throw new EngineError('backend', 'unexpected reply from the inference worker');
+  }
 
   const info: EngineInfo = {
     backend: ready.backend,
     threads: plan.threads,
     skipped: [...plan.skipped, ...ready.skipped],
-    modelId: model.manifest.id,
-    modelVersion: model.manifest.version,
-    sha256: model.file.sha256,
-    dtype: model.file.dtype,
-    modelBytes: model.file.bytes,
-    fromCache: model.fromCache,
-    loadMs: model.loadMs,
-    sessionMs: performance.now() - sessionStarted,
-    manifest: model.manifest,
+    modelId: ready.manifest.id,
+    modelVersion: ready.manifest.version,
+    sha256: ready.file.sha256,
+    dtype: ready.file.dtype,
+    modelBytes: ready.file.bytes,
+    fromCache: ready.fromCache,
+    networkBytes: ready.networkBytes,
+    loadMs: ready.loadMs,
+    sessionMs: ready.sessionMs,
+    totalMs: performance.now() - started,
+    manifest: ready.manifest,
   };
 
   let current: { id: number; cancel: () => void } | null = null;

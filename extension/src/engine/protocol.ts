@@ -3,14 +3,17 @@
 
 import type { BackendName, SkippedBackend } from './backend';
 import type { EngineErrorCode } from './errors';
-import type { ClueManifest } from './manifest';
+import type { ClueManifest, ModelDtype, ModelFileEntry } from './manifest';
+import type { LoadProgress } from './modelLoader';
 import type { RunTimings } from './pipeline';
 
 export interface InitRequest {
   type: 'init';
   id: number;
-  model: ArrayBuffer;
-  manifest: ClueManifest;
+  /** Absolute URL: the worker fetches, verifies and caches the model itself (off the main thread). */
+  manifestUrl: string;
+  dtype: ModelDtype;
+  maxModelBytes: number;
   candidates: BackendName[];
   threads: number;
   /** Folder URL (ending in '/') of our onnxruntime-web .wasm/.mjs files; empty: next to the worker. */
@@ -38,7 +41,18 @@ export interface ReadyReply {
   id: number;
   backend: BackendName;
   skipped: SkippedBackend[];
+  manifest: ClueManifest;
+  file: ModelFileEntry;
+  fromCache: boolean;
+  networkBytes: number;
+  loadMs: number;
   sessionMs: number;
+}
+
+export interface ProgressReply {
+  type: 'progress';
+  id: number;
+  progress: LoadProgress | { phase: 'session'; loadedBytes: number; totalBytes: number };
 }
 
 export interface ResultReply {
@@ -58,4 +72,4 @@ export interface ErrorReply {
   message: string;
 }
 
-export type WorkerReply = ReadyReply | ResultReply | ErrorReply;
+export type WorkerReply = ReadyReply | ProgressReply | ResultReply | ErrorReply;

@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-web';
 import type { BackendName, SkippedBackend } from './backend';
 import { EngineError, isAbortError } from './errors';
 import type { ClueManifest } from './manifest';
+import { loadModel } from './modelLoader';
 import { checkSessionMatchesManifest, runSlice, type SessionLike, type TensorLike } from './pipeline';
 import type { ErrorReply, InitRequest, RunRequest, WorkerReply, WorkerRequest } from './protocol';
 
@@ -39,23 +40,33 @@ function errorReply(id: number, error: unknown): ErrorReply {
 }
 
 async function init(request: InitRequest): Promise<void> {
+  const loaded = await loadModel({
+    manifestUrl: request.manifestUrl,
+    dtype: request.dtype,
+    maxModelBytes: request.maxModelBytes,
+    onProgress: (progress) => scope.postMessage({ type: 'progress', id: request.id, progress }),
+  });
   const started = performance.now();
+  scope.postMessage({ type: 'progress', id: request.id, progress: { phase: 'session', loadedBytes: 0, totalBytes: loaded.file.bytes } });
   ort.env.wasm.numThreads = request.threads;
   ort.env.wasm.proxy = false; // we are the worker already
   ort.env.wasm.wasmPaths = request.wasmPaths || new URL('./', import.meta.url).href;
   const skipped: SkippedBackend[] = [];
-  const model = new Uint8Array(request.model);
+  const model = new Uint8Array(loaded.bytes);
   for (const backend of request.candidates) {
     try {
       session = await ort.InferenceSession.create(model, {
         executionProviders: providerOptions(backend),
         graphOptimizationLevel: 'all',
       });
-      manifest = request.manifest;
+      manifest = loaded.manifest;
       const size = manifest.preprocessing.resize.size;
       inputBuffer = new Float32Array(manifest.preprocessing.channels * size * size);
       checkSessionMatchesManifest(session as unknown as SessionLike, manifest, manifest.id);
-      scope.postMessage({ type: 'ready', id: request.id, backend, skipped, sessionMs: performance.now() - started });
+      scope.postMessage({
+        type: 'ready', id: request.id, backend, skipped, manifest, file: loaded.file, fromCache: loaded.fromCache,
+        networkBytes: loaded.networkBytes, loadMs: loaded.loadMs, sessionMs: performance.now() - started,
+      });
       return;
     } catch (error) {
       if (error instanceof EngineError) throw error;
