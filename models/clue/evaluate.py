@@ -14,6 +14,7 @@ Config (TOML; paths relative to the config file)::
 
     batch_size = 8
     pixel_grid = "slice"          # or "model": compare at the model's input resolution
+    aupro = false                 # also compute AUPRO (FPR ≤ 0.3; slower on large sets)
     # backbone = "ViT-B-16.pt"    # default: the one recorded in the prompt file
 
     [[table1]]                    # one or more; grouped by (sequence, view)
@@ -47,7 +48,7 @@ import torch
 
 from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
 from clue.errors import UserFacingError
-from clue.metrics import auroc, dice_iou, max_f1
+from clue.metrics import aupro, auroc, dice_iou, max_f1
 from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_mask, preprocess_slice
 
 EVAL_SCHEMA = "clue-eval/1"
@@ -65,6 +66,7 @@ class Predictions:
     labels: list[int] = field(default_factory=list)
     pixel_scores: list[np.ndarray] = field(default_factory=list)  # flattened maps
     pixel_labels: list[np.ndarray] = field(default_factory=list)  # flattened masks (bool)
+    pixel_shapes: list[tuple[int, int]] = field(default_factory=list)  # each map's (height, width)
 
     @property
     def has_pixels(self) -> bool:
@@ -103,9 +105,11 @@ def predict(
                     height, width = sample.mask.shape
                     predictions.pixel_scores.append(map_to_slice_grid(model_map, height, width).ravel())
                     predictions.pixel_labels.append(sample.mask.ravel() > 0)
+                    predictions.pixel_shapes.append((height, width))
                 else:
                     predictions.pixel_scores.append(model_map.astype(np.float32).ravel())
                     predictions.pixel_labels.append(preprocess_mask(sample.mask, spec).ravel() > 0.5)
+                    predictions.pixel_shapes.append((spec.size, spec.size))
     finally:
         model.train(was_training)
     return predictions
@@ -119,9 +123,10 @@ def _metric_or_none(compute: Callable[[], float], notes: list[str], what: str) -
         return None
 
 
-def compute_metrics(predictions: Predictions, threshold: float | None = None) -> dict[str, Any]:
+def compute_metrics(predictions: Predictions, threshold: float | None = None, with_aupro: bool = False) -> dict[str, Any]:
     """Image AUROC and max-F1; pixel AUROC, max-F1 (+ its threshold) and, at `threshold`, Dice
-    and IoU. A metric that cannot be computed (one class only, no masks) is None, with a note."""
+    and IoU; AUPRO (FPR ≤ 0.3) when asked. A metric that cannot be computed (one class only,
+    no masks) is None, with a note."""
     notes: list[str] = []
     scores = np.asarray(predictions.scores, dtype=np.float64)
     labels = np.asarray(predictions.labels, dtype=bool)
@@ -153,6 +158,10 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None) ->
             overlap = dice_iou(pixel_scores, pixel_labels, threshold)
             result["dice_at_threshold"] = overlap.dice
             result["iou_at_threshold"] = overlap.iou
+        if with_aupro:
+            maps = [s.reshape(shape) for s, shape in zip(predictions.pixel_scores, predictions.pixel_shapes)]
+            masks = [m.reshape(shape) for m, shape in zip(predictions.pixel_labels, predictions.pixel_shapes)]
+            result["aupro"] = _metric_or_none(lambda: aupro(maps, masks), notes, "AUPRO")
     else:
         notes.append("no pixel masks in this set: image-level metrics only")
     if notes:
@@ -178,6 +187,7 @@ class EvalConfig:
     batch_size: int = 8
     pixel_grid: str = "slice"
     backbone: str | None = None
+    aupro: bool = False
     source: str = "eval config"
 
 
@@ -224,7 +234,7 @@ def load_eval_config(path: Path) -> EvalConfig:
         raise UserFacingError(f"{path}: eval config file does not exist") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserFacingError(f"{path}: not valid TOML ({error})") from error
-    known = {"batch_size", "pixel_grid", "backbone", "table1", "zero_shot"}
+    known = {"batch_size", "pixel_grid", "backbone", "aupro", "table1", "zero_shot"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -245,6 +255,7 @@ def load_eval_config(path: Path) -> EvalConfig:
         batch_size=batch_size,
         pixel_grid=pixel_grid,
         backbone=resolve_backbone_spec(base, backbone) if backbone else None,
+        aupro=bool(data.get("aupro", False)),
         source=str(path),
     )
 
@@ -325,7 +336,7 @@ def evaluate_sets(
         for (sequence, view), indices in groups.items():
             started = time.perf_counter()
             predictions = predict(loaded.model, dataset, indices, loaded.spec, config.batch_size, config.pixel_grid)
-            metrics = compute_metrics(predictions, threshold)
+            metrics = compute_metrics(predictions, threshold, with_aupro=config.aupro)
             row = {
                 "name": eval_set.name,
                 "table": eval_set.table,

@@ -26,6 +26,7 @@ Config (TOML; paths relative to the config file)::
     backbone = "ViT-L-14.pt"         # or "preset:tiny-random" (random init, for tests/demos)
     # backbone_activation = "gelu"   # LAION open_clip weights; default QuickGELU / from the file
     log_every = 20
+    model_config = "clue-vit-l14.toml"  # optional: a model config file; [model] overrides its keys
     id = "clue-brats-t1-axial"       # model id recorded for the manifest (default: clue-<out name>)
     out = "runs/brats-t1-axial"      # default output folder (--out overrides)
 
@@ -141,7 +142,7 @@ def load_train_config(path: Path) -> TrainConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserFacingError(f"{path}: not valid TOML ({error})") from error
     known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
-             "model", "loss", "optimizer", "data", "validation"}
+             "model_config", "model", "loss", "optimizer", "data", "validation"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -158,6 +159,14 @@ def load_train_config(path: Path) -> TrainConfig:
     if not (isinstance(betas, list) and len(betas) == 2 and all(0 <= float(b) < 1 for b in betas)):
         raise UserFacingError(f"{path}: optimizer.betas must be two numbers in [0, 1)")
     from clue.evaluate import resolve_backbone_spec
+    from clue.model import load_model_config
+
+    model_settings: dict[str, Any] = {}
+    if "model_config" in data:  # a model config file (clue/configs/clue-*.toml), then [model] overrides
+        model_file = _resolve(base, data["model_config"])
+        assert model_file is not None
+        model_settings = load_model_config(model_file).to_dict()
+    model_settings.update(data.get("model", {}))
 
     config = TrainConfig(
         data=_data_spec(data["data"], f"{path}: [data]", base),
@@ -170,7 +179,7 @@ def load_train_config(path: Path) -> TrainConfig:
         lr=float(optimizer.get("lr", 1e-3)),
         betas=(float(betas[0]), float(betas[1])),
         log_every=int(data.get("log_every", 20)),
-        model=dict(data.get("model", {})),
+        model=model_settings,
         loss=dict(data.get("loss", {})),
         id=data.get("id"),
         out=_resolve(base, data.get("out")),
@@ -373,7 +382,7 @@ def run_training(
             }
         else:
             threshold["chosen_on"] = f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
-        progress(f"threshold {threshold['default']:.4f} chosen on validation (pixel max-F1 {metrics['pixel_max_f1']})")
+        progress(f"threshold {threshold['default']:.4f}: {threshold['chosen_on']}")
     prompts = save_trainable(out_dir / PROMPTS_FILE, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
     progress(f"wrote {prompts}")
     return TrainResult(out_dir, prompts, epochs_done, step, losses, threshold)

@@ -22,6 +22,7 @@ from test_data_brats import ras_volumes, write_patient
 
 EVAL_CONFIG = """
 batch_size = 4
+aupro = true
 
 [[table1]]
 name = "tiny BraTS"
@@ -67,9 +68,15 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_eval_json_and_tables(workspace: Path) -> None:
+@pytest.fixture(scope="module")
+def evaluated(workspace: Path) -> dict:
     out = workspace / "results" / "results.json"
-    result = run_eval(workspace / "eval.toml", workspace / "prompts.safetensors", out, progress=lambda _: None)
+    return run_eval(workspace / "eval.toml", workspace / "prompts.safetensors", out, progress=lambda _: None)
+
+
+def test_eval_json_and_tables(workspace: Path, evaluated: dict) -> None:
+    out = workspace / "results" / "results.json"
+    result = evaluated
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(result))
     assert not list(out.parent.glob("*.tmp"))
@@ -86,6 +93,7 @@ def test_eval_json_and_tables(workspace: Path) -> None:
     assert chest["pixel_auroc"] is None and chest["slices"] == 4 and chest["abnormal_slices"] == 2
     assert "no pixel masks" in chest["notes"][0]
     oct_row = next(s for s in sets if s["name"] == "Retinal OCT")
+    assert 0.0 <= oct_row["aupro"] <= 1.0 and chest.get("aupro") is None
     assert oct_row["pixels"] == 4 * 24 * 30 and oct_row["abnormal_pixels"] == 2 * 7 * 12
     text = format_tables(sets)
     assert "Table 1 — tiny BraTS" in text and "Table 2 — zero-shot sets" in text
@@ -94,8 +102,8 @@ def test_eval_json_and_tables(workspace: Path) -> None:
     assert f"{table['pixel_auroc'][1][1]:.4f} ({table['image_auroc'][1][1]:.4f})" in lines[3]
 
 
-def test_eval_metrics_match_an_independent_computation(workspace: Path) -> None:
-    result = run_eval(workspace / "eval.toml", workspace / "prompts.safetensors", workspace / "r.json", progress=lambda _: None)
+def test_eval_metrics_match_an_independent_computation(workspace: Path, evaluated: dict) -> None:
+    result = evaluated
     row = next(s for s in result["sets"] if s["sequence"] == "T1" and s["view"] == "coronal")
     loaded = load_trained_model(workspace / "prompts.safetensors")
     dataset = open_dataset("brats", workspace / "brats", split="test", train_patients=1, sequences=["t1"], views=["coronal"], normal_slices=2)
@@ -135,3 +143,12 @@ def test_eval_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> Non
                       "--out", str(workspace / "y.json")])
     assert code == 2 and "nope.safetensors: prompt weights file does not exist" in capsys.readouterr().err
     assert not (workspace / "y.json").exists()
+
+
+def test_shipped_eval_configs_parse() -> None:
+    from clue.evaluate import load_eval_config
+
+    configs = sorted((Path(__file__).parents[1] / "clue" / "configs").glob("eval_*.toml"))
+    assert configs
+    for path in configs:
+        assert load_eval_config(path).sets

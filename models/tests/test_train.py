@@ -18,7 +18,7 @@ from test_data_brats import ras_volumes, write_patient
 CONFIG = """
 seed = {seed}
 epochs = 2
-batch_size = 8
+batch_size = 4
 backbone = "preset:tiny-random"
 log_every = 1
 
@@ -32,12 +32,12 @@ betas = [0.5, 0.999]
 [data]
 kind = "brats"
 root = "brats"
-options = {{ split = "train", train_patients = 3, val_patients = 1, normal_slices = 2 }}
+options = {{ split = "train", train_patients = 3, val_patients = 1, normal_slices = 1, slices_per_tumour = 4 }}
 
 [validation]
 kind = "brats"
 root = "brats"
-options = {{ split = "val", train_patients = 3, val_patients = 1, normal_slices = 2 }}
+options = {{ split = "val", train_patients = 3, val_patients = 1, normal_slices = 1, slices_per_tumour = 4 }}
 """
 
 
@@ -61,9 +61,13 @@ def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         assert torch.equal(a[key], b[key]), key
 
 
-def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path) -> None:
+@pytest.fixture(scope="module")
+def first(workspace: Path):  # type: ignore[no-untyped-def]
+    return run_training(load_train_config(workspace / "train.toml"), workspace / "run_a", progress=lambda _: None)
+
+
+def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path, first) -> None:  # type: ignore[no-untyped-def]
     config = load_train_config(workspace / "train.toml")
-    first = run_training(config, workspace / "run_a", progress=lambda _: None)
     second = run_training(config, workspace / "run_b", progress=lambda _: None)
     assert first.epochs_done == 2 and first.steps == second.steps > 2
     assert first.losses == second.losses  # bit-identical
@@ -88,9 +92,9 @@ def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path) -> 
     assert [r["epoch"] for r in log if r["event"] == "epoch"] == [1, 2]
 
 
-def test_resume_equals_uninterrupted(workspace: Path) -> None:
+def test_resume_equals_uninterrupted(workspace: Path, first) -> None:  # type: ignore[no-untyped-def]
     config = load_train_config(workspace / "train.toml")
-    straight = run_training(config, workspace / "straight", progress=lambda _: None)
+    straight = first
     half = run_training(config, workspace / "halves", stop_after=1, progress=lambda _: None)
     assert half.epochs_done == 1 and not (workspace / "halves" / "prompts.safetensors").exists()
     # An interrupted second epoch leaves stray log lines; resuming drops them.
@@ -100,7 +104,7 @@ def test_resume_equals_uninterrupted(workspace: Path) -> None:
     assert half.losses + rest.losses == straight.losses
     assert_same_tensors(trainable(rest.prompts), trainable(straight.prompts))
     read = lambda run: [json.loads(l)["total"] for l in (workspace / run / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
-    assert read("halves") == read("straight")
+    assert read("halves") == read("run_a")
 
 
 def test_refuses_to_overwrite_and_to_resume_nothing(workspace: Path) -> None:
@@ -123,3 +127,11 @@ def test_cli_train_and_config_errors(workspace: Path, capsys: pytest.CaptureFixt
     bad.write_text(CONFIG.format(seed=0) + "\nepohcs = 3\n")
     assert clue_main(["train", "--config", str(bad), "--out", str(workspace / "bad")]) == 2
     assert "unknown key(s) epohcs" in capsys.readouterr().err
+
+
+def test_shipped_train_configs_parse() -> None:
+    configs = sorted((Path(__file__).parents[1] / "clue" / "configs").glob("train_*.toml"))
+    assert configs
+    for path in configs:
+        config = load_train_config(path)
+        assert config.model, path  # model settings come from the referenced model config
