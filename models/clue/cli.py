@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "clue.export",
     "clue.synth.cli",
     "clue.golden",
+    "clue.golden_metrics",
 )
 
 
