@@ -26,6 +26,8 @@ Config (TOML; paths relative to the config file)::
     backbone = "ViT-L-14.pt"         # or "preset:tiny-random" (random init, for tests/demos)
     # backbone_activation = "gelu"   # LAION open_clip weights; default QuickGELU / from the file
     log_every = 20
+    cache_inputs = false             # keep preprocessed inputs in memory after epoch 1
+    num_workers = 0                  # DataLoader workers (the order stays seeded either way)
     model_config = "clue-vit-l14.toml"  # optional: a model config file; [model] overrides its keys
     id = "clue-brats-t1-axial"       # model id recorded for the manifest (default: clue-<out name>)
     out = "runs/brats-t1-axial"      # default output folder (--out overrides)
@@ -103,6 +105,8 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
     log_every: int = 20
+    cache_inputs: bool = False
+    num_workers: int = 0
     model: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
@@ -142,7 +146,7 @@ def load_train_config(path: Path) -> TrainConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserFacingError(f"{path}: not valid TOML ({error})") from error
     known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
-             "model_config", "model", "loss", "optimizer", "data", "validation"}
+             "cache_inputs", "num_workers", "model_config", "model", "loss", "optimizer", "data", "validation"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -179,6 +183,8 @@ def load_train_config(path: Path) -> TrainConfig:
         lr=float(optimizer.get("lr", 1e-3)),
         betas=(float(betas[0]), float(betas[1])),
         log_every=int(data.get("log_every", 20)),
+        cache_inputs=bool(data.get("cache_inputs", False)),
+        num_workers=int(data.get("num_workers", 0)),
         model=model_settings,
         loss=dict(data.get("loss", {})),
         id=data.get("id"),
@@ -284,7 +290,7 @@ def run_training(
     train_slices = open_dataset(config.data.kind, config.data.root, **config.data.options)
     if len(train_slices) == 0:
         raise UserFacingError(f"{config.source}: the training set is empty")
-    loader_set = PreprocessedSlices(train_slices, spec)
+    loader_set = PreprocessedSlices(train_slices, spec, cache=config.cache_inputs and config.num_workers == 0)
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, betas=config.betas)
 
     start_epoch, step = 0, 0
@@ -327,7 +333,7 @@ def run_training(
     with log_path.open("a", encoding="utf-8") as log:
         for epoch in range(start_epoch, last_epoch):
             loader = DataLoader(loader_set, batch_size=config.batch_size, shuffle=True,
-                                generator=epoch_order_generator(config.seed, epoch), num_workers=0)
+                                generator=epoch_order_generator(config.seed, epoch), num_workers=config.num_workers)
             epoch_parts: dict[str, float] = {}
             window_started, window_steps = time.perf_counter(), 0
             for batch in loader:

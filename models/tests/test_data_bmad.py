@@ -117,3 +117,21 @@ def test_unreadable_image(chest_root: Path) -> None:
     dataset = open_dataset("bmad-chest", chest_root)
     with pytest.raises(UserFacingError, match=r"good/1\.png: not a readable image"):
         dataset[0]
+
+
+def test_preprocessed_slices_adapter(oct_root: Path, chest_root: Path) -> None:
+    from clue.data import PreprocessedSlices
+    from clue.preprocess import PreprocessSpec, preprocess_mask, preprocess_slice
+
+    spec = PreprocessSpec(size=16)
+    oct_set = open_dataset("bmad-oct", oct_root)
+    for cache in (False, True):
+        items = PreprocessedSlices(oct_set, spec, cache=cache)
+        item = items[1]
+        assert item["image"].shape == (3, 16, 16) and item["mask"].shape == (16, 16)
+        np.testing.assert_array_equal(item["image"].numpy(), preprocess_slice(oct_set[1].image, spec))
+        np.testing.assert_array_equal(item["mask"].numpy(), preprocess_mask(oct_set[1].mask, spec))
+        assert bool(item["has_mask"]) and float(item["label"]) == 1.0 and int(item["index"]) == 1
+        assert (items[1] is item) == cache
+    chest_item = PreprocessedSlices(open_dataset("bmad-chest", chest_root), spec)[0]
+    assert not bool(chest_item["has_mask"]) and not chest_item["mask"].any()

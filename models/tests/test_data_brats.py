@@ -209,3 +209,10 @@ def test_selection_does_not_depend_on_which_views_are_opened(brats_root: Path) -
     alone = open_dataset("brats", brats_root, split="all", views=["coronal"], normal_slices=3)
     together = open_dataset("brats", brats_root, split="all", views=["axial", "coronal"], normal_slices=3)
     assert selected(alone, "coronal") == selected(together, "coronal")
+
+
+def test_orientation_mismatch(brats_root: Path) -> None:
+    path = brats_root / "BraTS2021_00001" / "BraTS2021_00001_t1.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE, dtype=np.float32), np.diag([-1.0, 1.0, 1.0, 1.0])), str(path))
+    with pytest.raises(UserFacingError, match=r"BraTS2021_00001_t1\.nii\.gz: orientation LAS differs from the segmentation"):
+        open_dataset("brats", brats_root, split="all")

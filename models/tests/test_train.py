@@ -74,6 +74,9 @@ def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path, fir
     assert_same_tensors(trainable(first.prompts), trainable(second.prompts))
     other = run_training(load_train_config(workspace / "train_seed4.toml"), workspace / "run_c", progress=lambda _: None)
     assert other.losses != first.losses  # the seed matters
+    (workspace / "cached.toml").write_text("cache_inputs = true\n" + CONFIG.format(seed=3))
+    cached = run_training(load_train_config(workspace / "cached.toml"), workspace / "run_cached", progress=lambda _: None)
+    assert cached.losses == first.losses  # kept inputs are the same inputs
 
     with safe_open(str(first.prompts), framework="pt") as handle:
         keys = list(handle.keys())

@@ -84,14 +84,25 @@ class PreprocessedSlices(Dataset[dict[str, torch.Tensor]]):
     has no mask), `has_mask` bool, `label` float32, `index` int64 (into the slice dataset).
     """
 
-    def __init__(self, slices: SliceDataset, spec: PreprocessSpec) -> None:
+    def __init__(self, slices: SliceDataset, spec: PreprocessSpec, cache: bool = False) -> None:
         self.slices = slices
         self.spec = spec
+        # Training visits every slice each epoch and nothing is random, so the inputs can be
+        # kept after the first epoch (memory: channels × size² × 4 bytes per slice).
+        self._cache: dict[int, dict[str, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.slices)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        item = self._make(index)
+        if self._cache is not None:
+            self._cache[index] = item
+        return item
+
+    def _make(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.slices[index]
         image = preprocess_slice(sample.image, self.spec)
         if sample.mask is None:
