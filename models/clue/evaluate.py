@@ -238,7 +238,7 @@ def load_eval_config(path: Path) -> EvalConfig:
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    base = path.parent
+    base = path.resolve().parent  # config-relative paths stay valid from any working folder
     sets = [_read_set(e, 1, i, base, str(path)) for i, e in enumerate(data.get("table1", []))]
     sets += [_read_set(e, 2, i, base, str(path)) for i, e in enumerate(data.get("zero_shot", []))]
     if not sets:

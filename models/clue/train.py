@@ -150,7 +150,7 @@ def load_train_config(path: Path) -> TrainConfig:
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    base = path.parent
+    base = path.resolve().parent  # config-relative paths stay valid from any working folder
     if "data" not in data:
         raise UserFacingError(f"{path}: missing [data] (the training set: kind, root, options)")
     if "backbone" not in data:

@@ -152,3 +152,15 @@ def test_shipped_eval_configs_parse() -> None:
     assert configs
     for path in configs:
         assert load_eval_config(path).sets
+
+
+def test_pixel_metrics_on_the_model_grid(workspace: Path) -> None:
+    from clue.evaluate import compute_metrics, predict
+
+    loaded = load_trained_model(workspace / "prompts.safetensors")
+    dataset = open_dataset("bmad-oct", workspace / "RESC")
+    on_model_grid = predict(loaded.model, dataset, list(range(len(dataset))), loaded.spec, 4, "model")
+    on_slice_grid = predict(loaded.model, dataset, list(range(len(dataset))), loaded.spec, 4, "slice")
+    assert compute_metrics(on_model_grid)["pixels"] == 4 * 32 * 32
+    assert compute_metrics(on_slice_grid)["pixels"] == 4 * 24 * 30
+    assert on_model_grid.scores == on_slice_grid.scores
