@@ -27,9 +27,11 @@ const controllers = new Map<number, AbortController>();
 const makeTensor = (data: Float32Array, dims: number[]): TensorLike => new ort.Tensor('float32', data, dims);
 
 function providerOptions(backend: BackendName): ort.InferenceSession.ExecutionProviderConfig[] {
-  // WebGPU/WebNN keep WASM behind them for any operator they lack.
-  if (backend === 'webgpu') return ['webgpu', 'wasm'];
-  if (backend === 'webnn') return [{ name: 'webnn', deviceType: 'gpu' }, 'wasm'];
+  // One provider per attempt: given a list, ORT silently drops one that fails to start and
+  // we would report a backend that is not running. (Operators a GPU provider lacks still run
+  // on ORT's built-in CPU kernels.)
+  if (backend === 'webgpu') return ['webgpu'];
+  if (backend === 'webnn') return [{ name: 'webnn', deviceType: 'gpu' }];
   return ['wasm'];
 }
 

@@ -119,12 +119,28 @@ const figures = {};
     const warmMs = performance.now() - started;
     const warmInfo = { fromCache: warm.info.fromCache, networkBytes: warm.info.networkBytes };
     warm.dispose();
+    // float16-weight file: half the download, close to float32.
+    const half = await createEngine({ manifestUrl: '/model/manifest.json', dtype: 'float16' });
+    const halfResult = await half.run(slice);
+    let halfWorst = 0;
+    for (let i = 0; i < halfResult.map.length; i++) halfWorst = Math.max(halfWorst, Math.abs(halfResult.map[i] - reference.map[i]));
+    const halfInfo = { dtype: half.info.dtype, modelBytes: half.info.modelBytes, worst: halfWorst };
+    half.dispose();
+    // Told there is a GPU adapter when the worker has none: WebGPU session creation fails for
+    // real and the engine falls back to WASM, saying why.
+    const fallback = await createEngine({
+      manifestUrl: '/model/manifest.json',
+      environment: { gpu: { requestAdapter: async () => ({}) }, hardwareConcurrency: 2, crossOriginIsolated: true },
+    });
+    const fallbackResult = await fallback.run(slice);
+    const fallbackInfo = { backend: fallback.info.backend, skipped: fallback.info.skipped, score: fallbackResult.score };
+    fallback.dispose();
     const missing = await createEngine({ manifestUrl: '/nowhere/manifest.json' }).then(() => 'created', (e) => `${e.code}: ${e.message}`);
     return {
       isolated: crossOriginIsolated, info, coldMs, warmMs, warmInfo, worst, score: first.score,
       layerMaps: first.layerMaps?.length, referenceScore: reference.score, runs, race, afterDispose, missing,
       phases: [...new Set(progress.map((p) => p.phase))], downloads: progress.filter((p) => p.phase === 'download').length,
-      runLongTasks,
+      runLongTasks, halfInfo, fallbackInfo,
     };
   });
   const modelRequests = requests.filter((p) => p.endsWith('.onnx'));
@@ -138,7 +154,13 @@ const figures = {};
   check(result.race[0] === 'AbortError' && typeof result.race[1] === 'number', `a second run cancels the first (${result.race})`);
   check(result.afterDispose === 'disposed', 'a disposed engine refuses runs');
   check(result.warmInfo.fromCache && result.warmInfo.networkBytes === 0, 'second load comes from Cache Storage');
-  check(modelRequests.length === 1, `the model file was fetched once over two loads (${modelRequests.length})`);
+  check(modelRequests.filter((p) => p.endsWith('/model.onnx')).length === 1,
+    `model.onnx fetched once over three loads (${modelRequests.join(', ')})`);
+  check(result.halfInfo.dtype === 'float16' && result.halfInfo.worst < 5e-2, `float16 file runs (max abs diff ${result.halfInfo.worst})`);
+  check(result.fallbackInfo.backend === 'wasm' &&
+    result.fallbackInfo.skipped.some((s) => s.backend === 'webgpu' && /session creation failed/.test(s.reason)) &&
+    Math.abs(result.fallbackInfo.score - result.referenceScore) < 1e-4,
+    `a failing WebGPU session falls back to WASM (${JSON.stringify(result.fallbackInfo.skipped.find((s) => s.backend === 'webgpu'))})`);
   check(requests.every((p) => p === '/' || p.startsWith('/clue/') || p.startsWith('/model/') || p.startsWith('/nowhere/') || p === '/reference.json' || p === '/favicon.ico'),
     'no request outside our files');
   check(!requests.some((p) => p.startsWith('/ort/')), "nothing from the host's /ort/");
