@@ -74,7 +74,7 @@ async function init(request: InitRequest): Promise<void> {
       if (error instanceof EngineError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       if (backend === 'wasm') {
-        const outOfMemory = /memory|allocation|RangeError/i.test(message);
+        const outOfMemory = /memory|alloc|OOM|RangeError/i.test(message);
         throw new EngineError(outOfMemory ? 'model-too-large' : 'backend',
           outOfMemory
             ? `the model does not fit the WebAssembly heap (${message})`
