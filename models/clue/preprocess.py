@@ -163,7 +163,8 @@ def _check_slice(values: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"{what} must be a non-empty 2-D array (H, W), got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+    real = np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    if not real or np.issubdtype(array.dtype, np.complexfloating):
         raise ValueError(f"{what} must hold real numbers, got dtype {array.dtype}")
     return array
 

@@ -149,6 +149,7 @@ def test_mask_aligns_with_image() -> None:
     rows = np.nonzero(target.any(axis=1))[0]
     cols = np.nonzero(target.any(axis=0))[0]
     assert (rows[0], rows[-1]) == (16, 23) and (cols[0], cols[-1]) == (22, 33)
+    np.testing.assert_array_equal(preprocess_mask(mask.astype(bool), spec), target)
 
 
 def test_map_to_slice_grid_equals_torch_bilinear_then_crop() -> None:
@@ -212,6 +213,8 @@ def test_bad_slices_are_refused() -> None:
         preprocess_slice(np.array([[1.0, np.nan], [2.0, 3.0]]))
     with pytest.raises(ValueError, match="2-D"):
         preprocess_slice(np.zeros(10))
+    with pytest.raises(ValueError, match="real numbers"):
+        preprocess_slice(np.array([["a", "b"]]))
     with pytest.raises(ValueError, match="square"):
         map_to_slice_grid(np.zeros((4, 5)), 3, 3)
 
