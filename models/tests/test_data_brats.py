@@ -216,3 +216,13 @@ def test_orientation_mismatch(brats_root: Path) -> None:
     nib.save(nib.Nifti1Image(np.zeros(SHAPE, dtype=np.float32), np.diag([-1.0, 1.0, 1.0, 1.0])), str(path))
     with pytest.raises(UserFacingError, match=r"BraTS2021_00001_t1\.nii\.gz: orientation LAS differs from the segmentation"):
         open_dataset("brats", brats_root, split="all")
+
+
+def test_small_cache_gives_the_same_slices(brats_root: Path) -> None:
+    options = dict(split="all", sequences=["t1", "t2"], views=["axial", "sagittal"], normal_slices=2)
+    roomy = open_dataset("brats", brats_root, **options)
+    tight = open_dataset("brats", brats_root, **options, cache_mb=0.01)  # evicts all but the last volume
+    for i in list(range(len(roomy)))[::-1]:
+        np.testing.assert_array_equal(roomy[i].image, tight[i].image)
+        np.testing.assert_array_equal(roomy[i].mask, tight[i].mask)
+    assert len(tight._cache) == 1 and len(roomy._cache) == 6
