@@ -15,6 +15,7 @@ Config (TOML; paths relative to the config file)::
     batch_size = 8
     pixel_grid = "slice"          # or "model": compare at the model's input resolution
     aupro = false                 # also compute AUPRO (FPR ≤ 0.3; slower on large sets)
+    device = "auto"               # auto (CUDA if present) | cpu | cuda | cuda:N
     # backbone = "ViT-B-16.pt"    # default: the one recorded in the prompt file
 
     [[table1]]                    # one or more; grouped by (sequence, view)
@@ -55,6 +56,19 @@ EVAL_SCHEMA = "clue-eval/1"
 PIXEL_GRIDS = ("slice", "model")
 
 
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when present, else the CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserFacingError(f"device {name!r}: not a torch device (use auto, cpu, cuda, cuda:1, …)") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserFacingError(f"device {name!r}: CUDA is not available on this machine (use auto or cpu)")
+    return device
+
+
 # -- running the model -------------------------------------------------------------------------
 
 
@@ -86,12 +100,13 @@ def predict(
     if pixel_grid not in PIXEL_GRIDS:
         raise UserFacingError(f"pixel_grid must be one of {', '.join(PIXEL_GRIDS)}; got {pixel_grid!r}")
     predictions = Predictions()
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(indices), batch_size):
             samples = [dataset[i] for i in indices[start : start + batch_size]]
-            images = torch.from_numpy(np.stack([preprocess_slice(s.image, spec) for s in samples]))
+            images = torch.from_numpy(np.stack([preprocess_slice(s.image, spec) for s in samples])).to(device)
             with torch.no_grad():
                 out = model(images)
             maps = out.anomaly_map.detach().cpu().numpy()
@@ -188,6 +203,7 @@ class EvalConfig:
     pixel_grid: str = "slice"
     backbone: str | None = None
     aupro: bool = False
+    device: str = "auto"
     source: str = "eval config"
 
 
@@ -234,7 +250,7 @@ def load_eval_config(path: Path) -> EvalConfig:
         raise UserFacingError(f"{path}: eval config file does not exist") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserFacingError(f"{path}: not valid TOML ({error})") from error
-    known = {"batch_size", "pixel_grid", "backbone", "aupro", "table1", "zero_shot"}
+    known = {"batch_size", "pixel_grid", "backbone", "aupro", "device", "table1", "zero_shot"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -256,6 +272,7 @@ def load_eval_config(path: Path) -> EvalConfig:
         pixel_grid=pixel_grid,
         backbone=resolve_backbone_spec(base, backbone) if backbone else None,
         aupro=bool(data.get("aupro", False)),
+        device=str(data.get("device", "auto")),
         source=str(path),
     )
 
@@ -421,11 +438,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None = None,
-             progress: Callable[[str], None] = print) -> dict[str, Any]:
+             progress: Callable[[str], None] = print, device: str | None = None) -> dict[str, Any]:
     from clue.checkpoints import file_sha256
 
     config = load_eval_config(config_path)
+    target = resolve_device(device or config.device)
     loaded = load_trained_model(prompts, backbone or config.backbone)
+    loaded.model.to(target)
     rows = evaluate_sets(loaded, config, progress)
     result = {
         "schema": EVAL_SCHEMA,
@@ -438,6 +457,7 @@ def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None =
         "training_data": loaded.info.get("training_data"),
         "threshold": loaded.info.get("threshold"),
         "pixel_grid": config.pixel_grid,
+        "device": str(target),
         "sets": rows,
         "table1": table1(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -459,11 +479,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--out", type=Path, required=True, help="where to write the results JSON")
     parser.add_argument("--backbone", default=None,
                         help="backbone checkpoint (or preset:<name>-random); default: the one recorded in --prompts")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's, else auto)")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    result = run_eval(args.config, args.prompts, args.out, args.backbone, progress=lambda line: print(line, file=sys.stderr))
+    result = run_eval(args.config, args.prompts, args.out, args.backbone,
+                      progress=lambda line: print(line, file=sys.stderr), device=args.device)
     print(format_tables(result["sets"]))
     print(f"wrote {args.out}")
     return 0
@@ -482,6 +504,7 @@ __all__ = [
     "load_trained_model",
     "predict",
     "register",
+    "resolve_device",
     "run_eval",
     "table1",
     "write_json_atomic",

@@ -28,6 +28,7 @@ Config (TOML; paths relative to the config file)::
     log_every = 20
     cache_inputs = false             # keep preprocessed inputs in memory after epoch 1
     num_workers = 0                  # DataLoader workers (the order stays seeded either way)
+    device = "auto"                  # auto (CUDA if present) | cpu | cuda | cuda:N; --device overrides
     model_config = "clue-vit-l14.toml"  # optional: a model config file; [model] overrides its keys
     id = "clue-brats-t1-axial"       # model id recorded for the manifest (default: clue-<out name>)
     out = "runs/brats-t1-axial"      # default output folder (--out overrides)
@@ -107,6 +108,7 @@ class TrainConfig:
     log_every: int = 20
     cache_inputs: bool = False
     num_workers: int = 0
+    device: str = "auto"
     model: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
@@ -146,7 +148,7 @@ def load_train_config(path: Path) -> TrainConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserFacingError(f"{path}: not valid TOML ({error})") from error
     known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
-             "cache_inputs", "num_workers", "model_config", "model", "loss", "optimizer", "data", "validation"}
+             "cache_inputs", "num_workers", "device", "model_config", "model", "loss", "optimizer", "data", "validation"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -185,6 +187,7 @@ def load_train_config(path: Path) -> TrainConfig:
         log_every=int(data.get("log_every", 20)),
         cache_inputs=bool(data.get("cache_inputs", False)),
         num_workers=int(data.get("num_workers", 0)),
+        device=str(data.get("device", "auto")),
         model=model_settings,
         loss=dict(data.get("loss", {})),
         id=data.get("id"),
@@ -263,7 +266,7 @@ def run_training(
     progress: Callable[[str], None] = print,
 ) -> TrainResult:
     from clue.checkpoints import load_backbone
-    from clue.evaluate import compute_metrics, predict
+    from clue.evaluate import compute_metrics, predict, resolve_device
     from clue.losses import clue_loss
     from clue.model import CLUE, ClueConfig, save_trainable
     from clue.preprocess import PreprocessSpec
@@ -286,6 +289,8 @@ def run_training(
     model = CLUE(clip, model_cfg)
     loss_cfg = _loss_config(config)
     spec = PreprocessSpec(size=clip.config.image_size)
+    device = resolve_device(config.device)
+    model.to(device)
 
     train_slices = open_dataset(config.data.kind, config.data.root, **config.data.options)
     if len(train_slices) == 0:
@@ -328,7 +333,7 @@ def run_training(
     last_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     steps_per_epoch = (len(loader_set) + config.batch_size - 1) // config.batch_size
     progress(f"training {metadata['id']}: {len(train_slices)} slices, {steps_per_epoch} steps/epoch, "
-             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}")
+             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}; device {device}")
     model.train()
     with log_path.open("a", encoding="utf-8") as log:
         for epoch in range(start_epoch, last_epoch):
@@ -337,8 +342,8 @@ def run_training(
             epoch_parts: dict[str, float] = {}
             window_started, window_steps = time.perf_counter(), 0
             for batch in loader:
-                out = model(batch["image"])
-                total, parts = clue_loss(out, batch["mask"], batch["label"], loss_cfg)
+                out = model(batch["image"].to(device))
+                total, parts = clue_loss(out, batch["mask"].to(device), batch["label"].to(device), loss_cfg)
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 optimizer.step()
@@ -425,6 +430,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--config", type=Path, required=True, help="training config TOML")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the config's `out`)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last saved epoch")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's, else auto)")
     parser.add_argument("--stop-after", type=int, default=None, metavar="N",
                         help="stop after N epochs of this invocation (continue later with --resume)")
     parser.set_defaults(func=_main)
@@ -435,6 +441,8 @@ def _main(args: argparse.Namespace) -> int:
     out_dir = args.out or config.out
     if out_dir is None:
         raise UserFacingError(f"{args.config}: no output folder; pass --out or set `out` in the config")
+    if args.device is not None:
+        config.device = args.device
     if args.stop_after is not None and args.stop_after < 1:
         raise UserFacingError("--stop-after must be at least 1")
     run_training(config, out_dir, resume=args.resume, stop_after=args.stop_after)

@@ -164,3 +164,15 @@ def test_pixel_metrics_on_the_model_grid(workspace: Path) -> None:
     assert compute_metrics(on_model_grid)["pixels"] == 4 * 32 * 32
     assert compute_metrics(on_slice_grid)["pixels"] == 4 * 24 * 30
     assert on_model_grid.scores == on_slice_grid.scores
+
+
+def test_device_names() -> None:
+    from clue.evaluate import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserFacingError, match="not a torch device"):
+        resolve_device("gpu please")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserFacingError, match="CUDA is not available"):
+            resolve_device("cuda")
