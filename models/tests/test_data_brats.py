@@ -203,6 +203,10 @@ def test_unknown_option_and_missing_root(brats_root: Path) -> None:
         open_dataset("brats", brats_root / "nope")
     with pytest.raises(UserFacingError, match="views must list"):
         open_dataset("brats", brats_root, views=["oblique"])
+    with pytest.raises(UserFacingError, match="dataset kind 'brats2020' is not known; choose one of: brats, bmad-chest"):
+        open_dataset("brats2020", brats_root)
+    with pytest.raises(UserFacingError, match="brats dataset needs a folder"):
+        open_dataset("brats", None)
 
 
 def test_selection_does_not_depend_on_which_views_are_opened(brats_root: Path) -> None:
