@@ -128,3 +128,23 @@ export function placeholderExpectedCount({ threshold }) {
   }
   return count;
 }
+
+/**
+ * A segmentation loaded from a DICOM SEG (not ours): its label and the number of non-zero
+ * labelmap voxels over all its images (overlapping segments live in separate layers, so this
+ * equals the number of set bits over all segments of a BINARY SEG). Null until loaded.
+ */
+export function loadedSegVoxels({ label }) {
+  const segs = window.services.segmentationService.getSegmentations() ?? [];
+  const seg = segs.find((s) => s.label === label);
+  if (!seg) return null;
+  const ids = seg.representationData?.Labelmap?.imageIds ?? [];
+  let nonzero = 0;
+  for (const id of ids) {
+    const image = window.cornerstone.cache.getImage(id);
+    if (!image) return null;
+    const data = image.voxelManager.getScalarData();
+    for (let i = 0; i < data.length; i++) if (data[i] !== 0) nonzero++;
+  }
+  return nonzero > 0 ? { segmentationId: seg.segmentationId, images: ids.length, nonzero } : null;
+}
