@@ -120,11 +120,13 @@ def test_eval_metrics_match_an_independent_computation(workspace: Path, evaluate
 
 
 def test_cli_eval_prints_tables(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = clue_main(["eval", "--config", str(workspace / "eval.toml"), "--prompts", str(workspace / "prompts.safetensors"),
+    small = EVAL_CONFIG.replace('sequences = ["flair", "t1"], views = ["axial", "coronal"]', 'sequences = ["flair"], views = ["axial"]')
+    (workspace / "small.toml").write_text(small.split("[[zero_shot]]")[0] + '[[zero_shot]]\nname = "Chest X-ray"\nkind = "bmad-chest"\nroot = "chest"\n')
+    code = clue_main(["eval", "--config", str(workspace / "small.toml"), "--prompts", str(workspace / "prompts.safetensors"),
                       "--out", str(workspace / "cli.json")])
     assert code == 0
     captured = capsys.readouterr()
-    assert "Table 1 — tiny BraTS" in captured.out and "Retinal OCT" in captured.out
+    assert "Table 1 — tiny BraTS" in captured.out and "Chest X-ray" in captured.out
     assert "evaluated tiny BraTS FLAIR axial" in captured.err
     assert (workspace / "cli.json").is_file()
 
