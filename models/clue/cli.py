@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "clue.train",
     "clue.evaluate",
     "clue.export",
+    "clue.pretrain",
+    "clue.demo_model",
     "clue.synth.cli",
     "clue.golden",
     "clue.golden_metrics",

@@ -1,0 +1,261 @@
+"""`clue demo-model`: rebuild the viewer's embedded demo model from scratch, in one command.
+
+    clue demo-model --out models/artifacts/demo
+
+Four steps, each the project's own command as a user would run it, seeds fixed:
+
+1. **pretrain** (`clue.pretrain`): a small CLIP on captioned slices of synthetic *training*
+   cases → ``<out>/checkpoints/backbone.safetensors`` (a plain CLIP state dict);
+2. **train** (`clue.train`, config ``configs/demo_train.toml``): CLUE's prompts and adaptor
+   on the frozen backbone, T1 axial only; the validation seeds choose the threshold;
+3. **eval** (`clue.evaluate`, config ``configs/demo_eval.toml``): Table 1 on held-out test
+   lesion seeds → ``<out>/eval.json`` and ``<out>/table.md``;
+4. **export** (`clue.export`): ``model.onnx`` + ``model.fp16.onnx`` + ``manifest.json``
+   into ``<out>``, with provenance that says plainly what this model is: a demo, trained on
+   synthetic lesions in one brain (Colin27), not for clinical use.
+
+Intermediate files (backbone, training run, export staging) stay in ``<out>/checkpoints/``,
+which git ignores; what ships is the four files of step 4 plus eval.json and table.md.
+Existing outputs are replaced only once the new ones are complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from clue.errors import UserFacingError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "demo_pretrain.toml"
+DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "demo_train.toml"
+DEFAULT_EVAL_CONFIG = CONFIG_DIR / "demo_eval.toml"
+WORK_DIR = "checkpoints"
+BACKBONE_FILE = "backbone.safetensors"
+SHIPPED_FILES = ("model.onnx", "model.fp16.onnx", "manifest.json")
+
+INTENDED_USE = (
+    "DEMO MODEL: shows how CLUE anomaly maps work in the viewer. Trained on synthetic lesions "
+    "inserted into one brain (the Colin27 T1 template) with a small CLIP pre-trained here on "
+    "the same synthetic data; it has never seen a real patient's lesion. Not for clinical use."
+)
+
+
+@dataclass
+class DemoBuildResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    table: str
+    seconds: dict[str, float]
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _table_markdown(eval_result: dict[str, Any], seconds: dict[str, float], threshold: dict[str, Any]) -> str:
+    """Table 1 of the demo model as Markdown (pixel AUROC / image AUROC per cell)."""
+    lines = [
+        "# Demo model — Table 1 on held-out synthetic lesions",
+        "",
+        "DEMO MODEL: synthetic lesions in one brain (Colin27), small CLIP pre-trained here; not for "
+        "clinical use. Written by `clue demo-model` from `eval.json` (`clue eval`).",
+        "",
+    ]
+    for name, table in eval_result["table1"].items():
+        lines.append(f"**{name}** — pixel AUROC / image AUROC")
+        lines.append("")
+        lines.append("| sequence | " + " | ".join(table["columns"]) + " |")
+        lines.append("|---|" + "---|" * len(table["columns"]))
+        for r, row in enumerate(table["rows"]):
+            cells = []
+            for c in range(len(table["columns"])):
+                pixel, image = table["pixel_auroc"][r][c], table["image_auroc"][r][c]
+                cells.append(f"{pixel:.3f} / {image:.3f}" if pixel is not None and image is not None else "—")
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(f"Default threshold {float(threshold.get('default', 0.5)):.4f}: {threshold.get('chosen_on', '')}.")
+    lines.append("")
+    lines.append("Build time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def build_demo_model(
+    out_dir: Path,
+    pretrain_config: Path = DEFAULT_PRETRAIN_CONFIG,
+    train_config: Path = DEFAULT_TRAIN_CONFIG,
+    eval_config: Path = DEFAULT_EVAL_CONFIG,
+    colin27: Path | None = None,
+    reuse_backbone: bool = False,
+    fp16: bool = True,
+    progress: Callable[[str], None] = print,
+) -> DemoBuildResult:
+    import torch
+
+    from clue.checkpoints import architecture_name, load_backbone
+    from clue.evaluate import format_tables, load_trained_model, run_eval
+    from clue.export import export_model
+    from clue.manifest import Threshold, preprocessing_from_dict, read_manifest, write_manifest
+    from clue.pretrain import load_pretrain_config, pretrain
+    from clue.train import load_train_config, run_training
+
+    if colin27 is not None:
+        # The dataset options of the train/eval configs do not name Colin27; the synth
+        # package reads this variable wherever no path is given.
+        os.environ["CLUE_COLIN27"] = str(colin27)
+    out_dir = Path(out_dir)
+    work = out_dir / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    started_all = time.perf_counter()
+
+    # 1. Backbone.
+    backbone = work / BACKBONE_FILE
+    started = time.perf_counter()
+    pretrain_cfg = load_pretrain_config(pretrain_config)
+    if reuse_backbone and backbone.is_file():
+        progress(f"[1/4] pretrain: reusing {backbone}")
+    else:
+        progress(f"[1/4] pretrain → {backbone}")
+        pretrain(pretrain_cfg, backbone, colin27=colin27, progress=progress)
+    seconds["pretrain"] = time.perf_counter() - started
+
+    # 2. CLUE prompts + adaptor (a fresh run: an old one in the work folder is discarded).
+    started = time.perf_counter()
+    train_dir = work / "train"
+    if train_dir.exists():
+        shutil.rmtree(train_dir)
+    config = dataclasses.replace(load_train_config(Path(train_config)), backbone=str(backbone.resolve()))
+    progress(f"[2/4] train → {train_dir}")
+    trained = run_training(config, train_dir, progress=progress)
+    seconds["train"] = time.perf_counter() - started
+
+    # 3. Table 1 on the test seeds.
+    started = time.perf_counter()
+    progress(f"[3/4] eval ({eval_config})")
+    eval_tmp = work / "eval.json"
+    eval_result = run_eval(Path(eval_config), trained.prompts, eval_tmp, backbone=str(backbone.resolve()), progress=progress)
+    table_text = format_tables(eval_result["sets"])
+    progress(table_text)
+    seconds["eval"] = time.perf_counter() - started
+
+    # 4. Export with honest provenance.
+    started = time.perf_counter()
+    progress("[4/4] export")
+    loaded = load_trained_model(trained.prompts, str(backbone.resolve()))
+    clip, _, backbone_sha = load_backbone(str(backbone.resolve()))
+    del clip
+    info = loaded.info
+    threshold_info = info.get("threshold") or {}
+    threshold = Threshold(default=float(threshold_info.get("default", 0.5)), chosen_on=str(threshold_info.get("chosen_on", "")))
+    arch = architecture_name(loaded.model.clip.config)
+    backbone_text = (
+        f"demo CLIP, {arch}, text width {loaded.model.clip.config.text_width} × {loaded.model.clip.config.text_layers} blocks; "
+        f"pre-trained from random initialisation in this repository by `clue pretrain` "
+        f"({pretrain_cfg.steps} steps, contrastive loss) on captioned synthetic slices of training seeds; "
+        "not OpenAI weights"
+    )
+    training_data = (
+        "DEMO — synthetic lesions in one brain (Colin27 T1 template, mricron-data): "
+        f"CLUE prompts trained on {info.get('training_data')}; backbone pre-trained on "
+        f"{_pretrain_data_text(pretrain_cfg)}. Not for clinical use."
+    )
+    staging = work / "export"
+    torch.manual_seed(0)
+    export = export_model(
+        loaded.model,
+        staging,
+        model_id=str(info.get("id") or "clue-demo-t1-axial"),
+        backbone_description=backbone_text,
+        backbone_sha256=backbone_sha,
+        training_data=training_data,
+        threshold=threshold,
+        preprocessing=preprocessing_from_dict(info["preprocessing"]) if isinstance(info.get("preprocessing"), dict) else None,
+        fp16=fp16,
+        overwrite=True,
+        log=progress,
+    )
+    manifest = export.manifest
+    manifest.provenance.intended_use = INTENDED_USE
+    manifest.provenance.clinical_use = False
+    write_manifest(manifest, staging / "manifest.json")
+    read_manifest(staging / "manifest.json", verify_files=True)  # sha256 and sizes re-checked
+    seconds["export"] = time.perf_counter() - started
+    seconds["total"] = time.perf_counter() - started_all
+
+    # Ship: model files first, the manifest last (a reader never sees a manifest whose files
+    # are not there yet); each file is renamed into place.
+    shipped = [entry.path for entry in manifest.files] + ["manifest.json"]
+    for name in SHIPPED_FILES:
+        if name not in shipped and (out_dir / name).exists():
+            (out_dir / name).unlink()  # e.g. an fp16 file from an earlier build with fp16
+    for name in shipped:
+        os.replace(staging / name, out_dir / name)
+    eval_result["build_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    _write_text_atomic(out_dir / "eval.json", json.dumps(eval_result, indent=2, allow_nan=False) + "\n")
+    markdown = _table_markdown(eval_result, seconds, threshold_info)
+    _write_text_atomic(out_dir / "table.md", markdown)
+    shutil.rmtree(staging, ignore_errors=True)
+    for entry in manifest.files:
+        progress(f"{out_dir / entry.path}: {entry.bytes / 1e6:.2f} MB ({entry.dtype}) sha256 {entry.sha256[:12]}…")
+    progress(f"demo model built in {seconds['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
+    return DemoBuildResult(out_dir=out_dir, manifest=manifest.to_json_dict(), table=table_text, seconds=seconds)
+
+
+def _pretrain_data_text(cfg: Any) -> str:
+    return (
+        f"{cfg.cases} training lesion cases (+{cfg.lesion_free_cases} lesion-free), "
+        f"{'/'.join(s.upper() for s in cfg.sequences)} × {'/'.join(cfg.views)}, captions naming view, sequence "
+        "and the tumour's quarter of the image"
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "demo-model",
+        help="rebuild the embedded demo model from scratch: pretrain → train → eval → export",
+        description="Rebuild the viewer's demo model (deterministic, CPU): pre-train a small CLIP on "
+        "captioned synthetic slices, train CLUE's prompts on T1 axial, evaluate Table 1 on held-out "
+        "synthetic lesions, export ONNX (+fp16) and the manifest into --out. A demo trained on "
+        "synthetic lesions in one brain; not for clinical use.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder (e.g. models/artifacts/demo)")
+    parser.add_argument("--pretrain-config", type=Path, default=DEFAULT_PRETRAIN_CONFIG, help="backbone pre-training config")
+    parser.add_argument("--train-config", type=Path, default=DEFAULT_TRAIN_CONFIG, help="CLUE training config (its backbone is replaced)")
+    parser.add_argument("--eval-config", type=Path, default=DEFAULT_EVAL_CONFIG, help="Table 1 test sets")
+    parser.add_argument("--colin27", type=Path, default=None, help="Colin27 T1 NIfTI (default: the mricron-data file)")
+    parser.add_argument("--reuse-backbone", action="store_true",
+                        help="keep <out>/checkpoints/backbone.safetensors if present instead of pre-training again")
+    parser.add_argument("--no-fp16", action="store_true", help="do not write model.fp16.onnx")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    for path in (args.pretrain_config, args.train_config, args.eval_config):
+        if not Path(path).is_file():
+            raise UserFacingError(f"{path}: config file does not exist")
+    result = build_demo_model(
+        args.out,
+        pretrain_config=args.pretrain_config,
+        train_config=args.train_config,
+        eval_config=args.eval_config,
+        colin27=args.colin27,
+        reuse_backbone=args.reuse_backbone,
+        fp16=not args.no_fp16,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(result.table)
+    return 0
+
+
+__all__ = ["DemoBuildResult", "INTENDED_USE", "build_demo_model"]

@@ -1,0 +1,386 @@
+"""`clue pretrain`: contrastive pre-training of a small CLIP on image–caption pairs made from
+the synthetic demo cases (Colin27 + seeded lesions, `clue.data.demo.open_synthetic`).
+
+No pretrained CLIP weights can be obtained where the demo model is built, so its backbone is
+trained here, with CLIP's own objective (`clue.losses.clip_contrastive_loss`), the real CLIP
+BPE tokenizer and the same towers as ViT-B/16 (`clue.clip.CLIP`), only smaller. The result
+is a plain CLIP state dict (open_clip / OpenAI key names) in a safetensors file, which every
+other command loads like any user's checkpoint.
+
+Pairs. Each slice (any of the configured sequences and views, of the *training* lesion seeds
+only) gets one caption saying what a radiologist would say about it:
+
+    "an axial T1 MRI slice of a healthy brain"
+    "a coronal FLAIR MRI slice of a brain with a tumour in the upper left of the image"
+
+The tumour's quarter of the image (from the centre of its mask on the displayed slice) is in
+the caption so that the image tower has to find *where* the lesion is, not only whether there
+is one; CLUE's maps are read from the patch tokens, which a presence-only objective leaves
+untrained. Every caption is one of a small set of classes (sequence × view × {healthy, tumour
+in one of four quarters}), so a batch draws distinct classes (one slice each): row i's caption
+is then the positive of image i and of no other image, as the InfoNCE loss assumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from clue.errors import UserFacingError
+
+SEQUENCE_WORDS: dict[str, str] = {"T1": "T1", "T2": "T2", "FLAIR": "FLAIR"}
+QUARTERS: tuple[str, ...] = ("upper left", "upper right", "lower left", "lower right")
+PRETRAIN_FORMAT = "clue-pretrain/1"
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that decides the pretrained backbone (defaults: the demo model's)."""
+
+    seed: int = 0
+    # CLIP sizes (clue.clip.CLIPConfig fields); head width 64 as in OpenAI's models.
+    embed_dim: int = 128
+    image_size: int = 224
+    patch_size: int = 16
+    vision_width: int = 128
+    vision_layers: int = 4
+    text_width: int = 128
+    text_layers: int = 3
+    # Data: synthetic training seeds only (clue.data.demo.open_synthetic options).
+    cases: int = 24
+    sequences: list[str] = field(default_factory=lambda: ["t1", "t2", "flair"])
+    views: list[str] = field(default_factory=lambda: ["axial", "sagittal", "coronal"])
+    slices_per_lesion: int = 10
+    normal_slices: int = 5
+    lesion_free_cases: int = 2
+    # Optimisation.
+    steps: int = 400
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    warmup_steps: int = 20
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 2:
+            raise ValueError("steps must be ≥ 1 and batch_size ≥ 2 (a contrastive batch needs negatives)")
+        if self.cases < 1:
+            raise ValueError("cases must be ≥ 1")
+        for name in ("vision_width", "text_width"):
+            if getattr(self, name) % 64 != 0:
+                raise ValueError(f"{name} must be a multiple of 64 (the head width)")
+
+    def clip_config(self) -> Any:
+        from clue.clip import CLIPConfig
+
+        return CLIPConfig(
+            embed_dim=self.embed_dim,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            vision_width=self.vision_width,
+            vision_layers=self.vision_layers,
+            text_width=self.text_width,
+            text_layers=self.text_layers,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "pretrain config") -> "PretrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserFacingError(f"{source}: unknown pretrain setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as error:
+            raise UserFacingError(f"{source}: {error}") from error
+
+
+def load_pretrain_config(path: Path) -> PretrainConfig:
+    """A PretrainConfig from TOML: top-level keys or a `[pretrain]` table."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise UserFacingError(f"{path}: pretrain config file does not exist") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    table = data.get("pretrain", data)
+    if not isinstance(table, dict):
+        raise UserFacingError(f"{path}: [pretrain] must be a table")
+    return PretrainConfig.from_dict(dict(table), source=str(path))
+
+
+# -- captions ------------------------------------------------------------------------------------
+
+
+def lesion_quarter(mask: np.ndarray) -> str:
+    """The quarter of the displayed slice holding the centre of the lesion mask."""
+    rows, columns = np.nonzero(mask)
+    height, width = mask.shape
+    vertical = "upper" if rows.mean() < height / 2 else "lower"
+    horizontal = "left" if columns.mean() < width / 2 else "right"
+    return f"{vertical} {horizontal}"
+
+
+def caption(sequence: str, view: str, mask: np.ndarray | None) -> str:
+    """The caption of one slice: its view and sequence, and the tumour with its quarter."""
+    article = "an" if view[0] in "aeiou" else "a"
+    words = SEQUENCE_WORDS.get(sequence, sequence)
+    if mask is None or not mask.any():
+        return f"{article} {view} {words} MRI slice of a healthy brain"
+    return f"{article} {view} {words} MRI slice of a brain with a tumour in the {lesion_quarter(mask)} of the image"
+
+
+def all_captions(sequences: list[str], views: list[str]) -> list[str]:
+    """Every caption the scheme can produce for these sequences and views (the classes)."""
+    texts = []
+    for sequence in sequences:
+        label = {"t1": "T1", "t2": "T2", "flair": "FLAIR"}.get(sequence.lower(), sequence)
+        for view in views:
+            article = "an" if view[0] in "aeiou" else "a"
+            texts.append(f"{article} {view} {label} MRI slice of a healthy brain")
+            for quarter in QUARTERS:
+                texts.append(f"{article} {view} {label} MRI slice of a brain with a tumour in the {quarter} of the image")
+    return texts
+
+
+# -- pairs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PairSet:
+    """Preprocessed slices and their caption classes.
+
+    planes: [N, S, S] float16, the slice after intensity clip, pad and resize (before the
+    channel replication and CLIP mean/std, which are applied per batch to save memory).
+    classes: [N] index into `captions`."""
+
+    planes: torch.Tensor
+    classes: torch.Tensor
+    captions: list[str]
+    description: str
+
+    def class_members(self) -> dict[int, np.ndarray]:
+        classes = self.classes.numpy()
+        return {int(c): np.flatnonzero(classes == c) for c in np.unique(classes)}
+
+
+def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
+                progress: Callable[[str], None] = print) -> PairSet:
+    from clue.data.demo import open_synthetic
+    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, resize_square
+
+    slices = open_synthetic(
+        split="train",
+        cases=config.cases,
+        sequences=config.sequences,
+        views=config.views,
+        slices_per_lesion=config.slices_per_lesion,
+        normal_slices=config.normal_slices,
+        lesion_free_cases=config.lesion_free_cases,
+        colin27=colin27,
+    )
+    spec = PreprocessSpec(size=config.image_size)
+    captions = all_captions(config.sequences, config.views)
+    index_of = {text: i for i, text in enumerate(captions)}
+    planes = torch.empty((len(slices), spec.size, spec.size), dtype=torch.float16)
+    classes = torch.empty(len(slices), dtype=torch.int64)
+    started = time.perf_counter()
+    for i in range(len(slices)):
+        sample = slices[i]
+        meta = sample.meta
+        text = caption(str(meta["sequence"]), str(meta["view"]), sample.mask)
+        if text not in index_of:
+            raise UserFacingError(f"pretrain data: caption {text!r} is outside the caption scheme")
+        padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
+        planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
+        classes[i] = index_of[text]
+    progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
+             f"made in {time.perf_counter() - started:.1f} s")
+    description = (
+        f"synthetic training seeds {config.cases} lesion cases (+{config.lesion_free_cases} lesion-free), "
+        f"sequences {'/'.join(config.sequences)}, views {'/'.join(config.views)}, {len(slices)} slices"
+    )
+    return PairSet(planes=planes, classes=classes, captions=captions, description=description)
+
+
+def to_model_input(planes: torch.Tensor) -> torch.Tensor:
+    """[B, S, S] planes in [0, 1] → [B, 3, S, S] with CLIP's mean/std (preprocess step 5)."""
+    from clue.preprocess import CLIP_MEAN, CLIP_STD
+
+    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32)[None, :, None, None]
+    std = torch.tensor(CLIP_STD, dtype=torch.float32)[None, :, None, None]
+    return (planes.float()[:, None].expand(-1, 3, -1, -1) - mean) / std
+
+
+def sample_batch(members: dict[int, np.ndarray], batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct caption classes (at most `batch_size`), one random slice of each."""
+    available = np.array(sorted(members))
+    chosen = rng.choice(available, size=min(batch_size, len(available)), replace=False)
+    rows = np.array([rng.choice(members[int(c)]) for c in chosen])
+    return rows, chosen
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PretrainResult:
+    path: Path
+    losses: list[float]
+    accuracy: float  # image→text top-1 on the last logged batches
+    seconds: float
+    description: str
+
+
+def _learning_rate(config: PretrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to zero (CLIP's schedule)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * progress))
+
+
+def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = None,
+             pairs: PairSet | None = None, progress: Callable[[str], None] = print) -> PretrainResult:
+    """Train a CLIP contrastively on the demo pairs; write its state dict to `out`
+    (.safetensors, atomically) and a JSONL loss log beside it."""
+    from safetensors.torch import save_file
+
+    from clue.clip import build_clip
+    from clue.losses import clip_contrastive_loss
+    from clue.tokenizer import get_tokenizer
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise UserFacingError(f"{out}: the pretrained backbone is written as .safetensors")
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    if pairs is None:
+        pairs = build_pairs(config, colin27, progress)
+    members = pairs.class_members()
+    if len(members) < 2:
+        raise UserFacingError("pretrain data: fewer than two caption classes; a contrastive batch needs negatives")
+    clip_cfg = config.clip_config()
+    model = build_clip(clip_cfg, seed=config.seed)
+    tokens = torch.tensor(get_tokenizer().tokenize(pairs.captions, context_length=clip_cfg.context_length))
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+    rng = np.random.default_rng(config.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_path = out.with_suffix(".log.jsonl")
+    losses: list[float] = []
+    correct, seen = 0, 0
+    model.train()
+    window = time.perf_counter()
+    with log_path.open("w", encoding="utf-8") as log:
+        for step in range(config.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(config, step)
+            rows, classes = sample_batch(members, config.batch_size, rng)
+            images = to_model_input(pairs.planes[torch.from_numpy(rows)])
+            image_features, text_features, scale = model.encode_image_and_text_contrastive(images, tokens[torch.from_numpy(classes)])
+            loss = clip_contrastive_loss(image_features, text_features, scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                # CLIP clamps the temperature at 100.
+                model.logit_scale.clamp_(0.0, math.log(100.0))
+                hits = (image_features @ text_features.t()).argmax(dim=1) == torch.arange(len(rows))
+            losses.append(float(loss.detach()))
+            correct += int(hits.sum())
+            seen += len(rows)
+            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "lr": _learning_rate(config, step),
+                                  "logit_scale": float(model.logit_scale.detach().exp())}) + "\n")
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                rate = config.log_every / max(time.perf_counter() - window, 1e-9)
+                recent = losses[-config.log_every:]
+                progress(f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
+                         f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
+                         f"{rate:.2f} steps/s")
+                last_accuracy = correct / max(seen, 1)
+                correct, seen, window = 0, 0, time.perf_counter()
+    model.eval()
+    metadata = {
+        "format": PRETRAIN_FORMAT,
+        "config": config.to_dict(),
+        "data": pairs.description,
+        "captions": pairs.captions,
+        "final_loss": sum(losses[-config.log_every:]) / len(losses[-config.log_every:]),
+    }
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    temporary = out.with_name(out.name + ".tmp")
+    save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)})
+    os.replace(temporary, out)
+    seconds = time.perf_counter() - started
+    progress(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")
+    return PretrainResult(path=out, losses=losses, accuracy=last_accuracy, seconds=seconds, description=pairs.description)
+
+
+def read_pretrain_metadata(path: Path) -> dict[str, Any]:
+    """What `pretrain` recorded in a backbone file (config, data, captions); {} if none."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+    except Exception as error:
+        raise UserFacingError(f"{path}: not a readable safetensors file ({type(error).__name__})") from error
+    return json.loads(meta["clue_pretrain"]) if "clue_pretrain" in meta else {}
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="contrastively pre-train a small CLIP on caption pairs of the synthetic demo cases",
+        description="Train a small CLIP (same towers as ViT-B/16, scaled down) with CLIP's contrastive "
+        "loss on image–caption pairs made from synthetic training cases (Colin27 + seeded lesions). "
+        "Writes a CLIP state dict (.safetensors) that `clue train` takes as its backbone.",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="pretrain config TOML (default: built-in demo settings)")
+    parser.add_argument("--out", type=Path, required=True, help="backbone file to write (.safetensors)")
+    parser.add_argument("--colin27", type=Path, default=None, help="Colin27 T1 NIfTI (default: the mricron-data file)")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = load_pretrain_config(args.config) if args.config is not None else PretrainConfig()
+    pretrain(config, args.out, colin27=args.colin27)
+    return 0
+
+
+__all__ = [
+    "PairSet",
+    "PretrainConfig",
+    "PretrainResult",
+    "all_captions",
+    "build_pairs",
+    "caption",
+    "load_pretrain_config",
+    "pretrain",
+    "read_pretrain_metadata",
+]

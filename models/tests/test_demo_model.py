@@ -1,0 +1,113 @@
+"""The demo-model pipeline end to end at toy size: pretrain → train → eval → export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from clue.cli import main
+from clue.demo_model import build_demo_model
+from clue.manifest import read_manifest
+
+PRETRAIN = """
+[pretrain]
+seed = 0
+embed_dim = 32
+image_size = 32
+patch_size = 8
+vision_width = 64
+vision_layers = 2
+text_width = 64
+text_layers = 1
+cases = 1
+sequences = ["t1", "t2"]
+views = ["axial"]
+slices_per_lesion = 4
+normal_slices = 2
+lesion_free_cases = 0
+steps = 4
+batch_size = 4
+warmup_steps = 1
+log_every = 2
+"""
+
+TRAIN = """
+seed = 0
+epochs = 1
+batch_size = 4
+backbone = "replaced-by-demo-model.safetensors"
+log_every = 2
+id = "clue-demo-toy"
+
+[model]
+n_ctx = 2
+
+[data]
+kind = "demo-synthetic"
+options = { split = "train", cases = 1, sequences = ["t1"], views = ["axial"], slices_per_lesion = 4, normal_slices = 2 }
+
+[validation]
+kind = "demo-synthetic"
+options = { split = "val", cases = 1, sequences = ["t1"], views = ["axial"], slices_per_lesion = 4, normal_slices = 2 }
+"""
+
+EVAL = """
+batch_size = 8
+
+[[table1]]
+name = "toy test"
+kind = "demo-synthetic"
+options = { split = "test", cases = 1, sequences = ["t1", "t2"], views = ["axial", "coronal"], slices_per_lesion = 4, normal_slices = 2 }
+"""
+
+
+def _configs(tmp_path: Path) -> dict[str, Path]:
+    paths = {}
+    for name, text in (("pretrain", PRETRAIN), ("train", TRAIN), ("eval", EVAL)):
+        paths[name] = tmp_path / f"{name}.toml"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
+    configs = _configs(tmp_path)
+    out = tmp_path / "demo"
+    result = build_demo_model(out, configs["pretrain"], configs["train"], configs["eval"], progress=lambda _: None)
+
+    for name in ("model.onnx", "model.fp16.onnx", "manifest.json", "eval.json", "table.md"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (out / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert len(data) == entry["bytes"]
+    read_manifest(out / "manifest.json", verify_files=True)
+    provenance = manifest["provenance"]
+    assert provenance["clinical_use"] is False
+    assert "Colin27" in provenance["intended_use"] and "Not for clinical use" in provenance["intended_use"]
+    assert "synthetic" in provenance["training_data"] and "Colin27" in provenance["training_data"]
+    assert "pre-trained" in provenance["backbone"] and "not OpenAI" in provenance["backbone"]
+    backbone = out / "checkpoints" / "backbone.safetensors"
+    assert provenance["backbone_sha256"] == hashlib.sha256(backbone.read_bytes()).hexdigest()
+    assert manifest["input"]["shape"] == [1, 3, 32, 32]
+    assert manifest["id"] == "clue-demo-toy"
+    assert "validation set" in manifest["threshold"]["chosen_on"]
+
+    evaluation = json.loads((out / "eval.json").read_text())
+    table = evaluation["table1"]["toy test"]
+    assert table["rows"] == ["T1", "T2"] and table["columns"] == ["axial", "coronal"]
+    assert all(0.0 <= v <= 1.0 for row in table["pixel_auroc"] for v in row if v is not None)
+    assert "T1" in (out / "table.md").read_text() and result.seconds["total"] > 0
+    # Intermediate files stay in the (git-ignored) work folder, not beside the shipped ones.
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["checkpoints", "eval.json", "manifest.json", "model.fp16.onnx", "model.onnx", "table.md"]
+    )
+
+
+def test_cli_names_a_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo-model", "--out", str(tmp_path / "x"), "--train-config", str(tmp_path / "nope.toml")])
+    assert code == 2
+    assert "nope.toml: config file does not exist" in capsys.readouterr().err
