@@ -103,15 +103,25 @@ function sendFile(req, res, file, fileStats) {
  * so decode and split every list into repeated parameters.
  */
 export function splitIncludeField(search) {
-  const params = new URLSearchParams(search);
-  const out = new URLSearchParams();
-  for (const [key, value] of params) {
-    if (key.toLowerCase() === 'includefield') {
-      for (const field of value.split(',')) if (field.trim()) out.append(key, field.trim());
-    } else out.append(key, value);
+  const pieces = [];
+  for (const piece of search.replace(/^\?/, '').split('&')) {
+    if (!piece) continue;
+    const eq = piece.indexOf('=');
+    const key = eq < 0 ? piece : piece.slice(0, eq);
+    if (key.toLowerCase() !== 'includefield' || eq < 0) {
+      pieces.push(piece); // everything else goes upstream byte for byte
+      continue;
+    }
+    let value;
+    try {
+      value = decodeURIComponent(piece.slice(eq + 1).replace(/\+/g, ' '));
+    } catch {
+      pieces.push(piece);
+      continue;
+    }
+    for (const field of value.split(',')) if (field.trim()) pieces.push(`${key}=${encodeURIComponent(field.trim())}`);
   }
-  const text = out.toString();
-  return text ? `?${text}` : '';
+  return pieces.length ? `?${pieces.join('&')}` : '';
 }
 
 function proxyTo(upstreamBase, req, res, subpath) {

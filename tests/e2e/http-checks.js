@@ -68,8 +68,9 @@ export async function httpChecks({ demo, log }) {
     expect((await rawGet(url, '/no-such-file.js')).status === 404, 'a missing asset is a 404, not the SPA page');
     expect(
       splitIncludeField('includefield=00081030,00080060&limit=5') === '?includefield=00081030&includefield=00080060&limit=5' &&
-        splitIncludeField('includefield=00081030%2C00080060') === '?includefield=00081030&includefield=00080060',
-      'proxy splits includefield lists (plain and %2C-encoded commas) into repeated parameters',
+        splitIncludeField('includefield=00081030%2C00080060') === '?includefield=00081030&includefield=00080060' &&
+        splitIncludeField('?PatientName=Doe%20J*&includefield=a,b&StudyDate=2000-') === '?PatientName=Doe%20J*&includefield=a&includefield=b&StudyDate=2000-',
+      'proxy splits includefield lists (plain and %2C-encoded commas), other parameters untouched',
     );
 
     // Static DICOMweb against index.json and the files themselves.
