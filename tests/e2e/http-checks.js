@@ -3,7 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { loadSettings } from '../../server/config.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { ConfigError, loadSettings } from '../../server/config.js';
 import { createClueServer, mimeTypeOf, splitIncludeField } from '../../server/server.js';
 
 /** GET with the raw path as given (fetch would normalise `..` away). */
@@ -38,9 +40,42 @@ function multipartParts(contentType, body) {
   return parts;
 }
 
+/** The ConfigError message loadSettings throws for these inputs, or null if it accepts them. */
+function configError(options) {
+  try {
+    loadSettings({ env: {}, ...options });
+    return null;
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+}
+
+async function settingsChecks(expect) {
+  expect(/^port:/.test(configError({ argv: ['--port', '70000'] }) ?? ''), 'settings: a bad port is refused, naming the setting');
+  expect(/^pacsUrl: required/.test(configError({ argv: ['--data-source', 'dicomweb'] }) ?? ''), 'settings: dicomweb without pacsUrl is refused');
+  expect(/^pacsUrl: not a URL/.test(configError({ env: { CLUE_DATA_SOURCE: 'dicomweb', CLUE_PACS_URL: 'not a url' } }) ?? ''), 'settings: a malformed pacsUrl is refused');
+  expect(/^pacsUrl: expected http\(s\)/.test(configError({ env: { CLUE_DATA_SOURCE: 'dicomweb', CLUE_PACS_URL: 'ftp://pacs/dicom-web' } }) ?? ''), 'settings: a non-http pacsUrl is refused');
+  expect(/unknown option --bogus/.test(configError({ argv: ['--bogus', '1'] }) ?? ''), 'settings: an unknown flag is refused');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-settings-'));
+  try {
+    const file = path.join(dir, 'settings.json');
+    await writeFile(file, JSON.stringify({ port: 8123, colour: 'blue' }));
+    expect(/settings\.json: unknown setting "colour"/.test(configError({ argv: ['--config', file] }) ?? ''), 'settings: an unknown key in the config file is refused, naming the file');
+    await writeFile(file, JSON.stringify({ port: 8123, dataSource: 'dicomweb', pacsUrl: 'http://127.0.0.1:8042/dicom-web/' }));
+    const { settings } = loadSettings({ env: { CLUE_PORT: '8124' }, argv: ['--config', file] });
+    expect(settings.port === 8124 && settings.pacsUrl === 'http://127.0.0.1:8042/dicom-web', 'settings: config file, then environment (env wins), trailing slash dropped');
+    const fromFlag = loadSettings({ env: { CLUE_PORT: '8124' }, argv: ['--config', file, '--port=8125'] }).settings;
+    expect(fromFlag.port === 8125, 'settings: a flag wins over the environment');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function httpChecks({ demo, log }) {
   const checks = [];
   const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+  await settingsChecks(expect);
   const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static' } });
   const server = await createClueServer(settings);
   const { url } = await server.listen();
