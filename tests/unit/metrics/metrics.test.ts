@@ -16,6 +16,7 @@ import {
   resultsToCsv,
   resultsToJson,
   rocCurve,
+  sortAscending,
 } from '../../../extension/src/metrics';
 
 describe('hand-computed metrics', () => {
@@ -170,5 +171,38 @@ describe('computeGroundTruthMetrics', () => {
     expect(cell(lines[3]!, 'image_auroc')).toBe('1');
     expect(Number(cell(lines[3]!, 'dice'))).toBeCloseTo(0.8, 15);
     expect(resultsFileName(record, 'csv')).toBe('clue-results-1.2.3.0-2026-11-23T10-00-00-000Z.csv');
+  });
+});
+
+describe('sortAscending', () => {
+  it('sorts large float32 arrays exactly like the native sort (signs, zeros, infinities, subnormals)', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const values = Float32Array.from({ length: 50000 }, (_, i) =>
+      i % 11 === 0 ? (random() - 0.5) * 1e-40 : i % 13 === 0 ? Math.round(random() * 8) / 8 : (random() - 0.4) * 1e6,
+    );
+    values.set([0, -0, Infinity, -Infinity, 1, -1], 100);
+    const expected = values.slice().sort();
+    sortAscending(values);
+    expect(values.every((v, i) => Object.is(v, expected[i]))).toBe(true);
+  });
+
+  it('gives the same AUROC on a large problem as a brute-force pair count', () => {
+    const n = 6000;
+    const scores = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 257) / 64 - 1);
+    const labels = Uint8Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    let pairs = 0;
+    for (let i = 0; i < n; i++) {
+      if (!labels[i]) continue;
+      for (let j = 0; j < n; j++) {
+        if (labels[j]) continue;
+        pairs += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+      }
+    }
+    const positives = labels.reduce((a, b) => a + b, 0);
+    expect(auroc(binaryProblem(scores, labels))).toBe(pairs / (positives * (n - positives)));
   });
 });
