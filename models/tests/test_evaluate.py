@@ -28,7 +28,7 @@ aupro = true
 name = "tiny BraTS"
 kind = "brats"
 root = "brats"
-options = { split = "test", train_patients = 1, sequences = ["flair", "t1"], views = ["axial", "coronal"], normal_slices = 2 }
+options = { split = "test", train_patients = 1, sequences = ["flair", "t1"], views = ["axial", "coronal"], normal_slices = 1, slices_per_tumour = 4 }
 
 [[zero_shot]]
 name = "Chest X-ray"
@@ -106,7 +106,7 @@ def test_eval_metrics_match_an_independent_computation(workspace: Path, evaluate
     result = evaluated
     row = next(s for s in result["sets"] if s["sequence"] == "T1" and s["view"] == "coronal")
     loaded = load_trained_model(workspace / "prompts.safetensors")
-    dataset = open_dataset("brats", workspace / "brats", split="test", train_patients=1, sequences=["t1"], views=["coronal"], normal_slices=2)
+    dataset = open_dataset("brats", workspace / "brats", split="test", train_patients=1, sequences=["t1"], views=["coronal"], normal_slices=1, slices_per_tumour=4)
     samples = [dataset[i] for i in range(len(dataset))]
     with torch.no_grad():
         out = loaded.model(torch.from_numpy(np.stack([preprocess_slice(s.image, PreprocessSpec(size=32)) for s in samples])))
