@@ -219,6 +219,26 @@ async function runOnLesionSlice(page, demo, timings) {
     ).then((h) => h.jsonValue(), () => page.locator('[data-testid="clue-result-voxels"]').textContent({ timeout: 1000 }).catch(() => null));
   });
   expect(panelText === String(voxelCount), `panel shows the voxel count ${voxelCount} (shows ${JSON.stringify(panelText)})`);
+
+  // The panel's threshold slider re-thresholds the same map into the host's labelmap.
+  const raised = 0.6;
+  await step(`raise the threshold to ${raised} with the panel slider`, async () => {
+    await page.locator('[data-testid="clue-threshold-slider"]').fill(String(raised));
+    await page.waitForFunction((t) => window.__clue.getState().lastResult?.threshold === t, raised, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+  });
+  const after = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
+  const afterCount = after.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
+  expect(afterCount <= voxelCount, `a higher threshold keeps fewer voxels (${afterCount} ≤ ${voxelCount})`);
+  if (mapName === PLACEHOLDER_MAP_NAME) {
+    const expected = await page.evaluate(placeholderExpectedCount, { threshold: raised });
+    expect(afterCount === expected, `after the slider: voxels equal the placeholder map at ${raised} (${afterCount} vs ${expected})`);
+  }
+  const shownAfter = await page.waitForFunction(
+    (count) => (document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count) ? true : null),
+    afterCount,
+    { timeout: 20000, polling: 100 },
+  ).then(() => true, () => false);
+  expect(shownAfter, `panel shows the new count ${afterCount}`);
   return { labelmap, voxelCount, checks, mapName, threshold };
 }
 
