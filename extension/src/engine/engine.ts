@@ -29,6 +29,8 @@ export interface EngineInfo {
   fromCache: boolean;
   /** Model bytes that came over the network (0 when it came from the cache). */
   networkBytes: number;
+  /** Why the model is not kept in Cache Storage (e.g. quota), for the panel; null when it is. */
+  cacheProblem: string | null;
   /** Manifest + model fetch (or cache read) and verification, in the worker. */
   loadMs: number;
   /** Session creation (runtime start included). */
@@ -165,6 +167,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     modelBytes: ready.file.bytes,
     fromCache: ready.fromCache,
     networkBytes: ready.networkBytes,
+    cacheProblem: ready.cacheProblem,
     loadMs: ready.loadMs,
     sessionMs: ready.sessionMs,
     totalMs: performance.now() - started,

@@ -53,6 +53,8 @@ export interface LoadedModel {
   /** Model bytes that came over the network in this load (0 from the cache). */
   networkBytes: number;
   loadMs: number;
+  /** Why the model is not kept in Cache Storage (then the next load downloads it again); null when it is. */
+  cacheProblem: string | null;
 }
 
 function baseUrl(): string | undefined {
@@ -173,14 +175,20 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
     return bytes.byteLength === file.bytes && (await sha256Hex(subtle, bytes)) === file.sha256;
   };
 
-  const cache = cacheStorage ? await cacheStorage.open(MODEL_CACHE_NAME).catch(() => null) : null;
+  let cacheProblem: string | null = cacheStorage ? null : 'Cache Storage is not available here (it needs a secure context: https or localhost)';
+  const cache = cacheStorage
+    ? await cacheStorage.open(MODEL_CACHE_NAME).catch((error: Error) => {
+      cacheProblem = `could not open Cache Storage (${error.name}: ${error.message})`;
+      return null;
+    })
+    : null;
   if (cache) {
     const cached = await cache.match(modelUrl);
     if (cached) {
       const bytes = await cached.arrayBuffer();
       onProgress?.({ phase: 'cache', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
       if (await verify(bytes)) {
-        return { manifest, manifestUrl, file, modelUrl, bytes, fromCache: true, networkBytes: 0, loadMs: performance.now() - started };
+        return { manifest, manifestUrl, file, modelUrl, bytes, fromCache: true, networkBytes: 0, loadMs: performance.now() - started, cacheProblem };
       }
       await cache.delete(modelUrl); // an older model or damaged entry: fetch the current one
     }
@@ -208,10 +216,16 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
       `${modelUrl}: sha256 does not match the manifest (corrupt or a different model than ${manifest.id} ${manifest.version})`);
   }
   if (cache) {
-    // Caching is an optimisation: a full quota must not fail the load. (Response copies the bytes.)
+    // Caching is an optimisation: a full quota must not fail the load, only be reported.
+    // (Response copies the bytes.)
     await cache
       .put(modelUrl, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }))
-      .catch(() => undefined);
+      .catch((error: Error) => {
+        cacheProblem = `could not keep the model in Cache Storage (${error.name}: ${error.message}); the next load downloads it again`;
+      });
   }
-  return { manifest, manifestUrl, file, modelUrl, bytes, fromCache: false, networkBytes: bytes.byteLength, loadMs: performance.now() - started };
+  return {
+    manifest, manifestUrl, file, modelUrl, bytes, fromCache: false, networkBytes: bytes.byteLength,
+    loadMs: performance.now() - started, cacheProblem,
+  };
 }

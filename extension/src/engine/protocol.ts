@@ -46,6 +46,7 @@ export interface ReadyReply {
   fromCache: boolean;
   networkBytes: number;
   loadMs: number;
+  cacheProblem: string | null;
   sessionMs: number;
 }
 

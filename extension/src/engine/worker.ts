@@ -67,7 +67,7 @@ async function init(request: InitRequest): Promise<void> {
       checkSessionMatchesManifest(session as unknown as SessionLike, manifest, manifest.id);
       scope.postMessage({
         type: 'ready', id: request.id, backend, skipped, manifest, file: loaded.file, fromCache: loaded.fromCache,
-        networkBytes: loaded.networkBytes, loadMs: loaded.loadMs, sessionMs: performance.now() - started,
+        networkBytes: loaded.networkBytes, loadMs: loaded.loadMs, cacheProblem: loaded.cacheProblem, sessionMs: performance.now() - started,
       });
       return;
     } catch (error) {

@@ -150,6 +150,7 @@ describe('loadModel over HTTP', () => {
     expect(downloads.at(-1)).toBe(size);
     expect(progress.some((p) => p.phase === 'verify')).toBe(true);
     expect(caches.stores.get(MODEL_CACHE_NAME)?.size).toBe(1);
+    expect(first.cacheProblem).toBeNull();
 
     reset();
     const second = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches });
@@ -158,6 +159,21 @@ describe('loadModel over HTTP', () => {
     expect(served.modelBytes).toBe(0);
     expect(served.requests).toEqual(['/model/manifest.json']);
     expect(Buffer.from(second.bytes).equals(Buffer.from(first.bytes))).toBe(true);
+  });
+
+  it('a cache that refuses the model (quota) does not fail the load, and says so', async () => {
+    const full: CacheStorageLike = {
+      open: async () => ({
+        match: async () => undefined,
+        put: async () => { throw new DOMException('quota reached', 'QuotaExceededError'); },
+        delete: async () => false,
+      }),
+    };
+    const loaded = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches: full });
+    expect(loaded.fromCache).toBe(false);
+    expect(loaded.cacheProblem).toMatch(/could not keep the model in Cache Storage \(QuotaExceededError: quota reached\)/);
+    const none = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches: null });
+    expect(none.cacheProblem).toMatch(/Cache Storage is not available/);
   });
 
   it('picks the float16 file when asked', async () => {

@@ -6,16 +6,11 @@
 //
 // Exits non-zero if any check fails; prints the measured figures as JSON.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import webpack from 'webpack';
-import { chromium } from 'playwright-core';
-import makeConfig from '../../../../webpack.config.js';
+import { buildEngine, inPage as openPage, launchChromium, repoRoot } from './harness.mjs';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'clue-engine-browser-'));
 const distDir = path.join(work, 'dist');
 const fixtureDir = path.join(work, 'fixture');
@@ -30,64 +25,10 @@ execFileSync(path.join(repoRoot, '.venv', 'bin', 'python'),
   [path.join(repoRoot, 'tests', 'unit', 'engine', 'fixtures', 'make_tiny_model.py'), fixtureDir],
   { stdio: ['ignore', 'ignore', 'inherit'] });
 
-// 2. The engine as the extension build makes it: the repo's webpack config, with the engine
-//    module itself as an entry so the page can import createEngine.
-const config = makeConfig({}, { mode: 'production' });
-config.entry = {
-  'engine-harness': './extension/src/engine/engine.ts',
-  'clue-engine-worker': './extension/src/engine/worker.ts',
-};
-config.output.path = distDir;
-config.devtool = false;
-await new Promise((resolve, reject) =>
-  webpack(config, (error, stats) => (error || stats.hasErrors() ? reject(error ?? new Error(stats.toString('errors-only'))) : resolve())));
-
-// 3. One origin: page, bundles under /clue/, model under /model/; COOP/COEP unless told not to.
-const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
-function serve(isolated) {
-  const requests = [];
-  const headers = isolated
-    ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin' }
-    : {};
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    requests.push(url.pathname);
-    if (url.pathname === '/') {
-      res.writeHead(200, { 'content-type': 'text/html', ...headers }).end('<!doctype html><title>engine check</title>');
-      return;
-    }
-    const file = url.pathname.startsWith('/clue/')
-      ? path.join(distDir, url.pathname.slice('/clue/'.length))
-      : path.join(fixtureDir, url.pathname);
-    if (!existsSync(file)) {
-      res.writeHead(404, headers).end();
-      return;
-    }
-    const body = readFileSync(file);
-    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream', ...headers }).end(body);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, requests, origin: `http://127.0.0.1:${server.address().port}` })));
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-
-async function inPage(isolated, body) {
-  const { server, requests, origin } = await serve(isolated);
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.log('[pageerror]', error.message));
-  await page.goto(`${origin}/`);
-  try {
-    return { result: await page.evaluate(body), requests };
-  } finally {
-    await context.close();
-    server.close();
-  }
-}
+// 2. The engine as the extension build makes it (the repo's webpack config).
+await buildEngine(distDir);
+const browser = await launchChromium();
+const inPage = (isolated, body) => openPage(browser, { distDir, root: fixtureDir, isolated }, body);
 
 const figures = {};
 {
