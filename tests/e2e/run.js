@@ -5,7 +5,10 @@
 //   http      — no browser: our server's headers, MIME types, routing, path safety, and the
 //               static DICOMweb's answers checked against index.json and the files
 //   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
-//               study list → our mode → demo lesion study → run button → labelmap + panel
+//               study list → our mode → demo lesion study → FLAIR-like lesion slice → run
+//               button → labelmap (voxels vs an independent oracle) + panel → threshold
+//               slider → labelmap again; then the series' ground-truth SEG loads with the
+//               file's voxels
 //   start     — `npm start`'s server/start.js as a process: the URL it prints opens the
 //               demo lesion study in our mode (panel + button present), Ctrl+C-style stop
 //   orthanc   — the same flow against a real PACS: Debian's Orthanc + DICOMweb plugin on
@@ -20,6 +23,7 @@
 // Usage: node tests/e2e/run.js [scenario ...]     (default: all)
 // Env: CLUE_CHROMIUM (browser path), CLUE_DEMO_DATA_DIR / CLUE_STATIC_DICOM_DIR / CLUE_BUNDLES_DIR
 // (as for the server), CLUE_E2E_TIMEOUT_S (per scenario, default 240).
+import dcmjs from 'dcmjs';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -30,11 +34,11 @@ import { checkOrthancInstalled, startOrthanc, uploadDicomFolder } from '../../se
 import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, placeholderExpectedCount } from './lib/page-state.js';
-import dcmjs from 'dcmjs';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
 import { httpChecks } from './http-checks.js';
 
-// Names from the extension and mode (extension/src/ids.ts); the host renders the toolbar
+// Names from the extension and mode (copied from extension/src/ids.ts, which is TypeScript
+// and not importable here); the host renders the toolbar
 // button as data-cy="<id>" and the panel tab as data-cy="<panel name>-btn".
 const MODE_ROUTE = 'clue';
 const RUN_BUTTON_ID = 'clueRunOnSlice';
