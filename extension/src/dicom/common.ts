@@ -212,6 +212,9 @@ export function derivationImage(image: SourceImage, derivationCode: CodedConcept
             ReferencedSOPClassUID: image.sopClassUID,
             ReferencedSOPInstanceUID: image.sopInstanceUID,
             PurposeOfReferenceCodeSequence: [CODES.sourceImageForProcessing],
+            // Our frames are on the source image's own grid (readers such as highdicom index
+            // frames by source image only when this says so).
+            SpatialLocationsPreserved: 'YES',
           },
         ],
       },
