@@ -13,12 +13,9 @@ export const IMPLEMENTATION_CLASS_UID = '2.25.1572836512493865107456728934207189
 export const IMPLEMENTATION_VERSION_NAME = 'CLUE_OHIF_0_1';
 export const MANUFACTURER = 'CLUE for OHIF';
 
-export interface ModelIdentity {
-  id: string;
-  version: string;
-  /** Hex sha256 of the model file that produced the result. */
-  sha256: string;
-}
+// The same model identity the results export records (id, version, sha256 of the file that ran).
+import type { ModelIdentity } from '../metrics/results';
+export type { ModelIdentity };
 
 export interface DerivedObjectOptions {
   /** Defaults to now. */
