@@ -3,7 +3,11 @@
 // frame to its source image, and the Part-10 writer (dcmjs).
 import dcmjs from 'dcmjs';
 
+import type { ModelIdentity } from '../metrics/results';
 import { DicomBuildError, type SourceImage, type SourceSeries } from './source';
+
+// The same model identity the results export records (id, version, sha256 of the file that ran).
+export type { ModelIdentity };
 
 const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 
@@ -13,9 +17,6 @@ export const IMPLEMENTATION_CLASS_UID = '2.25.1572836512493865107456728934207189
 export const IMPLEMENTATION_VERSION_NAME = 'CLUE_OHIF_0_1';
 export const MANUFACTURER = 'CLUE for OHIF';
 
-// The same model identity the results export records (id, version, sha256 of the file that ran).
-import type { ModelIdentity } from '../metrics/results';
-export type { ModelIdentity };
 
 export interface DerivedObjectOptions {
   /** Defaults to now. */
