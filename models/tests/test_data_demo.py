@@ -15,6 +15,7 @@ from clue.errors import UserFacingError
 from clue.synth import extract_slice, make_case
 from clue.synth.anatomy import DEFAULT_COLIN27_PATH
 from clue.synth.dicom_writer import RESCALE_SLOPE
+from clue.synth.generate import pad_for_dicom
 from clue.synth.generate import generate_demo
 
 pytestmark = pytest.mark.skipif(
@@ -41,11 +42,11 @@ def test_demo_folder_slices_match_the_case_they_were_made_from(demo: Path) -> No
     assert isinstance(sample, SliceSample)
     assert sample.label == 1 and sample.meta["view"] == "axial" and sample.meta["sequence"] == "T1"
     # Pixels: the rendered volume, quantised by the stored values' rescale slope.
-    expected = extract_slice(case.volume, "axial", best["volume_index"])
+    expected = extract_slice(pad_for_dicom(case.volume), "axial", best["volume_index"])
     assert sample.image.dtype == np.float32 and sample.image.shape == expected.shape
     assert np.abs(sample.image - expected).max() <= RESCALE_SLOPE / 2 + 1e-3
     # Mask: from the SEG, equal to the case's lesion (core ∪ oedema) on that slice.
-    np.testing.assert_array_equal(sample.mask, (extract_slice(case.mask, "axial", best["volume_index"]) > 0).astype(np.uint8))
+    np.testing.assert_array_equal(sample.mask, (extract_slice(pad_for_dicom(case.mask), "axial", best["volume_index"]) > 0).astype(np.uint8))
     assert int(sample.mask.sum()) == best["lesion_pixels"]
 
 

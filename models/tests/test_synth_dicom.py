@@ -13,7 +13,9 @@ import numpy as np
 import pydicom
 import pytest
 
+
 from clue.synth.anatomy import DEFAULT_COLIN27_PATH
+from clue.synth.dicom_writer import RESCALE_SLOPE
 from clue.synth.generate import generate_demo
 
 pytestmark = pytest.mark.skipif(
@@ -86,7 +88,9 @@ def test_series_geometry_steps_along_the_normal(demo: Path, index: dict, study_k
     for ds in datasets[:3]:
         assert ds.Modality == "MR" and ds.PhotometricInterpretation == "MONOCHROME2"
         assert ds.BitsAllocated == 16 and ds.PixelRepresentation == 0
-        assert float(ds.RescaleSlope) == 0.5
+        assert float(ds.RescaleSlope) == RESCALE_SLOPE
+        # Byte-aligned 1-bit SEG frames need rows × columns to be a multiple of 8.
+        assert ds.Rows % 8 == 0 and ds.Columns % 8 == 0
         assert ds.FrameOfReferenceUID == datasets[-1].FrameOfReferenceUID
         assert [float(v) for v in ds.PixelSpacing] == [1.0, 1.0]
     assert len({ds.SOPInstanceUID for ds in datasets}) == len(datasets)
@@ -152,7 +156,7 @@ def test_dicomjson_lists_every_instance_with_its_url(demo: Path, index: dict) ->
                 assert "PixelData" not in metadata
                 if metadata["Modality"] == "MR":
                     assert isinstance(metadata["ImagePositionPatient"], list) and len(metadata["ImagePositionPatient"]) == 3
-                    assert metadata["Rows"] > 0 and metadata["RescaleSlope"] == 0.5
+                    assert metadata["Rows"] > 0 and metadata["RescaleSlope"] == RESCALE_SLOPE
                 else:
                     assert metadata["Modality"] == "SEG"
                     assert metadata["NumberOfFrames"] == len(metadata["PerFrameFunctionalGroupsSequence"])

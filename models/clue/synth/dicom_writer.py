@@ -23,14 +23,16 @@ from clue.synth.lesions import LABEL_CORE, LABEL_OEDEMA
 from clue.synth.views import SliceGeometry, extract_slice, num_slices, slice_geometry
 
 # Bump when the content of generated files changes, so UIDs of different content differ.
-GENERATOR_VERSION = "clue-synth-1"
+GENERATOR_VERSION = "clue-synth-2"
 MANUFACTURER = "CLUE demo data generator (synthetic)"
 # Fixed, obviously synthetic dates: the demo is not an examination that happened.
 STUDY_DATE = "20000101"
 STUDY_TIME = "120000"
-# Stored value = round(real-world value / slope). A slope ≠ 1 makes every reader apply the
-# modality LUT (RescaleSlope/Intercept), which the browser's preprocessing must honour.
-RESCALE_SLOPE = 0.5
+# Stored value = round(real-world value / slope). An integer slope: the host viewer's image
+# loader (Cornerstone 5.6 in OHIF 3.13) pre-scales a fractional slope into an integer array and
+# floors the half steps away (seen on a third of the pixels of a lesion slice), so the browser
+# would see other values than every DICOM reader; with slope 1 both see the same numbers.
+RESCALE_SLOPE = 1.0
 RESCALE_INTERCEPT = 0.0
 UINT16_MAX = 65535
 

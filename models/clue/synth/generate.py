@@ -153,9 +153,23 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
+# Every image dimension a multiple of 8, so each 1-bit SEG frame (rows × columns bits) ends on
+# a byte boundary and no frame needs padding: OHIF 3.13's SEG loader and Orthanc's frame
+# extraction both reject bit-packed frames that straddle bytes ("calculated length … does not
+# match"; Orthanc 400 "Bad file format"). Padding at the high end of each axis keeps the
+# volume's origin, so the affine is unchanged.
+DICOM_DIMENSION_MULTIPLE = 8
+
+
+def pad_for_dicom(volume: np.ndarray) -> np.ndarray:
+    """Zero-pad each axis at its high end to a multiple of DICOM_DIMENSION_MULTIPLE."""
+    return np.pad(volume, [(0, -size % DICOM_DIMENSION_MULTIPLE) for size in volume.shape])
+
+
 def _write_all(root: Path, anatomy: Anatomy, seed: int, url_prefix: str, extra_contrasts: bool) -> dict[str, object]:
     patient = PatientInfo()
     lesion = make_lesion(anatomy, seed)
+    lesion_mask = pad_for_dicom(lesion.mask)
     dicom_root = root / "dicom"
     json_studies: list[list[JsonSeries]] = []
     index_studies: list[dict[str, object]] = []
@@ -182,7 +196,7 @@ def _write_all(root: Path, anatomy: Anatomy, seed: int, url_prefix: str, extra_c
         for series_plan in study_plan.series:
             if series_plan.contrast not in renders:
                 case = render_case(anatomy, seed, series_plan.contrast, lesion if study_plan.lesion else None)
-                renders[series_plan.contrast] = case.volume
+                renders[series_plan.contrast] = pad_for_dicom(case.volume)
             volume = renders[series_plan.contrast]
             series = SeriesInfo(
                 key=series_plan.key,
@@ -213,12 +227,12 @@ def _write_all(root: Path, anatomy: Anatomy, seed: int, url_prefix: str, extra_c
             }
             if study_plan.lesion:
                 series_index["lesion"] = _lesion_summary(
-                    lesion.mask, series_plan.view, written.volume_indices, written.sop_instance_uids, urls
+                    lesion_mask, series_plan.view, written.volume_indices, written.sop_instance_uids, urls
                 )
                 seg_number = SEG_SERIES_OFFSET + series_plan.number
                 seg_uid = deterministic_uid(study_uid, "seg-series", series_plan.key)
                 seg_path = dicom_root / study_plan.key / f"{seg_number:03d}-seg-{series_plan.key}" / "0001.dcm"
-                seg = write_seg(lesion.mask, written, study, series, seg_uid, seg_number, seg_path)
+                seg = write_seg(lesion_mask, written, study, series, seg_uid, seg_number, seg_path)
                 seg_url = file_url(url_prefix, root, seg_path)
                 study_json.append(JsonSeries(datasets=[seg], urls=[seg_url]))
                 series_index["seg"] = {
