@@ -152,6 +152,24 @@ function planeNormal(image: SourceImage): [number, number, number] {
 }
 
 /**
+ * The frame order we write: ascending position along the plane normal (row × column cosines),
+ * ties kept in the given order. OHIF's Parametric Map loader (cornerstone adapters 3.13) copies
+ * the map's frames straight into a volume sorted that way, ignoring the per-frame references,
+ * so any other order would show the map on the wrong slices. Returns indices into source.images.
+ */
+export function frameOrderAlongNormal(source: SourceSeries): number[] {
+  const normal = planeNormal(source.images[0]!);
+  const along = source.images.map((im) => im.imagePositionPatient.reduce((sum, v, axis) => sum + v * normal[axis]!, 0));
+  return along.map((_, index) => index).sort((a, b) => along[a]! - along[b]! || a - b);
+}
+
+/** The source and the frames, both reordered by frameOrderAlongNormal. */
+export function orderedAlongNormal<T>(source: SourceSeries, frames: readonly T[]): { source: SourceSeries; frames: T[] } {
+  const order = frameOrderAlongNormal(source);
+  return { source: { ...source, images: order.map((i) => source.images[i]!) }, frames: order.map((i) => frames[i]!) };
+}
+
+/**
  * The geometry functional groups. Orientation and pixel measures are shared when every source
  * image agrees, per frame otherwise; the position is always per frame. Also returns, for each
  * frame, its 1-based index along the stack normal (the position dimension's index value).

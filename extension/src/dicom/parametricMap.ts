@@ -14,6 +14,7 @@ import {
   dicomTime,
   equipment,
   geometry,
+  orderedAlongNormal,
   patientStudyFrameOfReference,
   referencedSeries,
   writePart10,
@@ -64,16 +65,19 @@ function floatPixelData(frames: readonly ArrayLike<number>[], pixelsPerFrame: nu
 }
 
 export function buildParametricMap(input: ParametricMapInput): DicomPart10File {
-  const { source, frames, model } = input;
-  const { rows, columns } = checkSource(source);
-  if (frames.length !== source.images.length) {
-    throw new DicomBuildError(`${frames.length} map frames for ${source.images.length} source images`);
+  const { model } = input;
+  const { source: givenSource, frames: givenFrames } = input;
+  const { rows, columns } = checkSource(givenSource);
+  if (givenFrames.length !== givenSource.images.length) {
+    throw new DicomBuildError(`${givenFrames.length} map frames for ${givenSource.images.length} source images`);
   }
-  frames.forEach((frame, index) => {
+  givenFrames.forEach((frame, index) => {
     if (frame.length !== rows * columns) {
       throw new DicomBuildError(`map frame ${index} has ${frame.length} values, the source image ${rows}×${columns}`);
     }
   });
+  // Written in ascending position along the normal (see frameOrderAlongNormal).
+  const { source, frames } = orderedAlongNormal(givenSource, givenFrames);
   const newUid = input.newUid ?? defaultUid;
   const createdAt = input.createdAt ?? new Date();
   const sopInstanceUID = newUid();

@@ -11,6 +11,7 @@ import {
   dicomTime,
   equipment,
   geometry,
+  orderedAlongNormal,
   patientStudyFrameOfReference,
   referencedSeries,
   writePart10,
@@ -55,16 +56,19 @@ export function packBinaryFrames(frames: readonly ArrayLike<number>[], pixelsPer
 
 /** Builds the SEG; throws DicomBuildError when the frames do not match the source. */
 export function buildSegmentation(input: SegmentationInput): DicomPart10File {
-  const { source, frames, model } = input;
-  const { rows, columns } = checkSource(source);
-  if (frames.length !== source.images.length) {
-    throw new DicomBuildError(`${frames.length} mask frames for ${source.images.length} source images`);
+  const { model } = input;
+  const { source: givenSource, frames: givenFrames } = input;
+  const { rows, columns } = checkSource(givenSource);
+  if (givenFrames.length !== givenSource.images.length) {
+    throw new DicomBuildError(`${givenFrames.length} mask frames for ${givenSource.images.length} source images`);
   }
-  frames.forEach((frame, index) => {
+  givenFrames.forEach((frame, index) => {
     if (frame.length !== rows * columns) {
       throw new DicomBuildError(`mask frame ${index} has ${frame.length} pixels, the source image ${rows}×${columns}`);
     }
   });
+  // Written in ascending position along the normal (see frameOrderAlongNormal).
+  const { source, frames } = orderedAlongNormal(givenSource, givenFrames);
   const newUid = input.newUid ?? defaultUid;
   const createdAt = input.createdAt ?? new Date();
   const sopInstanceUID = newUid();

@@ -1,5 +1,5 @@
-// Our writers on the demo data's real geometry (a sagittal series: non-square 158×185, oblique
-// to the default axial orientation, 150 slices), with the demo's own ground-truth SEG as the
+// Our writers on the demo data's real geometry (the sagittal series: non-square, not axial,
+// ~150 slices), with the demo's own ground-truth SEG as the
 // labelmap. Needs data/generated/demo (`.venv/bin/python -m clue.synth.cli demo-data --out
 // data/generated/demo --seed 0`); skipped, with a warning, without it.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -14,10 +14,24 @@ import { DCIODVFY, dciodvfy } from './fakeSeries';
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 const DEMO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../data/generated/demo');
-const SOURCE_FOLDER = path.join(DEMO, 'dicom/lesion/02-t1-sagittal');
-const GROUND_TRUTH = path.join(DEMO, 'dicom/lesion/102-seg-t1-sagittal/0001.dcm');
-const available = existsSync(SOURCE_FOLDER) && existsSync(GROUND_TRUTH) && existsSync(DCIODVFY);
-if (!available) console.warn(`demo-data DICOM test skipped: no ${SOURCE_FOLDER} (or dciodvfy)`);
+// The generator writes .complete last; without it the folder may be half-written.
+const COMPLETE = path.join(DEMO, '.complete');
+const available = existsSync(COMPLETE) && existsSync(DCIODVFY);
+if (!available) console.warn(`demo-data DICOM test skipped: no ${COMPLETE} (or no dciodvfy)`);
+
+interface DemoSeries {
+  key: string;
+  folder: string;
+  rows: number;
+  columns: number;
+  num_instances: number;
+  seg: { path: string } | null;
+}
+function demoSeries(key: string): DemoSeries {
+  const index = JSON.parse(readFileSync(path.join(DEMO, 'index.json'), 'utf8'));
+  const study = index.studies.find((s: { lesion: boolean }) => s.lesion);
+  return study.series.find((s: DemoSeries) => s.key === key);
+}
 
 function read(file: string): Record<string, any> {
   const bytes = readFileSync(file);
@@ -29,20 +43,23 @@ const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [valu
 
 describe.skipIf(!available)('demo data: SEG and Parametric Map on a real sagittal series', () => {
   it('turns the demo ground truth into our SEG and a map into our Parametric Map; both validate', () => {
-    const instances = readdirSync(SOURCE_FOLDER)
+    const series = demoSeries('t1-sagittal');
+    const sourceFolder = path.join(DEMO, series.folder);
+    const instances = readdirSync(sourceFolder)
       .filter((name) => name.endsWith('.dcm'))
       .map((name) => {
-        const dataset = read(path.join(SOURCE_FOLDER, name));
+        const dataset = read(path.join(sourceFolder, name));
         delete dataset.PixelData;
         return dataset;
       })
       .sort((a, b) => Number(a.InstanceNumber) - Number(b.InstanceNumber));
     const source = sourceSeriesFromInstances(instances);
     const { rows, columns } = source.images[0]!;
-    expect([rows, columns]).toEqual([158, 185]);
+    expect([rows, columns]).toEqual([series.rows, series.columns]);
+    expect(source.images).toHaveLength(series.num_instances);
 
     // Ground truth: any segment of the demo SEG, mapped onto the source images it references.
-    const truth = read(GROUND_TRUTH);
+    const truth = read(path.join(DEMO, series.seg!.path));
     const bits = new Uint8Array(truth.PixelData[0]);
     const pixels = rows * columns;
     const index = new Map(source.images.map((im, k) => [im.sopInstanceUID, k]));
@@ -75,9 +92,12 @@ describe.skipIf(!available)('demo data: SEG and Parametric Map on a real sagitta
     // Our SEG reads back as the same masks.
     const ours = DicomMetaDictionary.naturalizeDataset(DicomMessage.readFile(seg.data).dict) as Record<string, any>;
     const ourBits = new Uint8Array(ours.PixelData[0]);
-    masks.forEach((mask, k) => {
+    asList(ours.PerFrameFunctionalGroupsSequence).forEach((frame: any, f: number) => {
+      const derivation = asList(frame.DerivationImageSequence)[0];
+      const uid = asList(derivation.SourceImageSequence)[0].ReferencedSOPInstanceUID as string;
+      const mask = masks[index.get(uid)!]!;
       for (let i = 0; i < pixels; i += 7) {
-        const bit = k * pixels + i;
+        const bit = f * pixels + i;
         expect((ourBits[bit >>> 3]! >> (bit & 7)) & 1).toBe(mask[i]);
       }
     });

@@ -206,6 +206,25 @@ describe('DICOM Parametric Map', () => {
     });
   });
 
+  it('writes frames in ascending position along the normal, whatever order they come in', () => {
+    const { source, maps } = makeCase(4);
+    const reversed = { ...source, images: [...source.images].reverse() };
+    const map = buildParametricMap({ source: reversed, frames: [...maps].reverse(), model: MODEL });
+    const ds = readBack(map.data);
+    const floats = new Float32Array(ds.FloatPixelData[0]);
+    const pixels = source.images[0]!.rows * source.images[0]!.columns;
+    const perFrame: any[] = ds.PerFrameFunctionalGroupsSequence;
+    perFrame.forEach((frame, k) => {
+      // The fake series ascends in z along the +z normal: frame k is source image k again.
+      const derivation = frame.DerivationImageSequence[0] ?? frame.DerivationImageSequence;
+      const sourceImage = derivation.SourceImageSequence[0] ?? derivation.SourceImageSequence;
+      expect(sourceImage.ReferencedSOPInstanceUID).toBe(source.images[k]!.sopInstanceUID);
+      const position = frame.PlanePositionSequence[0] ?? frame.PlanePositionSequence;
+      expect(position.ImagePositionPatient[2]).toBe(30 + 2.5 * k);
+      expect(floats.subarray(k * pixels, (k + 1) * pixels)).toEqual(maps[k]);
+    });
+  });
+
   it('a unit and label given by the caller are recorded', () => {
     const { source, maps } = makeCase(2);
     const map = buildParametricMap({
