@@ -1,105 +1,342 @@
-// Commands: run on the displayed slice, move the threshold, clear. They are the only
-// writers of the store; the panel and the toolbar/hotkey only call them.
+// Commands: run on the displayed slice or the whole series, cancel, move the threshold or
+// the heatmap opacity, clear. They are the only writers of the store; the panel and the
+// toolbar/hotkey only call them.
 import { COMMANDS } from './ids';
 import { ClueInputError, messageForUser } from './errors';
-import { placeholderMapper, type SliceMapper } from './sliceMapper';
-import type { ClueStore, SliceResult } from './state';
-import { getHostLibraries } from './viewer/hostLibraries';
-import type { HostExtensionParams } from './viewer/hostTypes';
-import { ensureClueLabelmap, removeClueSegmentations, writeMapToLabelmap } from './viewer/labelmap';
-import { readDisplayedSlice } from './viewer/readSlice';
+import { createMapperRegistry, isAbortError, type MapperRegistry, type SliceMapper } from './sliceMapper';
+import { IDLE_SERIES, initialModelState, type ClueStore, type ModalityLutInfo, type ModelState, type SliceResult } from './state';
+import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
+import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
+import { createHeatmapOverlays, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
+import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap } from './viewer/labelmap';
+import { getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
+import { engineErrorMessage } from './workflow/messages';
+import { mapRange, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
-/** A computed map, kept so the threshold can change without recomputing it. */
-interface KeptMap {
-  map: Float32Array;
-  result: SliceResult;
+/** A stored map plus what the panel shows about it. */
+interface KeptResult extends StoredSliceResult {
+  summary: SliceResult;
 }
 
 export interface ClueActions {
   runOnSlice(options?: { viewportId?: string }): Promise<void>;
+  runOnSeries(options?: { viewportId?: string }): Promise<void>;
+  cancel(): void;
   setThreshold(options: { threshold: number }): void;
+  setOverlayOpacity(options: { opacity: number }): void;
   clear(): void;
+  /** Mode exit: clear, remove the overlays and stop the model's worker. */
+  dispose(): void;
+  /** Read-only views for the inspection hook. */
+  inspectOverlay(viewportId?: string): OverlayInspection;
 }
 
-function keyOf(segmentationId: string, imageId: string): string {
-  return `${segmentationId}\n${imageId}`;
+export interface OverlayInspection {
+  viewportId: string;
+  attached: boolean;
+  imageId: string | null;
+  /** Map pixels painted at the last repaint (at or above the threshold). */
+  paintedPixels: number;
+  /** Canvas pixels with non-zero alpha, read back from the overlay canvas itself. */
+  canvasOpaquePixels: number;
+  opacity: number;
+}
+
+/** One slice's pixels, ready for the model. */
+interface SliceInput {
+  viewportId: string;
+  displaySet: HostDisplaySet;
+  imageId: string;
+  rows: number;
+  columns: number;
+  values: Float32Array;
+  modalityLut: ModalityLutInfo;
 }
 
 export function createClueActions(
   params: HostExtensionParams,
   store: ClueStore,
-  mapper: SliceMapper = placeholderMapper,
+  registry: MapperRegistry = createMapperRegistry(),
 ): ClueActions {
   const services = params.servicesManager.services;
-  const keptMaps = new Map<string, KeptMap>();
-  // Each run takes a number; a run that finds a newer one started drops its result
-  // instead of writing, so two quick runs never both write.
-  let latestRun = 0;
+  const results = new ResultCache<KeptResult>();
+  // Each run or series run is a job; a new one aborts the previous, and a job that is no
+  // longer the current one never writes, so two quick runs never both write.
+  let job: { id: number; controller: AbortController } | null = null;
+  let jobCounter = 0;
+  let thresholdTouched = false;
+  let overlays: HeatmapOverlays | null = null;
+  let stopWatchingViewports: (() => void) | null = null;
+
+  const isCurrent = (id: number) => job?.id === id && !job.controller.signal.aborted;
+
+  function startJob(): { id: number; signal: AbortSignal } {
+    job?.controller.abort();
+    const controller = new AbortController();
+    job = { id: ++jobCounter, controller };
+    return { id: job.id, signal: controller.signal };
+  }
+
+  function endJob(id: number): void {
+    if (job?.id === id) job = null;
+  }
 
   function reportError(error: unknown): void {
-    const message = messageForUser(error);
-    if (!(error instanceof ClueInputError)) console.error('[clue]', error);
+    const message = engineErrorMessage(error, store.getState().config.modelUrl) ?? messageForUser(error);
+    if (!(error instanceof ClueInputError) && !engineErrorMessage(error, '')) console.error('[clue]', error);
     store.setState({ status: 'error', error: message, message: 'The run did not complete.' });
     services.uiNotificationService?.show({ title: 'CLUE', message, type: 'error', duration: 5000 });
   }
 
+  function setModel(update: Partial<ModelState>): void {
+    store.setState((s) => ({ model: { ...s.model, ...update } }));
+  }
+
+  /** The model for the configured URL: loaded on the first run, then reused. */
+  async function loadMapper(): Promise<SliceMapper> {
+    const url = store.getState().config.modelUrl;
+    if (store.getState().model.status !== 'ready' || store.getState().model.url !== url) {
+      setModel({ ...initialModelState(url), status: 'loading', phase: 'manifest' });
+    }
+    try {
+      const mapper = await registry.get(url, (p) => setModel({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }));
+      if (store.getState().model.status !== 'ready') {
+        const info = mapper.info;
+        setModel({
+          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, backend: info.backend,
+          threads: info.threads, skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),
+          fromCache: info.fromCache, networkBytes: info.networkBytes, modelBytes: info.modelBytes,
+          loadMs: Math.round(info.totalMs), cacheProblem: info.cacheProblem, error: null,
+        });
+        // The manifest's threshold is the default until the user moves the slider.
+        const manifestThreshold = info.manifest.threshold?.default;
+        if (!thresholdTouched && typeof manifestThreshold === 'number' && manifestThreshold >= 0 && manifestThreshold <= 1) {
+          store.setState({ threshold: manifestThreshold });
+        }
+      }
+      return mapper;
+    } catch (error) {
+      if (!isAbortError(error)) {
+        setModel({ status: 'error', phase: null, error: engineErrorMessage(error, url) ?? messageForUser(error) });
+      }
+      throw error;
+    }
+  }
+
+  /** The overlay manager, created on first use (it needs the host's Cornerstone). */
+  function getOverlays(libraries: HostLibraries): HeatmapOverlays {
+    if (overlays) return overlays;
+    const created = createHeatmapOverlays({
+      libraries,
+      contentFor: (viewportId, imageId) => findResult(viewportId, imageId) ?? null,
+      settings: () => {
+        const s = store.getState();
+        return { threshold: s.threshold, opacity: s.overlayOpacity, visible: true };
+      },
+      onDraw: showDisplayedResult,
+    });
+    overlays = created;
+    // Viewports created later (layout change, new series) get the overlay too.
+    const { eventTarget, Enums, getEnabledElement } = libraries.cornerstone;
+    const onEnabled = (event: Event) => {
+      const element = (event as CustomEvent<{ element?: HTMLElement }>).detail?.element;
+      const viewport = element ? getEnabledElement(element)?.viewport : undefined;
+      if (viewport) created.attach(viewport);
+    };
+    eventTarget.addEventListener(Enums.Events.ELEMENT_ENABLED, onEnabled);
+    stopWatchingViewports = () => eventTarget.removeEventListener(Enums.Events.ELEMENT_ENABLED, onEnabled);
+    return created;
+  }
+
+  function findResult(viewportId: string, imageId: string): KeptResult | undefined {
+    let displaySet: HostDisplaySet;
+    try {
+      displaySet = getViewportDisplaySet(services, viewportId, imageId);
+    } catch {
+      return undefined; // a non-image series: nothing of ours to show
+    }
+    return results.get(displaySet.displaySetInstanceUID, imageId);
+  }
+
+  /** After each overlay paint of the active viewport: the panel shows that slice's result. */
+  function showDisplayedResult(record: OverlayDrawRecord): void {
+    if (record.viewportId !== services.viewportGridService.getActiveViewportId()) return;
+    const kept = record.imageId ? findResult(record.viewportId, record.imageId) : undefined;
+    const summary = kept?.summary ?? null;
+    if (store.getState().displayedResult !== summary) store.setState({ displayedResult: summary });
+  }
+
+  /** Model → labelmap + stored result. Returns null when the job was superseded meanwhile. */
+  async function computeSlice(input: SliceInput, mapper: SliceMapper, libraries: HostLibraries, jobId: number, signal: AbortSignal) {
+    const { map, score, timings } = await mapper.compute(input, signal);
+    if (!isCurrent(jobId)) return null;
+    store.setState((s) => ({ modelRuns: s.modelRuns + 1 }));
+    const segmentationId = await ensureClueLabelmap(services, libraries, input.viewportId, input.displaySet);
+    if (!isCurrent(jobId)) return null;
+    const threshold = store.getState().threshold;
+    const written = writeMapToLabelmap(services, libraries, {
+      segmentationId, viewportId: input.viewportId, imageId: input.imageId, map, threshold,
+    });
+    const range = mapRange(map);
+    const summary: SliceResult = {
+      segmentationId,
+      viewportId: input.viewportId,
+      displaySetInstanceUID: input.displaySet.displaySetInstanceUID,
+      imageId: input.imageId,
+      labelmapImageId: written.labelmapImageId,
+      rows: input.rows,
+      columns: input.columns,
+      mapName: mapper.name,
+      threshold,
+      voxelCount: written.voxelCount,
+      score,
+      mapMin: range.min,
+      mapMax: range.max,
+      modalityLut: input.modalityLut,
+      timings,
+      durationMs: 0,
+    };
+    results.set({
+      displaySetInstanceUID: summary.displaySetInstanceUID, imageId: input.imageId, rows: input.rows, columns: input.columns,
+      map, score, mapMin: range.min, mapMax: range.max, modelName: mapper.name, timings, summary,
+    });
+    return summary;
+  }
+
+  function attachOverlay(libraries: HostLibraries, viewport: HostStackViewport): void {
+    const o = getOverlays(libraries);
+    o.attach(viewport);
+    o.redrawAll();
+  }
+
   async function runOnSlice(options: { viewportId?: string } = {}): Promise<void> {
-    const run = ++latestRun;
     const started = performance.now();
-    store.setState({ status: 'running', error: null, message: 'Computing the map for the displayed slice…' });
+    const { id, signal } = startJob();
+    store.setState((s) => ({
+      status: 'running', error: null, message: 'Reading the displayed slice…',
+      series: s.series.status === 'running' ? { ...s.series, status: 'cancelled' } : s.series,
+    }));
     try {
       const libraries = getHostLibraries(params.extensionManager);
       const viewportId = typeof options.viewportId === 'string' ? options.viewportId : undefined;
       const slice = readDisplayedSlice(services, libraries, viewportId);
-      const { map, score } = await mapper.compute(slice);
-      if (run !== latestRun) return;
-      if (map.length !== slice.rows * slice.columns) {
-        throw new Error(`${mapper.name} returned ${map.length} values for a ${slice.rows}×${slice.columns} slice`);
+      const kept = results.get(slice.displaySet.displaySetInstanceUID, slice.imageId);
+      if (kept && services.segmentationService.getSegmentation(kept.summary.segmentationId)) {
+        // Stored: shown again at the current threshold, not recomputed.
+        attachOverlay(libraries, slice.viewport);
+        store.setState({ status: 'done', error: null, lastResult: kept.summary, displayedResult: kept.summary,
+          message: 'This slice was already computed: its stored result is shown (not recomputed).' });
+        return;
       }
-      const segmentationId = await ensureClueLabelmap(services, libraries, slice.viewportId, slice.displaySet);
-      if (run !== latestRun) return;
-
-      const threshold = store.getState().threshold;
-      const written = writeMapToLabelmap(services, libraries, {
-        segmentationId,
-        viewportId: slice.viewportId,
-        imageId: slice.imageId,
-        map,
-        threshold,
-      });
-      let mapMin = Infinity;
-      let mapMax = -Infinity;
-      for (const v of map) {
-        if (v < mapMin) mapMin = v;
-        if (v > mapMax) mapMax = v;
-      }
-      const result: SliceResult = {
-        segmentationId,
-        viewportId: slice.viewportId,
-        displaySetInstanceUID: slice.displaySet.displaySetInstanceUID,
-        imageId: slice.imageId,
-        labelmapImageId: written.labelmapImageId,
-        rows: slice.rows,
-        columns: slice.columns,
-        mapName: mapper.name,
-        threshold,
-        voxelCount: written.voxelCount,
-        score,
-        mapMin,
-        mapMax,
-        modalityLut: slice.modalityLut,
-        durationMs: performance.now() - started,
-      };
-      keptMaps.set(keyOf(segmentationId, slice.imageId), { map, result });
+      if (store.getState().model.status !== 'ready') store.setState({ message: 'Loading the model…' });
+      const mapper = await loadMapper();
+      if (!isCurrent(id)) return;
+      store.setState({ message: `Running the model on the displayed slice (${mapper.info.backend})…` });
+      const summary = await computeSlice(slice, mapper, libraries, id, signal);
+      if (!summary) return;
+      attachOverlay(libraries, slice.viewport);
+      summary.durationMs = performance.now() - started;
       store.setState({
-        status: 'done',
-        error: null,
-        message: `Labelmap written: ${written.voxelCount} voxels at threshold ${threshold.toFixed(2)}.`,
-        lastResult: result,
+        status: 'done', error: null, lastResult: summary, displayedResult: summary,
+        message: `Map computed: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.`,
       });
     } catch (error) {
-      if (run === latestRun) reportError(error);
+      if (isAbortError(error) || !isCurrent(id)) return;
+      reportError(error);
+    } finally {
+      endJob(id);
     }
+  }
+
+  async function runOnSeries(options: { viewportId?: string } = {}): Promise<void> {
+    const { id, signal } = startJob();
+    store.setState({ status: 'running', error: null, message: 'Preparing the series run…' });
+    let displaySetInstanceUID: string | null = null;
+    try {
+      const libraries = getHostLibraries(params.extensionManager);
+      const viewportId = resolveViewportId(services, typeof options.viewportId === 'string' ? options.viewportId : undefined);
+      // The displayed slice first: its checks (stack viewport, image series) apply to all.
+      const first = readDisplayedSlice(services, libraries, viewportId);
+      const displaySet = first.displaySet;
+      displaySetInstanceUID = displaySet.displaySetInstanceUID;
+      const imageIds = first.viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
+      const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0 };
+      store.setState({ series: { ...series } });
+      const mapper = await loadMapper();
+      if (!isCurrent(id)) return;
+      attachOverlay(libraries, first.viewport);
+      for (const imageId of imageIds) {
+        if (!isCurrent(id)) return;
+        if (!results.has(displaySetInstanceUID, imageId)) {
+          store.setState({ message: `Series: slice ${series.done + 1} of ${series.total} (${mapper.info.backend})…` });
+          const image = libraries.cornerstone.cache.getImage(imageId) ?? (await libraries.cornerstone.imageLoader.loadAndCacheImage(imageId));
+          if (!isCurrent(id)) return;
+          const pixels = readImageValues(libraries, image, `image ${series.done + 1} of the series`);
+          const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
+          if (!summary) return;
+          series.computed++;
+          if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
+        }
+        series.done++;
+        store.setState({ series: { ...series } });
+      }
+      overlays?.redrawAll();
+      const kept = results.get(displaySetInstanceUID, first.viewport.getCurrentImageId() ?? '');
+      store.setState({
+        status: 'done', error: null, series: { ...series, status: 'done' },
+        ...(kept ? { lastResult: kept.summary, displayedResult: kept.summary } : {}),
+        message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed} already stored).`,
+      });
+    } catch (error) {
+      if (isAbortError(error) || !isCurrent(id)) return;
+      store.setState((s) => ({ series: { ...s.series, status: 'error' } }));
+      reportError(error);
+    } finally {
+      endJob(id);
+    }
+  }
+
+  function cancel(): void {
+    if (!job) return;
+    job.controller.abort();
+    job = null;
+    store.setState((s) => ({
+      status: 'idle', error: null,
+      series: s.series.status === 'running' ? { ...s.series, status: 'cancelled' } : s.series,
+      message: s.series.status === 'running'
+        ? `Series run cancelled after ${s.series.done} of ${s.series.total} slices; their results are kept.`
+        : 'Run cancelled.',
+    }));
+  }
+
+  /** Re-thresholds every stored map into its labelmap (no model run) and repaints. */
+  function applyThreshold(threshold: number): void {
+    store.setState({ threshold });
+    if (results.size === 0) {
+      overlays?.redrawAll();
+      return;
+    }
+    const libraries = getHostLibraries(params.extensionManager);
+    const touched = new Map<string, Set<string>>();
+    const last = store.getState().lastResult;
+    let lastResult = last;
+    for (const kept of results.list()) {
+      const { segmentationId, viewportId } = kept.summary;
+      if (!services.segmentationService.getSegmentation(segmentationId)) {
+        results.clear(kept.displaySetInstanceUID); // the user removed it: forget its maps
+        continue;
+      }
+      const written = writeMapToLabelmap(services, libraries, {
+        segmentationId, viewportId, imageId: kept.imageId, map: kept.map, threshold, notify: false,
+      });
+      kept.summary = { ...kept.summary, threshold, voxelCount: written.voxelCount };
+      if (last && last.segmentationId === segmentationId && last.imageId === kept.imageId) lastResult = kept.summary;
+      if (!touched.has(segmentationId)) touched.set(segmentationId, new Set());
+      touched.get(segmentationId)!.add(viewportId);
+    }
+    for (const [segmentationId, viewportIds] of touched) notifyLabelmapChanged(services, libraries, segmentationId, viewportIds);
+    store.setState({ lastResult });
+    overlays?.redrawAll(); // also refreshes displayedResult through onDraw
   }
 
   function setThreshold(options: { threshold: number }): void {
@@ -108,54 +345,83 @@ export function createClueActions(
       reportError(new ClueInputError(`Threshold must be a number in [0, 1], got ${String(options?.threshold)}.`));
       return;
     }
-    store.setState({ threshold });
-    const last = store.getState().lastResult;
-    if (!last) return;
+    thresholdTouched = true;
     try {
-      const libraries = getHostLibraries(params.extensionManager);
-      let lastResult: SliceResult | null = last;
-      // Every slice we computed keeps showing the map at the current threshold.
-      for (const [key, kept] of keptMaps) {
-        if (!services.segmentationService.getSegmentation(kept.result.segmentationId)) {
-          keptMaps.delete(key);
-          continue;
-        }
-        const written = writeMapToLabelmap(services, libraries, {
-          segmentationId: kept.result.segmentationId,
-          viewportId: kept.result.viewportId,
-          imageId: kept.result.imageId,
-          map: kept.map,
-          threshold,
+      applyThreshold(threshold);
+      const shown = store.getState().displayedResult ?? store.getState().lastResult;
+      if (store.getState().status !== 'running') {
+        store.setState({
+          status: shown ? 'done' : store.getState().status,
+          error: null,
+          message: shown
+            ? `Threshold ${threshold.toFixed(2)}: ${shown.voxelCount} voxels on the slice (${results.size} stored slice(s) updated, no model run).`
+            : `Threshold ${threshold.toFixed(2)}.`,
         });
-        kept.result = { ...kept.result, threshold, voxelCount: written.voxelCount };
-        if (kept.result.segmentationId === last.segmentationId && kept.result.imageId === last.imageId) {
-          lastResult = kept.result;
-        }
       }
-      store.setState({
-        status: 'done',
-        error: null,
-        lastResult,
-        message: `Threshold ${threshold.toFixed(2)}: ${lastResult.voxelCount} voxels on the slice.`,
-      });
     } catch (error) {
       reportError(error);
     }
   }
 
-  function clear(): void {
-    latestRun++; // a run still in flight must not write after the clear
-    keptMaps.clear();
-    const removed = removeClueSegmentations(services);
-    store.setState({
-      status: 'idle',
-      error: null,
-      lastResult: null,
-      message: removed.length ? `Removed ${removed.length} CLUE segmentation(s).` : 'Nothing to clear.',
-    });
+  function setOverlayOpacity(options: { opacity: number }): void {
+    const opacity = Number(options?.opacity);
+    if (!Number.isFinite(opacity) || opacity < 0 || opacity > 1) {
+      reportError(new ClueInputError(`Opacity must be a number in [0, 1], got ${String(options?.opacity)}.`));
+      return;
+    }
+    store.setState({ overlayOpacity: opacity });
+    overlays?.redrawAll();
   }
 
-  return { runOnSlice, setThreshold, clear };
+  function clear(): void {
+    job?.controller.abort(); // a run still in flight must not write after the clear
+    job = null;
+    results.clear();
+    let removed: string[] = [];
+    try {
+      removed = removeClueSegmentations(services);
+    } finally {
+      overlays?.redrawAll();
+      store.setState({
+        status: 'idle', error: null, lastResult: null, displayedResult: null, series: { ...IDLE_SERIES },
+        message: removed.length ? `Removed ${removed.length} CLUE segmentation(s) and the heatmap.` : 'Nothing to clear.',
+      });
+    }
+  }
+
+  function dispose(): void {
+    try {
+      clear();
+    } finally {
+      overlays?.detachAll();
+      overlays = null;
+      stopWatchingViewports?.();
+      stopWatchingViewports = null;
+      registry.disposeAll();
+      store.setState((s) => ({ model: initialModelState(s.config.modelUrl) }));
+    }
+  }
+
+  function inspectOverlay(requestedViewportId?: string): OverlayInspection {
+    const viewportId = resolveViewportId(services, requestedViewportId);
+    const canvas = overlays?.canvasOf(viewportId);
+    const draw = overlays?.lastDraw(viewportId);
+    let canvasOpaquePixels = 0;
+    if (canvas && canvas.width > 0 && canvas.height > 0) {
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) canvasOpaquePixels++;
+    }
+    return {
+      viewportId,
+      attached: Boolean(canvas?.isConnected),
+      imageId: draw?.imageId ?? null,
+      paintedPixels: draw?.paintedPixels ?? 0,
+      canvasOpaquePixels,
+      opacity: store.getState().overlayOpacity,
+    };
+  }
+
+  return { runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
 }
 
 /** The host's commands-module shape: `{ definitions: { name: { commandFn } } }`. */
@@ -163,8 +429,12 @@ export function getCommandsModule(actions: ClueActions) {
   return {
     definitions: {
       [COMMANDS.runOnSlice]: { commandFn: (options: { viewportId?: string }) => actions.runOnSlice(options) },
+      [COMMANDS.runOnSeries]: { commandFn: (options: { viewportId?: string }) => actions.runOnSeries(options) },
+      [COMMANDS.cancel]: { commandFn: () => actions.cancel() },
       [COMMANDS.setThreshold]: { commandFn: (options: { threshold: number }) => actions.setThreshold(options) },
+      [COMMANDS.setOverlayOpacity]: { commandFn: (options: { opacity: number }) => actions.setOverlayOpacity(options) },
       [COMMANDS.clear]: { commandFn: () => actions.clear() },
+      [COMMANDS.dispose]: { commandFn: () => actions.dispose() },
     },
   };
 }

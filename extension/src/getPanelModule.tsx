@@ -18,7 +18,10 @@ export function getPanelModule({ commandsManager, store }: { commandsManager: Ho
         mountPanelIsland(node, {
           store,
           onRun: () => void commandsManager.runCommand(COMMANDS.runOnSlice),
+          onRunSeries: () => void commandsManager.runCommand(COMMANDS.runOnSeries),
+          onCancel: () => void commandsManager.runCommand(COMMANDS.cancel),
           onThresholdChange: (threshold) => void commandsManager.runCommand(COMMANDS.setThreshold, { threshold }),
+          onOpacityChange: (opacity) => void commandsManager.runCommand(COMMANDS.setOverlayOpacity, { opacity }),
           onClear: () => void commandsManager.runCommand(COMMANDS.clear),
         }),
       );

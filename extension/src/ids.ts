@@ -11,8 +11,13 @@ export const PANEL_ENTRY = `${EXTENSION_ID}.panelModule.${PANEL_NAME}`;
 /** Command names (registered by the extension, used by the mode's toolbar and hotkey). */
 export const COMMANDS = {
   runOnSlice: 'clueRunOnSlice',
+  runOnSeries: 'clueRunOnSeries',
+  cancel: 'clueCancel',
   setThreshold: 'clueSetThreshold',
+  setOverlayOpacity: 'clueSetOverlayOpacity',
   clear: 'clueClear',
+  /** Leaving the mode: clear ours, remove the overlays, stop the model worker. */
+  dispose: 'clueDispose',
 } as const;
 
 /** Toolbar button id; the host renders it with data-cy="<id>". */

@@ -1,22 +1,26 @@
 // The OHIF extension object. The prebuilt viewer imports this bundle as an ES module and
 // uses its default export (see docs/deploy.md).
 import { COMMANDS, EXTENSION_ID } from './ids';
-import { createClueActions, getCommandsModule } from './commandsModule';
+import { createClueActions, getCommandsModule, type ClueActions } from './commandsModule';
 import { getHangingProtocolModule } from './getHangingProtocolModule';
 import { getPanelModule } from './getPanelModule';
 import { preRegistration } from './init';
 import { clueStore } from './runtime';
 import type { HostExtensionParams } from './viewer/hostTypes';
 
+// One set of actions per registration (the inspection hook reads the overlay through it).
+let actions: ClueActions | null = null;
+
 const extension = {
   id: EXTENSION_ID,
 
   preRegistration(params: HostExtensionParams) {
-    preRegistration(params, clueStore);
+    preRegistration(params, clueStore, () => actions);
   },
 
   getCommandsModule(params: HostExtensionParams) {
-    return getCommandsModule(createClueActions(params, clueStore));
+    actions = createClueActions(params, clueStore);
+    return getCommandsModule(actions);
   },
 
   getHangingProtocolModule,
@@ -25,10 +29,13 @@ const extension = {
     return getPanelModule({ commandsManager: params.commandsManager, store: clueStore });
   },
 
-  /** Leaving any mode: our segmentations go, and the panel starts fresh next time. */
+  /**
+   * Leaving any mode: our segmentations and overlays go (never the user's own), the model's
+   * worker stops, and the panel starts fresh next time.
+   */
   onModeExit({ commandsManager }: Pick<HostExtensionParams, 'commandsManager'>) {
     try {
-      commandsManager.runCommand(COMMANDS.clear);
+      commandsManager.runCommand(COMMANDS.dispose);
     } catch (error) {
       console.warn('[clue] cleanup on mode exit failed', error);
     }

@@ -1,4 +1,5 @@
 // preRegistration: read our configuration and install the read-only inspection hook.
+import type { ClueActions, OverlayInspection } from './commandsModule';
 import { readClueConfig } from './config';
 import type { ClueState, ClueStore } from './state';
 import { getHostLibraries } from './viewer/hostLibraries';
@@ -17,6 +18,8 @@ export interface ClueInspectionHook {
   inspectDisplayedLabelmap(viewportId?: string): LabelmapInspection;
   /** Every segmentation in the host, marked ours or not. */
   listSegmentations(): Array<{ segmentationId: string; label: string | null; ours: boolean }>;
+  /** Our heatmap overlay on the (active) viewport: attached, last paint, opaque canvas pixels. */
+  inspectOverlay(viewportId?: string): OverlayInspection | null;
 }
 
 declare global {
@@ -25,9 +28,13 @@ declare global {
   }
 }
 
-export function preRegistration(params: HostExtensionParams, store: ClueStore): void {
+export function preRegistration(
+  params: HostExtensionParams,
+  store: ClueStore,
+  getActions: () => ClueActions | null = () => null,
+): void {
   const config = readClueConfig(params.appConfig);
-  store.setState({ config, threshold: config.defaultThreshold });
+  store.setState((s) => ({ config, threshold: config.defaultThreshold, model: { ...s.model, url: config.modelUrl } }));
 
   const services = params.servicesManager.services;
   const hook: ClueInspectionHook = {
@@ -40,6 +47,7 @@ export function preRegistration(params: HostExtensionParams, store: ClueStore): 
         label: s.label ?? null,
         ours: isClueSegmentationId(s.segmentationId),
       })),
+    inspectOverlay: (viewportId) => getActions()?.inspectOverlay(viewportId) ?? null,
   };
   if (typeof window !== 'undefined') window.__clue = hook;
 }

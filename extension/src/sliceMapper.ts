@@ -1,7 +1,8 @@
-// What turns one slice into a map: the seam where the model engine plugs in. The commands
-// only know this interface; today the placeholder implements it, the inference engine
-// (extension/src/engine/) will implement it next, with the same inputs and outputs.
-import { PLACEHOLDER_MAP_NAME, placeholderIntensityMap } from './placeholderIntensityMap';
+// What turns one slice into a map: the seam between the commands and the model. The
+// commands only know this interface; the inference engine (extension/src/engine/) implements
+// it, created once per model URL on the first run.
+import { createEngine, isAbortError, type CreateEngineOptions, type Engine, type EngineInfo, type EngineProgress } from './engine';
+import type { StageTimings } from './workflow/resultCache';
 
 export interface SliceForMapping {
   /** Real-world values (modality LUT applied), row-major. */
@@ -11,22 +12,68 @@ export interface SliceForMapping {
 }
 
 export interface SliceMap {
-  /** One value per slice pixel, on the slice grid, in [0, 1]. */
+  /** Raw model map, one value per slice pixel, on the slice grid. */
   map: Float32Array;
   /** Image-level score in [0, 1]. */
   score: number;
+  timings: StageTimings;
 }
 
 export interface SliceMapper {
-  /** Shown in the panel and recorded with each result. */
+  /** Shown in the panel and recorded with each result (model id + version). */
   readonly name: string;
-  compute(slice: SliceForMapping): Promise<SliceMap>;
+  readonly info: EngineInfo;
+  /** Rejects with an AbortError when `signal` aborts or a newer compute starts. */
+  compute(slice: SliceForMapping, signal?: AbortSignal): Promise<SliceMap>;
 }
 
-export const placeholderMapper: SliceMapper = {
-  name: PLACEHOLDER_MAP_NAME,
-  async compute({ values, rows, columns }) {
-    const { map, score } = placeholderIntensityMap(values, rows, columns);
-    return { map, score };
-  },
-};
+export function engineSliceMapper(engine: Engine): SliceMapper {
+  return {
+    name: `${engine.info.modelId} ${engine.info.modelVersion}`,
+    info: engine.info,
+    async compute({ values, rows, columns }, signal) {
+      const result = await engine.run({ values, width: columns, height: rows }, signal);
+      if (result.map.length !== rows * columns) {
+        throw new Error(`the engine returned ${result.map.length} values for a ${rows}×${columns} slice`);
+      }
+      const { preprocessMs, inferenceMs, postprocessMs } = result.timings;
+      return { map: result.map, score: result.score, timings: { preprocessMs, inferenceMs, postprocessMs } };
+    },
+  };
+}
+
+export { isAbortError };
+
+/**
+ * One engine per model URL, created lazily on the first run and shared by every later run.
+ * A load that fails is forgotten, so the next run tries again (e.g. after the model was
+ * copied into place).
+ */
+export interface MapperRegistry {
+  get(modelUrl: string, onProgress: (progress: EngineProgress) => void): Promise<SliceMapper>;
+  /** Stops every worker (mode exit): the model's memory goes back to the browser. */
+  disposeAll(): void;
+}
+
+export function createMapperRegistry(
+  create: (options: CreateEngineOptions) => Promise<Engine> = createEngine,
+): MapperRegistry {
+  const loads = new Map<string, Promise<Engine>>();
+  return {
+    async get(modelUrl, onProgress) {
+      let load = loads.get(modelUrl);
+      if (!load) {
+        load = create({ manifestUrl: modelUrl, onProgress });
+        loads.set(modelUrl, load);
+        load.catch(() => {
+          if (loads.get(modelUrl) === load) loads.delete(modelUrl);
+        });
+      }
+      return engineSliceMapper(await load);
+    },
+    disposeAll() {
+      for (const load of loads.values()) load.then((engine) => engine.dispose(), () => {});
+      loads.clear();
+    },
+  };
+}

@@ -12,6 +12,12 @@ export interface ModalityLutInfo {
   appliedByLoader: boolean;
 }
 
+export interface Timings {
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
 /** What one run on one slice produced, as written into the host's labelmap. */
 export interface SliceResult {
   segmentationId: string;
@@ -21,7 +27,7 @@ export interface SliceResult {
   labelmapImageId: string;
   rows: number;
   columns: number;
-  /** Which map produced the result (the placeholder until the model engine is wired in). */
+  /** The model that produced the map (manifest id + version). */
   mapName: string;
   threshold: number;
   /** Voxels of our segment on this slice, counted back from the host's labelmap. */
@@ -31,7 +37,46 @@ export interface SliceResult {
   mapMin: number;
   mapMax: number;
   modalityLut: ModalityLutInfo;
+  /** The model's stages in the worker. */
+  timings: Timings;
+  /** Command start → labelmap and heatmap written (click-to-overlay), for the computing run. */
   durationMs: number;
+}
+
+export interface SkippedBackendInfo {
+  backend: string;
+  reason: string;
+}
+
+/** The model behind the map: loaded once per URL, on the first run. */
+export interface ModelState {
+  status: 'not-loaded' | 'loading' | 'ready' | 'error';
+  url: string;
+  /** Loading: which step (manifest, download, cache, verify, session). */
+  phase: string | null;
+  loadedBytes: number;
+  totalBytes: number;
+  modelId: string | null;
+  modelVersion: string | null;
+  backend: string | null;
+  threads: number | null;
+  skipped: SkippedBackendInfo[];
+  fromCache: boolean | null;
+  networkBytes: number | null;
+  modelBytes: number | null;
+  loadMs: number | null;
+  cacheProblem: string | null;
+  error: string | null;
+}
+
+export interface SeriesRunState {
+  status: 'idle' | 'running' | 'done' | 'cancelled' | 'error';
+  displaySetInstanceUID: string | null;
+  total: number;
+  /** Slices finished (computed now or already stored). */
+  done: number;
+  /** Of those, computed by the model in this run. */
+  computed: number;
 }
 
 export interface ClueState {
@@ -40,9 +85,32 @@ export interface ClueState {
   message: string;
   error: string | null;
   threshold: number;
+  /** Heatmap opacity in [0, 1]. */
+  overlayOpacity: number;
+  /** The result of the latest completed run. */
   lastResult: SliceResult | null;
+  /** The stored result of the slice the active viewport displays (null: none stored). */
+  displayedResult: SliceResult | null;
+  model: ModelState;
+  series: SeriesRunState;
+  /** Slices the model has computed since the page loaded (stored results are not counted). */
+  modelRuns: number;
   config: ClueConfig;
 }
+
+export const DEFAULT_OVERLAY_OPACITY = 0.6;
+
+export function initialModelState(url: string): ModelState {
+  return {
+    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null,
+    backend: null, threads: null, skipped: [], fromCache: null, networkBytes: null, modelBytes: null, loadMs: null,
+    cacheProblem: null, error: null,
+  };
+}
+
+export const IDLE_SERIES: SeriesRunState = Object.freeze({
+  status: 'idle', displaySetInstanceUID: null, total: 0, done: 0, computed: 0,
+}) as SeriesRunState;
 
 export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): ClueState {
   return {
@@ -50,7 +118,12 @@ export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): Clue
     message: 'Ready: press “Run on slice” to compute the map for the displayed slice.',
     error: null,
     threshold: config.defaultThreshold,
+    overlayOpacity: DEFAULT_OVERLAY_OPACITY,
     lastResult: null,
+    displayedResult: null,
+    model: initialModelState(config.modelUrl),
+    series: { ...IDLE_SERIES },
+    modelRuns: 0,
     config: { ...config },
   };
 }

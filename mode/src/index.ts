@@ -25,7 +25,6 @@ interface ModeServices {
   toolGroupService: { createToolGroupAndAddTools(id: string, tools: unknown): unknown; destroy(): void };
   customizationService: { setCustomizations(customizations: Record<string, unknown>): void };
   syncGroupService?: { destroy(): void };
-  segmentationService?: { destroy(): void };
   cornerstoneViewportService?: { destroy(): void };
   uiDialogService?: { hideAll?(): void };
   uiModalService?: { hide?(): void };
@@ -99,9 +98,11 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
     },
 
     onModeExit({ servicesManager }: ModeLifecycleParams) {
-      // Ours first, explicitly; then the host's standard mode-exit reset (as its own modes do).
+      // Ours only: our segmentations, heatmap overlays and model worker. The segmentation
+      // service is deliberately NOT destroyed (the host's modes do that): it would also drop
+      // the user's own segmentations.
       try {
-        commandsManager?.runCommand(COMMANDS.clear);
+        commandsManager?.runCommand(COMMANDS.dispose);
       } catch (error) {
         console.warn('[clue] could not remove our segmentations on mode exit', error);
       }
@@ -110,7 +111,6 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
       s.uiModalService?.hide?.();
       s.toolGroupService.destroy();
       s.syncGroupService?.destroy();
-      s.segmentationService?.destroy();
       s.cornerstoneViewportService?.destroy();
     },
   };

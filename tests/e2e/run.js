@@ -36,6 +36,7 @@ import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './l
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, placeholderExpectedCount } from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
 import { httpChecks } from './http-checks.js';
+import { workflowScenarios } from './scenarios/workflow.js';
 
 // Names from the extension and mode (copied from extension/src/ids.ts, which is TypeScript
 // and not importable here); the host renders the toolbar
@@ -440,6 +441,9 @@ window.config.clue = { modelUrl: '/models/demo/manifest.json' };
     const entry = `${server.url}/${MODE_ROUTE}?StudyInstanceUIDs=${ctx.demo.study.StudyInstanceUID}&url=${encodeURIComponent(`/demo-data/${ctx.demo.index.dicomjson ?? 'dicomjson/demo.json'}`)}`;
     return viewerScenario({ name: 'deploy', page: ctx.page, baseUrl: server.url, demo: ctx.demo, entry, demoDataDir: settings.demoDataDir });
   },
+
+  // The anomaly workflow with a real model (tests/e2e/scenarios/workflow.js).
+  ...workflowScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }),
 };
 
 // --- Runner

@@ -39,9 +39,17 @@ export interface HostImage {
 export interface HostStackViewport {
   id: string;
   type: string;
+  /** The viewport's DOM element (where the heatmap canvas goes). */
+  element?: HTMLElement;
   getCurrentImageId(): string | undefined;
+  /** The stack's image ids, in display order (stack viewports). */
+  getImageIds?(): string[];
+  worldToCanvas(world: number[]): [number, number];
   render(): void;
 }
+
+/** Any Cornerstone viewport, as far as the overlay is concerned. */
+export type HostCornerstoneViewport = HostStackViewport;
 
 export interface HostCornerstone {
   cache: {
@@ -50,7 +58,20 @@ export interface HostCornerstone {
   metaData: {
     get(type: string, imageId: string): unknown;
   };
-  Enums: { ViewportType: { STACK: string } };
+  imageLoader: {
+    loadAndCacheImage(imageId: string): Promise<HostImage>;
+  };
+  utilities: {
+    /** Image coordinates ([column, row], (0,0) = outer corner of the first pixel) → world. */
+    imageToWorldCoords(imageId: string, imageCoords: [number, number]): number[];
+  };
+  /** Cornerstone's global event target (ELEMENT_ENABLED and friends fire here). */
+  eventTarget: EventTarget;
+  getEnabledElement(element: HTMLElement): { viewport?: HostStackViewport } | undefined;
+  Enums: {
+    ViewportType: { STACK: string };
+    Events: { IMAGE_RENDERED: string; ELEMENT_ENABLED: string };
+  };
 }
 
 export interface HostSegmentation {
@@ -98,6 +119,8 @@ export interface HostSegmentationService {
     specifier?: { segmentationId?: string; type?: string },
   ): Array<{ segmentationId: string; type: string }>;
   setSegmentColor(viewportId: string, segmentationId: string, segmentIndex: number, color: number[]): void;
+  /** Cornerstone's segmentation style for a representation (OHIF 3.9+). */
+  setStyle?(specifier: { viewportId?: string; segmentationId?: string; type: string }, style: Record<string, unknown>): void;
   remove(segmentationId: string): void;
 }
 

@@ -65,6 +65,16 @@ export async function ensureClueLabelmap(
       // Only cosmetic: the host's default colour is fine if this API changes.
       console.warn('[clue] could not set the segment colour', error);
     }
+    try {
+      // Outline only: the heatmap underneath carries the map's values in colour; a filled
+      // labelmap on top would tint them.
+      segmentationService.setStyle?.(
+        { viewportId, segmentationId, type: libraries.cornerstoneTools.Enums.SegmentationRepresentations.Labelmap },
+        { renderFill: false, renderFillInactive: false, renderOutline: true, renderOutlineInactive: true, outlineWidth: 2, outlineWidthInactive: 2 },
+      );
+    } catch (error) {
+      console.warn('[clue] could not set the labelmap style', error);
+    }
   }
   return segmentationId;
 }
@@ -96,7 +106,7 @@ export interface LabelmapWrite {
 export function writeMapToLabelmap(
   services: HostServices,
   libraries: HostLibraries,
-  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number },
+  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number; notify?: boolean },
 ): LabelmapWrite {
   const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
   if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
@@ -111,9 +121,19 @@ export function writeMapToLabelmap(
   }
 
   writeThresholdMask(args.map, args.threshold, voxels, ANOMALY_SEGMENT_INDEX);
-  libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(args.segmentationId);
-  services.cornerstoneViewportService.getCornerstoneViewport(args.viewportId)?.render();
+  if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
   return { labelmapImageId, voxelCount: countSegmentVoxels(voxels, length, ANOMALY_SEGMENT_INDEX) };
+}
+
+/** Tells the host a segmentation's voxels changed (once for many writes) and repaints. */
+export function notifyLabelmapChanged(
+  services: HostServices,
+  libraries: HostLibraries,
+  segmentationId: string,
+  viewportIds: Iterable<string>,
+): void {
+  libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+  for (const viewportId of new Set(viewportIds)) services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.render();
 }
 
 /** Removes every segmentation of ours from the host; the user's own are left alone. */

@@ -4,6 +4,7 @@ import { ClueInputError } from '../errors';
 import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostServices, HostStackViewport } from './hostTypes';
+import { checkSliceSize } from '../workflow/messages';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
 
 export interface SliceGeometry {
@@ -51,7 +52,7 @@ export function resolveViewportId(services: HostServices, viewportId?: string): 
 }
 
 /** Display sets that hold no images of their own to analyse (derived objects). */
-const NON_IMAGE_MODALITIES = new Set(['SEG', 'RTSTRUCT', 'SR', 'PR', 'RTPLAN', 'KO', 'DOC']);
+const NON_IMAGE_MODALITIES = new Set(['SEG', 'RTSTRUCT', 'SR', 'PR', 'RTPLAN', 'KO', 'DOC', 'ECG']);
 
 interface DisplaySetWithReference extends HostDisplaySet {
   referencedDisplaySetInstanceUID?: string;
@@ -115,11 +116,14 @@ export function readDisplayedSlice(
 ): DisplayedSlice {
   const viewportId = resolveViewportId(services, requestedViewportId);
   const viewport = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
-  if (!viewport) throw new ClueInputError('The active viewport is not ready yet.');
+  if (!viewport) {
+    getViewportDisplaySet(services, viewportId); // a non-image series (PDF, SR...) gets its own message
+    throw new ClueInputError('The active viewport is not ready yet.');
+  }
   const { cornerstone } = libraries;
   if (viewport.type !== cornerstone.Enums.ViewportType.STACK) {
     throw new ClueInputError(
-      `CLUE runs on stack viewports; the active viewport is a “${viewport.type}” viewport. Switch the layout back to 1×1 stack.`,
+      `CLUE runs on stack viewports; the active viewport is a “${viewport.type}” (MPR/volume) viewport, which CLUE cannot read yet. Switch the layout back to a stack (1×1).`,
     );
   }
   const imageId = viewport.getCurrentImageId();
@@ -130,19 +134,35 @@ export function readDisplayedSlice(
   const displaySet = getViewportDisplaySet(services, viewportId, imageId);
   const image = cornerstone.cache.getImage(imageId);
   if (!image) throw new ClueInputError('The displayed image is not loaded yet; try again in a moment.');
+  const pixels = readImageValues(libraries, image, 'displayed image');
+  return { viewportId, viewport, displaySet, imageId, ...pixels };
+}
 
+/** The pixels of one cached image as real-world values, with the checks every run needs. */
+export interface ImageValues {
+  rows: number;
+  columns: number;
+  values: Float32Array;
+  modalityLut: ModalityLutInfo;
+  geometry: SliceGeometry;
+}
+
+export function readImageValues(libraries: HostLibraries, image: HostImage, what = 'image'): ImageValues {
+  const { cornerstone } = libraries;
+  const imageId = image.imageId;
   const components = image.numberOfComponents ?? (image.color ? 3 : 1);
   if (image.color || components > 1) {
-    throw new ClueInputError(`The displayed image is a colour image (${components} components); CLUE needs greyscale.`);
+    throw new ClueInputError(`The ${what} is a colour image (${components} components); CLUE needs greyscale.`);
   }
   const rows = image.rows ?? image.height;
   const columns = image.columns ?? image.width;
-  if (!rows || !columns) throw new ClueInputError('The displayed image has no size.');
+  if (!rows || !columns) throw new ClueInputError(`The ${what} has no size.`);
+  checkSliceSize(rows, columns);
   const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
-  if (!stored) throw new ClueInputError('The displayed image has no pixel data in the cache.');
+  if (!stored) throw new ClueInputError(`The ${what} has no pixel data in the cache.`);
   if (stored.length !== rows * columns) {
     throw new ClueInputError(
-      `The displayed image has ${stored.length} pixel values for a ${rows}×${columns} grid; multi-component or multi-frame pixel layouts are not supported.`,
+      `The ${what} has ${stored.length} pixel values for a ${rows}×${columns} grid; multi-component or multi-frame pixel layouts are not supported.`,
     );
   }
 
@@ -150,7 +170,7 @@ export function readDisplayedSlice(
   try {
     lut = chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', imageId) as ModalityLutModule | undefined);
   } catch (error) {
-    throw new ClueInputError(`The displayed image has a bad modality LUT: ${(error as Error).message}`);
+    throw new ClueInputError(`The ${what} has a bad modality LUT: ${(error as Error).message}`);
   }
   const values = applyModalityLut(stored, lut.toApply);
 
@@ -163,5 +183,5 @@ export function readDisplayedSlice(
     rowPixelSpacing: plane.rowPixelSpacing,
     columnPixelSpacing: plane.columnPixelSpacing,
   };
-  return { viewportId, viewport, displaySet, imageId, rows, columns, values, modalityLut: lut.info, geometry };
+  return { rows, columns, values, modalityLut: lut.info, geometry };
 }

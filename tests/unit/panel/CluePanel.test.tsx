@@ -8,7 +8,9 @@ import { createClueStore, type SliceResult } from '../../../extension/src/state'
 const noop = () => {};
 
 function render(store = createClueStore()) {
-  return renderToStaticMarkup(<CluePanel store={store} onRun={noop} onThresholdChange={noop} onClear={noop} />);
+  return renderToStaticMarkup(
+    <CluePanel store={store} onRun={noop} onRunSeries={noop} onCancel={noop} onThresholdChange={noop} onOpacityChange={noop} onClear={noop} />,
+  );
 }
 
 const result: SliceResult = {
@@ -19,47 +21,88 @@ const result: SliceResult = {
   labelmapImageId: 'derived:y',
   rows: 185,
   columns: 150,
-  mapName: 'placeholderIntensityMap',
+  mapName: 'clue-demo-t1-axial 0.1.0',
   threshold: 0.5,
   voxelCount: 1267,
   score: 0.785,
   mapMin: 0,
   mapMax: 0.79,
   modalityLut: { slope: 0.5, intercept: 0, appliedByLoader: true },
-  durationMs: 117.4,
+  timings: { preprocessMs: 3.2, inferenceMs: 412.6, postprocessMs: 1.1 },
+  durationMs: 457.4,
 };
 
 describe('CluePanel', () => {
-  it('idle: run button, status, threshold, no result and no error', () => {
+  it('idle: run buttons, status, threshold, legend, model not loaded, no result and no error', () => {
     const html = render();
     expect(html).toContain('data-testid="clue-run-button"');
+    expect(html).toContain('data-testid="clue-run-series-button"');
     expect(html).toContain('data-status="idle"');
     expect(html).toContain('data-testid="clue-threshold-value">0.50<');
+    expect(html).toContain('data-testid="clue-legend"');
+    expect(html).toContain('data-testid="clue-opacity-value">60%<');
+    expect(html).toContain('data-model-status="not-loaded"');
+    expect(html).toContain('Loaded on the first run from /models/demo/manifest.json');
+    expect(html).toContain('data-testid="clue-no-result"');
     expect(html).not.toContain('data-testid="clue-result"');
     expect(html).not.toContain('data-testid="clue-error"');
+    expect(html).not.toContain('data-testid="clue-cancel-button"');
   });
 
-  it('done: shows the result read from the store', () => {
+  it('done: shows the displayed slice’s result with score and stage timings', () => {
     const store = createClueStore();
-    store.setState({ status: 'done', lastResult: result, message: 'Labelmap written: 1267 voxels at threshold 0.50.' });
+    store.setState({ status: 'done', lastResult: result, displayedResult: result, message: 'Map computed.' });
     const html = render(store);
     expect(html).toContain('data-testid="clue-result-voxels">1267<');
     expect(html).toContain('data-testid="clue-result-segmentation-id">clue-anomaly::ds<');
     expect(html).toContain('data-testid="clue-result-score">0.785<');
-    expect(html).toContain('data-testid="clue-placeholder-note"');
+    expect(html).toContain('pre 3 ms · infer 413 ms · post 1 ms');
+    expect(html).toContain('data-testid="clue-result-duration">457 ms<');
     expect(html).toContain('(applied by the loader)');
+    expect(html).not.toContain('placeholder');
   });
 
-  it('running: the run button is disabled', () => {
+  it('loading: byte progress of the model', () => {
     const store = createClueStore();
-    store.setState({ status: 'running' });
-    expect(render(store)).toMatch(/<button[^>]*disabled=""[^>]*data-testid="clue-run-button"/);
-  });
-
-  it('error: shows the message as an alert', () => {
-    const store = createClueStore();
-    store.setState({ status: 'error', error: 'The displayed image is a colour image (3 components); CLUE needs greyscale.' });
+    store.setState((s) => ({ model: { ...s.model, status: 'loading', phase: 'download', loadedBytes: 3 * 1024 * 1024, totalBytes: 12 * 1024 * 1024 } }));
     const html = render(store);
-    expect(html).toContain('role="alert" data-testid="clue-error">The displayed image is a colour image');
+    expect(html).toContain('Loading (download): 3.0 MB of 12.0 MB');
+    expect(html).toMatch(/<progress[^>]*max="12582912" value="3145728"/);
+  });
+
+  it('ready: backend, threads, source of the model and why other backends were skipped', () => {
+    const store = createClueStore();
+    store.setState((s) => ({
+      model: {
+        ...s.model, status: 'ready', modelId: 'clue-demo', modelVersion: '0.1.0', backend: 'wasm', threads: 2,
+        skipped: [{ backend: 'webgpu', reason: 'requestAdapter() returned no adapter' }], fromCache: true, modelBytes: 2048, loadMs: 120,
+      },
+    }));
+    const html = render(store);
+    expect(html).toContain('data-testid="clue-model-backend">wasm (2 threads)<');
+    expect(html).toContain('2 kB from the browser cache in 120 ms');
+    expect(html).toContain('webgpu not used: requestAdapter() returned no adapter');
+  });
+
+  it('running a series: progress and a cancel button instead of clear', () => {
+    const store = createClueStore();
+    store.setState({ status: 'running', series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10 } });
+    const html = render(store);
+    expect(html).toContain('data-testid="clue-cancel-button"');
+    expect(html).not.toContain('data-testid="clue-clear-button"');
+    expect(html).toMatch(/<progress[^>]*max="160" value="12"[^>]*data-testid="clue-series-progress"/);
+    expect(html).toContain('Series running: 12 of 160 slices (10 computed in this run)');
+    expect(html).toMatch(/<button[^>]*disabled=""[^>]*data-testid="clue-run-series-button"/);
+  });
+
+  it('error: shows the message as an alert, and the model error in its section', () => {
+    const store = createClueStore();
+    store.setState((s) => ({
+      status: 'error', error: 'The model file does not match its manifest and was not used: …',
+      model: { ...s.model, status: 'error', error: 'The model file does not match its manifest and was not used: …' },
+    }));
+    const html = render(store);
+    expect(html).toContain('role="alert" data-testid="clue-error">The model file does not match');
+    expect(html).toContain('data-testid="clue-model-error">The model file does not match');
   });
 });

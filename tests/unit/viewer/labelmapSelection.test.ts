@@ -16,7 +16,11 @@ function librariesWithCache(images: Record<string, { referencedImageId: string }
     cornerstone: {
       cache: { getImage: (id: string) => (images[id] ? { imageId: id, rows: 1, columns: 1, ...images[id] } : undefined) },
       metaData: { get: () => undefined },
-      Enums: { ViewportType: { STACK: 'stack' } },
+      imageLoader: { loadAndCacheImage: () => Promise.reject(new Error('not used here')) },
+      utilities: { imageToWorldCoords: () => [0, 0, 0] },
+      eventTarget: new EventTarget(),
+      getEnabledElement: () => undefined,
+      Enums: { ViewportType: { STACK: 'stack' }, Events: { IMAGE_RENDERED: 'rendered', ELEMENT_ENABLED: 'enabled' } },
     },
     cornerstoneTools: {
       Enums: { SegmentationRepresentations: { Labelmap: 'Labelmap' } },

@@ -52,3 +52,25 @@ describe('the mode definition', () => {
     expect(instance.isValidMode({ modalities: 'SEG\\SR' }).valid).toBe(false);
   });
 });
+
+describe('leaving the mode', () => {
+  it('removes only ours (dispose command) and never destroys the host’s segmentation service', () => {
+    const instance = createModeInstance({});
+    const calls: string[] = [];
+    const services = {
+      toolbarService: { register: () => {}, updateSection: () => {}, sections: { primary: 'primary' } },
+      toolGroupService: { createToolGroupAndAddTools: () => ({}), destroy: () => calls.push('toolGroupService.destroy') },
+      customizationService: { setCustomizations: () => {} },
+      segmentationService: { destroy: () => calls.push('segmentationService.destroy') },
+      cornerstoneViewportService: { destroy: () => calls.push('cornerstoneViewportService.destroy') },
+    };
+    const commandsManager = { runCommand: (name: string) => calls.push(`command:${name}`) };
+    const extensionManager = {
+      getModuleEntry: () => ({ exports: { toolNames: {}, Enums: { MouseBindings: {} } } }),
+    };
+    instance.onModeEnter({ servicesManager: { services }, extensionManager, commandsManager } as never);
+    instance.onModeExit({ servicesManager: { services }, extensionManager } as never);
+    expect(calls).toContain(`command:${COMMANDS.dispose}`);
+    expect(calls).not.toContain('segmentationService.destroy');
+  });
+});

@@ -1,0 +1,66 @@
+// What the panel says when something goes wrong: engine errors (model missing, corrupt,
+// too large, no backend...) and slices we refuse, as one clear sentence each. Pure.
+import { ClueInputError } from '../errors';
+
+/** Slices we run on: bounded so a huge image cannot stall the worker or exhaust memory. */
+export const SLICE_LIMITS = Object.freeze({
+  /** Largest side in pixels (4096: the largest common radiography detector matrices). */
+  maxSide: 4096,
+  /** Smallest side in pixels: below this a slice carries too little to map. */
+  minSide: 16,
+});
+
+/** Throws a ClueInputError for a slice outside SLICE_LIMITS. */
+export function checkSliceSize(rows: number, columns: number): void {
+  const { maxSide, minSide } = SLICE_LIMITS;
+  if (rows > maxSide || columns > maxSide) {
+    throw new ClueInputError(
+      `The displayed image is ${rows}×${columns} pixels; CLUE runs on images of at most ${maxSide}×${maxSide}.`,
+    );
+  }
+  if (rows < minSide || columns < minSide) {
+    throw new ClueInputError(
+      `The displayed image is only ${rows}×${columns} pixels; CLUE needs at least ${minSide}×${minSide}.`,
+    );
+  }
+}
+
+/** The engine's error shape (engine/errors.ts), matched structurally to keep this pure. */
+interface CodedError {
+  code: string;
+  message: string;
+}
+
+function isCodedError(error: unknown): error is CodedError {
+  return (
+    typeof error === 'object' && error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' && typeof (error as { message?: unknown }).message === 'string' &&
+    (error as { name?: unknown }).name === 'EngineError'
+  );
+}
+
+/** One sentence for the panel: what went wrong, with which model, and what to do. */
+export function engineErrorMessage(error: unknown, modelUrl: string): string | null {
+  if (!isCodedError(error)) return null;
+  const detail = error.message;
+  switch (error.code) {
+    case 'manifest':
+      return `The model manifest cannot be used: ${detail}. Check window.config.clue.modelUrl (now ${modelUrl}).`;
+    case 'model-missing':
+      return `The model file is missing: ${detail}.`;
+    case 'model-corrupt':
+      return `The model file does not match its manifest and was not used: ${detail}. Re-export or re-copy the model.`;
+    case 'model-too-large':
+      return `The model is too large for this browser: ${detail}.`;
+    case 'network':
+      return `The model could not be downloaded: ${detail}.`;
+    case 'backend':
+      return `The inference runtime failed: ${detail}.`;
+    case 'bad-input':
+      return `The displayed slice cannot be preprocessed: ${detail}.`;
+    case 'disposed':
+      return 'The model was unloaded (the mode was left); run again.';
+    default:
+      return `Model error (${error.code}): ${detail}.`;
+  }
+}

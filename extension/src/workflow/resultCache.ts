@@ -1,0 +1,77 @@
+// Results kept per slice, keyed by display set + imageId, so scrolling back shows a stored
+// result without recomputing it and the threshold can move over every stored map at once.
+// Pure data: no OHIF, no Cornerstone (tested in Node).
+
+export interface StageTimings {
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+export interface StoredSliceResult {
+  displaySetInstanceUID: string;
+  imageId: string;
+  rows: number;
+  columns: number;
+  /** Raw map on the slice grid (rows · columns), as the model gives it. */
+  map: Float32Array;
+  score: number;
+  mapMin: number;
+  mapMax: number;
+  /** Which model produced it (manifest id + version). */
+  modelName: string;
+  timings: StageTimings;
+}
+
+export function resultKey(displaySetInstanceUID: string, imageId: string): string {
+  return `${displaySetInstanceUID}\n${imageId}`;
+}
+
+export function mapRange(map: ArrayLike<number>): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
+  private readonly entries = new Map<string, T>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  set(result: T): void {
+    if (result.map.length !== result.rows * result.columns) {
+      throw new RangeError(`a ${result.rows}×${result.columns} result needs ${result.rows * result.columns} map values, got ${result.map.length}`);
+    }
+    this.entries.set(resultKey(result.displaySetInstanceUID, result.imageId), result);
+  }
+
+  get(displaySetInstanceUID: string, imageId: string): T | undefined {
+    return this.entries.get(resultKey(displaySetInstanceUID, imageId));
+  }
+
+  has(displaySetInstanceUID: string, imageId: string): boolean {
+    return this.entries.has(resultKey(displaySetInstanceUID, imageId));
+  }
+
+  /** Every stored result, optionally of one display set only. */
+  list(displaySetInstanceUID?: string): T[] {
+    const all = [...this.entries.values()];
+    return displaySetInstanceUID === undefined ? all : all.filter((r) => r.displaySetInstanceUID === displaySetInstanceUID);
+  }
+
+  /** Forgets the results of one display set (its segmentation went away), or all. */
+  clear(displaySetInstanceUID?: string): void {
+    if (displaySetInstanceUID === undefined) {
+      this.entries.clear();
+      return;
+    }
+    for (const [key, r] of this.entries) if (r.displaySetInstanceUID === displaySetInstanceUID) this.entries.delete(key);
+  }
+}

@@ -1,0 +1,261 @@
+// The anomaly workflow in the real viewer with a real exported model (issue 5, in-viewer
+// part). Scenarios, added to tests/e2e/run.js's list:
+//   workflow           — demo lesion slice → run button → the model's map as our labelmap and
+//                        as the heatmap canvas (same pixel count at the threshold); the panel
+//                        shows backend, load bytes, score, stage timings; the threshold slider
+//                        gives monotonic voxel counts without a model run; scrolling away and
+//                        back shows the stored result without a run; a quick second click
+//                        cancels the first (one model run written); a series run with
+//                        progress is cancelled and keeps its results; no foreign requests
+//   workflow-bad-model — a manifest whose sha256 does not match its model file: the panel
+//                        names the mismatch and the viewer keeps working
+// The model: `<modelsDir>/demo/manifest.json` (settings' modelsDir, CLUE_MODELS_DIR
+// overrides; e.g. a tiny export: .venv/bin/clue export --backbone preset:tiny-random
+// --model-config models/clue/configs/clue-tiny.toml --out .cache/models/tiny/demo).
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadSettings } from '../../../server/config.js';
+import { createClueServer } from '../../../server/server.js';
+import { displayedImage, jumpToSop, labelmapOnDisplayedImage } from '../lib/page-state.js';
+
+const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
+const ANOMALY_SEGMENT_INDEX = 1;
+const RUN_BUTTON_ID = 'clueRunOnSlice';
+const PANEL_NAME = 'cluePanel';
+
+function modelManifestPath(settings) {
+  return path.join(settings.modelsDir, 'demo', 'manifest.json');
+}
+
+/** Needs the runner's helpers (step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS). */
+export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }) {
+  const state = (page) => page.evaluate(() => window.__clue.getState());
+  const ourLabelmap = (page) => page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
+  const countOf = (labelmap) => (labelmap.found ? labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0 : 0);
+
+  async function startServer(ctx, overrides = {}) {
+    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides } });
+    const server = await createClueServer(settings);
+    ctx.cleanups.push(() => server.close());
+    const { url } = await server.listen();
+    return { url, settings };
+  }
+
+  /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
+  async function openLesionSlice(page, url, demo) {
+    await step('open our mode on the demo lesion study', () =>
+      page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
+    const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
+    if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
+      await step(`load "${demo.series.SeriesDescription}"`, async () => {
+        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
+        await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+        await thumbnail.dblclick();
+        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
+      });
+    }
+    await step('scroll to the lesion slice', async () => {
+      if (!(await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid))) throw new Error('lesion slice not in the displayed series');
+      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
+    });
+    await step('our panel is open', async () => {
+      const panel = page.locator('[data-testid="clue-panel"]');
+      if (!(await panel.isVisible())) await page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
+      await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+    });
+  }
+
+  /** Waits until the extension is no longer running; returns its state. */
+  function settled(page, timeout = STEP_TIMEOUT_MS) {
+    return page.waitForFunction(() => {
+      const s = window.__clue?.getState?.();
+      return s && s.status !== 'running' ? s : null;
+    }, null, { timeout, polling: 100 }).then((h) => h.jsonValue());
+  }
+
+  async function scrollBy(page, delta) {
+    return page.evaluate((d) => {
+      const s = window.services;
+      const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
+      const index = Math.min(vp.getImageIds().length - 1, Math.max(0, vp.getCurrentImageIdIndex() + d));
+      vp.setImageIdIndex(index);
+      return vp.getImageIds()[index];
+    }, delta);
+  }
+
+  async function setSlider(page, testid, value) {
+    await page.locator(`[data-testid="${testid}"]`).fill(String(value));
+  }
+
+  return {
+    async workflow(ctx) {
+      const { page, demo } = ctx;
+      const probe = loadSettings().settings;
+      if (!existsSync(modelManifestPath(probe))) {
+        throw new Error(`${modelManifestPath(probe)}: no model — export one (see tests/e2e/scenarios/workflow.js) or set CLUE_MODELS_DIR`);
+      }
+      const { url } = await startServer(ctx);
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      const timings = {};
+      await openLesionSlice(page, url, demo);
+      const lesionImageId = (await page.evaluate(displayedImage)).imageId;
+
+      // 1. One run on the displayed slice: model loaded, map written, overlay painted.
+      const clickedAt = Date.now();
+      await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+      const first = await step('run on the lesion slice', () => settled(page));
+      timings.clickToDoneMs = Date.now() - clickedAt;
+      if (first.status === 'error') throw new Error(`the run failed: ${first.error}`);
+      const model = first.model;
+      expect(model.status === 'ready', `model loaded (${model.modelId} ${model.modelVersion}, ${model.modelBytes} bytes, ${model.fromCache ? 'cache' : 'network'})`);
+      expect(model.backend === 'wasm', `backend shown: ${model.backend} (${model.threads} threads)`);
+      expect(model.skipped.some((s) => s.backend === 'webgpu'), `skipped backends with reasons: ${model.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
+      const result = first.lastResult;
+      expect(result && result.imageId === lesionImageId, 'the run is on the displayed (lesion) slice');
+      expect(result && !/placeholder/i.test(result.mapName) && result.mapName.startsWith(model.modelId), `map from the model (${result?.mapName})`);
+      expect(first.modelRuns === 1, `one model run (${first.modelRuns})`);
+      const t = result.timings;
+      log(`  model: ${model.modelId}, backend ${model.backend} ×${model.threads}, load ${model.loadMs} ms; slice: pre ${t.preprocessMs.toFixed(1)} ms, infer ${t.inferenceMs.toFixed(1)} ms, post ${t.postprocessMs.toFixed(1)} ms; click→overlay ${result.durationMs.toFixed(0)} ms (score ${result.score.toFixed(3)}, map ${result.mapMin.toFixed(3)}–${result.mapMax.toFixed(3)})`);
+      timings.clickToOverlayMs = Math.round(result.durationMs);
+      timings.inferenceMs = Math.round(t.inferenceMs);
+
+      // A threshold inside the map's range, so the labelmap and heatmap have voxels.
+      const mid = Math.round(((result.mapMin + result.mapMax) / 2) * 100) / 100;
+      await step(`threshold ${mid} (middle of the map's range)`, async () => {
+        await setSlider(page, 'clue-threshold-slider', mid);
+        await page.waitForFunction((v) => window.__clue.getState().threshold === v, mid, { timeout: STEP_TIMEOUT_MS });
+      });
+      const labelmap = await ourLabelmap(page);
+      const overlay = await page.evaluate(() => window.__clue.inspectOverlay());
+      const voxels = countOf(labelmap);
+      expect(labelmap.found && labelmap.shownInViewport, 'our labelmap exists and is shown on the viewport');
+      expect(voxels > 0 && voxels < labelmap.voxels, `labelmap voxels from the model at ${mid}: ${voxels} of ${labelmap.voxels}`);
+      expect(overlay.attached && overlay.imageId === lesionImageId, 'heatmap canvas attached and painted for the displayed slice');
+      expect(overlay.paintedPixels === voxels, `heatmap paints the labelmap's pixels at the threshold (${overlay.paintedPixels} vs ${voxels})`);
+      expect(overlay.canvasOpaquePixels > 0, `heatmap canvas has visible pixels (${overlay.canvasOpaquePixels})`);
+      const panelScore = await page.locator('[data-testid="clue-result-score"]').textContent();
+      expect(panelScore === result.score.toFixed(3), `panel shows the slice's score ${panelScore}`);
+      const backendText = await page.locator('[data-testid="clue-model-backend"]').textContent();
+      expect(/wasm/.test(backendText ?? ''), `panel shows the backend (${backendText})`);
+      const shot = path.join(RESULTS_DIR, 'e2e-workflow.png');
+      await page.screenshot({ path: shot });
+
+      // 2. Threshold: monotonic voxel counts, no model run.
+      const thresholds = [result.mapMin, mid, (mid + result.mapMax) / 2, result.mapMax + 0.01]
+        .map((v) => Math.min(1, Math.max(0, Math.round(v * 100) / 100)));
+      const counts = [];
+      for (const th of thresholds) {
+        await setSlider(page, 'clue-threshold-slider', th);
+        await page.waitForFunction((v) => window.__clue.getState().lastResult?.threshold === v, th, { timeout: STEP_TIMEOUT_MS });
+        counts.push({ th, voxels: countOf(await ourLabelmap(page)), painted: (await page.evaluate(() => window.__clue.inspectOverlay())).paintedPixels });
+      }
+      expect(counts.every((c, i) => i === 0 || c.voxels <= counts[i - 1].voxels), `voxel counts fall as the threshold rises: ${counts.map((c) => `${c.th}→${c.voxels}`).join(', ')}`);
+      expect(counts.every((c) => c.voxels === c.painted), 'heatmap follows the threshold live (painted = labelmap voxels at every step)');
+      expect((await state(page)).modelRuns === 1, 'moving the threshold ran no model');
+      await setSlider(page, 'clue-threshold-slider', mid);
+      await setSlider(page, 'clue-opacity-slider', 0.3);
+      expect((await state(page)).overlayOpacity === 0.3, 'opacity slider sets the heatmap opacity');
+
+      // 3. Scroll away and back: stored result shown, not recomputed.
+      const away = await scrollBy(page, 3);
+      await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(away)}`);
+      const awayState = await page.waitForFunction(() => {
+        const s = window.__clue.getState();
+        return s.displayedResult === null ? s : null;
+      }, null, { timeout: STEP_TIMEOUT_MS }).then((h) => h.jsonValue(), () => null);
+      expect(awayState !== null, 'another slice: the panel says no result is stored for it');
+      await scrollBy(page, -3);
+      await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(lesionImageId)}`);
+      const back = await page.waitForFunction((id) => {
+        const s = window.__clue.getState();
+        return s.displayedResult?.imageId === id ? s : null;
+      }, lesionImageId, { timeout: STEP_TIMEOUT_MS }).then((h) => h.jsonValue(), () => null);
+      expect(back && back.modelRuns === 1, `back on the lesion slice: stored result shown without a model run (runs ${back?.modelRuns})`);
+      const backOverlay = await page.evaluate(() => window.__clue.inspectOverlay());
+      expect(backOverlay.imageId === lesionImageId && backOverlay.paintedPixels === voxels, `heatmap repainted from the stored map (${backOverlay.paintedPixels})`);
+
+      // 4. Two quick runs on a new slice: the second cancels the first, one run writes.
+      const other = await scrollBy(page, 1);
+      await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(other)}`);
+      await page.evaluate(() => {
+        const button = document.querySelector('[data-testid="clue-run-button"]');
+        button.click();
+        button.click();
+      });
+      const twice = await step('two quick runs', () => settled(page));
+      expect(twice.status === 'done' && twice.modelRuns === 2, `second run cancelled the first: ${twice.modelRuns - 1} model run(s) written (status ${twice.status}${twice.error ? `: ${twice.error}` : ''})`);
+
+      // 5. Series run: progress, cancel, results kept.
+      await page.locator('[data-testid="clue-run-series-button"]').click();
+      const during = await step('series run under way (3 slices)', () =>
+        page.waitForFunction(() => {
+          const s = window.__clue.getState();
+          return s.series.status === 'running' && s.series.done >= 3 ? s : null;
+        }, null, { timeout: STEP_TIMEOUT_MS, polling: 50 }).then((h) => h.jsonValue()));
+      // The viewer stays responsive while the worker computes: a scroll lands at once.
+      const responsiveStart = Date.now();
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(null))));
+      timings.frameDuringSeriesMs = Date.now() - responsiveStart;
+      await page.locator('[data-testid="clue-cancel-button"]').click();
+      const cancelled = await settled(page);
+      expect(during.series.total > 3, `series progress shown (${during.series.done} of ${during.series.total})`);
+      expect(cancelled.series.status === 'cancelled' && cancelled.series.done < cancelled.series.total, `series cancelled at ${cancelled.series.done} of ${cancelled.series.total}`);
+      const runsAfterCancel = cancelled.modelRuns;
+      expect(runsAfterCancel >= 2 + 3, `series results kept: ${runsAfterCancel - 2} slice(s) computed before the cancel`);
+      // The worker answers in order: had the cancelled slice still been written, a new run
+      // would find two more model runs, not one.
+      const fresh = await scrollBy(page, -2);
+      await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(fresh)}`);
+      await page.locator('[data-testid="clue-run-button"]').click();
+      const afterCancel = await settled(page);
+      expect(afterCancel.modelRuns === runsAfterCancel + 1, `nothing written by the cancelled series (runs ${runsAfterCancel} → ${afterCancel.modelRuns} after one new run)`);
+      const seriesShot = path.join(RESULTS_DIR, 'e2e-workflow-series.png');
+      await page.screenshot({ path: seriesShot });
+
+      expect(watch.foreign.length === 0, `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`);
+      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      return { checks, timings, screenshot: shot, watch };
+    },
+
+    async ['workflow-bad-model'](ctx) {
+      const { page, demo } = ctx;
+      const probe = loadSettings().settings;
+      const source = modelManifestPath(probe);
+      if (!existsSync(source)) throw new Error(`${source}: no model to corrupt (see workflow)`);
+      // A copy of the model whose manifest names a different sha256.
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-bad-model-'));
+      ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const manifest = JSON.parse(await readFile(source, 'utf8'));
+      await mkdir(path.join(dir, 'demo'));
+      const file = manifest.files.find((f) => f.dtype === 'float32') ?? manifest.files[0];
+      await copyFile(path.join(path.dirname(source), file.path), path.join(dir, 'demo', file.path));
+      manifest.files = [{ ...file, sha256: file.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) }];
+      await writeFile(path.join(dir, 'demo', 'manifest.json'), JSON.stringify(manifest));
+      const { url } = await startServer(ctx, { modelsDir: dir });
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      await openLesionSlice(page, url, demo);
+      await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+      const failed = await step('run with the wrong-hash model', () => settled(page));
+      expect(failed.status === 'error' && /does not match its manifest/.test(failed.error ?? ''), `panel error names the mismatch: ${failed.error}`);
+      expect(failed.model.status === 'error', `model section shows the error: ${failed.model.error}`);
+      const alert = await page.locator('[data-testid="clue-error"]').textContent();
+      expect(alert === failed.error, 'the message is shown in the panel');
+      expect(!(await ourLabelmap(page)).found, 'nothing written');
+      const before = (await page.evaluate(displayedImage)).imageId;
+      const next = await scrollBy(page, 1);
+      const moved = await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(next)}`).then(() => true, () => false);
+      expect(moved && next !== before, 'the viewer keeps working (scrolls to the next slice)');
+      const shot = path.join(RESULTS_DIR, 'e2e-workflow-bad-model.png');
+      await page.screenshot({ path: shot });
+      expect(watch.foreign.length === 0, 'no requests to other origins');
+      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      return { checks, screenshot: shot, watch };
+    },
+  };
+}
