@@ -1,0 +1,417 @@
+#!/usr/bin/env node
+// `npm run bench`: the engine's speed and memory in headless Debian Chromium, side by side
+// with onnxruntime-node on the same ONNX file, and click-to-overlay in the real viewer.
+// A benchmark, not a test: it prints and writes measured figures and asserts nothing.
+//
+//   node bench/run.js [--models demo,vit-b16,vit-l14,...] [--threads 1,2] [--runs 5]
+//                     [--large-runs 3] [--dtype float32|float16] [--quick] [--no-viewer] [--out bench]
+//
+// Models are names of MODELS below or export folders (with manifest.json). Per model and
+// thread count: a fresh Chromium on one persistent profile (so Cache Storage has a real
+// quota and the warm load can come from it), cold load (cache emptied first), 1 warm-up run
+// and N timed runs of the engine, warm load, the renderer's peak RSS; then onnxruntime-node
+// in its own process on the same file with the same threads. Writes bench/results.json (one
+// record per measurement) and bench/results.md (the table). See bench/README.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildEngine, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
+import { measureViewer } from './viewer.js';
+
+const EXPORTS = path.join(repoRoot, '.cache', 'exports');
+const PYTHON = path.join(repoRoot, '.venv', 'bin', 'python');
+const CLUE = path.join(repoRoot, '.venv', 'bin', 'clue');
+
+/** Named models: where the export lives and how to make it when it is missing. */
+const MODELS = {
+  // The shipped default; until it exists, the tiny random CLUE stands in (said in the results).
+  demo: () => {
+    const demo = path.join(repoRoot, 'models', 'artifacts', 'demo');
+    if (existsSync(path.join(demo, 'manifest.json'))) return { name: 'demo', dir: demo };
+    return { name: 'tiny (demo stand-in)', dir: exportOf('tiny', ['--model-config', 'models/clue/configs/clue-tiny.toml', '--backbone', 'preset:tiny-random']) };
+  },
+  tiny: () => ({ name: 'tiny', dir: exportOf('tiny', ['--model-config', 'models/clue/configs/clue-tiny.toml', '--backbone', 'preset:tiny-random']) }),
+  'vit-b16': () => ({ name: 'vit-b16-random', dir: exportOf('vit-b16-random', ['--model-config', 'models/clue/configs/clue-vit-b16.toml', '--backbone', 'preset:ViT-B-16-random', '--fp16', '--id', 'clue-vit-b16-random']) }),
+  'vit-l14': () => ({ name: 'vit-l14-random', dir: exportOf('vit-l14-random', ['--model-config', 'models/clue/configs/clue-vit-l14.toml', '--backbone', 'preset:ViT-L-14-random', '--fp16', '--id', 'clue-vit-l14-random']) }),
+  'vit-b16-int8': () => ({ name: 'vit-b16-random-int8', dir: int8Of('vit-b16') }),
+  'vit-l14-int8': () => ({ name: 'vit-l14-random-int8', dir: int8Of('vit-l14') }),
+};
+const DEFAULT_MODELS = ['demo', 'vit-b16', 'vit-b16-int8', 'vit-l14', 'vit-l14-int8'];
+
+function exportOf(folder, exportArgs) {
+  const dir = path.join(EXPORTS, folder);
+  if (!existsSync(path.join(dir, 'manifest.json'))) {
+    console.log(`[bench] making ${dir} (clue export ${exportArgs.join(' ')})`);
+    execFileSync(CLUE, ['export', ...exportArgs, '--out', dir], { cwd: repoRoot, stdio: 'inherit' });
+  }
+  return dir;
+}
+
+function int8Of(key) {
+  const source = MODELS[key]().dir;
+  const dir = `${source}-int8`;
+  if (!existsSync(path.join(dir, 'manifest.json'))) {
+    console.log(`[bench] making ${dir} (bench/quantize_int8.py)`);
+    execFileSync(PYTHON, [path.join(repoRoot, 'bench', 'quantize_int8.py'), source, '--out', dir], { cwd: repoRoot, stdio: 'inherit' });
+  }
+  return dir;
+}
+
+// --- arguments
+function parseArgs(argv) {
+  const options = { models: null, threads: [1, 2], runs: 5, largeRuns: 3, dtype: 'float32', quick: false, viewer: true, out: path.join(repoRoot, 'bench') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag === '--models') options.models = value().split(',').filter(Boolean);
+    else if (flag === '--threads') options.threads = value().split(',').map(Number);
+    else if (flag === '--runs') options.runs = Number(value());
+    else if (flag === '--large-runs') options.largeRuns = Number(value());
+    else if (flag === '--dtype') options.dtype = value();
+    else if (flag === '--quick') options.quick = true;
+    else if (flag === '--no-viewer') options.viewer = false;
+    else if (flag === '--out') options.out = path.resolve(value());
+    else throw new Error(`unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --out)`);
+  }
+  if (options.quick) {
+    options.models ??= ['demo'];
+    options.runs = Math.min(options.runs, 2);
+  }
+  options.models ??= DEFAULT_MODELS;
+  if (!options.threads.every((t) => Number.isInteger(t) && t >= 1)) throw new Error('--threads: positive integers, e.g. 1,2');
+  if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error('--runs: a positive integer');
+  if (options.dtype !== 'float32' && options.dtype !== 'float16') throw new Error('--dtype: float32 or float16');
+  if (!Number.isInteger(options.largeRuns) || options.largeRuns < 1) throw new Error('--large-runs: a positive integer');
+  return options;
+}
+
+function resolveModel(spec) {
+  if (MODELS[spec]) return MODELS[spec]();
+  const dir = path.resolve(spec);
+  if (!existsSync(path.join(dir, 'manifest.json'))) {
+    throw new Error(`--models: ${spec} is neither a known model (${Object.keys(MODELS).join(', ')}) nor a folder with manifest.json`);
+  }
+  return { name: path.basename(dir), dir };
+}
+
+// --- small helpers
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? null : +x.toFixed(digits));
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+const log = (line) => console.log(`[bench] ${line}`);
+
+/** Peak resident set (VmHWM, MiB) over Chromium's renderer processes under this process. */
+function rendererPeakRssMiB() {
+  const parents = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const descends = (pid) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parents.get(p) ?? 0, hops++) if (p === process.pid) return true;
+    return false;
+  };
+  let peak = null;
+  for (const pid of parents.keys()) {
+    if (pid === process.pid || !descends(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak ?? 0, Number(hwm[1]) / 1024);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return peak;
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// --- the engine in the browser (runs inside the page)
+async function enginePage({ manifestUrl, dtype, threads, runs, coldLoad, warmLoad }) {
+  const { createEngine } = await import('/clue/engine-harness.js');
+  const out = { isolated: crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
+  if (coldLoad) out.cacheCleared = await caches.delete('clue-models-v1');
+  const longTasks = [];
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
+  // A 256×240 slice of deterministic pseudo-random values (the cost does not depend on them).
+  const width = 256;
+  const height = 240;
+  const values = new Float32Array(width * height);
+  for (let i = 0; i < values.length; i++) values[i] = ((i * 2654435761) >>> 0) % 1000;
+  const slice = { values, width, height };
+  const describe = (e) => (e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e));
+
+  let started = performance.now();
+  let engine;
+  try {
+    engine = await createEngine({ manifestUrl, dtype, backends: { maxThreads: threads } });
+  } catch (error) {
+    out.error = { stage: 'load', message: describe(error) };
+    return out;
+  }
+  const info = engine.info;
+  out.info = { backend: info.backend, threads: info.threads, skipped: info.skipped, modelBytes: info.modelBytes, dtype: info.dtype, modelId: info.modelId };
+  out.load = { totalMs: performance.now() - started, loadMs: info.loadMs, sessionMs: info.sessionMs, fromCache: info.fromCache, networkBytes: info.networkBytes, cacheProblem: info.cacheProblem };
+  try {
+    started = performance.now();
+    await engine.run(slice);
+    out.warmupMs = performance.now() - started;
+    longTasks.length = 0;
+    out.runs = [];
+    for (let k = 0; k < runs; k++) out.runs.push((await engine.run(slice)).timings);
+    out.longTasksMs = [...longTasks];
+  } catch (error) {
+    out.error = { stage: 'run', message: describe(error) };
+  }
+  engine.dispose();
+  if (warmLoad && !out.error) {
+    started = performance.now();
+    try {
+      const again = await createEngine({ manifestUrl, dtype, backends: { maxThreads: threads } });
+      out.warm = { totalMs: performance.now() - started, loadMs: again.info.loadMs, sessionMs: again.info.sessionMs, fromCache: again.info.fromCache, networkBytes: again.info.networkBytes };
+      again.dispose();
+    } catch (error) {
+      out.warm = { error: describe(error) };
+    }
+  }
+  return out;
+}
+
+async function measureBrowser({ origin, profileDir, model, dtype, threads, runs, coldLoad, timeoutMs }) {
+  const browser = await launchChromiumProfile(profileDir);
+  const sampler = { peak: null };
+  const poll = setInterval(() => {
+    const now = rendererPeakRssMiB();
+    if (now !== null) sampler.peak = Math.max(sampler.peak ?? 0, now);
+  }, 500);
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (error) => log(`[pageerror] ${error.message}`));
+    await page.goto(`${origin}/`);
+    const manifestUrl = `/${path.basename(model.dir)}/manifest.json`;
+    const result = await withTimeout(page.evaluate(enginePage, { manifestUrl, dtype, threads, runs, coldLoad, warmLoad: coldLoad }),
+      timeoutMs, `${model.name} in Chromium (${threads} thread(s))`);
+    result.rendererPeakRssMiB = Math.max(sampler.peak ?? 0, rendererPeakRssMiB() ?? 0) || null;
+    return result;
+  } catch (error) {
+    return { error: { stage: 'browser', message: error.message.split('\n')[0] }, rendererPeakRssMiB: sampler.peak };
+  } finally {
+    clearInterval(poll);
+    await browser.close().catch(() => {});
+  }
+}
+
+function measureNative({ file, manifest, threads, runs, timeoutMs }) {
+  const child = spawnSync(process.execPath, [
+    path.join(repoRoot, 'bench', 'native.js'), file, String(threads), String(runs),
+    manifest.input.name, manifest.input.shape.join(','),
+  ], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 20 });
+  if (child.status !== 0) {
+    const why = child.error?.message ?? (child.signal ? `killed by ${child.signal}` : `exit ${child.status}`);
+    return { error: `onnxruntime-node: ${why} ${child.stderr?.trim().split('\n').slice(-2).join(' ') ?? ''}`.trim() };
+  }
+  return JSON.parse(child.stdout.trim().split('\n').pop());
+}
+
+// --- records
+function record(fields) {
+  return {
+    name: fields.name, model: fields.model, backend: fields.backend, threads: fields.threads ?? null,
+    median_ms: round(fields.median_ms), runs: fields.runs ?? 0,
+    baseline_ms: round(fields.baseline_ms), ratio: fields.ratio === undefined ? (fields.median_ms && fields.baseline_ms ? round(fields.median_ms / fields.baseline_ms, 2) : null) : fields.ratio,
+    ...Object.fromEntries(Object.entries(fields).filter(([k]) => !['name', 'model', 'backend', 'threads', 'median_ms', 'runs', 'baseline_ms', 'ratio'].includes(k))),
+  };
+}
+
+async function benchModel({ model, options, distDir, profileDir, records }) {
+  const manifest = JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8'));
+  // The file the engine picks (manifest.ts pickModelFile): the dtype asked for, else float32.
+  const file = manifest.files.find((f) => f.dtype === options.dtype) ?? manifest.files.find((f) => f.dtype === 'float32') ?? manifest.files[0];
+  const filePath = path.join(model.dir, file.path);
+  const sizeGiB = file.bytes / 1024 ** 3;
+  // Files over 1 GiB (the real-size L/14) get fewer timed runs (--large-runs), said per record.
+  const runs = file.bytes > 1024 ** 3 ? Math.min(options.runs, options.largeRuns) : options.runs;
+  // Generous bounds, so a stuck run ends that measurement and not the bench.
+  const timeoutFor = (threads) => Math.round((90 + sizeGiB * 300 + (runs + 1) * sizeGiB * 40) * 1000 * (2 / threads));
+  const base = { model: model.name, file: path.relative(repoRoot, filePath), model_bytes: file.bytes, dtype: file.dtype };
+  let webgpuReported = false;
+  // One server (one origin) for all thread counts: Cache Storage is per origin, so the second
+  // browser session finds the model the first one cached.
+  const { server, origin } = await serve({ distDir, root: path.dirname(model.dir), isolated: true });
+  try {
+    for (const [index, threads] of options.threads.entries()) {
+      const load = loadAverage();
+      log(`${model.name}: Chromium, ${threads} thread(s), ${runs} runs (load average ${load.join(' ')})`);
+      const browser = await measureBrowser({ origin, profileDir, model, dtype: options.dtype, threads, runs, coldLoad: index === 0, timeoutMs: timeoutFor(threads) });
+      log(`${model.name}: onnxruntime-node, ${threads} thread(s)`);
+      const native = measureNative({ file: filePath, manifest, threads, runs, timeoutMs: timeoutFor(threads) });
+      const loadAfter = loadAverage();
+      const context = { ...base, load_average: [load[0], loadAfter[0]] };
+
+      const nativeMedian = native.runsMs ? median(native.runsMs) : null;
+      if (browser.info && !webgpuReported) {
+        for (const skip of browser.info.skipped.filter((s) => s.backend !== 'wasm')) {
+          records.push(record({ name: 'inference', model: model.name, backend: skip.backend, threads: null, runs: 0, unavailable: skip.reason }));
+        }
+        webgpuReported = true;
+      }
+      const backend = browser.info?.backend ?? 'wasm';
+      if (browser.runs?.length) {
+        records.push(record({
+          name: 'inference', backend, threads: browser.info.threads, median_ms: median(browser.runs.map((t) => t.inferenceMs)),
+          runs: browser.runs.length, baseline_ms: nativeMedian, ...context,
+          runs_ms: browser.runs.map((t) => round(t.inferenceMs)), warmup_ms: round(browser.warmupMs),
+          preprocess_ms: round(median(browser.runs.map((t) => t.preprocessMs)), 2),
+          postprocess_ms: round(median(browser.runs.map((t) => t.postprocessMs)), 2),
+          slice_total_ms: round(median(browser.runs.map((t) => t.totalMs))),
+          main_thread_long_tasks_ms: browser.longTasksMs.map((x) => round(x)),
+        }));
+      } else {
+        const error = browser.error ? `${browser.error.stage}: ${browser.error.message}` : 'no runs';
+        records.push(record({ name: 'inference', backend, threads, runs: 0, baseline_ms: nativeMedian, error, ...context }));
+      }
+      records.push(record({
+        name: 'inference', backend: 'onnxruntime-node', threads, median_ms: nativeMedian, runs: native.runsMs?.length ?? 0, ...context,
+        ...(native.error ? { error: native.error } : { runs_ms: native.runsMs.map((x) => round(x)), warmup_ms: round(native.warmupMs) }),
+      }));
+      if (browser.load) {
+        records.push(record({
+          name: browser.load.fromCache ? 'load-warm' : 'load-cold', backend, threads, median_ms: browser.load.totalMs, runs: 1,
+          baseline_ms: native.sessionMs ?? null, ...context,
+          fetch_verify_ms: round(browser.load.loadMs), session_ms: round(browser.load.sessionMs),
+          network_bytes: browser.load.networkBytes, cache_problem: browser.load.cacheProblem,
+          note: `${browser.load.fromCache ? 'new browser session on the same profile, model from Cache Storage' : 'Cache Storage emptied first'}; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)`,
+        }));
+      }
+      if (browser.warm && !browser.warm.error) {
+        records.push(record({
+          name: 'load-warm', backend, threads, median_ms: browser.warm.totalMs, runs: 1, baseline_ms: native.sessionMs ?? null, ...context,
+          fetch_verify_ms: round(browser.warm.loadMs), session_ms: round(browser.warm.sessionMs), from_cache: browser.warm.fromCache,
+          network_bytes: browser.warm.networkBytes,
+          note: 'same page, engine created again (runtime already compiled), model from Cache Storage; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)',
+        }));
+      }
+      records.push(record({
+        name: 'memory-peak', backend, threads, runs: 1, ...context,
+        peak_mib: round(browser.rendererPeakRssMiB, 0), baseline_peak_mib: round(native.peakRssMiB, 0),
+        ratio: browser.rendererPeakRssMiB && native.peakRssMiB ? round(browser.rendererPeakRssMiB / native.peakRssMiB, 2) : null,
+        method: 'Chromium renderer process VmHWM (WASM heap of the engine worker + its pthreads, the model bytes in JS, page); baseline: onnxruntime-node process maxRSS',
+        ...(browser.error && !browser.runs?.length ? { error: `${browser.error.stage}: ${browser.error.message}` } : {}),
+      }));
+      log(`${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error?.message})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`);
+    }
+  } finally {
+    server.close();
+  }
+}
+
+// --- the Markdown table
+function markdown(records, meta) {
+  const cell = (v) => (v === null || v === undefined ? '—' : String(v));
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Measured ${meta.date} by \`${meta.command}\` on ${meta.cpu} (${meta.cores} cores, shared with other`,
+    `work: load average per row, 1-minute, before/after), ${meta.chromium}, onnxruntime-web and`,
+    `onnxruntime-node ${meta.ort}. Medians of the row's runs after 1 warm-up (${meta.runs} per model, ${meta.largeRuns} for files over 1 GiB).`,
+    'Inference = `session.run` only (browser: timed in the worker; native: in its own process).',
+    'Ratio = browser / native. Regenerate with `npm run bench` (bench/README.md).',
+    '',
+    '| measurement | model | backend | threads | median ms | runs | onnxruntime-node ms | ratio | load avg | notes |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of records) {
+    let notes = r.error ?? r.unavailable ?? '';
+    if (r.name === 'memory-peak') {
+      notes = `${r.peak_mib ?? '—'} MiB renderer peak RSS vs ${r.baseline_peak_mib ?? '—'} MiB native maxRSS${r.error ? `; ${r.error}` : ''}`;
+    } else if (r.name.startsWith('load')) {
+      notes = `${r.note.split(';')[0]}: fetch/cache+sha256 ${cell(r.fetch_verify_ms)} ms, session ${cell(r.session_ms)} ms, ${r.network_bytes ?? 0} network bytes${r.cache_problem ? `; cache: ${r.cache_problem}` : ''}`;
+    } else if (r.name.startsWith('click-to-overlay')) {
+      notes = r.note ?? '';
+    } else if (r.main_thread_long_tasks_ms) {
+      const longest = r.main_thread_long_tasks_ms.length ? Math.max(...r.main_thread_long_tasks_ms) : 0;
+      notes = `pre ${cell(r.preprocess_ms)} ms, post ${cell(r.postprocess_ms)} ms; main-thread tasks > 50 ms during runs: ${r.main_thread_long_tasks_ms.length}${longest ? ` (longest ${longest})` : ''}`;
+    }
+    const loadAvg = r.load_average ? r.load_average.join(' / ') : '';
+    lines.push(`| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function writeAtomically(file, text) {
+  const temporary = `${file}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, file);
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const models = options.models.map(resolveModel);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'clue-bench-'));
+  const records = [];
+  try {
+    log('building the engine (webpack, production)');
+    const distDir = path.join(work, 'dist');
+    await buildEngine(distDir);
+    const profileDir = path.join(work, 'profile');
+    for (const model of models) {
+      await benchModel({ model, options, distDir, profileDir, records });
+      // The next model's cold load starts from an empty cache anyway; free the disk now.
+      rmSync(path.join(profileDir, 'Default', 'Service Worker', 'CacheStorage'), { recursive: true, force: true });
+    }
+    if (options.viewer) {
+      // The demo model (or its stand-in) in the real viewer: our server, the built bundles.
+      const viewerModel = models.find((m) => m.name.startsWith('demo') || m.name.startsWith('tiny')) ?? MODELS.demo();
+      log(`viewer: click-to-overlay with ${viewerModel.name}`);
+      const bundlesDir = path.join(work, 'bundles');
+      cpSync(path.join(repoRoot, 'dist'), bundlesDir, { recursive: true });
+      records.push(...(await measureViewer({ model: viewerModel, bundlesDir, runs: options.quick ? 2 : options.runs, log })));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const chromiumVersion = (() => {
+    try {
+      return execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return 'Chromium (version unknown)';
+    }
+  })();
+  const ortVersion = JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8')).version;
+  const meta = {
+    date: new Date().toISOString(), command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, chromium: chromiumVersion, ort: ortVersion,
+    runs: options.runs, largeRuns: options.largeRuns,
+  };
+  writeAtomically(path.join(options.out, 'results.json'), `${JSON.stringify({ meta, records }, null, 1)}\n`);
+  const table = markdown(records, meta);
+  writeAtomically(path.join(options.out, 'results.md'), table);
+  console.log(table);
+}
+
+main().catch((error) => {
+  console.error(`bench: ${error.message}`);
+  process.exit(1);
+});
