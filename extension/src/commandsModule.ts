@@ -53,10 +53,22 @@ interface SliceInput {
   modalityLut: ModalityLutInfo;
 }
 
+/** Runs `task` when the browser is idle (tests pass their own). */
+export type IdleScheduler = (task: () => void) => void;
+
+const defaultScheduler: IdleScheduler = (task) => {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(() => task(), { timeout: 500 });
+  else queueMicrotask(task);
+};
+
+/** Main-thread time one idle chunk of off-screen re-thresholding may take. */
+const CATCH_UP_BUDGET_MS = 8;
+
 export function createClueActions(
   params: HostExtensionParams,
   store: ClueStore,
   registry: MapperRegistry = createMapperRegistry(),
+  schedule: IdleScheduler = defaultScheduler,
 ): ClueActions {
   const services = params.servicesManager.services;
   const results = new ResultCache<KeptResult>();
@@ -162,6 +174,7 @@ export function createClueActions(
   function showDisplayedResult(record: OverlayDrawRecord): void {
     if (record.viewportId !== services.viewportGridService.getActiveViewportId()) return;
     const kept = record.imageId ? findResult(record.viewportId, record.imageId) : undefined;
+    if (kept) catchUpDisplayed(kept);
     const summary = kept?.summary ?? null;
     if (store.getState().displayedResult !== summary) store.setState({ displayedResult: summary });
   }
@@ -174,8 +187,11 @@ export function createClueActions(
     const segmentationId = await ensureClueLabelmap(services, libraries, input.viewportId, input.displaySet);
     if (!isCurrent(jobId)) return null;
     const threshold = store.getState().threshold;
+    // Repainting the viewport costs the host a full render: only for the slice on screen
+    // (a series run notifies the host once at its end for the others).
+    const onScreen = services.cornerstoneViewportService.getCornerstoneViewport(input.viewportId)?.getCurrentImageId() === input.imageId;
     const written = writeMapToLabelmap(services, libraries, {
-      segmentationId, viewportId: input.viewportId, imageId: input.imageId, map, threshold,
+      segmentationId, viewportId: input.viewportId, imageId: input.imageId, map, threshold, notify: onScreen,
     });
     const range = mapRange(map);
     const summary: SliceResult = {
@@ -223,6 +239,7 @@ export function createClueActions(
       const kept = results.get(slice.displaySet.displaySetInstanceUID, slice.imageId);
       if (kept && services.segmentationService.getSegmentation(kept.summary.segmentationId)) {
         // Stored: shown again at the current threshold, not recomputed.
+        catchUpDisplayed(kept);
         attachOverlay(libraries, slice.viewport);
         store.setState({ status: 'done', error: null, lastResult: kept.summary, displayedResult: kept.summary,
           message: 'This slice was already computed: its stored result is shown (not recomputed).' });
@@ -252,6 +269,8 @@ export function createClueActions(
     const { id, signal } = startJob();
     store.setState({ status: 'running', error: null, message: 'Preparing the series run…' });
     let displaySetInstanceUID: string | null = null;
+    // What the series wrote off screen, for one notification to the host at the end.
+    let written: { libraries: HostLibraries; segmentationId: string; viewportId: string } | null = null;
     try {
       const libraries = getHostLibraries(params.extensionManager);
       const viewportId = resolveViewportId(services, typeof options.viewportId === 'string' ? options.viewportId : undefined);
@@ -274,6 +293,7 @@ export function createClueActions(
           const pixels = readImageValues(libraries, image, `image ${series.done + 1} of the series`);
           const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
           if (!summary) return;
+          written = { libraries, segmentationId: summary.segmentationId, viewportId };
           series.computed++;
           if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
         }
@@ -293,6 +313,9 @@ export function createClueActions(
       reportError(error);
     } finally {
       endJob(id);
+      if (written && services.segmentationService.getSegmentation(written.segmentationId)) {
+        notifyLabelmapChanged(services, written.libraries, written.segmentationId, [written.viewportId]);
+      }
     }
   }
 
@@ -309,23 +332,41 @@ export function createClueActions(
     }));
   }
 
-  /** Re-thresholds every stored map into its labelmap (no model run) and repaints. */
+  /**
+   * Re-thresholds stored maps into their labelmaps (no model run). The slices on screen are
+   * done at once; the others follow in idle-time chunks (160 slices of 29k voxels take the
+   * host's voxel manager a few hundred ms, too long for a slider), and a slice scrolled to
+   * before its turn is done when it is drawn (`catchUpDisplayed`).
+   */
   function applyThreshold(threshold: number): void {
     store.setState({ threshold });
-    if (results.size === 0) {
-      overlays?.redrawAll();
-      return;
+    const libraries = results.size ? getHostLibraries(params.extensionManager) : null;
+    const onScreen: KeptResult[] = [];
+    for (const kept of results.list()) {
+      if (!services.segmentationService.getSegmentation(kept.summary.segmentationId)) {
+        results.clear(kept.displaySetInstanceUID); // the user removed it: forget its maps
+      } else if (isOnScreen(kept)) {
+        onScreen.push(kept);
+      }
     }
-    const libraries = getHostLibraries(params.extensionManager);
+    if (libraries) rethreshold(libraries, onScreen, threshold, true);
+    overlays?.redrawAll(); // also refreshes displayedResult through onDraw
+    scheduleCatchUp();
+  }
+
+  function isOnScreen(kept: KeptResult): boolean {
+    return services.cornerstoneViewportService.getCornerstoneViewport(kept.summary.viewportId)?.getCurrentImageId() === kept.imageId;
+  }
+
+  /** Writes `list` at `threshold` into the host's labelmaps; notifies the host once per segmentation. */
+  function rethreshold(libraries: HostLibraries, list: KeptResult[], threshold: number, notify: boolean): void {
     const touched = new Map<string, Set<string>>();
     const last = store.getState().lastResult;
     let lastResult = last;
-    for (const kept of results.list()) {
+    for (const kept of list) {
+      if (kept.summary.threshold === threshold) continue;
       const { segmentationId, viewportId } = kept.summary;
-      if (!services.segmentationService.getSegmentation(segmentationId)) {
-        results.clear(kept.displaySetInstanceUID); // the user removed it: forget its maps
-        continue;
-      }
+      if (!services.segmentationService.getSegmentation(segmentationId)) continue;
       const written = writeMapToLabelmap(services, libraries, {
         segmentationId, viewportId, imageId: kept.imageId, map: kept.map, threshold, notify: false,
       });
@@ -334,9 +375,51 @@ export function createClueActions(
       if (!touched.has(segmentationId)) touched.set(segmentationId, new Set());
       touched.get(segmentationId)!.add(viewportId);
     }
-    for (const [segmentationId, viewportIds] of touched) notifyLabelmapChanged(services, libraries, segmentationId, viewportIds);
-    store.setState({ lastResult });
-    overlays?.redrawAll(); // also refreshes displayedResult through onDraw
+    if (notify) for (const [segmentationId, viewportIds] of touched) notifyLabelmapChanged(services, libraries, segmentationId, viewportIds);
+    if (lastResult !== last) store.setState({ lastResult });
+  }
+
+  let catchUpScheduled = false;
+  let catchUpTouched = new Set<string>(); // segmentations written off screen, for one final notify
+
+  /** The off-screen slices, a few milliseconds at a time, when the browser is idle. */
+  function scheduleCatchUp(): void {
+    if (catchUpScheduled) return;
+    catchUpScheduled = true;
+    schedule(() => {
+      catchUpScheduled = false;
+      const threshold = store.getState().threshold;
+      const stale = results.list().filter((kept) => kept.summary.threshold !== threshold);
+      if (stale.length === 0) return;
+      const libraries = getHostLibraries(params.extensionManager);
+      const started = performance.now();
+      let index = 0;
+      while (index < stale.length && performance.now() - started < CATCH_UP_BUDGET_MS) {
+        const kept = stale[index++]!;
+        rethreshold(libraries, [kept], threshold, false);
+        catchUpTouched.add(kept.summary.segmentationId);
+      }
+      if (index < stale.length) {
+        scheduleCatchUp();
+        return;
+      }
+      // All stale slices are written: tell the host once, for every segmentation touched.
+      // No repaint: these slices are off screen.
+      const touched = catchUpTouched;
+      catchUpTouched = new Set();
+      for (const segmentationId of touched) {
+        if (services.segmentationService.getSegmentation(segmentationId)) {
+          libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+        }
+      }
+    });
+  }
+
+  /** A slice drawn before the catch-up reached it gets its labelmap now. */
+  function catchUpDisplayed(kept: KeptResult): void {
+    const threshold = store.getState().threshold;
+    if (kept.summary.threshold === threshold) return;
+    rethreshold(getHostLibraries(params.extensionManager), [kept], threshold, true);
   }
 
   function setThreshold(options: { threshold: number }): void {
@@ -354,7 +437,7 @@ export function createClueActions(
           status: shown ? 'done' : store.getState().status,
           error: null,
           message: shown
-            ? `Threshold ${threshold.toFixed(2)}: ${shown.voxelCount} voxels on the slice (${results.size} stored slice(s) updated, no model run).`
+            ? `Threshold ${threshold.toFixed(2)}: ${shown.voxelCount} voxels on the slice (${results.size} stored slice(s) re-thresholded, no model run).`
             : `Threshold ${threshold.toFixed(2)}.`,
         });
       }

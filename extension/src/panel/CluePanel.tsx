@@ -29,7 +29,7 @@ const styles: Record<string, CSSProperties> = {
     padding: '5px 10px', fontSize: 12, cursor: 'pointer',
   },
   status: { color: '#a9b8c8' },
-  error: { color: '#ff8a80', background: 'rgba(255, 82, 82, 0.12)', padding: 8, borderRadius: 4 },
+  error: { color: '#ff8a80', background: 'rgba(255, 82, 82, 0.12)', padding: 8, borderRadius: 4, overflowWrap: 'anywhere' },
   slider: { flex: 1 },
   table: { display: 'grid', gridTemplateColumns: 'auto 1fr', columnGap: 10, rowGap: 4, margin: 0 },
   term: { color: '#8aa0b8' },

@@ -5,6 +5,14 @@
 export interface VoxelWriter {
   getAtIndex(index: number): number | undefined;
   setAtIndex(index: number, value: number): unknown;
+  /** The voxels as one array, when the manager has one (read-only use here: faster reads). */
+  getScalarData?(): ArrayLike<number>;
+}
+
+/** The voxels to read from: the manager's own array when it has one of the right length. */
+function readable(voxels: Pick<VoxelWriter, 'getAtIndex' | 'getScalarData'>, length: number): ArrayLike<number> | null {
+  const data = voxels.getScalarData?.();
+  return data && data.length >= length ? data : null;
 }
 
 /**
@@ -32,17 +40,25 @@ export function writeThresholdMask(
     throw new RangeError(`threshold ${threshold} is not a finite number`);
   }
   let count = 0;
+  const t = Math.fround(threshold);
+  const data = readable(voxels, map.length);
   for (let i = 0; i < map.length; i++) {
-    const want = isAboveThreshold(map[i]!, threshold) ? segmentIndex : 0;
+    const want = map[i]! >= t ? segmentIndex : 0;
     if (want !== 0) count++;
-    if ((voxels.getAtIndex(i) ?? 0) !== want) voxels.setAtIndex(i, want);
+    // Writes go through setAtIndex (the host tracks modified voxels), reads may not.
+    if ((data ? data[i] : voxels.getAtIndex(i) ?? 0) !== want) voxels.setAtIndex(i, want);
   }
   return count;
 }
 
 /** Counts voxels equal to `segmentIndex` among the first `length` voxels. */
-export function countSegmentVoxels(voxels: Pick<VoxelWriter, 'getAtIndex'>, length: number, segmentIndex: number): number {
+export function countSegmentVoxels(voxels: Pick<VoxelWriter, 'getAtIndex' | 'getScalarData'>, length: number, segmentIndex: number): number {
   let count = 0;
-  for (let i = 0; i < length; i++) if (voxels.getAtIndex(i) === segmentIndex) count++;
+  const data = readable(voxels, length);
+  if (data) {
+    for (let i = 0; i < length; i++) if (data[i] === segmentIndex) count++;
+  } else {
+    for (let i = 0; i < length; i++) if (voxels.getAtIndex(i) === segmentIndex) count++;
+  }
   return count;
 }

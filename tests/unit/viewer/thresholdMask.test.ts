@@ -48,6 +48,14 @@ describe('writeThresholdMask', () => {
     expect(countSegmentVoxels(voxels, 5, 1)).toBe(0);
   });
 
+  it('reads through the manager’s array when it has one, still writing through setAtIndex', () => {
+    const withArray = bufferVoxels([0, 0, 1, 0, 1]);
+    const voxels: VoxelWriter = { ...withArray, getAtIndex: () => { throw new Error('read per index'); }, getScalarData: () => withArray.data };
+    expect(writeThresholdMask(map, 0.5, voxels, 1)).toBe(3);
+    expect(withArray.writes).toEqual([3]);
+    expect(countSegmentVoxels(voxels, 5, 1)).toBe(3);
+  });
+
   it('rejects a non-finite threshold', () => {
     expect(() => writeThresholdMask(map, Number.NaN, bufferVoxels([0, 0, 0, 0, 0]), 1)).toThrow(/threshold NaN/);
   });

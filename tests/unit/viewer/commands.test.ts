@@ -1,0 +1,355 @@
+// The workflow commands against a host made of plain data with the shapes our viewer/ code
+// reads (OHIF services, Cornerstone cache and voxel managers), and a slice mapper whose
+// answers the test controls. What is under test is ours: result keeping, re-thresholding
+// stored maps, cancellation, series runs, clean-up. The real engine and the real viewer are
+// covered by tests/unit/engine and the e2e `workflow` scenario.
+import { describe, expect, it } from 'vitest';
+import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
+import type { EngineInfo } from '../../../extension/src/engine';
+import { EngineError } from '../../../extension/src/engine/errors';
+import { createMapperRegistry, type MapperRegistry, type SliceForMapping, type SliceMapper } from '../../../extension/src/sliceMapper';
+import { createClueStore } from '../../../extension/src/state';
+import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
+
+const SIZE = 16;
+const SLICES = 5;
+
+/** A voxel manager over a plain array. */
+function voxels(data: Uint8Array | Float32Array) {
+  return {
+    getAtIndex: (i: number) => data[i],
+    setAtIndex: (i: number, v: number) => {
+      data[i] = v;
+    },
+    getScalarData: () => data,
+    getScalarDataLength: () => data.length,
+  };
+}
+
+function fakeHost(options: { modality?: string } = {}) {
+  const images = new Map<string, any>();
+  const imageIds = Array.from({ length: SLICES }, (_, k) => `img:${k}`);
+  imageIds.forEach((imageId, k) => {
+    // Slice k: a ramp whose values grow with k, so every slice has its own map.
+    const data = Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + k * 3);
+    images.set(imageId, { imageId, rows: SIZE, columns: SIZE, voxelManager: voxels(data) });
+  });
+  const displaySet = { displaySetInstanceUID: 'ds', imageIds, Modality: options.modality ?? 'MR' };
+  let current = 2;
+  let renders = 0;
+  const viewport = {
+    id: 'vp',
+    type: 'stack',
+    getCurrentImageId: () => imageIds[current],
+    getImageIds: () => imageIds,
+    worldToCanvas: () => [0, 0] as [number, number],
+    render: () => {
+      renders++;
+    },
+  };
+  const segmentations = new Map<string, any>([['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }]]);
+  const shown = new Set<string>();
+  let modifiedEvents = 0;
+  const segmentationService = {
+    async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
+      const ids = ds.imageIds.map((id: string) => {
+        const lm = `lm:${id}`;
+        images.set(lm, { imageId: lm, rows: SIZE, columns: SIZE, referencedImageId: id, voxelManager: voxels(new Uint8Array(SIZE * SIZE)) });
+        return lm;
+      });
+      segmentations.set(segmentationId, { segmentationId, label, representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } } });
+      return segmentationId;
+    },
+    async addSegmentationRepresentation(_viewportId: string, { segmentationId }: any) {
+      shown.add(segmentationId);
+    },
+    getSegmentation: (id: string) => segmentations.get(id),
+    getSegmentations: () => [...segmentations.values()],
+    getSegmentationRepresentations: (_vp: string, { segmentationId }: any = {}) =>
+      shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : [],
+    setSegmentColor: () => {},
+    remove: (id: string) => {
+      segmentations.delete(id);
+      shown.delete(id);
+    },
+  };
+  const libraries = {
+    cornerstone: {
+      cache: { getImage: (id: string) => images.get(id) },
+      metaData: { get: () => undefined },
+      imageLoader: { loadAndCacheImage: async (id: string) => images.get(id) },
+      utilities: { imageToWorldCoords: () => [0, 0, 0] },
+      eventTarget: new EventTarget(),
+      getEnabledElement: () => undefined,
+      Enums: { ViewportType: { STACK: 'stack' }, Events: { IMAGE_RENDERED: 'rendered', ELEMENT_ENABLED: 'enabled' } },
+    },
+    cornerstoneTools: {
+      Enums: { SegmentationRepresentations: { Labelmap: 'Labelmap' } },
+      segmentation: { triggerSegmentationEvents: { triggerSegmentationDataModified: () => void modifiedEvents++ } },
+    },
+  };
+  const params = {
+    servicesManager: {
+      services: {
+        segmentationService,
+        viewportGridService: {
+          getActiveViewportId: () => 'vp',
+          getState: () => ({ activeViewportId: 'vp', viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]) }),
+        },
+        cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
+        displaySetService: { getDisplaySetByUID: (uid: string) => (uid === 'ds' ? displaySet : undefined) },
+      },
+    },
+    extensionManager: { getModuleEntry: () => ({ exports: { getCornerstoneLibraries: () => libraries } }) },
+    commandsManager: { runCommand: () => undefined },
+  } as unknown as HostExtensionParams;
+
+  /** Our segment's voxels on the labelmap image of source slice k. */
+  const labelmapCount = (k: number) => {
+    const image = images.get(`lm:${imageIds[k]}`);
+    return image ? [...image.voxelManager.getScalarData()].filter((v: number) => v === 1).length : 0;
+  };
+  return {
+    params, imageIds, segmentations, labelmapCount,
+    scrollTo: (k: number) => {
+      current = k;
+    },
+    counters: () => ({ renders, modifiedEvents }),
+  };
+}
+
+/** The map our fake model gives: the slice's values scaled to [0, 1] by a fixed 60. */
+function expectedMap(values: Float32Array): Float32Array {
+  return Float32Array.from(values, (v) => Math.min(1, v / 60));
+}
+
+function countAbove(map: Float32Array, t: number) {
+  return map.filter((v) => v >= Math.fround(t)).length;
+}
+
+interface Pending {
+  slice: SliceForMapping;
+  resolve(): void;
+}
+
+/** A mapper whose computes wait until the test releases them (or answer at once). */
+function controlledRegistry(options: { manual?: boolean; threshold?: number } = {}) {
+  const pending: Pending[] = [];
+  let computes = 0;
+  const info = {
+    backend: 'wasm', threads: 2, skipped: [{ backend: 'webgpu', reason: 'no adapter' }], modelId: 'fake', modelVersion: '1',
+    fromCache: false, networkBytes: 10, modelBytes: 10, totalMs: 5, cacheProblem: null,
+    manifest: { threshold: { default: options.threshold ?? 0.5 } },
+  } as unknown as EngineInfo;
+  const mapper: SliceMapper = {
+    name: 'fake 1',
+    info,
+    compute(slice, signal) {
+      computes++;
+      const answer = () => ({ map: expectedMap(slice.values), score: 0.25, timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 } });
+      if (!options.manual) return Promise.resolve(answer());
+      return new Promise((resolve, reject) => {
+        signal?.addEventListener('abort', () => reject(new DOMException('cancelled', 'AbortError')));
+        pending.push({ slice, resolve: () => resolve(answer()) });
+      });
+    },
+  };
+  const registry: MapperRegistry = { get: async () => mapper, disposeAll: () => {} };
+  return { registry, pending, computes: () => computes };
+}
+
+/** Collects idle tasks so the test decides when the browser is "idle". */
+function manualScheduler() {
+  const tasks: Array<() => void> = [];
+  const schedule: IdleScheduler = (task) => void tasks.push(task);
+  const flush = () => {
+    while (tasks.length) tasks.shift()!();
+  };
+  return { schedule, flush };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('workflow commands', () => {
+  it('runs the model on the displayed slice, writes our labelmap and keeps the result', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry({ threshold: 0.3 });
+    const actions = createClueActions(host.params, store, model.registry);
+    await actions.runOnSlice();
+    const state = store.getState();
+    expect(state.status).toBe('done');
+    expect(state.model).toMatchObject({ status: 'ready', backend: 'wasm', threads: 2, modelId: 'fake' });
+    expect(state.model.skipped).toEqual([{ backend: 'webgpu', reason: 'no adapter' }]);
+    expect(state.threshold).toBe(0.3); // the manifest's default
+    const map = expectedMap(Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + 6));
+    expect(host.labelmapCount(2)).toBe(countAbove(map, 0.3));
+    expect(state.lastResult).toMatchObject({ imageId: 'img:2', voxelCount: countAbove(map, 0.3), score: 0.25, mapName: 'fake 1' });
+    expect(state.lastResult!.timings).toEqual({ preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 });
+    expect(state.modelRuns).toBe(1);
+
+    await actions.runOnSlice(); // the same slice again: shown from the store, not recomputed
+    expect(model.computes()).toBe(1);
+    expect(store.getState().message).toMatch(/already computed/);
+  });
+
+  it('keeps a threshold the user chose over the manifest’s default', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, controlledRegistry({ threshold: 0.3 }).registry);
+    actions.setThreshold({ threshold: 0.7 });
+    await actions.runOnSlice();
+    expect(store.getState().threshold).toBe(0.7);
+  });
+
+  it('re-thresholds every stored slice without running the model: on screen at once, the rest when idle', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry();
+    const idle = manualScheduler();
+    const actions = createClueActions(host.params, store, model.registry, idle.schedule);
+    await actions.runOnSeries();
+    expect(store.getState().series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: SLICES });
+    expect(model.computes()).toBe(SLICES);
+    const maps = host.imageIds.map((_, k) => expectedMap(Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + k * 3)));
+
+    const previous = maps.map((_, k) => host.labelmapCount(k));
+    for (const t of [0.2, 0.35, 0.5]) {
+      actions.setThreshold({ threshold: t });
+      expect(host.labelmapCount(2)).toBe(countAbove(maps[2]!, t)); // displayed: immediately
+      idle.flush();
+      maps.forEach((map, k) => {
+        expect(host.labelmapCount(k)).toBe(countAbove(map, t));
+      });
+    }
+    expect(maps.map((_, k) => host.labelmapCount(k)).every((n, k) => n <= previous[k]!)).toBe(true);
+    expect(model.computes()).toBe(SLICES);
+    expect(store.getState().modelRuns).toBe(SLICES);
+  });
+
+  it('a slice scrolled to before the idle catch-up reaches it is re-thresholded when shown', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const idle = manualScheduler();
+    const actions = createClueActions(host.params, store, controlledRegistry().registry, idle.schedule);
+    await actions.runOnSeries();
+    actions.setThreshold({ threshold: 0.1 });
+    const before = host.labelmapCount(4);
+    host.scrollTo(4);
+    // What the overlay does on each render of the viewport: look up and show the stored result.
+    await actions.runOnSlice();
+    expect(host.labelmapCount(4)).toBeGreaterThan(before);
+    expect(store.getState().displayedResult).toMatchObject({ imageId: 'img:4', threshold: 0.1 });
+  });
+
+  it('a second run cancels the first: only the newer one writes', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry({ manual: true, threshold: 0.3 });
+    const actions = createClueActions(host.params, store, model.registry);
+    const first = actions.runOnSlice();
+    await settle();
+    host.scrollTo(3);
+    const second = actions.runOnSlice();
+    await settle();
+    expect(model.pending.length).toBe(2);
+    model.pending[0]!.resolve(); // the first's answer arrives late: dropped
+    model.pending[1]!.resolve();
+    await Promise.all([first, second]);
+    const state = store.getState();
+    expect(state.status).toBe('done');
+    expect(state.modelRuns).toBe(1);
+    expect(state.lastResult!.imageId).toBe('img:3');
+    expect(host.labelmapCount(2)).toBe(0);
+    expect(host.labelmapCount(3)).toBeGreaterThan(0);
+  });
+
+  it('cancelling a series keeps what was computed and writes nothing after', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry({ manual: true });
+    const actions = createClueActions(host.params, store, model.registry);
+    const run = actions.runOnSeries();
+    for (let k = 0; k < 2; k++) {
+      while (model.pending.length <= k) await settle();
+      model.pending[k]!.resolve();
+    }
+    while (model.pending.length < 3) await settle();
+    expect(store.getState().series).toMatchObject({ status: 'running', done: 2, computed: 2 });
+    actions.cancel();
+    model.pending[2]!.resolve();
+    await run;
+    const state = store.getState();
+    expect(state.series).toMatchObject({ status: 'cancelled', done: 2 });
+    expect(state.status).toBe('idle');
+    expect(state.modelRuns).toBe(2);
+    expect(host.labelmapCount(2)).toBe(0);
+    // The kept slices come back without a run.
+    host.scrollTo(0);
+    await actions.runOnSlice();
+    expect(model.pending.length).toBe(3);
+    expect(store.getState().message).toMatch(/already computed/);
+  });
+
+  it('clear and dispose remove only our segmentation', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, controlledRegistry().registry);
+    await actions.runOnSlice();
+    expect([...host.segmentations.keys()]).toEqual(['user-seg', 'clue-anomaly::ds']);
+    actions.dispose();
+    expect([...host.segmentations.keys()]).toEqual(['user-seg']);
+    expect(store.getState()).toMatchObject({ status: 'idle', lastResult: null, displayedResult: null });
+    expect(store.getState().model.status).toBe('not-loaded');
+  });
+
+  it('a model that fails to load gives its message in the panel and nothing is written', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const registry: MapperRegistry = {
+      get: () => Promise.reject(new EngineError('model-corrupt', 'model.onnx: sha256 does not match the manifest')),
+      disposeAll: () => {},
+    };
+    const actions = createClueActions(host.params, store, registry);
+    await actions.runOnSlice();
+    const state = store.getState();
+    expect(state.status).toBe('error');
+    expect(state.error).toMatch(/^The model file does not match its manifest and was not used: model\.onnx: sha256/);
+    expect(state.model.status).toBe('error');
+    expect(host.segmentations.has('clue-anomaly::ds')).toBe(false);
+  });
+
+  it('a non-image series is refused with a message naming it', async () => {
+    const host = fakeHost({ modality: 'SR' });
+    const store = createClueStore();
+    const model = controlledRegistry();
+    const actions = createClueActions(host.params, store, model.registry);
+    await actions.runOnSlice();
+    expect(store.getState().error).toMatch(/shows a SR series, which has no images to analyse/);
+    expect(model.computes()).toBe(0);
+  });
+});
+
+describe('createMapperRegistry', () => {
+  it('creates one engine per model URL, and forgets a failed load so the next run retries', async () => {
+    const created: string[] = [];
+    let fail = true;
+    const engine = {
+      info: { modelId: 'm', modelVersion: '2' } as EngineInfo,
+      run: async () => ({ map: new Float32Array(4), width: 2, height: 2, score: 0.5, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, totalMs: 0 } }),
+      dispose: () => {},
+    };
+    const registry = createMapperRegistry(async ({ manifestUrl }) => {
+      created.push(manifestUrl);
+      if (fail) throw new EngineError('model-missing', 'not there');
+      return engine;
+    });
+    await expect(registry.get('/a.json', () => {})).rejects.toThrow('not there');
+    fail = false;
+    const [m1, m2] = await Promise.all([registry.get('/a.json', () => {}), registry.get('/a.json', () => {})]);
+    expect(created).toEqual(['/a.json', '/a.json']);
+    expect(m1.name).toBe('m 2');
+    expect((await m2.compute({ values: new Float32Array(4), rows: 2, columns: 2 })).map.length).toBe(4);
+    await expect(m1.compute({ values: new Float32Array(4), rows: 3, columns: 2 })).rejects.toThrow(/4 values for a 3×2 slice/);
+  });
+});
