@@ -1,6 +1,6 @@
 // The OHIF extension object. The prebuilt viewer imports this bundle as an ES module and
 // uses its default export (see docs/deploy.md).
-import { COMMANDS, EXTENSION_ID } from './ids';
+import { EXTENSION_ID } from './ids';
 import { createClueActions, getCommandsModule, type ClueActions } from './commandsModule';
 import { getHangingProtocolModule } from './getHangingProtocolModule';
 import { getPanelModule } from './getPanelModule';
@@ -30,12 +30,14 @@ const extension = {
   },
 
   /**
-   * Leaving any mode: our segmentations and overlays go (never the user's own), the model's
-   * worker stops, and the panel starts fresh next time.
+   * Leaving any mode: our segmentations and overlays go, the model's worker stops, and the
+   * panel starts fresh next time. Called directly (the host may have left the command
+   * context by now). The host's own SegmentationService.onModeExit then destroys every
+   * remaining segmentation (OHIF 3.13 behaviour, not ours).
    */
-  onModeExit({ commandsManager }: Pick<HostExtensionParams, 'commandsManager'>) {
+  onModeExit() {
     try {
-      commandsManager.runCommand(COMMANDS.dispose);
+      actions?.dispose();
     } catch (error) {
       console.warn('[clue] cleanup on mode exit failed', error);
     }

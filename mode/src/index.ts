@@ -98,9 +98,11 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
     },
 
     onModeExit({ servicesManager }: ModeLifecycleParams) {
-      // Ours only: our segmentations, heatmap overlays and model worker. The segmentation
-      // service is deliberately NOT destroyed (the host's modes do that): it would also drop
-      // the user's own segmentations.
+      // Ours only: our segmentations, heatmap overlays and model worker (the extension's
+      // onModeExit does the same directly, in case this command context is gone). We do not
+      // destroy the segmentation service ourselves: that would drop the user's own
+      // segmentations. (OHIF 3.13's SegmentationService.onModeExit still destroys every
+      // segmentation on any mode exit; that is the host's behaviour, not ours.)
       try {
         commandsManager?.runCommand(COMMANDS.dispose);
       } catch (error) {
