@@ -9,6 +9,10 @@
 //                        progress is cancelled and keeps its results; no foreign requests
 //   workflow-bad-model — a manifest whose sha256 does not match its model file: the panel
 //                        names the mismatch and the viewer keeps working
+//   workflow-bad-input — a study written here with dcmjs (a colour image, an 8×8 image, a
+//                        4100-pixel-wide image, a 3-frame image): each refusal has its own
+//                        panel message, the multi-frame image runs per frame, and the viewer
+//                        keeps working
 // The model: `<modelsDir>/demo/manifest.json` (settings' modelsDir, CLUE_MODELS_DIR
 // overrides; e.g. a tiny export: .venv/bin/clue export --backbone preset:tiny-random
 // --model-config models/clue/configs/clue-tiny.toml --out .cache/models/tiny/demo).
@@ -18,12 +22,69 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
 import { createClueServer } from '../../../server/server.js';
+import dcmjs from 'dcmjs';
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage } from '../lib/page-state.js';
 
 const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 const ANOMALY_SEGMENT_INDEX = 1;
 const RUN_BUTTON_ID = 'clueRunOnSlice';
 const PANEL_NAME = 'cluePanel';
+
+/**
+ * Writes one uncompressed DICOM file per series of a small "bad input" study into `dir`
+ * (dcmjs, explicit VR little endian). Returns the study UID and the series.
+ */
+async function writeBadInputStudy(dir) {
+  const { DicomDict, DicomMetaDictionary } = dcmjs.data;
+  const uid = (n) => `2.25.${BigInt(Date.now()) * 1000n + BigInt(n)}`;
+  const study = uid(0);
+  const series = [
+    { number: 1, description: 'bad input: colour', rows: 64, columns: 64, frames: 1, colour: true, expect: /colour image \(3 components\)/ },
+    { number: 2, description: 'bad input: tiny', rows: 8, columns: 8, frames: 1, expect: /only 8×8 pixels; CLUE needs at least 16×16/ },
+    { number: 3, description: 'bad input: very wide', rows: 20, columns: 4100, frames: 1, expect: /20×4100 pixels; CLUE runs on images of at most 4096×4096/ },
+    { number: 4, description: 'multi-frame', rows: 48, columns: 40, frames: 3, expect: null },
+  ];
+  for (const s of series) {
+    s.uid = uid(s.number);
+    const sop = uid(100 + s.number);
+    const pixels = s.rows * s.columns * s.frames;
+    let pixelData;
+    if (s.colour) {
+      const rgb = new Uint8Array(pixels * 3);
+      for (let i = 0; i < pixels; i++) rgb.set([i % 256, (i * 7) % 256, 128], i * 3);
+      pixelData = rgb.buffer;
+    } else {
+      const grey = new Uint16Array(pixels);
+      for (let i = 0; i < pixels; i++) grey[i] = 100 + ((i * 37) % 900);
+      pixelData = grey.buffer;
+    }
+    const sopClass = s.frames > 1 ? '1.2.840.10008.5.1.4.1.1.4.1' : s.colour ? '1.2.840.10008.5.1.4.1.1.7' : '1.2.840.10008.5.1.4.1.1.4';
+    const dataset = {
+      SOPClassUID: sopClass, SOPInstanceUID: sop, StudyInstanceUID: study, SeriesInstanceUID: s.uid,
+      Modality: s.colour ? 'OT' : 'MR', SeriesNumber: s.number, InstanceNumber: 1, SeriesDescription: s.description,
+      StudyDescription: 'CLUE bad inputs', PatientName: 'CLUE^BadInputs', PatientID: 'CLUE-BAD-INPUTS',
+      StudyDate: '20000101', StudyTime: '000000', AccessionNumber: '', StudyID: '1', ReferringPhysicianName: '',
+      Rows: s.rows, Columns: s.columns, SamplesPerPixel: s.colour ? 3 : 1,
+      PhotometricInterpretation: s.colour ? 'RGB' : 'MONOCHROME2',
+      BitsAllocated: s.colour ? 8 : 16, BitsStored: s.colour ? 8 : 16, HighBit: s.colour ? 7 : 15, PixelRepresentation: 0,
+      ...(s.colour ? { PlanarConfiguration: 0 } : { RescaleSlope: '1', RescaleIntercept: '0' }),
+      ...(s.frames > 1 ? { NumberOfFrames: String(s.frames) } : {}),
+      PixelSpacing: ['1', '1'], ImagePositionPatient: ['0', '0', '0'], ImageOrientationPatient: ['1', '0', '0', '0', '1', '0'],
+      FrameOfReferenceUID: uid(50),
+      PixelData: pixelData,
+      _vrMap: { PixelData: s.colour ? 'OB' : 'OW' },
+    };
+    const meta = {
+      FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+      MediaStorageSOPClassUID: sopClass, MediaStorageSOPInstanceUID: sop,
+      TransferSyntaxUID: '1.2.840.10008.1.2.1', ImplementationClassUID: '2.25.1234567',
+    };
+    const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
+    dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
+    await writeFile(path.join(dir, `series-${s.number}.dcm`), Buffer.from(dict.write()));
+  }
+  return { study, series };
+}
 
 function modelManifestPath(settings) {
   return path.join(settings.modelsDir, 'demo', 'manifest.json');
@@ -219,6 +280,44 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
       expect(watch.foreign.length === 0, `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`);
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, timings, screenshot: shot, watch };
+    },
+
+    async ['workflow-bad-input'](ctx) {
+      const { page } = ctx;
+      if (!existsSync(modelManifestPath(loadSettings().settings))) throw new Error('no model (see workflow)');
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-bad-input-'));
+      ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const { study, series } = await writeBadInputStudy(dir);
+      const { url } = await startServer(ctx, { staticDicomDir: dir });
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      await step('open our mode on the bad-input study', () => page.goto(`${url}/clue?StudyInstanceUIDs=${study}`, { timeout: STEP_TIMEOUT_MS }));
+      await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
+      for (const s of series) {
+        await step(`show "${s.description}"`, async () => {
+          const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${s.number}"]`);
+          await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+          await thumbnail.dblclick();
+          await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(s.uid)}`);
+        });
+        const shown = await page.evaluate(displayedImage);
+        await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+        const after = await step(`run on "${s.description}"`, () => settled(page));
+        if (s.expect) {
+          expect(after.status === 'error' && s.expect.test(after.error ?? ''), `${s.description} (${shown.rows}×${shown.columns}): ${after.error}`);
+        } else {
+          expect(after.status === 'done' && after.lastResult?.imageId === shown.imageId && after.lastResult.rows === s.rows,
+            `${s.description}: runs on the displayed frame ${shown.imageIndex + 1} of ${shown.imageCount} (${after.status}${after.error ? `: ${after.error}` : ''})`);
+        }
+      }
+      const alive = await page.evaluate(displayedImage);
+      expect(alive !== null, 'the viewer still displays an image after every refusal');
+      const shot = path.join(RESULTS_DIR, 'e2e-workflow-bad-input.png');
+      await page.screenshot({ path: shot });
+      expect(watch.foreign.length === 0, 'no requests to other origins');
+      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      return { checks, screenshot: shot, watch };
     },
 
     async ['workflow-bad-model'](ctx) {
