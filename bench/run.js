@@ -4,18 +4,20 @@
 // A benchmark, not a test: it prints and writes measured figures and asserts nothing.
 //
 //   node bench/run.js [--models demo,vit-b16,vit-l14,...] [--threads 1,2] [--runs 5]
-//                     [--large-runs 3] [--dtype float32|float16] [--quick] [--no-viewer] [--out bench]
+//                     [--large-runs 3] [--dtype float32|float16] [--quick] [--no-viewer]
+//                     [--merge] [--out bench]
 //
 // Models are names of MODELS below or export folders (with manifest.json). Per model and
 // thread count: a fresh Chromium on one persistent profile (so Cache Storage has a real
 // quota and the warm load can come from it), cold load (cache emptied first), 1 warm-up run
-// and N timed runs of the engine, warm load, the renderer's peak RSS; then onnxruntime-node
-// in its own process on the same file with the same threads. Writes bench/results.json (one
+// and N timed runs of the engine, alternating with runs of onnxruntime-node (its own process,
+// same file, same threads), warm load, the renderer's peak RSS. Writes bench/results.json (one
 // record per measurement) and bench/results.md (the table). See bench/README.md.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { buildEngine, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
 import { measureViewer } from './viewer.js';
 
@@ -60,7 +62,7 @@ function int8Of(key) {
 
 // --- arguments
 function parseArgs(argv) {
-  const options = { models: null, threads: [1, 2], runs: 5, largeRuns: 3, dtype: 'float32', quick: false, viewer: true, out: path.join(repoRoot, 'bench') };
+  const options = { models: null, threads: [1, 2], runs: 5, largeRuns: 3, dtype: 'float32', quick: false, viewer: true, merge: false, out: path.join(repoRoot, 'bench') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -74,8 +76,9 @@ function parseArgs(argv) {
     else if (flag === '--dtype') options.dtype = value();
     else if (flag === '--quick') options.quick = true;
     else if (flag === '--no-viewer') options.viewer = false;
+    else if (flag === '--merge') options.merge = true;
     else if (flag === '--out') options.out = path.resolve(value());
-    else throw new Error(`unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --out)`);
+    else throw new Error(`unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --merge, --out)`);
   }
   if (options.quick) {
     options.models ??= ['demo'];
@@ -147,91 +150,158 @@ function withTimeout(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-// --- the engine in the browser (runs inside the page)
-async function enginePage({ manifestUrl, dtype, threads, runs, coldLoad, warmLoad }) {
+// --- the engine in the browser (these run inside the page; the engine lives on window)
+async function pageLoad({ manifestUrl, dtype, threads, coldLoad }) {
   const { createEngine } = await import('/clue/engine-harness.js');
   const out = { isolated: crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
   if (coldLoad) out.cacheCleared = await caches.delete('clue-models-v1');
-  const longTasks = [];
-  new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
+  window.__bench = { longTasks: [], createEngine, options: { manifestUrl, dtype, backends: { maxThreads: threads } } };
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__bench.longTasks.push(e.duration))).observe({ type: 'longtask' });
   // A 256×240 slice of deterministic pseudo-random values (the cost does not depend on them).
-  const width = 256;
-  const height = 240;
-  const values = new Float32Array(width * height);
+  const values = new Float32Array(256 * 240);
   for (let i = 0; i < values.length; i++) values[i] = ((i * 2654435761) >>> 0) % 1000;
-  const slice = { values, width, height };
-  const describe = (e) => (e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e));
+  window.__bench.slice = { values, width: 256, height: 240 };
+  const started = performance.now();
+  try {
+    const engine = await createEngine(window.__bench.options);
+    window.__bench.engine = engine;
+    const info = engine.info;
+    out.info = { backend: info.backend, threads: info.threads, skipped: info.skipped, modelBytes: info.modelBytes, dtype: info.dtype, modelId: info.modelId };
+    out.load = { totalMs: performance.now() - started, loadMs: info.loadMs, sessionMs: info.sessionMs, fromCache: info.fromCache, networkBytes: info.networkBytes, cacheProblem: info.cacheProblem };
+  } catch (error) {
+    out.error = `load: ${error.code ? `${error.code}: ` : ''}${error.message ?? error}`;
+  }
+  return out;
+}
 
-  let started = performance.now();
-  let engine;
+async function pageRun() {
+  const started = performance.now();
   try {
-    engine = await createEngine({ manifestUrl, dtype, backends: { maxThreads: threads } });
+    const { timings } = await window.__bench.engine.run(window.__bench.slice);
+    return { ...timings, wallMs: performance.now() - started };
   } catch (error) {
-    out.error = { stage: 'load', message: describe(error) };
-    return out;
+    return { error: `run: ${error.code ? `${error.code}: ` : ''}${error.message ?? error}` };
   }
-  const info = engine.info;
-  out.info = { backend: info.backend, threads: info.threads, skipped: info.skipped, modelBytes: info.modelBytes, dtype: info.dtype, modelId: info.modelId };
-  out.load = { totalMs: performance.now() - started, loadMs: info.loadMs, sessionMs: info.sessionMs, fromCache: info.fromCache, networkBytes: info.networkBytes, cacheProblem: info.cacheProblem };
-  try {
-    started = performance.now();
-    await engine.run(slice);
-    out.warmupMs = performance.now() - started;
-    longTasks.length = 0;
-    out.runs = [];
-    for (let k = 0; k < runs; k++) out.runs.push((await engine.run(slice)).timings);
-    out.longTasksMs = [...longTasks];
-  } catch (error) {
-    out.error = { stage: 'run', message: describe(error) };
-  }
-  engine.dispose();
-  if (warmLoad && !out.error) {
-    started = performance.now();
+}
+
+/** Disposes the engine; with warmLoad, creates it again in the same page (model from the cache). */
+async function pageFinish({ warmLoad }) {
+  const out = { longTasksMs: [...window.__bench.longTasks] };
+  window.__bench.engine.dispose();
+  if (warmLoad) {
+    const started = performance.now();
     try {
-      const again = await createEngine({ manifestUrl, dtype, backends: { maxThreads: threads } });
+      const again = await window.__bench.createEngine(window.__bench.options);
       out.warm = { totalMs: performance.now() - started, loadMs: again.info.loadMs, sessionMs: again.info.sessionMs, fromCache: again.info.fromCache, networkBytes: again.info.networkBytes };
       again.dispose();
     } catch (error) {
-      out.warm = { error: describe(error) };
+      out.warm = { error: `${error.code ? `${error.code}: ` : ''}${error.message ?? error}` };
     }
   }
   return out;
 }
 
-async function measureBrowser({ origin, profileDir, model, dtype, threads, runs, coldLoad, timeoutMs }) {
+/** onnxruntime-node in its own process (bench/native.js), driven one run at a time. */
+function startNative({ file, manifest, threads }) {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bench', 'native.js'), file, String(threads), manifest.input.name, manifest.input.shape.join(',')],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
+  const replies = [];
+  const waiters = [];
+  let stderr = '';
+  let ended = null;
+  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    let message;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      return; // not ours (a library's own output)
+    }
+    if (waiters.length) waiters.shift()(message);
+    else replies.push(message);
+  });
+  child.on('exit', (code, signal) => {
+    ended = { error: `onnxruntime-node exited (${signal ?? `code ${code}`}) ${stderr.trim().split('\n').slice(-2).join(' ')}`.trim() };
+    for (const resolve of waiters.splice(0)) resolve(ended);
+  });
+  child.stdin.on('error', () => {}); // the process ended; the exit handler reports it
+  return {
+    next(timeoutMs) {
+      if (replies.length) return Promise.resolve(replies.shift());
+      if (ended) return Promise.resolve(ended);
+      return withTimeout(new Promise((resolve) => waiters.push(resolve)), timeoutMs, 'onnxruntime-node').catch((error) => ({ error: error.message }));
+    },
+    send(command) {
+      if (!ended) child.stdin.write(`${command}\n`);
+    },
+    stop() {
+      if (!ended) child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * One model, one thread count: Chromium (fresh browser, shared profile) and onnxruntime-node
+ * side by side, their runs alternating (browser, native, browser, native, …) so that both see
+ * the same machine load.
+ */
+async function measurePair({ origin, profileDir, model, manifest, filePath, dtype, threads, runs, coldLoad, timeoutMs }) {
   const browser = await launchChromiumProfile(profileDir);
   const sampler = { peak: null };
   const poll = setInterval(() => {
     const now = rendererPeakRssMiB();
     if (now !== null) sampler.peak = Math.max(sampler.peak ?? 0, now);
   }, 500);
+  const web = { runs: [] };
+  const native = { runsMs: [] };
+  let nativeProcess = null;
   try {
     const page = await browser.newPage();
     page.on('pageerror', (error) => log(`[pageerror] ${error.message}`));
+    page.on('crash', () => log('[page crashed]'));
     await page.goto(`${origin}/`);
-    const manifestUrl = `/${path.basename(model.dir)}/manifest.json`;
-    const result = await withTimeout(page.evaluate(enginePage, { manifestUrl, dtype, threads, runs, coldLoad, warmLoad: coldLoad }),
-      timeoutMs, `${model.name} in Chromium (${threads} thread(s))`);
-    result.rendererPeakRssMiB = Math.max(sampler.peak ?? 0, rendererPeakRssMiB() ?? 0) || null;
-    return result;
+    const inPage = (fn, arg) => withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} in Chromium (${threads} thread(s))`)
+      .catch((error) => ({ error: `browser: ${error.message.split('\n')[0]}` }));
+    const loaded = await inPage(pageLoad, { manifestUrl: `/${path.basename(model.dir)}/manifest.json`, dtype, threads, coldLoad });
+    Object.assign(web, loaded);
+    nativeProcess = startNative({ file: filePath, manifest, threads });
+    const ready = await nativeProcess.next(timeoutMs);
+    if (ready.error) native.error = ready.error;
+    else native.sessionMs = ready.sessionMs;
+    for (let k = 0; k <= runs; k++) { // k = 0: warm-up of both
+      if (!web.error) {
+        const timing = await inPage(pageRun);
+        if (timing.error) web.error = timing.error;
+        else if (k === 0) web.warmupMs = timing.inferenceMs;
+        else web.runs.push(timing);
+      }
+      if (!native.error) {
+        nativeProcess.send('run');
+        const answer = await nativeProcess.next(timeoutMs);
+        if (answer.error) native.error = answer.error;
+        else if (k === 0) native.warmupMs = answer.ms;
+        else native.runsMs.push(answer.ms);
+      }
+    }
+    if (!web.error || web.info) {
+      const finished = await inPage(pageFinish, { warmLoad: coldLoad && !web.error });
+      web.longTasksMs = finished.longTasksMs ?? [];
+      web.warm = finished.warm;
+    }
+    if (!native.error) {
+      nativeProcess.send('end');
+      const last = await nativeProcess.next(timeoutMs);
+      native.peakRssMiB = last.peakRssMiB ?? null;
+    }
   } catch (error) {
-    return { error: { stage: 'browser', message: error.message.split('\n')[0] }, rendererPeakRssMiB: sampler.peak };
+    web.error ??= `browser: ${error.message.split('\n')[0]}`;
   } finally {
     clearInterval(poll);
+    web.rendererPeakRssMiB = Math.max(sampler.peak ?? 0, rendererPeakRssMiB() ?? 0) || null;
+    nativeProcess?.stop();
     await browser.close().catch(() => {});
   }
-}
-
-function measureNative({ file, manifest, threads, runs, timeoutMs }) {
-  const child = spawnSync(process.execPath, [
-    path.join(repoRoot, 'bench', 'native.js'), file, String(threads), String(runs),
-    manifest.input.name, manifest.input.shape.join(','),
-  ], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 20 });
-  if (child.status !== 0) {
-    const why = child.error?.message ?? (child.signal ? `killed by ${child.signal}` : `exit ${child.status}`);
-    return { error: `onnxruntime-node: ${why} ${child.stderr?.trim().split('\n').slice(-2).join(' ') ?? ''}`.trim() };
-  }
-  return JSON.parse(child.stdout.trim().split('\n').pop());
+  return { web, native };
 }
 
 // --- records
@@ -262,14 +332,14 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
   try {
     for (const [index, threads] of options.threads.entries()) {
       const load = loadAverage();
-      log(`${model.name}: Chromium, ${threads} thread(s), ${runs} runs (load average ${load.join(' ')})`);
-      const browser = await measureBrowser({ origin, profileDir, model, dtype: options.dtype, threads, runs, coldLoad: index === 0, timeoutMs: timeoutFor(threads) });
-      log(`${model.name}: onnxruntime-node, ${threads} thread(s)`);
-      const native = measureNative({ file: filePath, manifest, threads, runs, timeoutMs: timeoutFor(threads) });
+      log(`${model.name}: Chromium and onnxruntime-node, ${threads} thread(s), ${runs} runs each (load average ${load.join(' ')})`);
+      const { web: browser, native } = await measurePair({
+        origin, profileDir, model, manifest, filePath, dtype: options.dtype, threads, runs, coldLoad: index === 0, timeoutMs: timeoutFor(threads),
+      });
       const loadAfter = loadAverage();
       const context = { ...base, load_average: [load[0], loadAfter[0]] };
 
-      const nativeMedian = native.runsMs ? median(native.runsMs) : null;
+      const nativeMedian = native.runsMs.length ? median(native.runsMs) : null;
       if (browser.info && !webgpuReported) {
         for (const skip of browser.info.skipped.filter((s) => s.backend !== 'wasm')) {
           records.push(record({ name: 'inference', model: model.name, backend: skip.backend, threads: null, runs: 0, unavailable: skip.reason }));
@@ -317,9 +387,9 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
         peak_mib: round(browser.rendererPeakRssMiB, 0), baseline_peak_mib: round(native.peakRssMiB, 0),
         ratio: browser.rendererPeakRssMiB && native.peakRssMiB ? round(browser.rendererPeakRssMiB / native.peakRssMiB, 2) : null,
         method: 'Chromium renderer process VmHWM (WASM heap of the engine worker + its pthreads, the model bytes in JS, page); baseline: onnxruntime-node process maxRSS',
-        ...(browser.error && !browser.runs?.length ? { error: `${browser.error.stage}: ${browser.error.message}` } : {}),
+        ...(browser.error ? { error: browser.error } : {}),
       }));
-      log(`${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error?.message})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`);
+      log(`${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`);
     }
   } finally {
     server.close();
@@ -327,14 +397,17 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
 }
 
 // --- the Markdown table
-function markdown(records, meta) {
+function markdown(records, sessions) {
   const cell = (v) => (v === null || v === undefined ? '—' : String(v));
+  const meta = sessions[sessions.length - 1];
   const lines = [
     '# Benchmark results',
     '',
-    `Measured ${meta.date} by \`${meta.command}\` on ${meta.cpu} (${meta.cores} cores, shared with other`,
-    `work: load average per row, 1-minute, before/after), ${meta.chromium}, onnxruntime-web and`,
-    `onnxruntime-node ${meta.ort}. Medians of the row's runs after 1 warm-up (${meta.runs} per model, ${meta.largeRuns} for files over 1 GiB).`,
+    ...sessions.map((m) => `- ${m.date}: \`${m.command}\``),
+    '',
+    `On ${meta.cpu} (${meta.cores} cores, shared with other work: load average per row, 1-minute,`,
+    `before/after), ${meta.chromium}, onnxruntime-web and onnxruntime-node ${meta.ort}.`,
+    `Medians of the row's runs after 1 warm-up (${meta.runs} per model, ${meta.largeRuns} for files over 1 GiB).`,
     'Inference = `session.run` only (browser: timed in the worker; native: in its own process).',
     'Ratio = browser / native. Regenerate with `npm run bench` (bench/README.md).',
     '',
@@ -405,8 +478,22 @@ async function main() {
     cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, chromium: chromiumVersion, ort: ortVersion,
     runs: options.runs, largeRuns: options.largeRuns,
   };
-  writeAtomically(path.join(options.out, 'results.json'), `${JSON.stringify({ meta, records }, null, 1)}\n`);
-  const table = markdown(records, meta);
+  for (const r of records) r.measured = meta.date;
+  let sessions = [meta];
+  let all = records;
+  const resultsFile = path.join(options.out, 'results.json');
+  if (options.merge && existsSync(resultsFile)) {
+    // Keep the earlier records of what this run did not measure again.
+    const earlier = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    const measured = new Set(records.map((r) => `${r.name.startsWith('click') ? 'viewer' : 'engine'}:${r.model}`));
+    const viewerRan = records.some((r) => r.name.startsWith('click'));
+    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(`engine:${r.model}`)));
+    const keptDates = new Set(kept.map((r) => r.measured));
+    sessions = [...(earlier.sessions ?? []).filter((m) => keptDates.has(m.date)), meta];
+    all = [...kept, ...records];
+  }
+  writeAtomically(resultsFile, `${JSON.stringify({ sessions, records: all }, null, 1)}\n`);
+  const table = markdown(all, sessions);
   writeAtomically(path.join(options.out, 'results.md'), table);
   console.log(table);
 }
