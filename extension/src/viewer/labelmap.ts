@@ -125,7 +125,12 @@ export function writeMapToLabelmap(
   return { labelmapImageId, voxelCount: countSegmentVoxels(voxels, length, ANOMALY_SEGMENT_INDEX) };
 }
 
-/** Tells the host a segmentation's voxels changed (once for many writes) and repaints. */
+/**
+ * Tells the host a segmentation's voxels changed (once for many writes). The host's own
+ * listener re-renders every viewport showing it; a render() of ours on top would cost a
+ * second full frame (~300 ms with software WebGL), so `viewportIds` are only rendered when
+ * the segmentation is not shown on them (nothing else would repaint them).
+ */
 export function notifyLabelmapChanged(
   services: HostServices,
   libraries: HostLibraries,
@@ -133,7 +138,11 @@ export function notifyLabelmapChanged(
   viewportIds: Iterable<string>,
 ): void {
   libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
-  for (const viewportId of new Set(viewportIds)) services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.render();
+  for (const viewportId of new Set(viewportIds)) {
+    if (services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length === 0) {
+      services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.render();
+    }
+  }
 }
 
 /** Removes every segmentation of ours from the host; the user's own are left alone. */
