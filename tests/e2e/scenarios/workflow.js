@@ -105,10 +105,13 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
   }
 
   /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
-  async function openLesionSlice(page, url, demo) {
+  async function openLesionSlice(page, url, demo, timings = {}) {
+    const entered = Date.now();
     await step('open our mode on the demo lesion study', () =>
       page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
+    timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
     const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
+    timings.firstImageMs = Date.now() - entered;
     if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
       await step(`load "${demo.series.SeriesDescription}"`, async () => {
         const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
@@ -162,14 +165,14 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
       const timings = {};
-      await openLesionSlice(page, url, demo);
+      await openLesionSlice(page, url, demo, timings);
       const lesionImageId = (await page.evaluate(displayedImage)).imageId;
 
       // 1. One run on the displayed slice: model loaded, map written, overlay painted.
       const clickedAt = Date.now();
       await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
       const first = await step('run on the lesion slice', () => settled(page));
-      timings.clickToDoneMs = Date.now() - clickedAt;
+      timings.runMs = Date.now() - clickedAt; // cold: includes loading the model
       if (first.status === 'error') throw new Error(`the run failed: ${first.error}`);
       const model = first.model;
       expect(model.status === 'ready', `model loaded (${model.modelId} ${model.modelVersion}, ${model.modelBytes} bytes, ${model.fromCache ? 'cache' : 'network'})`);
@@ -257,10 +260,11 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
           const s = window.__clue.getState();
           return s.series.status === 'running' && s.series.done >= 3 ? s : null;
         }, null, { timeout: STEP_TIMEOUT_MS, polling: 50 }).then((h) => h.jsonValue()));
-      // The viewer stays responsive while the worker computes: a scroll lands at once.
+      // The model runs in a worker: the page still produces frames during the series run
+      // (measured and logged, not asserted: its length depends on the machine).
       const responsiveStart = Date.now();
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(null))));
-      timings.frameDuringSeriesMs = Date.now() - responsiveStart;
+      log(`  a frame during the series run came after ${Date.now() - responsiveStart} ms`);
       await page.locator('[data-testid="clue-cancel-button"]').click();
       const cancelled = await settled(page);
       expect(during.series.total > 3, `series progress shown (${during.series.done} of ${during.series.total})`);
@@ -338,7 +342,8 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
-      await openLesionSlice(page, url, demo);
+      const timings = {};
+      await openLesionSlice(page, url, demo, timings);
       await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
       const failed = await step('run with the wrong-hash model', () => settled(page));
       expect(failed.status === 'error' && /does not match its manifest/.test(failed.error ?? ''), `panel error names the mismatch: ${failed.error}`);
@@ -354,7 +359,7 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
       await page.screenshot({ path: shot });
       expect(watch.foreign.length === 0, 'no requests to other origins');
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
-      return { checks, screenshot: shot, watch };
+      return { checks, timings, screenshot: shot, watch };
     },
   };
 }
