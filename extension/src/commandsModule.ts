@@ -11,7 +11,7 @@ import { createHeatmapOverlays, type HeatmapOverlays, type OverlayDrawRecord } f
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap } from './viewer/labelmap';
 import { getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
 import { engineErrorMessage } from './workflow/messages';
-import { mapRange, ResultCache, type StoredSliceResult } from './workflow/resultCache';
+import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
 /** A stored map plus what the panel shows about it. */
 interface KeptResult extends StoredSliceResult {
@@ -179,8 +179,19 @@ export function createClueActions(
     if (store.getState().displayedResult !== summary) store.setState({ displayedResult: summary });
   }
 
+  /** Refuses to keep more maps than MAX_STORED_MAP_BYTES (they stay in memory for the threshold). */
+  function checkMemory(rows: number, columns: number, count: number): void {
+    if (!results.fits(rows, columns, count)) {
+      const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));
+      throw new ClueInputError(
+        `Keeping ${count} more map(s) of ${rows}×${columns} would exceed the ${mb(MAX_STORED_MAP_BYTES)} MB kept for results (${mb(results.bytes)} MB in use); press Clear first, or run on single slices.`,
+      );
+    }
+  }
+
   /** Model → labelmap + stored result. Returns null when the job was superseded meanwhile. */
   async function computeSlice(input: SliceInput, mapper: SliceMapper, libraries: HostLibraries, jobId: number, signal: AbortSignal) {
+    checkMemory(input.rows, input.columns, 1);
     const { map, score, timings } = await mapper.compute(input, signal);
     if (!isCurrent(jobId)) return null;
     store.setState((s) => ({ modelRuns: s.modelRuns + 1 }));
@@ -279,6 +290,8 @@ export function createClueActions(
       const displaySet = first.displaySet;
       displaySetInstanceUID = displaySet.displaySetInstanceUID;
       const imageIds = first.viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
+      // Slices of a series share their size in practice; refuse up front rather than midway.
+      checkMemory(first.rows, first.columns, imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length);
       const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0 };
       store.setState({ series: { ...series } });
       const mapper = await loadMapper();

@@ -5,7 +5,7 @@ import { EngineError } from '../../../extension/src/engine/errors';
 import { COLORMAP_STOPS, colormapCssGradient, colormapLut, colormapRgb, paintHeatmap } from '../../../extension/src/workflow/colormap';
 import { ClueInputError } from '../../../extension/src/errors';
 import { checkSliceSize, engineErrorMessage, SLICE_LIMITS } from '../../../extension/src/workflow/messages';
-import { mapRange, ResultCache, resultKey, type StoredSliceResult } from '../../../extension/src/workflow/resultCache';
+import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, resultKey, type StoredSliceResult } from '../../../extension/src/workflow/resultCache';
 
 function stored(displaySetInstanceUID: string, imageId: string, values: number[] = [0.1, 0.9]): StoredSliceResult {
   return {
@@ -43,6 +43,17 @@ describe('ResultCache', () => {
   it('refuses a map whose size does not match its grid', () => {
     const cache = new ResultCache();
     expect(() => cache.set({ ...stored('ds', 'i'), rows: 2 })).toThrow(/needs 4 map values, got 2/);
+  });
+
+  it('counts the bytes its maps hold and says whether more fit a budget', () => {
+    const cache = new ResultCache();
+    cache.set(stored('ds', 'a', [0.1, 0.2, 0.3]));
+    cache.set(stored('ds', 'b', [0.1]));
+    expect(cache.bytes).toBe(16);
+    expect(cache.fits(2, 2, 1, 32)).toBe(true); // 16 + 16
+    expect(cache.fits(2, 2, 2, 32)).toBe(false); // 16 + 32
+    expect(new ResultCache().fits(512, 512, 512, MAX_STORED_MAP_BYTES)).toBe(true);
+    expect(new ResultCache().fits(512, 512, 513, MAX_STORED_MAP_BYTES)).toBe(false);
   });
 
   it('mapRange finds min and max', () => {
