@@ -19,6 +19,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 const round = (x) => (x === null || x === undefined ? null : +x.toFixed(1));
 
 /** The demo lesion study and its axial lesion series (as the e2e test picks it). */
@@ -48,6 +49,7 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
   const browser = await launchChromium();
   const records = [];
   const base = { model: model.name, backend: null, threads: null };
+  const loadBefore = loadAverage();
   try {
     const page = await browser.context.newPage();
     // Main-thread tasks over 50 ms, from the start (the target: none during a run).
@@ -137,7 +139,7 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
       const extension = median(list.map((c) => c.durationMs));
       const longest = longTasks.length ? Math.max(...longTasks) : 0;
       records.push({
-        name, ...base, median_ms: round(figure), runs: list.length, baseline_ms: round(modelMs), ratio: +(figure / modelMs).toFixed(2),
+        name, ...base, load_average: [loadBefore, loadAverage()], median_ms: round(figure), runs: list.length, baseline_ms: round(modelMs), ratio: +(figure / modelMs).toFixed(2),
         overhead_ms: round(figure - modelMs), extension_duration_ms: round(extension),
         click_to_command_ms: round(median(list.map((c) => c.clickToRunningMs ?? NaN))),
         runs_ms: list.map((c) => round(doneMs(c))), main_thread_long_tasks_ms: longTasks.map(round),
