@@ -19,6 +19,19 @@ is one; CLUE's maps are read from the patch tokens, which a presence-only object
 untrained. Every caption is one of a small set of classes (sequence × view × {healthy, tumour
 in one of four quarters}), so a batch draws distinct classes (one slice each): row i's caption
 is then the positive of image i and of no other image, as the InfoNCE loss assumes.
+
+Region captions. CLUE reads its maps from the *patch* tokens of several blocks (through the
+frozen ``ln_post`` and ``proj``), which CLIP's image-level loss never asks to mean anything:
+a first demo backbone trained with captions alone gave maps no better than chance (pixel
+AUROC ≈ 0.3–0.5). So each 16×16 patch is also paired with one of three region captions,
+the same for every sequence and view ("healthy brain tissue …", "a tumour …", "background
+outside the brain …"), from the slice's mask and foreground; every block's patch tokens,
+projected like CLUE projects them, are classified against the three caption features with
+the logit scale (class-balanced cross-entropy; patches half in, half out of the lesion are
+left out). This is region–text contrastive pre-training in the RegionCLIP sense, and it is
+where the backbone learns what a lesion looks like in every contrast. Like the captions, the
+patch labels come from *training* seeds only; docs/demo-model.md says what this means for
+reading the demo's Table 1.
 """
 
 from __future__ import annotations
@@ -36,11 +49,19 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from clue.errors import UserFacingError
 
 SEQUENCE_WORDS: dict[str, str] = {"T1": "T1", "T2": "T2", "FLAIR": "FLAIR"}
 QUARTERS: tuple[str, ...] = ("upper left", "upper right", "lower left", "lower right")
+# Region captions, index = patch label (IGNORE_PATCH marks patches left out of the loss).
+REGION_CAPTIONS: tuple[str, ...] = (
+    "healthy brain tissue in an MRI slice",
+    "a tumour in an MRI slice of a brain",
+    "background outside the brain in an MRI slice",
+)
+HEALTHY_PATCH, TUMOUR_PATCH, BACKGROUND_PATCH, IGNORE_PATCH = 0, 1, 2, -1
 PRETRAIN_FORMAT = "clue-pretrain/1"
 
 
@@ -71,6 +92,7 @@ class PretrainConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 20
     log_every: int = 20
+    region_weight: float = 1.0  # weight of the patch-level region-caption term (0: captions only)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
@@ -172,6 +194,7 @@ class PairSet:
     classes: torch.Tensor
     captions: list[str]
     description: str
+    patch_labels: torch.Tensor  # [N, grid, grid] int8: HEALTHY / TUMOUR / BACKGROUND / IGNORE
 
     def class_members(self) -> dict[int, np.ndarray]:
         classes = self.classes.numpy()
@@ -181,7 +204,7 @@ class PairSet:
 def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
                 progress: Callable[[str], None] = print) -> PairSet:
     from clue.data.demo import open_synthetic
-    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, resize_square
+    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
 
     slices = open_synthetic(
         split="train",
@@ -196,7 +219,9 @@ def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
     spec = PreprocessSpec(size=config.image_size)
     captions = all_captions(config.sequences, config.views)
     index_of = {text: i for i, text in enumerate(captions)}
+    grid = config.image_size // config.patch_size
     planes = torch.empty((len(slices), spec.size, spec.size), dtype=torch.float16)
+    patch_labels = torch.empty((len(slices), grid, grid), dtype=torch.int8)
     classes = torch.empty(len(slices), dtype=torch.int64)
     started = time.perf_counter()
     for i in range(len(slices)):
@@ -208,13 +233,53 @@ def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
         padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
         planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
         classes[i] = index_of[text]
+        mask = preprocess_mask(sample.mask, spec) if sample.mask is not None else np.zeros((spec.size, spec.size), np.float32)
+        patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size))
     progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
              f"made in {time.perf_counter() - started:.1f} s")
     description = (
         f"synthetic training seeds {config.cases} lesion cases (+{config.lesion_free_cases} lesion-free), "
         f"sequences {'/'.join(config.sequences)}, views {'/'.join(config.views)}, {len(slices)} slices"
     )
-    return PairSet(planes=planes, classes=classes, captions=captions, description=description)
+    return PairSet(planes=planes, classes=classes, captions=captions, description=description, patch_labels=patch_labels)
+
+
+def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int) -> np.ndarray:
+    """Per patch: TUMOUR when ≥ half of it is lesion, IGNORE when some but less, else
+    BACKGROUND when less than a tenth of it has signal (outside the brain), else HEALTHY."""
+    size = plane.shape[0]
+    grid = size // patch_size
+
+    def fraction(values: np.ndarray) -> np.ndarray:
+        return values[: grid * patch_size, : grid * patch_size].reshape(grid, patch_size, grid, patch_size).mean(axis=(1, 3))
+
+    lesion = fraction((mask > 0.5).astype(np.float32))
+    signal = fraction((plane > 0.05).astype(np.float32))
+    labels = np.full((grid, grid), HEALTHY_PATCH, dtype=np.int8)
+    labels[signal < 0.1] = BACKGROUND_PATCH
+    labels[lesion > 0] = IGNORE_PATCH
+    labels[lesion >= 0.5] = TUMOUR_PATCH
+    return labels
+
+
+def region_loss(patch_features: list[torch.Tensor], region_text: torch.Tensor, labels: torch.Tensor,
+                logit_scale: torch.Tensor) -> torch.Tensor:
+    """Class-balanced cross-entropy of every block's normalized patch features [B, N, E]
+    against the normalized region-caption features [3, E]; labels [B, N] (IGNORE left out)."""
+    flat = labels.reshape(-1).long()
+    keep = flat != IGNORE_PATCH
+    present = torch.unique(flat[keep])
+    weights = torch.zeros(len(REGION_CAPTIONS))
+    for label in present.tolist():
+        weights[label] = 1.0 / len(present)
+    per_class = torch.bincount(flat[keep], minlength=len(REGION_CAPTIONS)).float()
+    pixel_weights = torch.where(keep, weights[flat.clamp(min=0)] / per_class[flat.clamp(min=0)].clamp(min=1), torch.zeros(()))
+    total = torch.zeros(())
+    for features in patch_features:
+        logits = logit_scale * features.reshape(-1, features.shape[-1]) @ region_text.t()
+        losses = torch.nn.functional.cross_entropy(logits, flat.clamp(min=0), reduction="none")
+        total = total + (losses * pixel_weights).sum()
+    return total / len(patch_features)
 
 
 def to_model_input(planes: torch.Tensor) -> torch.Tensor:
@@ -278,7 +343,10 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         raise UserFacingError("pretrain data: fewer than two caption classes; a contrastive batch needs negatives")
     clip_cfg = config.clip_config()
     model = build_clip(clip_cfg, seed=config.seed)
-    tokens = torch.tensor(get_tokenizer().tokenize(pairs.captions, context_length=clip_cfg.context_length))
+    tokenizer = get_tokenizer()
+    tokens = torch.tensor(tokenizer.tokenize(pairs.captions, context_length=clip_cfg.context_length))
+    region_tokens = torch.tensor(tokenizer.tokenize(list(REGION_CAPTIONS), context_length=clip_cfg.context_length))
+    blocks = list(range(1, clip_cfg.vision_layers + 1))
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -298,9 +366,23 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step)
             rows, classes = sample_batch(members, config.batch_size, rng)
-            images = to_model_input(pairs.planes[torch.from_numpy(rows)])
-            image_features, text_features, scale = model.encode_image_and_text_contrastive(images, tokens[torch.from_numpy(classes)])
-            loss = clip_contrastive_loss(image_features, text_features, scale)
+            index = torch.from_numpy(rows)
+            images = to_model_input(pairs.planes[index])
+            # CLIP's image embedding (last block's CLS, projected) and, from the same pass,
+            # every block's patch tokens projected the way CLUE reads them.
+            block_tokens = model.visual.forward_tokens(images, blocks)
+            image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
+            text_features = F.normalize(model.encode_text(tokens[torch.from_numpy(classes)]), dim=-1)
+            scale = model.logit_scale.exp()
+            caption_loss = clip_contrastive_loss(image_features, text_features, scale)
+            loss = caption_loss
+            region_part = 0.0
+            if config.region_weight > 0:
+                region_text = F.normalize(model.encode_text(region_tokens), dim=-1)
+                patches = [F.normalize(model.visual.project(t[:, 1:]), dim=-1) for t in block_tokens]
+                region = region_loss(patches, region_text, pairs.patch_labels[index].reshape(len(rows), -1), scale)
+                loss = loss + config.region_weight * region
+                region_part = float(region.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -311,12 +393,14 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
             losses.append(float(loss.detach()))
             correct += int(hits.sum())
             seen += len(rows)
-            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "lr": _learning_rate(config, step),
+            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "caption_loss": float(caption_loss.detach()),
+                                  "region_loss": region_part, "lr": _learning_rate(config, step),
                                   "logit_scale": float(model.logit_scale.detach().exp())}) + "\n")
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
                 rate = config.log_every / max(time.perf_counter() - window, 1e-9)
                 recent = losses[-config.log_every:]
                 progress(f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
+                         f"(caption {float(caption_loss.detach()):.3f}, region {region_part:.3f}) "
                          f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
                          f"{rate:.2f} steps/s")
                 last_accuracy = correct / max(seen, 1)
@@ -327,6 +411,7 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         "config": config.to_dict(),
         "data": pairs.description,
         "captions": pairs.captions,
+        "region_captions": list(REGION_CAPTIONS),
         "final_loss": sum(losses[-config.log_every:]) / len(losses[-config.log_every:]),
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}

@@ -18,8 +18,11 @@ from clue.pretrain import (
     load_pretrain_config,
     pretrain,
     read_pretrain_metadata,
+    region_labels,
+    region_loss,
     sample_batch,
 )
+from clue.pretrain import BACKGROUND_PATCH, HEALTHY_PATCH, IGNORE_PATCH, TUMOUR_PATCH
 
 TINY = dict(
     embed_dim=32, image_size=32, patch_size=8, vision_width=64, vision_layers=2, text_width=64, text_layers=1,
@@ -46,6 +49,32 @@ def test_caption_names_view_sequence_and_the_lesion_quarter() -> None:
     assert len(all_captions(["t1", "t2", "flair"], ["axial", "sagittal", "coronal"])) == 9 * 5
 
 
+def test_region_labels_from_mask_and_signal() -> None:
+    plane = np.zeros((32, 32), dtype=np.float32)
+    plane[8:32, 0:24] = 0.7  # the "brain": 3×3 patches at the lower left
+    mask = np.zeros((32, 32), dtype=np.float32)
+    mask[8:16, 8:16] = 1  # exactly patch (1, 1)
+    mask[16:18, 0:8] = 1  # a sliver of patch (2, 0): neither clearly in nor out
+    labels = region_labels(plane, mask, 8)
+    assert labels[0].tolist() == [BACKGROUND_PATCH] * 4
+    assert labels[1, 1] == TUMOUR_PATCH and labels[2, 0] == IGNORE_PATCH
+    assert labels[3, 3] == BACKGROUND_PATCH and labels[3, 2] == HEALTHY_PATCH
+
+
+def test_region_loss_is_lower_when_patches_match_their_caption() -> None:
+    text = torch.eye(3, 4)
+    labels = torch.tensor([[0, 1, 2, -1]])
+    matching = torch.eye(4)[[0, 1, 2, 3]].unsqueeze(0)
+    swapped = torch.eye(4)[[1, 0, 0, 3]].unsqueeze(0)
+    good = region_loss([matching], text, labels, torch.tensor(10.0))
+    bad = region_loss([swapped], text, labels, torch.tensor(10.0))
+    assert float(good) < 0.01 < float(bad)
+    # The ignored patch does not count: changing its feature changes nothing.
+    other = matching.clone()
+    other[0, 3] = torch.tensor([1.0, 0, 0, 0])
+    assert torch.allclose(region_loss([other], text, labels, torch.tensor(10.0)), good)
+
+
 def test_pairs_use_only_training_seeds_and_the_caption_scheme(tiny_pairs) -> None:
     config, pairs = tiny_pairs
     assert "training seeds" in pairs.description
@@ -53,6 +82,17 @@ def test_pairs_use_only_training_seeds_and_the_caption_scheme(tiny_pairs) -> Non
     assert float(pairs.planes.min()) >= -0.1 and float(pairs.planes.max()) <= 1.1
     used = {pairs.captions[c] for c in pairs.classes.tolist()}
     assert any("healthy" in text for text in used) and any("tumour" in text for text in used)
+    # Patch labels agree with the caption: no lesion patch on a healthy slice; lesion patches
+    # on tumour slices (at 32 px a sliver of lesion can vanish from the resized mask).
+    lesion_slices = 0
+    for labels, cls in zip(pairs.patch_labels, pairs.classes.tolist()):
+        present = set(labels.unique().tolist())
+        assert HEALTHY_PATCH in present
+        has_lesion = bool(present & {TUMOUR_PATCH, IGNORE_PATCH})
+        if "healthy" in pairs.captions[cls]:
+            assert not has_lesion
+        lesion_slices += has_lesion
+    assert lesion_slices > 0
     # A batch holds distinct captions, so each image has exactly one positive text.
     rows, classes = sample_batch(pairs.class_members(), 8, np.random.default_rng(0))
     assert len(set(classes.tolist())) == len(classes)
