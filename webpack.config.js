@@ -55,6 +55,8 @@ export default (_env, argv) => {
       // The inference worker (onnxruntime-web inside), started by engine/engine.ts from the
       // extension bundle's folder: new Worker(new URL('clue-engine-worker.js', import.meta.url)).
       'clue-engine-worker': './extension/src/engine/worker.ts',
+      // The ground-truth comparison of a series (workflow/comparison.ts starts it the same way).
+      'clue-metrics-worker': './extension/src/workflow/metricsWorker.ts',
     },
     experiments: { outputModule: true },
     output: {

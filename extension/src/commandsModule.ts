@@ -4,7 +4,8 @@
 import { COMMANDS } from './ids';
 import { ClueInputError, messageForUser } from './errors';
 import { createMapperRegistry, isAbortError, type MapperRegistry, type SliceMapper } from './sliceMapper';
-import { IDLE_SERIES, initialModelState, type ClueStore, type ModalityLutInfo, type ModelState, type SliceResult } from './state';
+import { createResultsActions, type ResultsActions } from './resultsActions';
+import { IDLE_SERIES, INITIAL_COMPARISON, INITIAL_SAVE, initialModelState, type ClueStore, type ModalityLutInfo, type ModelState, type SliceResult } from './state';
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
 import { createHeatmapOverlays, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
@@ -18,7 +19,7 @@ interface KeptResult extends StoredSliceResult {
   summary: SliceResult;
 }
 
-export interface ClueActions {
+export interface ClueActions extends ResultsActions {
   runOnSlice(options?: { viewportId?: string }): Promise<void>;
   runOnSeries(options?: { viewportId?: string }): Promise<void>;
   cancel(): void;
@@ -72,6 +73,10 @@ export function createClueActions(
 ): ClueActions {
   const services = params.servicesManager.services;
   const results = new ResultCache<KeptResult>();
+  const resultsActions = createResultsActions(params, store, (displaySetInstanceUID) => {
+    // Only maps whose segmentation the user has not removed.
+    return results.list(displaySetInstanceUID).filter((kept) => services.segmentationService.getSegmentation(kept.summary.segmentationId));
+  });
   // Each run or series run is a job; a new one aborts the previous, and a job that is no
   // longer the current one never writes, so two quick runs never both write.
   let job: { id: number; controller: AbortController } | null = null;
@@ -115,7 +120,7 @@ export function createClueActions(
       if (store.getState().model.status !== 'ready') {
         const info = mapper.info;
         setModel({
-          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, backend: info.backend,
+          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, sha256: info.sha256, backend: info.backend,
           threads: info.threads, skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),
           fromCache: info.fromCache, networkBytes: info.networkBytes, modelBytes: info.modelBytes,
           loadMs: Math.round(info.totalMs), cacheProblem: info.cacheProblem, error: null,
@@ -480,6 +485,7 @@ export function createClueActions(
       overlays?.redrawAll();
       store.setState({
         status: 'idle', error: null, lastResult: null, displayedResult: null, series: { ...IDLE_SERIES },
+        comparison: { ...INITIAL_COMPARISON, candidates: [] }, save: { ...INITIAL_SAVE, stored: [] },
         message: removed.length ? `Removed ${removed.length} CLUE segmentation(s) and the heatmap.` : 'Nothing to clear.',
       });
     }
@@ -517,7 +523,7 @@ export function createClueActions(
     };
   }
 
-  return { runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
+  return { ...resultsActions, runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
 }
 
 /** The host's commands-module shape: `{ definitions: { name: { commandFn } } }`. */
@@ -531,6 +537,14 @@ export function getCommandsModule(actions: ClueActions) {
       [COMMANDS.setOverlayOpacity]: { commandFn: (options: { opacity: number }) => actions.setOverlayOpacity(options) },
       [COMMANDS.clear]: { commandFn: () => actions.clear() },
       [COMMANDS.dispose]: { commandFn: () => actions.dispose() },
+      [COMMANDS.listGroundTruths]: { commandFn: () => actions.listGroundTruths() },
+      [COMMANDS.compareWithGroundTruth]: {
+        commandFn: (options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string }) => actions.compareWithGroundTruth(options ?? {}),
+      },
+      [COMMANDS.exportResults]: { commandFn: (options: { format: 'csv' | 'json' }) => actions.exportResults(options) },
+      [COMMANDS.downloadSeg]: { commandFn: (options: { viewportId?: string }) => actions.downloadSeg(options) },
+      [COMMANDS.downloadParametricMap]: { commandFn: (options: { viewportId?: string }) => actions.downloadParametricMap(options) },
+      [COMMANDS.storeToPacs]: { commandFn: (options: { viewportId?: string }) => actions.storeToPacs(options) },
     },
   };
 }

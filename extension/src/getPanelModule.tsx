@@ -23,6 +23,13 @@ export function getPanelModule({ commandsManager, store }: { commandsManager: Ho
           onThresholdChange: (threshold) => void commandsManager.runCommand(COMMANDS.setThreshold, { threshold }),
           onOpacityChange: (opacity) => void commandsManager.runCommand(COMMANDS.setOverlayOpacity, { opacity }),
           onClear: () => void commandsManager.runCommand(COMMANDS.clear),
+          onListGroundTruths: () => void commandsManager.runCommand(COMMANDS.listGroundTruths),
+          onCompare: (segmentationId, segmentIndex) =>
+            void commandsManager.runCommand(COMMANDS.compareWithGroundTruth, { segmentationId: segmentationId || undefined, segmentIndex }),
+          onExport: (format) => void commandsManager.runCommand(COMMANDS.exportResults, { format }),
+          onDownloadSeg: () => void commandsManager.runCommand(COMMANDS.downloadSeg),
+          onDownloadParametricMap: () => void commandsManager.runCommand(COMMANDS.downloadParametricMap),
+          onStoreToPacs: () => void commandsManager.runCommand(COMMANDS.storeToPacs),
         }),
       );
     }

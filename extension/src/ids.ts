@@ -18,6 +18,12 @@ export const COMMANDS = {
   clear: 'clueClear',
   /** Leaving the mode: clear ours, remove the overlays, stop the model worker. */
   dispose: 'clueDispose',
+  listGroundTruths: 'clueListGroundTruths',
+  compareWithGroundTruth: 'clueCompareWithGroundTruth',
+  exportResults: 'clueExportResults',
+  downloadSeg: 'clueDownloadSeg',
+  downloadParametricMap: 'clueDownloadParametricMap',
+  storeToPacs: 'clueStoreToPacs',
 } as const;
 
 /** Toolbar button id; the host renders it with data-cy="<id>". */

@@ -1,6 +1,7 @@
 // The state commands write and the panel reads. Plain data only (no typed arrays, no host
 // objects), so the e2e inspection hook can hand it to the test as JSON.
 import { DEFAULT_CLUE_CONFIG, type ClueConfig } from './config';
+import type { GroundTruthMetrics } from './metrics';
 import { createStore, type Store } from './store';
 
 export type RunStatus = 'idle' | 'running' | 'done' | 'error';
@@ -58,6 +59,8 @@ export interface ModelState {
   totalBytes: number;
   modelId: string | null;
   modelVersion: string | null;
+  /** sha256 of the model file that runs (recorded in exports and DICOM objects). */
+  sha256: string | null;
   backend: string | null;
   threads: number | null;
   skipped: SkippedBackendInfo[];
@@ -79,6 +82,52 @@ export interface SeriesRunState {
   computed: number;
 }
 
+export interface GroundTruthOption {
+  segmentationId: string;
+  label: string;
+  segments: Array<{ segmentIndex: number; label: string }>;
+}
+
+/** The ground-truth comparison (panel section "Compare with ground truth"). */
+export interface ComparisonState {
+  status: 'idle' | 'computing' | 'done' | 'error';
+  /** The host's segmentations that are not ours, as last listed. */
+  candidates: GroundTruthOption[];
+  message: string | null;
+  error: string | null;
+  /** What the shown metrics were computed from (null until a comparison is done). */
+  segmentationId: string | null;
+  /** Segment compared; null = any non-zero voxel. */
+  segmentIndex: number | null;
+  groundTruthLabel: string | null;
+  displaySetInstanceUID: string | null;
+  /** imageIds of metrics.slices, same order. */
+  sliceImageIds: string[];
+  /** Slices on which the ground truth has a labelmap image. */
+  coveredSlices: number;
+  metrics: GroundTruthMetrics | null;
+  /** Main-thread time the computation took (the worker's time is not on the main thread). */
+  computeMs: number | null;
+  ranInWorker: boolean;
+}
+
+/** Downloads of the results as DICOM and STOW-RS to the data source. */
+export interface SaveState {
+  status: 'idle' | 'working' | 'done' | 'error';
+  message: string | null;
+  error: string | null;
+  /** Instances the PACS confirmed stored by the last store (SOP Instance UIDs). */
+  stored: Array<{ sopInstanceUID: string; sopClassUID: string; seriesInstanceUID: string }>;
+}
+
+export const INITIAL_COMPARISON: ComparisonState = Object.freeze({
+  status: 'idle', candidates: [], message: null, error: null, segmentationId: null, segmentIndex: null,
+  groundTruthLabel: null, displaySetInstanceUID: null, sliceImageIds: [], coveredSlices: 0, metrics: null,
+  computeMs: null, ranInWorker: false,
+}) as ComparisonState;
+
+export const INITIAL_SAVE: SaveState = Object.freeze({ status: 'idle', message: null, error: null, stored: [] }) as SaveState;
+
 export interface ClueState {
   status: RunStatus;
   /** One line for the panel: what is happening or what just happened. */
@@ -95,6 +144,8 @@ export interface ClueState {
   series: SeriesRunState;
   /** Slices the model has computed since the page loaded (stored results are not counted). */
   modelRuns: number;
+  comparison: ComparisonState;
+  save: SaveState;
   config: ClueConfig;
 }
 
@@ -102,7 +153,7 @@ export const DEFAULT_OVERLAY_OPACITY = 0.6;
 
 export function initialModelState(url: string): ModelState {
   return {
-    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null,
+    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null, sha256: null,
     backend: null, threads: null, skipped: [], fromCache: null, networkBytes: null, modelBytes: null, loadMs: null,
     cacheProblem: null, error: null,
   };
@@ -124,6 +175,8 @@ export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): Clue
     model: initialModelState(config.modelUrl),
     series: { ...IDLE_SERIES },
     modelRuns: 0,
+    comparison: { ...INITIAL_COMPARISON, candidates: [] },
+    save: { ...INITIAL_SAVE, stored: [] },
     config: { ...config },
   };
 }

@@ -4,8 +4,9 @@
 import { useSyncExternalStore, type CSSProperties } from 'react';
 import type { ClueState, ClueStore, ModelState, SeriesRunState, SliceResult } from '../state';
 import { COLORMAP_NAME, colormapCssGradient } from '../workflow/colormap';
+import { ComparisonSection, SaveSection, type ResultsCallbacks } from './ResultsSections';
 
-export interface CluePanelProps {
+export interface CluePanelProps extends ResultsCallbacks {
   store: ClueStore;
   onRun(): void;
   onRunSeries(): void;
@@ -174,7 +175,8 @@ function Legend({ state, onOpacityChange }: { state: ClueState; onOpacityChange(
   );
 }
 
-export function CluePanel({ store, onRun, onRunSeries, onCancel, onThresholdChange, onOpacityChange, onClear }: CluePanelProps) {
+export function CluePanel(props: CluePanelProps) {
+  const { store, onRun, onRunSeries, onCancel, onThresholdChange, onOpacityChange, onClear } = props;
   // The third argument (server snapshot) lets the panel render to HTML too (unit tests).
   const state = useSyncExternalStore(store.subscribe, store.getState, store.getState);
   const running = state.status === 'running';
@@ -222,6 +224,8 @@ export function CluePanel({ store, onRun, onRunSeries, onCancel, onThresholdChan
       <Legend state={state} onOpacityChange={onOpacityChange} />
       <h3 style={styles.subtitle}>Displayed slice</h3>
       {shown ? <ResultTable result={shown} /> : <div style={styles.note} data-testid="clue-no-result">No result stored for this slice.</div>}
+      <ComparisonSection state={state} callbacks={props} />
+      <SaveSection state={state} callbacks={props} />
       <ModelSection model={state.model} />
     </section>
   );

@@ -77,6 +77,8 @@ export interface HostCornerstone {
 export interface HostSegmentation {
   segmentationId: string;
   label?: string;
+  /** Segment index → its description (OHIF 3.9+). */
+  segments?: Record<string, { segmentIndex?: number; label?: string } | null | undefined>;
   representationData: {
     Labelmap?: { imageIds?: string[]; referencedImageIds?: string[]; volumeId?: string };
   };
@@ -97,6 +99,10 @@ export interface HostDisplaySet {
   SeriesDescription?: string;
   isMultiFrame?: boolean;
   unsupported?: boolean;
+  StudyInstanceUID?: string;
+  SeriesInstanceUID?: string;
+  SOPInstanceUID?: string;
+  SOPClassUID?: string;
 }
 
 export interface HostSegmentationService {
@@ -166,8 +172,22 @@ export interface HostModuleEntry<T> {
   exports: T;
 }
 
+export interface HostDataSourceDefinition {
+  sourceName?: string;
+  namespace?: string;
+  configuration?: {
+    wadoRoot?: string;
+    qidoRoot?: string;
+    stowRoot?: string;
+    supportsStow?: boolean;
+    readOnly?: boolean;
+  } & Record<string, unknown>;
+}
+
 export interface HostExtensionManager {
   getModuleEntry(entry: string): HostModuleEntry<unknown> | undefined;
+  /** The data source the study came from (OHIF 3.x: { sourceName, namespace, configuration }). */
+  getActiveDataSourceDefinition?(): HostDataSourceDefinition | undefined;
 }
 
 export interface HostCommandsManager {

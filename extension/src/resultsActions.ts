@@ -1,0 +1,249 @@
+// Ground-truth comparison, exports and "back to the PACS": the commands behind the panel's
+// "Compare with ground truth" and "Save" sections. They read the stored maps (never rerun the
+// model), the host's segmentations and metadata (through viewer/), and write only the store.
+// Failures are messages in the panel; the maps stay in the viewer for another try.
+import { ClueInputError, messageForUser } from './errors';
+import { buildResultsRecord, resultsFileName, resultsToCsv, resultsToJson, type ModelIdentity, type ResultsRecord, type SliceInput } from './metrics';
+import { INITIAL_SAVE, type ClueStore, type ComparisonState, type GroundTruthOption, type SaveState } from './state';
+import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
+import type { HostDisplaySet, HostExtensionParams } from './viewer/hostTypes';
+import { listGroundTruthCandidates, readGroundTruthMasks } from './viewer/groundTruth';
+import { getViewportDisplaySet, resolveViewportId } from './viewer/readSlice';
+import { sourceInstance, type SourceInstance } from './viewer/sourceInstances';
+import { stowTarget } from './viewer/dataSource';
+import { isAboveThreshold } from './viewer/thresholdMask';
+import { runComparison } from './workflow/comparison';
+import { downloadFile } from './workflow/download';
+import type { StoredSliceResult } from './workflow/resultCache';
+
+export interface ResultsActions {
+  /** Lists the host's segmentations that can serve as ground truth (and puts them in the store). */
+  listGroundTruths(): GroundTruthOption[];
+  /** Compares the displayed series' stored maps with a ground truth (segmentIndex null: any non-zero). */
+  compareWithGroundTruth(options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string }): Promise<void>;
+  /** The record the exports write, for the last comparison (null: none yet). */
+  resultsRecord(): ResultsRecord | null;
+  exportResults(options: { format: 'csv' | 'json' }): void;
+  downloadSeg(options?: { viewportId?: string }): Promise<void>;
+  downloadParametricMap(options?: { viewportId?: string }): Promise<void>;
+  storeToPacs(options?: { viewportId?: string }): Promise<void>;
+}
+
+/** The maps of one display set, in the display set's own slice order. */
+interface SeriesMaps {
+  displaySet: HostDisplaySet;
+  slices: StoredSliceResult[];
+}
+
+export function createResultsActions(
+  params: HostExtensionParams,
+  store: ClueStore,
+  listStored: (displaySetInstanceUID: string) => StoredSliceResult[],
+): ResultsActions {
+  const services = params.servicesManager.services;
+  let comparisonRun = 0;
+  let comparisonAbort: AbortController | null = null;
+  let lastRecordContext: { record: ResultsRecord } | null = null;
+
+  const setComparison = (update: Partial<ComparisonState>) => store.setState((s) => ({ comparison: { ...s.comparison, ...update } }));
+  const setSave = (update: Partial<SaveState>) => store.setState((s) => ({ save: { ...s.save, ...update } }));
+
+  function seriesMaps(viewportId?: string): SeriesMaps {
+    const displaySet = getViewportDisplaySet(services, resolveViewportId(services, viewportId));
+    const stored = listStored(displaySet.displaySetInstanceUID);
+    if (stored.length === 0) throw new ClueInputError('No map is stored for the displayed series: run the model on a slice or the series first.');
+    const order = new Map((displaySet.imageIds ?? []).map((id, index) => [id, index]));
+    const slices = [...stored].sort((a, b) => (order.get(a.imageId) ?? 0) - (order.get(b.imageId) ?? 0));
+    return { displaySet, slices };
+  }
+
+  function modelIdentity(): ModelIdentity {
+    const { model } = store.getState();
+    if (!model.modelId || !model.modelVersion || !model.sha256) throw new ClueInputError('The model is not loaded: run it once first.');
+    return { id: model.modelId, version: model.modelVersion, sha256: model.sha256 };
+  }
+
+  function listGroundTruths(): GroundTruthOption[] {
+    const candidates = listGroundTruthCandidates(services);
+    setComparison({ candidates });
+    return candidates;
+  }
+
+  async function compareWithGroundTruth(options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string } = {}): Promise<void> {
+    const run = ++comparisonRun;
+    comparisonAbort?.abort();
+    const abort = new AbortController();
+    comparisonAbort = abort;
+    try {
+      const libraries = getHostLibraries(params.extensionManager);
+      const candidates = listGroundTruths();
+      const chosen = candidates.find((c) => c.segmentationId === options.segmentationId) ?? (options.segmentationId ? undefined : candidates[0]);
+      if (!chosen) {
+        throw new ClueInputError(
+          options.segmentationId
+            ? `The ground truth "${options.segmentationId}" is not loaded in the viewer.`
+            : 'No ground truth is loaded: open the study\'s SEG (or draw a segmentation) first.',
+        );
+      }
+      const segmentIndex = options.segmentIndex ?? null;
+      const { displaySet, slices } = seriesMaps(options.viewportId);
+      setComparison({ status: 'computing', error: null, message: `Comparing ${slices.length} slice(s) with “${chosen.label}”…` });
+      const { masks, coveredSlices } = readGroundTruthMasks(
+        services, libraries, chosen.segmentationId, segmentIndex,
+        slices.map((s) => ({ imageId: s.imageId, pixelCount: s.map.length })),
+      );
+      const inputs: SliceInput[] = slices.map((slice, index) => {
+        const instance = sourceInstance(libraries, slice.imageId);
+        return {
+          sopInstanceUID: instance.sopInstanceUID,
+          ...(instance.frameNumber !== undefined ? { frameNumber: instance.frameNumber } : {}),
+          map: slice.map, groundTruth: masks[index]!, imageScore: slice.score,
+        };
+      });
+      const threshold = store.getState().threshold;
+      const result = await runComparison(inputs, threshold, abort.signal);
+      if (run !== comparisonRun) return;
+      const segmentLabel = segmentIndex === null ? 'any segment' : chosen.segments.find((s) => s.segmentIndex === segmentIndex)?.label ?? `segment ${segmentIndex}`;
+      const groundTruthLabel = `${chosen.label} (${segmentLabel})`;
+      const gtDisplaySet = services.displaySetService.getDisplaySetByUID(chosen.segmentationId);
+      const first = sourceInstance(libraries, slices[0]!.imageId).attributes;
+      let model: ModelIdentity | null = null;
+      try {
+        model = modelIdentity();
+      } catch {
+        model = null;
+      }
+      lastRecordContext = model
+        ? {
+            record: buildResultsRecord(
+              {
+                studyInstanceUID: String(first.StudyInstanceUID ?? ''),
+                seriesInstanceUID: String(first.SeriesInstanceUID ?? ''),
+                model,
+                groundTruth: {
+                  label: groundTruthLabel,
+                  seriesInstanceUID: gtDisplaySet?.SeriesInstanceUID ?? null,
+                  sopInstanceUID: gtDisplaySet?.SOPInstanceUID ?? null,
+                },
+              },
+              result.metrics,
+            ),
+          }
+        : null;
+      setComparison({
+        status: 'done', error: null, segmentationId: chosen.segmentationId, segmentIndex, groundTruthLabel,
+        displaySetInstanceUID: displaySet.displaySetInstanceUID, sliceImageIds: slices.map((s) => s.imageId),
+        coveredSlices, metrics: result.metrics, computeMs: Math.round(result.mainThreadMs), ranInWorker: result.ranInWorker,
+        message: `Compared ${slices.length} slice(s) with “${groundTruthLabel}” at threshold ${threshold.toFixed(2)} (${coveredSlices} slice(s) covered by the ground truth).`,
+      });
+    } catch (error) {
+      if (run !== comparisonRun || (error instanceof DOMException && error.name === 'AbortError')) return;
+      if (!(error instanceof ClueInputError)) console.error('[clue]', error);
+      setComparison({ status: 'error', error: messageForUser(error), message: 'The comparison did not complete.' });
+    }
+  }
+
+  function exportResults(options: { format: 'csv' | 'json' }): void {
+    try {
+      const record = lastRecordContext?.record;
+      if (!record) throw new ClueInputError('Nothing to export: compare with a ground truth first.');
+      if (options?.format === 'csv') downloadFile(resultsFileName(record, 'csv'), resultsToCsv(record), 'text/csv');
+      else if (options?.format === 'json') downloadFile(resultsFileName(record, 'json'), resultsToJson(record), 'application/json');
+      else throw new ClueInputError(`Export format must be "csv" or "json", got ${String(options?.format)}.`);
+      setComparison({ message: `Exported the results as ${options.format.toUpperCase()}.` });
+    } catch (error) {
+      setComparison({ error: messageForUser(error) });
+    }
+  }
+
+  /** The SEG and Parametric Map of the displayed series' stored maps. dcmjs loads on first use. */
+  async function buildDerived(viewportId: string | undefined, which: { seg: boolean; map: boolean }) {
+    const libraries: HostLibraries = getHostLibraries(params.extensionManager);
+    const { slices } = seriesMaps(viewportId);
+    const model = modelIdentity();
+    const threshold = store.getState().threshold;
+    const instances: SourceInstance[] = slices.map((s) => sourceInstance(libraries, s.imageId));
+    if (instances.some((i) => i.frameNumber !== undefined)) {
+      throw new ClueInputError('Saving results of a multi-frame source as DICOM is not supported yet; export CSV/JSON instead.');
+    }
+    const dicom = await import('./dicom');
+    const source = dicom.sourceSeriesFromInstances(instances.map((i) => i.attributes));
+    const files = [];
+    if (which.seg) {
+      const frames = slices.map((s) => {
+        const mask = new Uint8Array(s.map.length);
+        for (let i = 0; i < mask.length; i++) mask[i] = isAboveThreshold(s.map[i]!, threshold) ? 1 : 0;
+        return mask;
+      });
+      files.push(dicom.buildSegmentation({ source, frames, model, threshold, seriesDescription: 'CLUE anomaly SEG' }));
+    }
+    if (which.map) {
+      files.push(dicom.buildParametricMap({ source, frames: slices.map((s) => s.map), model, threshold, seriesDescription: 'CLUE anomaly map' }));
+    }
+    return { files, sliceCount: slices.length, dicom };
+  }
+
+  async function download(kind: 'seg' | 'map', viewportId?: string): Promise<void> {
+    const what = kind === 'seg' ? 'SEG' : 'Parametric Map';
+    setSave({ status: 'working', error: null, message: `Building the ${what}…` });
+    try {
+      const { files, sliceCount } = await buildDerived(viewportId, { seg: kind === 'seg', map: kind === 'map' });
+      const file = files[0]!;
+      downloadFile(`clue-${kind === 'seg' ? 'seg' : 'parametric-map'}-${file.seriesInstanceUID}.dcm`, file.data, 'application/dicom');
+      setSave({ status: 'done', message: `Downloaded the ${what} (${sliceCount} frame(s)).` });
+    } catch (error) {
+      if (!(error instanceof ClueInputError)) console.error('[clue]', error);
+      setSave({ status: 'error', error: `${what} not built: ${messageForUser(error)}`, message: 'The map is still in the viewer.' });
+    }
+  }
+
+  async function storeToPacs(options: { viewportId?: string } = {}): Promise<void> {
+    setSave({ ...INITIAL_SAVE, status: 'working', message: 'Building the SEG and Parametric Map…' });
+    try {
+      const target = stowTarget(params.extensionManager, services);
+      const { files, dicom } = await buildDerived(options.viewportId, { seg: true, map: true });
+      setSave({ message: `Storing ${files.length} instance(s) to ${target.sourceName}…` });
+      const studyInstanceUID = files[0]!.studyInstanceUID;
+      let result;
+      try {
+        result = await dicom.stowRs(target.root, files, undefined, { studyInstanceUID, headers: target.headers });
+      } catch (error) {
+        throw new ClueInputError(`Store to PACS: no answer from ${target.root} (${error instanceof Error ? error.message : String(error)}); nothing was stored.`);
+      }
+      const kindOf = (sopClassUID: string) => (sopClassUID === dicom.SEGMENTATION_STORAGE ? 'SEG' : 'Parametric Map');
+      const stored = result.instances.filter((i) => i.status === 'stored');
+      const failed = result.instances.filter((i) => i.status === 'failed');
+      const storedList = stored.map((i) => ({
+        sopInstanceUID: i.sopInstanceUID, sopClassUID: i.sopClassUID,
+        seriesInstanceUID: files.find((f) => f.sopInstanceUID === i.sopInstanceUID)?.seriesInstanceUID ?? '',
+      }));
+      if (result.allStored) {
+        setSave({
+          status: 'done', error: null, stored: storedList,
+          message: `Stored to ${target.sourceName}: ${stored.map((i) => kindOf(i.sopClassUID)).join(' and ')}. Reopen the study to see the new series.`,
+        });
+      } else {
+        const failures = failed.map((i) => `${kindOf(i.sopClassUID)} failed (${i.reason ?? 'no reason given'})`);
+        const successes = stored.map((i) => `${kindOf(i.sopClassUID)} stored`);
+        setSave({
+          status: 'error', stored: storedList,
+          error: `Store to PACS incomplete (HTTP ${result.httpStatus}): ${[...failures, ...successes].join('; ')}.`,
+          message: 'The map is still in the viewer: try again when the PACS accepts it.',
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof ClueInputError)) console.error('[clue]', error);
+      setSave({ status: 'error', error: messageForUser(error), message: 'Nothing new was reported stored; the map is still in the viewer.' });
+    }
+  }
+
+  return {
+    listGroundTruths,
+    compareWithGroundTruth,
+    resultsRecord: () => lastRecordContext?.record ?? null,
+    exportResults,
+    downloadSeg: (o) => download('seg', o?.viewportId),
+    downloadParametricMap: (o) => download('map', o?.viewportId),
+    storeToPacs,
+  };
+}

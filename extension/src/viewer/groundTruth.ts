@@ -1,0 +1,80 @@
+// Ground truths for the comparison: the segmentations loaded in the host that are not ours
+// (a DICOM SEG the viewer opened, or one the user drew), and their voxels on the slices we
+// have maps for. Labelmap images are matched to source images by `referencedImageId`, never
+// by position, so a SEG that covers only some slices lines up correctly.
+import { ClueInputError } from '../errors';
+import type { HostLibraries } from './hostLibraries';
+import type { HostSegmentation, HostServices } from './hostTypes';
+import { findLabelmapImageId, isClueSegmentationId } from './labelmap';
+
+export interface GroundTruthSegment {
+  segmentIndex: number;
+  label: string;
+}
+
+export interface GroundTruthCandidate {
+  segmentationId: string;
+  label: string;
+  segments: GroundTruthSegment[];
+}
+
+function segmentsOf(segmentation: HostSegmentation): GroundTruthSegment[] {
+  const list: GroundTruthSegment[] = [];
+  for (const [key, segment] of Object.entries(segmentation.segments ?? {})) {
+    const segmentIndex = Number(segment?.segmentIndex ?? key);
+    if (!segment || !Number.isInteger(segmentIndex) || segmentIndex <= 0) continue;
+    list.push({ segmentIndex, label: segment.label || `Segment ${segmentIndex}` });
+  }
+  return list.sort((a, b) => a.segmentIndex - b.segmentIndex);
+}
+
+/** Labelmap segmentations in the host other than ours. */
+export function listGroundTruthCandidates(services: HostServices): GroundTruthCandidate[] {
+  return services.segmentationService
+    .getSegmentations()
+    .filter((s) => !isClueSegmentationId(s.segmentationId) && s.representationData?.Labelmap)
+    .map((s) => ({ segmentationId: s.segmentationId, label: s.label || s.segmentationId, segments: segmentsOf(s) }));
+}
+
+/**
+ * The ground-truth mask (1 = abnormal) of each source image in `imageIds`: voxels equal to
+ * `segmentIndex`, or any non-zero voxel when it is null. A source image the segmentation has
+ * no labelmap image for counts as empty (a SEG stores only the slices it covers). Throws
+ * ClueInputError when the segmentation is gone, has no labelmap images, or a size differs.
+ */
+export function readGroundTruthMasks(
+  services: HostServices,
+  libraries: HostLibraries,
+  segmentationId: string,
+  segmentIndex: number | null,
+  images: readonly { imageId: string; pixelCount: number }[],
+): { masks: Uint8Array[]; coveredSlices: number } {
+  const segmentation = services.segmentationService.getSegmentation(segmentationId);
+  if (!segmentation) throw new ClueInputError(`The ground truth "${segmentationId}" is no longer loaded in the viewer.`);
+  const labelmap = segmentation.representationData.Labelmap;
+  if (!labelmap?.imageIds?.length) {
+    throw new ClueInputError(
+      `The ground truth "${segmentation.label ?? segmentationId}" has no labelmap images the comparison can read (volume-only labelmaps are not supported).`,
+    );
+  }
+  let coveredSlices = 0;
+  const masks = images.map(({ imageId, pixelCount }) => {
+    const mask = new Uint8Array(pixelCount);
+    const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
+    const voxels = labelmapImageId ? libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager : undefined;
+    if (!voxels) return mask;
+    coveredSlices++;
+    const data = voxels.getScalarData();
+    if (data.length !== pixelCount) {
+      throw new ClueInputError(
+        `The ground truth's labelmap has ${data.length} voxels on a slice where the map has ${pixelCount}: it is not on the image's grid.`,
+      );
+    }
+    for (let i = 0; i < pixelCount; i++) {
+      const v = data[i]!;
+      mask[i] = (segmentIndex === null ? v !== 0 : v === segmentIndex) ? 1 : 0;
+    }
+    return mask;
+  });
+  return { masks, coveredSlices };
+}

@@ -1,0 +1,158 @@
+// A host made of plain data with the shapes our viewer/ code reads (OHIF services, the
+// Cornerstone cache, voxel managers, the metadata provider, the active data source), over a
+// small realistic MR series (fakeMrSeries: naturalized metadata + Part-10 files). A ground
+// truth is a segmentation whose labelmap images reference source images by referencedImageId,
+// as OHIF's SEG loader makes them. Used by the comparison and save tests.
+import type { EngineInfo } from '../../../extension/src/engine';
+import type { MapperRegistry, SliceMapper } from '../../../extension/src/sliceMapper';
+import type { HostDataSourceDefinition, HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
+import { fakeMrSeries, type FakeSeries } from '../dicom/fakeSeries';
+
+function voxels(data: Uint8Array | Float32Array) {
+  return {
+    getAtIndex: (i: number) => data[i],
+    setAtIndex: (i: number, v: number) => {
+      data[i] = v;
+    },
+    getScalarData: () => data,
+    getScalarDataLength: () => data.length,
+  };
+}
+
+export interface GtHost {
+  params: HostExtensionParams;
+  series: FakeSeries;
+  imageIds: string[];
+  pixels: number;
+  /** Source slice values (what the fake model maps). */
+  values(k: number): Float32Array;
+  /** Adds a non-CLUE labelmap segmentation with labelmaps on the given slices only (listed in `order`). */
+  addGroundTruth(id: string, label: string, labelmaps: Map<number, Uint8Array>, segments: Record<number, string>, order?: number[]): void;
+  scrollTo(k: number): void;
+  setDataSource(definition: HostDataSourceDefinition | undefined): void;
+}
+
+export function gtHost(options: { slices?: number } = {}): GtHost {
+  const series = fakeMrSeries({ slices: options.slices ?? 4, rows: 16, columns: 20 });
+  const { rows, columns } = series;
+  const pixels = rows * columns;
+  const images = new Map<string, any>();
+  const metadata = new Map<string, Record<string, unknown>>();
+  const imageIds = series.instances.map((instance, k) => {
+    const imageId = `wadors:/studies/x/series/y/instances/${String(instance.SOPInstanceUID)}/frames/1`;
+    // A ramp that grows with k, so every slice has its own map.
+    const data = Float32Array.from({ length: pixels }, (_, i) => (i % columns) * 2 + k * 5);
+    images.set(imageId, { imageId, rows, columns, voxelManager: voxels(data) });
+    metadata.set(imageId, instance);
+    return imageId;
+  });
+  const displaySet = { displaySetInstanceUID: 'ds', imageIds, Modality: 'MR' };
+  let current = 0;
+  const viewport = {
+    id: 'vp', type: 'stack', getCurrentImageId: () => imageIds[current], getImageIds: () => imageIds,
+    worldToCanvas: () => [0, 0] as [number, number], render: () => {},
+  };
+  const segmentations = new Map<string, any>();
+  const shown = new Set<string>();
+  const displaySets = new Map<string, any>([['ds', displaySet]]);
+  const segmentationService = {
+    async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
+      const ids = ds.imageIds.map((id: string) => {
+        const lm = `lm:${segmentationId}:${id}`;
+        images.set(lm, { imageId: lm, rows, columns, referencedImageId: id, voxelManager: voxels(new Uint8Array(pixels)) });
+        return lm;
+      });
+      segmentations.set(segmentationId, { segmentationId, label, representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } } });
+      return segmentationId;
+    },
+    async addSegmentationRepresentation(_viewportId: string, { segmentationId }: any) {
+      shown.add(segmentationId);
+    },
+    getSegmentation: (id: string) => segmentations.get(id),
+    getSegmentations: () => [...segmentations.values()],
+    getSegmentationRepresentations: (_vp: string, { segmentationId }: any = {}) => (shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : []),
+    setSegmentColor: () => {},
+    remove: (id: string) => void segmentations.delete(id),
+  };
+  const libraries = {
+    cornerstone: {
+      cache: { getImage: (id: string) => images.get(id) },
+      metaData: { get: (type: string, id: string) => (type === 'instance' ? metadata.get(id) : undefined) },
+      imageLoader: { loadAndCacheImage: async (id: string) => images.get(id) },
+      utilities: { imageToWorldCoords: () => [0, 0, 0] },
+      eventTarget: new EventTarget(),
+      getEnabledElement: () => undefined,
+      Enums: { ViewportType: { STACK: 'stack' }, Events: { IMAGE_RENDERED: 'rendered', ELEMENT_ENABLED: 'enabled' } },
+    },
+    cornerstoneTools: {
+      Enums: { SegmentationRepresentations: { Labelmap: 'Labelmap' } },
+      segmentation: { triggerSegmentationEvents: { triggerSegmentationDataModified: () => {} } },
+    },
+  };
+  let dataSource: HostDataSourceDefinition | undefined;
+  const params = {
+    servicesManager: {
+      services: {
+        segmentationService,
+        viewportGridService: {
+          getActiveViewportId: () => 'vp',
+          getState: () => ({ activeViewportId: 'vp', viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]) }),
+        },
+        cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
+        displaySetService: { getDisplaySetByUID: (uid: string) => displaySets.get(uid) },
+      },
+    },
+    extensionManager: {
+      getModuleEntry: () => ({ exports: { getCornerstoneLibraries: () => libraries } }),
+      getActiveDataSourceDefinition: () => dataSource,
+    },
+    commandsManager: { runCommand: () => undefined },
+  } as unknown as HostExtensionParams;
+
+  return {
+    params, series, imageIds, pixels,
+    values: (k) => images.get(imageIds[k]!).voxelManager.getScalarData() as Float32Array,
+    addGroundTruth(id, label, labelmaps, segments, order) {
+      const slices = order ?? [...labelmaps.keys()];
+      const ids = slices.map((k) => {
+        const lm = `gt:${id}:${k}`;
+        images.set(lm, { imageId: lm, rows, columns, referencedImageId: imageIds[k], voxelManager: voxels(labelmaps.get(k)!) });
+        return lm;
+      });
+      const segmentObjects = Object.fromEntries(Object.entries(segments).map(([index, segmentLabel]) => [index, { segmentIndex: Number(index), label: segmentLabel }]));
+      segmentations.set(id, { segmentationId: id, label, segments: segmentObjects, representationData: { Labelmap: { imageIds: ids } } });
+      displaySets.set(id, { displaySetInstanceUID: id, SeriesInstanceUID: `series-of-${id}`, SOPInstanceUID: `sop-of-${id}` });
+    },
+    scrollTo: (k) => {
+      current = k;
+    },
+    setDataSource: (definition) => {
+      dataSource = definition;
+    },
+  };
+}
+
+/** The map the fake model gives: the slice's values scaled by a fixed 40, clipped to 1. */
+export function fakeMap(values: Float32Array): Float32Array {
+  return Float32Array.from(values, (v) => Math.min(1, v / 40));
+}
+
+export const FAKE_SHA256 = 'ab'.repeat(32);
+
+/** A model that answers at once with fakeMap and a score that grows with the slice's mean. */
+export function fakeRegistry(): MapperRegistry {
+  const info = {
+    backend: 'wasm', threads: 1, skipped: [], modelId: 'fake-model', modelVersion: '1.0', sha256: FAKE_SHA256,
+    fromCache: false, networkBytes: 1, modelBytes: 1, totalMs: 1, cacheProblem: null, manifest: { threshold: { default: 0.5 } },
+  } as unknown as EngineInfo;
+  const mapper: SliceMapper = {
+    name: 'fake-model 1.0',
+    info,
+    async compute(slice) {
+      const map = fakeMap(slice.values);
+      const score = map.reduce((sum, v) => sum + v, 0) / map.length;
+      return { map, score, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+    },
+  };
+  return { get: async () => mapper, disposeAll: () => {} };
+}
