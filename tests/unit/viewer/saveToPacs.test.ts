@@ -1,0 +1,140 @@
+// "Store to PACS" as the panel runs it: maps from a series run on a fake host, the SEG and the
+// Parametric Map built from the host's instance metadata, STOW-RS to the host's active
+// DICOMweb data source — a real Orthanc (server/orthanc.js) — and the answer checked with
+// QIDO-RS. Refusals (read-only or non-DICOMweb source, unreachable PACS, PACS refusing) are
+// messages in the panel; the maps stay for another try and nothing is reported stored.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClueActions } from '../../../extension/src/commandsModule';
+import { PARAMETRIC_MAP_STORAGE, SEGMENTATION_STORAGE } from '../../../extension/src/dicom';
+import { createClueStore } from '../../../extension/src/state';
+import { fakeRegistry, gtHost } from './gtHost';
+
+interface OrthancInstance {
+  dicomWebUrl: string;
+  stop(): Promise<void>;
+}
+interface OrthancHelper {
+  startOrthanc(options?: { timeoutMs?: number }): Promise<OrthancInstance>;
+  checkOrthancInstalled(): void;
+  freePort(): Promise<number>;
+}
+const helperPath = '../../../server/orthanc.js';
+const orthancHelper = (await import(helperPath)) as OrthancHelper;
+let orthancMissing: string | null = null;
+try {
+  orthancHelper.checkOrthancInstalled();
+} catch (error) {
+  orthancMissing = (error as Error).message;
+  console.warn(`Store-to-PACS round trip skipped: ${orthancMissing}`);
+}
+
+const DICOMWEB = '@ohif/extension-default.dataSourcesModule.dicomweb';
+
+async function hostWithSeries(slices = 3) {
+  const host = gtHost({ slices });
+  const store = createClueStore();
+  const actions = createClueActions(host.params, store, fakeRegistry());
+  await actions.runOnSeries();
+  expect(store.getState().series.status).toBe('done');
+  return { host, store, actions };
+}
+
+describe('store to PACS: refusals before any request', () => {
+  it('a read-only or non-DICOMweb data source says so; the maps stay', async () => {
+    const { host, store, actions } = await hostWithSeries(2);
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web', supportsStow: false } });
+    await actions.storeToPacs();
+    expect(store.getState().save.status).toBe('error');
+    expect(store.getState().save.error).toMatch(/"dicomweb" is configured read-only/);
+    expect(store.getState().save.stored).toEqual([]);
+
+    host.setDataSource({ sourceName: 'local', namespace: '@ohif/extension-default.dataSourcesModule.dicomlocal', configuration: {} });
+    await actions.storeToPacs();
+    expect(store.getState().save.error).toMatch(/"local" is not a DICOMweb data source/);
+
+    host.setDataSource(undefined);
+    await actions.storeToPacs();
+    expect(store.getState().save.error).toMatch(/no active data source/);
+    expect(store.getState().displayedResult).not.toBeNull();
+  });
+
+  it('nothing to save before a run, and no model identity yet', async () => {
+    const host = gtHost({ slices: 2 });
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, fakeRegistry());
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web' } });
+    await actions.storeToPacs();
+    expect(store.getState().save.error).toMatch(/No map is stored/);
+  });
+});
+
+describe('store to PACS: the answers of a server', () => {
+  it('a PACS that refuses everything: every object named as failed, none stored', async () => {
+    const server = http.createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(409, { 'Content-Type': 'application/dicom+json' });
+        response.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { host, store, actions } = await hostWithSeries(2);
+      const port = (server.address() as AddressInfo).port;
+      host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` } });
+      await actions.storeToPacs();
+      const save = store.getState().save;
+      expect(save.status).toBe('error');
+      expect(save.stored).toEqual([]);
+      expect(save.error).toMatch(/HTTP 409/);
+      expect(save.error).toMatch(/SEG failed/);
+      expect(save.error).toMatch(/Parametric Map failed/);
+      expect(save.error).not.toMatch(/ stored/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('an unreachable PACS: "no answer, nothing was stored"', async () => {
+    const { host, store, actions } = await hostWithSeries(2);
+    const port = await orthancHelper.freePort();
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` } });
+    await actions.storeToPacs();
+    expect(store.getState().save.status).toBe('error');
+    expect(store.getState().save.error).toMatch(/no answer from .*nothing was stored/);
+  });
+});
+
+describe.skipIf(orthancMissing !== null)('store to PACS: round trip through Orthanc', () => {
+  let orthanc: OrthancInstance;
+  beforeAll(async () => {
+    orthanc = await orthancHelper.startOrthanc({ timeoutMs: 30000 });
+  }, 40000);
+  afterAll(async () => {
+    await orthanc?.stop();
+  });
+
+  it('stores the SEG and the Parametric Map of the series; QIDO-RS lists both in the study', async () => {
+    const { host, store, actions } = await hostWithSeries(3);
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    await actions.storeToPacs();
+    const save = store.getState().save;
+    expect(save.error).toBeNull();
+    expect(save.status).toBe('done');
+    expect(save.message).toMatch(/Stored to dicomweb: SEG and Parametric Map/);
+    expect(save.stored.map((s) => s.sopClassUID).sort()).toEqual([PARAMETRIC_MAP_STORAGE, SEGMENTATION_STORAGE].sort());
+
+    const study = String(host.series.instances[0]!.StudyInstanceUID);
+    for (const stored of save.stored) {
+      const response = await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${stored.seriesInstanceUID}/instances`, {
+        headers: { Accept: 'application/dicom+json' },
+      });
+      expect(response.status).toBe(200);
+      const instances = (await response.json()) as Record<string, { Value?: unknown[] }>[];
+      expect(instances.map((i) => i['00080018']?.Value?.[0])).toEqual([stored.sopInstanceUID]);
+      expect(instances[0]!['00080016']?.Value?.[0]).toBe(stored.sopClassUID);
+    }
+  }, 60000);
+});
