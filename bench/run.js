@@ -485,9 +485,11 @@ async function main() {
   if (options.merge && existsSync(resultsFile)) {
     // Keep the earlier records of what this run did not measure again.
     const earlier = JSON.parse(readFileSync(resultsFile, 'utf8'));
-    const measured = new Set(records.map((r) => `${r.name.startsWith('click') ? 'viewer' : 'engine'}:${r.model}`));
+    // The demo's stand-in counts as the demo: measuring the real one replaces its records.
+    const modelKey = (r) => (r.model.startsWith('tiny (demo stand-in)') ? 'demo' : r.model);
+    const measured = new Set(records.map((r) => `${r.name.startsWith('click') ? 'viewer' : 'engine'}:${modelKey(r)}`));
     const viewerRan = records.some((r) => r.name.startsWith('click'));
-    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(`engine:${r.model}`)));
+    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(`engine:${modelKey(r)}`)));
     const keptDates = new Set(kept.map((r) => r.measured));
     sessions = [...(earlier.sessions ?? []).filter((m) => keptDates.has(m.date)), meta];
     all = [...kept, ...records];
