@@ -81,8 +81,10 @@ function parseArgs(argv) {
     else throw new Error(`unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --merge, --out)`);
   }
   if (options.quick) {
+    // A quick look must not wipe the committed full results: its records replace only its own.
     options.models ??= ['demo'];
     options.runs = Math.min(options.runs, 2);
+    options.merge = true;
   }
   options.models ??= DEFAULT_MODELS;
   if (!options.threads.every((t) => Number.isInteger(t) && t >= 1)) throw new Error('--threads: positive integers, e.g. 1,2');
