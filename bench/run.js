@@ -409,7 +409,7 @@ function markdown(records, sessions) {
     '',
     `On ${meta.cpu} (${meta.cores} cores, shared with other work: load average per row, 1-minute,`,
     `before/after), ${meta.chromium}, onnxruntime-web and onnxruntime-node ${meta.ort}.`,
-    `Medians of the row's runs after 1 warm-up (${meta.runs} per model, ${meta.largeRuns} for files over 1 GiB).`,
+    'Each row: the median of its `runs` timed runs, after 1 warm-up.',
     'Inference = `session.run` only (browser: timed in the worker; native: in its own process).',
     'Ratio = browser / native. Regenerate with `npm run bench` (bench/README.md).',
     '',
