@@ -30,6 +30,8 @@ export interface ClueActions extends ResultsActions {
   dispose(): void;
   /** Read-only views for the inspection hook. */
   inspectOverlay(viewportId?: string): OverlayInspection;
+  /** A copy of the raw map stored for `imageId` (any display set), or null. */
+  inspectStoredMap(imageId: string): number[] | null;
 }
 
 export interface OverlayInspection {
@@ -523,7 +525,12 @@ export function createClueActions(
     };
   }
 
-  return { ...resultsActions, runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
+  function inspectStoredMap(imageId: string): number[] | null {
+    const kept = results.list().find((r) => r.imageId === imageId);
+    return kept ? Array.from(kept.map) : null;
+  }
+
+  return { ...resultsActions, inspectStoredMap, runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
 }
 
 /** The host's commands-module shape: `{ definitions: { name: { commandFn } } }`. */

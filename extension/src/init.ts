@@ -20,6 +20,8 @@ export interface ClueInspectionHook {
   listSegmentations(): Array<{ segmentationId: string; label: string | null; ours: boolean }>;
   /** Our heatmap overlay on the (active) viewport: attached, last paint, opaque canvas pixels. */
   inspectOverlay(viewportId?: string): OverlayInspection | null;
+  /** A copy of the raw map stored for a source imageId (null: none stored), for recomputations. */
+  storedMap(imageId: string): number[] | null;
 }
 
 declare global {
@@ -48,6 +50,7 @@ export function preRegistration(
         ours: isClueSegmentationId(s.segmentationId),
       })),
     inspectOverlay: (viewportId) => getActions()?.inspectOverlay(viewportId) ?? null,
+    storedMap: (imageId) => getActions()?.inspectStoredMap(imageId) ?? null,
   };
   if (typeof window !== 'undefined') window.__clue = hook;
 }

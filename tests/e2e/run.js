@@ -37,6 +37,7 @@ import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, p
 import { startPlainStaticServer } from './lib/plain-static-server.js';
 import { httpChecks } from './http-checks.js';
 import { workflowScenarios } from './scenarios/workflow.js';
+import { resultsScenarios } from './scenarios/results.js';
 
 // Names from the extension and mode (copied from extension/src/ids.ts, which is TypeScript
 // and not importable here); the host renders the toolbar
@@ -444,6 +445,8 @@ window.config.clue = { modelUrl: '/models/demo/manifest.json' };
 
   // The anomaly workflow with a real model (tests/e2e/scenarios/workflow.js).
   ...workflowScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }),
+  // Ground-truth comparison, exports, Store to PACS (tests/e2e/scenarios/results.js).
+  ...resultsScenarios({ step, waitForState, watchPage, log, STEP_TIMEOUT_MS }),
 };
 
 // --- Runner
@@ -465,7 +468,7 @@ async function runScenario(name, demo) {
   let browser;
   try {
     const work = (async () => {
-      if (name === 'orthanc') checkOrthancInstalled(); // before starting a browser for nothing
+      if (name === 'orthanc' || name === 'results-orthanc') checkOrthancInstalled(); // before starting a browser for nothing
       if (name !== 'http') {
         browser = await launchChromium();
         ctx.cleanups.push(() => browser.close());

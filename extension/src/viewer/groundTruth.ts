@@ -5,7 +5,7 @@
 import { ClueInputError } from '../errors';
 import type { HostLibraries } from './hostLibraries';
 import type { HostSegmentation, HostServices } from './hostTypes';
-import { findLabelmapImageId, isClueSegmentationId } from './labelmap';
+import { isClueSegmentationId } from './labelmap';
 
 export interface GroundTruthSegment {
   segmentIndex: number;
@@ -37,7 +37,7 @@ export function listGroundTruthCandidates(services: HostServices): GroundTruthCa
 }
 
 /**
- * The ground-truth mask (1 = abnormal) of each source image in `imageIds`: voxels equal to
+ * The ground-truth mask (1 = abnormal) of each source image in `images`: voxels equal to
  * `segmentIndex`, or any non-zero voxel when it is null. A source image the segmentation has
  * no labelmap image for counts as empty (a SEG stores only the slices it covers). Throws
  * ClueInputError when the segmentation is gone, has no labelmap images, or a size differs.
@@ -57,22 +57,34 @@ export function readGroundTruthMasks(
       `The ground truth "${segmentation.label ?? segmentationId}" has no labelmap images the comparison can read (volume-only labelmaps are not supported).`,
     );
   }
+  // A SEG with overlapping segments is loaded as several labelmap images per source image
+  // (one layer each): every layer referencing the image counts.
+  const layers = new Map<string, string[]>();
+  for (const labelmapImageId of labelmap.imageIds) {
+    const referenced = libraries.cornerstone.cache.getImage(labelmapImageId)?.referencedImageId;
+    if (!referenced) continue;
+    if (!layers.has(referenced)) layers.set(referenced, []);
+    layers.get(referenced)!.push(labelmapImageId);
+  }
   let coveredSlices = 0;
   const masks = images.map(({ imageId, pixelCount }) => {
     const mask = new Uint8Array(pixelCount);
-    const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
-    const voxels = labelmapImageId ? libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager : undefined;
-    if (!voxels) return mask;
+    const voxelManagers = (layers.get(imageId) ?? [])
+      .map((id) => libraries.cornerstone.cache.getImage(id)?.voxelManager)
+      .filter((v): v is NonNullable<typeof v> => v !== undefined);
+    if (voxelManagers.length === 0) return mask;
     coveredSlices++;
-    const data = voxels.getScalarData();
-    if (data.length !== pixelCount) {
-      throw new ClueInputError(
-        `The ground truth's labelmap has ${data.length} voxels on a slice where the map has ${pixelCount}: it is not on the image's grid.`,
-      );
-    }
-    for (let i = 0; i < pixelCount; i++) {
-      const v = data[i]!;
-      mask[i] = (segmentIndex === null ? v !== 0 : v === segmentIndex) ? 1 : 0;
+    for (const voxels of voxelManagers) {
+      const data = voxels.getScalarData();
+      if (data.length !== pixelCount) {
+        throw new ClueInputError(
+          `The ground truth's labelmap has ${data.length} voxels on a slice where the map has ${pixelCount}: it is not on the image's grid.`,
+        );
+      }
+      for (let i = 0; i < pixelCount; i++) {
+        const v = data[i]!;
+        if (segmentIndex === null ? v !== 0 : v === segmentIndex) mask[i] = 1;
+      }
     }
     return mask;
   });

@@ -1,0 +1,303 @@
+// Ground-truth comparison and "back to the PACS" in the real viewer (issue 6). Scenarios,
+// added to tests/e2e/run.js's list:
+//   results         — our static DICOMweb (the only source the viewer 3.13.2 loads the demo
+//                     SEGs from, see run.js): run the model on four slices of the lesion
+//                     series (three lesion slices, one far away), load the series' ground-truth
+//                     SEG, compare with its "Lesion" segment → the numbers in the store and the
+//                     panel equal a recomputation here (independent code: rank-sum AUROC, Dice,
+//                     IoU) from the maps and the host's real labelmap voxels; "Store to PACS"
+//                     on this read-only source names what failed and keeps the result
+//   results-orthanc — Orthanc behind our proxy: run on the lesion slice, "Store to PACS" →
+//                     the panel says both stored; QIDO-RS on Orthanc finds the SEG and the
+//                     Parametric Map; reopening the study lists both new series
+// The model: as for the workflow scenarios (CLUE_MODELS_DIR, e.g. .cache/models/tiny).
+import { loadSettings } from '../../../server/config.js';
+import { startOrthanc, uploadDicomFolder } from '../../../server/orthanc.js';
+import { createClueServer } from '../../../server/server.js';
+import { displayedImage, jumpToSop, loadedSegVoxels } from '../lib/page-state.js';
+
+const RUN_BUTTON_ID = 'clueRunOnSlice';
+const PANEL_NAME = 'cluePanel';
+const LESION_SEGMENT = 1;
+
+/** Pixel AUROC by the rank-sum formula with mid-ranks for ties (independent of our metrics code). */
+function rankSumAuroc(scores, labels) {
+  const order = scores.map((s, i) => i).sort((a, b) => scores[a] - scores[b]);
+  const ranks = new Float64Array(scores.length);
+  for (let i = 0; i < order.length;) {
+    let j = i;
+    while (j + 1 < order.length && scores[order[j + 1]] === scores[order[i]]) j++;
+    const mid = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) ranks[order[k]] = mid;
+    i = j + 1;
+  }
+  let positives = 0;
+  let rankSum = 0;
+  labels.forEach((l, i) => {
+    if (l) {
+      positives++;
+      rankSum += ranks[i];
+    }
+  });
+  const negatives = labels.length - positives;
+  if (positives === 0 || negatives === 0) return null;
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+function overlap(scores, labels, threshold) {
+  let tp = 0;
+  let predicted = 0;
+  let truth = 0;
+  scores.forEach((s, i) => {
+    const p = s >= threshold;
+    if (p) predicted++;
+    if (labels[i]) truth++;
+    if (p && labels[i]) tp++;
+  });
+  if (predicted + truth === 0) return { dice: 1, iou: 1 };
+  return { dice: (2 * tp) / (predicted + truth), iou: tp / (predicted + truth - tp) };
+}
+
+/**
+ * In the page: the ground truth's mask (voxel == segmentIndex) on each imageId, from every
+ * labelmap image (layer) of the segmentation that references it; null where none does.
+ */
+function groundTruthVoxels({ segmentationId, segmentIndex, imageIds }) {
+  const seg = window.services.segmentationService.getSegmentation(segmentationId);
+  const labelmapIds = seg?.representationData?.Labelmap?.imageIds ?? [];
+  const byReference = new Map();
+  for (const id of labelmapIds) {
+    const image = window.cornerstone.cache.getImage(id);
+    if (!image?.referencedImageId) continue;
+    if (!byReference.has(image.referencedImageId)) byReference.set(image.referencedImageId, []);
+    byReference.get(image.referencedImageId).push(image);
+  }
+  return imageIds.map((imageId) => {
+    const layers = byReference.get(imageId);
+    if (!layers) return null;
+    const mask = new Array(layers[0].voxelManager.getScalarData().length).fill(0);
+    for (const layer of layers) layer.voxelManager.getScalarData().forEach((v, i) => {
+      if (v === segmentIndex) mask[i] = 1;
+    });
+    return mask;
+  });
+}
+
+const fmt = (v) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
+const close = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) < 1e-9);
+
+export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIMEOUT_MS }) {
+  const state = (page) => page.evaluate(() => window.__clue.getState());
+
+  async function startServer(ctx, overrides = {}) {
+    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides } });
+    const server = await createClueServer(settings);
+    ctx.cleanups.push(() => server.close());
+    const { url } = await server.listen();
+    return { url, settings };
+  }
+
+  async function openLesionSlice(page, url, demo) {
+    await step('open our mode on the demo lesion study', () =>
+      page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
+    const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
+    if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
+      await step(`load "${demo.series.SeriesDescription}"`, async () => {
+        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
+        await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+        await thumbnail.dblclick();
+        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
+      });
+    }
+    await step('scroll to the lesion slice', async () => {
+      if (!(await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid))) throw new Error('lesion slice not in the displayed series');
+      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
+    });
+    await step('our panel is open', async () => {
+      const panel = page.locator('[data-testid="clue-panel"]');
+      if (!(await panel.isVisible())) await page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
+      await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+    });
+  }
+
+  function settled(page) {
+    return page.waitForFunction(() => {
+      const s = window.__clue?.getState?.();
+      return s && s.status !== 'running' ? s : null;
+    }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
+  }
+
+  /** Scrolls to `index` of the displayed stack and presses our run button. */
+  async function runAt(page, index) {
+    const imageId = await page.evaluate((i) => {
+      const s = window.services;
+      const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
+      vp.setImageIdIndex(i);
+      return vp.getImageIds()[i];
+    }, index);
+    await waitForState(page, displayedImage, null, `s !== null && s.imageId === ${JSON.stringify(imageId)}`);
+    await page.locator('[data-testid="clue-run-button"]').click();
+    const after = await settled(page);
+    if (after.status !== 'done') throw new Error(`run on image ${index}: ${after.error ?? after.message}`);
+    return imageId;
+  }
+
+  function waitForSave(page) {
+    return page.waitForFunction(() => {
+      const s = window.__clue?.getState?.();
+      return s && (s.save.status === 'done' || s.save.status === 'error') ? s.save : null;
+    }, null, { timeout: STEP_TIMEOUT_MS, polling: 200 }).then((h) => h.jsonValue());
+  }
+
+  return {
+    async results(ctx) {
+      const { page, demo } = ctx;
+      if (!demo.series.seg) throw new Error('the demo lesion series has no ground-truth SEG in index.json');
+      const { url } = await startServer(ctx);
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      await openLesionSlice(page, url, demo);
+      const lesionIndex = (await page.evaluate(displayedImage)).imageIndex;
+
+      // Three lesion slices and one far from the lesion (index 5), each with its own run.
+      const indices = [lesionIndex - 1, lesionIndex, lesionIndex + 1, 5];
+      const imageIds = [];
+      await step(`run the model on slices ${indices.join(', ')}`, async () => {
+        for (const index of indices) imageIds.push(await runAt(page, index));
+      });
+      await runAt(page, lesionIndex); // back on the lesion slice (stored: shown, not recomputed)
+
+      const description = `Ground truth: ${demo.series.SeriesDescription}`;
+      const loaded = await step(`load the ground-truth SEG "${description}"`, async () => {
+        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`).first().dblclick();
+        return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
+      });
+      // The SEG may have taken the viewport: back to the lesion slice of the source series.
+      await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
+
+      const compared = await step('compare with its "Lesion" segment in the panel', async () => {
+        await page.locator('[data-testid="clue-gt-refresh"]').click();
+        await page.locator('[data-testid="clue-gt-select"]').selectOption(loaded.segmentationId);
+        await page.locator('[data-testid="clue-gt-segment"]').selectOption(String(LESION_SEGMENT));
+        await page.locator('[data-testid="clue-gt-compare"]').click();
+        const handle = await page.waitForFunction(() => {
+          const s = window.__clue.getState();
+          return s.comparison.status === 'done' || s.comparison.status === 'error' ? s : null;
+        }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+        return handle.jsonValue();
+      });
+      const comparison = compared.comparison;
+      const layers = await page.evaluate(({ segmentationId }) => {
+        const ids = window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ?? [];
+        const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
+        return { images: ids.length, referenced: new Set(refs.filter(Boolean)).size };
+      }, { segmentationId: loaded.segmentationId });
+      log(`  ground truth: ${layers.images} labelmap images over ${layers.referenced} source images`);
+      log(`  comparison: ${comparison.message} ${comparison.error ?? ''} series notes: ${comparison.metrics?.series?.notes?.join('; ') ?? ''}`);
+      expect(comparison.status === 'done', `comparison done (${comparison.error ?? comparison.message})`);
+      expect(comparison.ranInWorker === true, 'the series comparison ran in the metrics worker');
+      const ids = comparison.sliceImageIds;
+      expect(ids.length === 4 && imageIds.every((id) => ids.includes(id)), `the four computed slices were compared (${ids.length})`);
+
+      // Recompute here from the stored maps and the host's real labelmap voxels.
+      const maps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
+      const truths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
+      const threshold = comparison.metrics.threshold;
+      const pooledScores = [];
+      const pooledLabels = [];
+      ids.forEach((id, k) => {
+        const truth = truths[k] ?? new Array(maps[k].length).fill(0);
+        const slice = comparison.metrics.slices[k];
+        const o = overlap(maps[k], truth, threshold);
+        const auroc = rankSumAuroc(maps[k], truth);
+        const gtPixels = truth.reduce((a, b) => a + b, 0);
+        expect(slice.groundTruthPixels === gtPixels && close(slice.dice, o.dice) && close(slice.iou, o.iou) && close(slice.pixelAuroc, auroc),
+          `slice ${k}: ${gtPixels} ground-truth pixels, Dice ${fmt(o.dice)}, IoU ${fmt(o.iou)}, AUROC ${fmt(auroc)} = shown (${slice.groundTruthPixels}, ${fmt(slice.dice)}, ${fmt(slice.iou)}, ${fmt(slice.pixelAuroc)})`);
+        pooledScores.push(...maps[k]);
+        pooledLabels.push(...truth);
+      });
+      const series = comparison.metrics.series;
+      const pooled = overlap(pooledScores, pooledLabels, threshold);
+      const pooledAuroc = rankSumAuroc(pooledScores, pooledLabels);
+      expect(close(series.dice, pooled.dice) && close(series.iou, pooled.iou) && close(series.pixelAuroc, pooledAuroc),
+        `series: Dice ${fmt(pooled.dice)}, IoU ${fmt(pooled.iou)}, pixel AUROC ${fmt(pooledAuroc)} = the store's`);
+      const best = series.bestDice;
+      const atBest = overlap(pooledScores, pooledLabels, best.threshold);
+      const maxOverCurve = Math.max(...series.diceCurve.map((p) => overlap(pooledScores, pooledLabels, p.threshold).dice));
+      expect(close(best.dice, atBest.dice) && best.dice >= maxOverCurve - 1e-12,
+        `best Dice ${fmt(best.dice)} at ${fmt(best.threshold)} recomputes, and no curve threshold does better (${fmt(maxOverCurve)})`);
+      const scores = comparison.metrics.slices.map((s) => s.imageScore);
+      const labels = comparison.metrics.slices.map((s) => s.groundTruthPixels > 0);
+      const imageAuroc = rankSumAuroc(scores, labels);
+      expect(close(series.imageAuroc, imageAuroc), `image AUROC ${fmt(imageAuroc)} over ${labels.filter(Boolean).length} abnormal / ${labels.filter((l) => !l).length} normal slices = the store's`);
+      const shownDice = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
+      expect(shownDice === pooled.dice.toFixed(3), `panel shows series Dice ${shownDice} (recomputed ${pooled.dice.toFixed(3)})`);
+      const sliceDice = await page.locator('[data-testid="clue-gt-slice-dice"]').textContent();
+      const lesionK = ids.indexOf(imageIds[1]);
+      const lesionDice = overlap(maps[lesionK], truths[lesionK], threshold).dice.toFixed(3);
+      expect(sliceDice === lesionDice, `panel shows the displayed lesion slice's Dice ${sliceDice} (recomputed ${lesionDice})`);
+      expect(await page.locator('[data-testid="clue-gt-roc"] polyline').count() === 1, 'ROC curve drawn');
+
+      // Export: a CSV download with one row per slice plus the series row.
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-gt-export-csv"]').click()]);
+      const csvPath = await download.path();
+      const { readFile } = await import('node:fs/promises');
+      const csv = (await readFile(csvPath, 'utf8')).trim().split('\r\n');
+      expect(csv.length === 1 + 4 + 1 && csv[0].startsWith('scope,study_instance_uid'), `CSV export: ${csv.length} lines (${download.suggestedFilename()})`);
+
+      // Store to PACS on our read-only static DICOMweb: refused, named, nothing reported stored.
+      await page.locator('[data-testid="clue-store-pacs"]').click();
+      const save = await step('store to PACS (read-only source)', () => waitForSave(page));
+      log(`  store on the static source: ${save.error}`);
+      expect(save.status === 'error' && /failed/.test(save.error ?? '') && save.stored.length === 0,
+        `read-only source: "${save.error}", nothing reported stored`);
+      const after = await state(page);
+      expect(after.displayedResult !== null && after.comparison.status === 'done', 'the map and the comparison are still in the viewer');
+      expect(watch.foreign.length === 0, 'no requests to other origins');
+      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      return { checks, watch };
+    },
+
+    async 'results-orthanc'(ctx) {
+      const { page, demo } = ctx;
+      const base = loadSettings({ overrides: { port: 0 } }).settings;
+      const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
+      ctx.cleanups.push(() => orthanc.stop());
+      await step('upload the demo files to Orthanc', () => uploadDicomFolder(orthanc.url, base.staticDicomDir));
+      const { url } = await startServer(ctx, { dataSource: 'dicomweb', pacsUrl: orthanc.dicomWebUrl, pacsWadoUriUrl: orthanc.wadoUriUrl });
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      await openLesionSlice(page, url, demo);
+      await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+      const ran = await step('run on the lesion slice', () => settled(page));
+      expect(ran.status === 'done', `run done (${ran.error ?? ran.message})`);
+
+      await page.locator('[data-testid="clue-store-pacs"]').click();
+      const save = await step('store to PACS (Orthanc through the data source)', () => waitForSave(page));
+      expect(save.status === 'done' && save.stored.length === 2, `panel: "${save.message ?? save.error}"`);
+
+      const study = demo.study.StudyInstanceUID;
+      const series = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series`, { headers: { Accept: 'application/dicom+json' } })).json();
+      const seriesUids = new Set(series.map((s) => s['0020000E']?.Value?.[0]));
+      for (const stored of save.stored) {
+        const instances = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${stored.seriesInstanceUID}/instances`, { headers: { Accept: 'application/dicom+json' } })).json();
+        const found = instances.map((i) => i['00080018']?.Value?.[0]);
+        expect(seriesUids.has(stored.seriesInstanceUID) && found.includes(stored.sopInstanceUID), `QIDO-RS: Orthanc has ${stored.sopClassUID} ${stored.sopInstanceUID} in the study`);
+      }
+
+      // Reopen the study: the viewer lists the two new series.
+      await step('reopen the study', () => page.reload({ timeout: STEP_TIMEOUT_MS }));
+      const wanted = save.stored.map((s) => s.seriesInstanceUID);
+      const listed = await step('the new series are listed', () => page.waitForFunction((uids) => {
+        const sets = window.services?.displaySetService?.getActiveDisplaySets?.() ?? [];
+        const have = new Set(sets.map((d) => d.SeriesInstanceUID));
+        return uids.every((u) => have.has(u)) ? sets.filter((d) => uids.includes(d.SeriesInstanceUID)).map((d) => `${d.Modality}: ${d.SeriesDescription}`) : null;
+      }, wanted, { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue()));
+      expect(listed.length === 2, `reopened study lists ${listed.join(' and ')}`);
+      expect(watch.foreign.length === 0, 'no requests to other origins');
+      return { checks, watch };
+    },
+  };
+}
