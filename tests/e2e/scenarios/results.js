@@ -296,6 +296,26 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         return uids.every((u) => have.has(u)) ? sets.filter((d) => uids.includes(d.SeriesInstanceUID)).map((d) => `${d.Modality}: ${d.SeriesDescription}`) : null;
       }, wanted, { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue()));
       expect(listed.length === 2, `reopened study lists ${listed.join(' and ')}`);
+      // Our SEG reopens from the PACS with the voxels we stored (the run's count at the threshold).
+      const segSeries = save.stored.find((s) => s.sopClassUID === '1.2.840.10008.5.1.4.1.1.66.4');
+      const segLabel = await page.evaluate((uid) => window.services.displaySetService.getActiveDisplaySets().find((d) => d.SeriesInstanceUID === uid)?.SeriesNumber ?? null, segSeries.seriesInstanceUID);
+      const reopened = await step('load our SEG from the PACS', async () => {
+        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${segLabel}"]`).first().dblclick();
+        return page.waitForFunction((prefix) => {
+          const segs = window.services.segmentationService.getSegmentations() ?? [];
+          const seg = segs.find((x) => !x.segmentationId.startsWith(prefix));
+          if (!seg) return null;
+          let nonzero = 0;
+          for (const id of seg.representationData?.Labelmap?.imageIds ?? []) {
+            const image = window.cornerstone.cache.getImage(id);
+            if (!image) return null;
+            const data = image.voxelManager.getScalarData();
+            for (let i = 0; i < data.length; i++) if (data[i] !== 0) nonzero++;
+          }
+          return nonzero > 0 ? { label: seg.label, nonzero } : null;
+        }, 'clue-anomaly::', { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue());
+      });
+      expect(reopened.nonzero === ran.lastResult.voxelCount, `our SEG reopened from Orthanc ("${reopened.label}"): ${reopened.nonzero} voxels = ${ran.lastResult.voxelCount} at the run's threshold`);
       expect(watch.foreign.length === 0, 'no requests to other origins');
       return { checks, watch };
     },
