@@ -111,3 +111,15 @@ def test_cli_names_a_missing_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     code = main(["demo-model", "--out", str(tmp_path / "x"), "--train-config", str(tmp_path / "nope.toml")])
     assert code == 2
     assert "nope.toml: config file does not exist" in capsys.readouterr().err
+
+
+def test_shipped_demo_model_manifest_matches_its_files() -> None:
+    """The committed demo model (models/artifacts/demo) is what the viewer loads by default."""
+    folder = Path(__file__).resolve().parents[1] / "artifacts" / "demo"
+    manifest = read_manifest(folder / "manifest.json", verify_files=True)  # sizes + sha256
+    assert manifest.provenance.clinical_use is False
+    assert "DEMO MODEL" in manifest.provenance.intended_use and "Colin27" in manifest.provenance.intended_use
+    assert {entry.dtype for entry in manifest.files} == {"float32", "float16"}
+    table = json.loads((folder / "eval.json").read_text())["table1"]
+    (cells,) = table.values()
+    assert cells["rows"] == ["T1", "T2", "FLAIR"] and cells["columns"] == ["axial", "sagittal", "coronal"]
