@@ -86,6 +86,7 @@ export function createResultsActions(
         );
       }
       const segmentIndex = options.segmentIndex ?? null;
+      const prepStarted = performance.now();
       const { displaySet, slices } = seriesMaps(options.viewportId);
       setComparison({ status: 'computing', error: null, message: `Comparing ${slices.length} slice(s) with “${chosen.label}”…` });
       const { masks, coveredSlices } = readGroundTruthMasks(
@@ -101,6 +102,7 @@ export function createResultsActions(
         };
       });
       const threshold = store.getState().threshold;
+      const prepMs = performance.now() - prepStarted; // reading the masks: on the main thread
       const result = await runComparison(inputs, threshold, abort.signal);
       if (run !== comparisonRun) return;
       const segmentLabel = segmentIndex === null ? 'any segment' : chosen.segments.find((s) => s.segmentIndex === segmentIndex)?.label ?? `segment ${segmentIndex}`;
@@ -133,7 +135,7 @@ export function createResultsActions(
       setComparison({
         status: 'done', error: null, segmentationId: chosen.segmentationId, segmentIndex, groundTruthLabel,
         displaySetInstanceUID: displaySet.displaySetInstanceUID, sliceImageIds: slices.map((s) => s.imageId),
-        coveredSlices, metrics: result.metrics, computeMs: Math.round(result.mainThreadMs), ranInWorker: result.ranInWorker,
+        coveredSlices, metrics: result.metrics, computeMs: Math.round(prepMs + result.mainThreadMs), ranInWorker: result.ranInWorker,
         message: `Compared ${slices.length} slice(s) with “${groundTruthLabel}” at threshold ${threshold.toFixed(2)} (${coveredSlices} slice(s) covered by the ground truth).`,
       });
     } catch (error) {

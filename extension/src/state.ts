@@ -106,7 +106,7 @@ export interface ComparisonState {
   /** Slices on which the ground truth has a labelmap image. */
   coveredSlices: number;
   metrics: GroundTruthMetrics | null;
-  /** Main-thread time the computation took (the worker's time is not on the main thread). */
+  /** Main-thread ms: reading the ground truth, plus the metrics when not in the worker. */
   computeMs: number | null;
   ranInWorker: boolean;
 }

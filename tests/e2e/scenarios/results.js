@@ -11,6 +11,8 @@
 //                     the panel says both stored; QIDO-RS on Orthanc finds the SEG and the
 //                     Parametric Map; reopening the study lists both new series
 // The model: as for the workflow scenarios (CLUE_MODELS_DIR, e.g. .cache/models/tiny).
+import { readFile } from 'node:fs/promises';
+import dcmjs from 'dcmjs';
 import { loadSettings } from '../../../server/config.js';
 import { startOrthanc, uploadDicomFolder } from '../../../server/orthanc.js';
 import { createClueServer } from '../../../server/server.js';
@@ -242,9 +244,19 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       // Export: a CSV download with one row per slice plus the series row.
       const [download] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-gt-export-csv"]').click()]);
       const csvPath = await download.path();
-      const { readFile } = await import('node:fs/promises');
       const csv = (await readFile(csvPath, 'utf8')).trim().split('\r\n');
       expect(csv.length === 1 + 4 + 1 && csv[0].startsWith('scope,study_instance_uid'), `CSV export: ${csv.length} lines (${download.suggestedFilename()})`);
+
+      // Download SEG: a SEG of the four slices, each frame referencing its source image.
+      const [segDownload] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-download-seg"]').click()]);
+      const segBytes = await readFile(await segDownload.path());
+      const seg = dcmjs.data.DicomMetaDictionary.naturalizeDataset(
+        dcmjs.data.DicomMessage.readFile(segBytes.buffer.slice(segBytes.byteOffset, segBytes.byteOffset + segBytes.byteLength)).dict,
+      );
+      const sops = await page.evaluate((list) => list.map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID), ids);
+      const frameRefs = (seg.PerFrameFunctionalGroupsSequence ?? []).map((f) => f.DerivationImageSequence?.[0]?.SourceImageSequence?.[0]?.ReferencedSOPInstanceUID);
+      expect(seg.SOPClassUID === '1.2.840.10008.5.1.4.1.1.66.4' && Number(seg.NumberOfFrames) === 4 && sops.every((sop) => frameRefs.includes(sop)),
+        `Download SEG: ${segDownload.suggestedFilename()}, ${seg.NumberOfFrames} frames referencing the 4 compared slices`);
 
       // Store to PACS on our read-only static DICOMweb: refused, named, nothing reported stored.
       await page.locator('[data-testid="clue-store-pacs"]').click();
@@ -254,6 +266,30 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         `read-only source: "${save.error}", nothing reported stored`);
       const after = await state(page);
       expect(after.displayedResult !== null && after.comparison.status === 'done', 'the map and the comparison are still in the viewer');
+
+      // The whole series: run it, compare again; the main thread's longest task while comparing
+      // is logged (a figure, not an assertion: the machine is shared).
+      await page.locator('[data-testid="clue-run-series-button"]').click();
+      const seriesRun = await step('run the whole series', () => page.waitForFunction(() => {
+        const s = window.__clue.getState();
+        return s.status !== 'running' && s.series.status !== 'running' && s.series.status !== 'idle' ? s : null;
+      }, null, { timeout: 200000, polling: 250 }).then((h) => h.jsonValue()));
+      expect(seriesRun.series.status === 'done', `series run: ${seriesRun.message}`);
+      await page.evaluate(() => {
+        window.__clueLongTasks = [];
+        new PerformanceObserver((list) => window.__clueLongTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+      });
+      const compareStarted = Date.now();
+      await page.locator('[data-testid="clue-gt-compare"]').click();
+      const whole = await step('compare the whole series', () => page.waitForFunction((n) => {
+        const c = window.__clue.getState().comparison;
+        return c.status !== 'computing' && c.sliceImageIds.length >= n ? c : null;
+      }, seriesRun.series.total, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()));
+      const compareMs = Date.now() - compareStarted;
+      const longTasks = await page.evaluate(() => window.__clueLongTasks);
+      log(`  series comparison: ${whole.sliceImageIds.length} slices in ${compareMs} ms (worker: ${whole.ranInWorker}); main thread ${whole.computeMs} ms reading the ground truth; longest main-thread task meanwhile ${Math.round(Math.max(0, ...longTasks))} ms (${longTasks.length} over 50 ms)`);
+      expect(whole.status === 'done' && whole.ranInWorker && whole.metrics.series.imageAuroc !== null,
+        `whole series compared in the worker: Dice ${fmt(whole.metrics.series.dice)}, pixel AUROC ${fmt(whole.metrics.series.pixelAuroc)}, image AUROC ${fmt(whole.metrics.series.imageAuroc)}`);
       expect(watch.foreign.length === 0, 'no requests to other origins');
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, watch };
