@@ -39,7 +39,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 
 from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
+from clue.configfile import read_toml
 from clue.errors import UserFacingError
 from clue.metrics import aupro, auroc, dice_iou, max_f1
 from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_mask, preprocess_slice
@@ -244,12 +244,7 @@ def _read_set(entry: Any, table: int, index: int, base: Path, source: str) -> Ev
 
 
 def load_eval_config(path: Path) -> EvalConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserFacingError(f"{path}: eval config file does not exist") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    data = read_toml(path, "eval")
     known = {"batch_size", "pixel_grid", "backbone", "aupro", "device", "table1", "zero_shot"}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -10,8 +10,7 @@ of each layer's CLS probability of "diseased".
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clue.clip import CLIP
+from clue.configfile import read_toml, dataclass_from_dict
 from clue.errors import UserFacingError
 from clue.prompts import ImageAdaptor, PromptLearner, TextEncoder
 
@@ -75,26 +75,14 @@ class ClueConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "model config") -> "ClueConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserFacingError(f"{source}: unknown model setting(s): {', '.join(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as error:
-            raise UserFacingError(f"{source}: {error}") from error
+        return dataclass_from_dict(cls, data, source, "model")
 
 
 def load_model_config(path: str | Path) -> ClueConfig:
     """A ClueConfig from TOML: top-level keys, or a `[model]` table (so that a training config
     can hold the model settings too)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserFacingError(f"{path}: model config file does not exist") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    data = read_toml(path, "model")
     table = data.get("model", data)
     if not isinstance(table, dict):
         raise UserFacingError(f"{path}: [model] must be a table")

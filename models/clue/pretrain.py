@@ -42,8 +42,7 @@ import math
 import os
 import random
 import time
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +50,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clue.configfile import read_toml, dataclass_from_dict
 from clue.errors import UserFacingError
 
 SEQUENCE_WORDS: dict[str, str] = {"T1": "T1", "T2": "T2", "FLAIR": "FLAIR"}
@@ -121,24 +121,12 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "pretrain config") -> "PretrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserFacingError(f"{source}: unknown pretrain setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as error:
-            raise UserFacingError(f"{source}: {error}") from error
+        return dataclass_from_dict(cls, data, source, "pretrain")
 
 
 def load_pretrain_config(path: Path) -> PretrainConfig:
     """A PretrainConfig from TOML: top-level keys or a `[pretrain]` table."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserFacingError(f"{path}: pretrain config file does not exist") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    data = read_toml(path, "pretrain")
     table = data.get("pretrain", data)
     if not isinstance(table, dict):
         raise UserFacingError(f"{path}: [pretrain] must be a table")

@@ -64,8 +64,7 @@ import os
 import random
 import sys
 import time
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +73,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from clue.data.common import PreprocessedSlices, open_dataset
+from clue.configfile import read_toml, dataclass_from_dict
 from clue.errors import UserFacingError
 
 STATE_FILE = "state.pt"
@@ -141,12 +141,7 @@ def _data_spec(table: Any, where: str, base: Path) -> DataSpec:
 
 
 def load_train_config(path: Path) -> TrainConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserFacingError(f"{path}: train config file does not exist") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserFacingError(f"{path}: not valid TOML ({error})") from error
+    data = read_toml(path, "train")
     known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
              "cache_inputs", "num_workers", "device", "model_config", "model", "loss", "optimizer", "data", "validation"}
     unknown = sorted(set(data) - known)
@@ -202,11 +197,7 @@ def load_train_config(path: Path) -> TrainConfig:
 def _loss_config(config: TrainConfig):  # type: ignore[no-untyped-def]
     from clue.losses import LossConfig
 
-    known = {f.name for f in fields(LossConfig)}
-    unknown = sorted(set(config.loss) - known)
-    if unknown:
-        raise UserFacingError(f"{config.source}: unknown [loss] key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return LossConfig(**config.loss)
+    return dataclass_from_dict(LossConfig, dict(config.loss), config.source, "[loss]")
 
 
 # -- state ------------------------------------------------------------------------------------
