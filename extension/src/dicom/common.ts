@@ -4,7 +4,7 @@
 import dcmjs from 'dcmjs';
 
 import type { ModelIdentity } from '../metrics/results';
-import { DicomBuildError, type SourceImage, type SourceSeries } from './source';
+import { checkSource, DicomBuildError, type SourceImage, type SourceSeries } from './source';
 
 // The same model identity the results export records (id, version, sha256 of the file that ran).
 export type { ModelIdentity };
@@ -164,6 +164,29 @@ export function frameOrderAlongNormal(source: SourceSeries): number[] {
 }
 
 /** The source and the frames, both reordered by frameOrderAlongNormal. */
+/**
+ * Checks that there is one frame per source image, each of the source's size, and returns
+ * both in ascending position along the normal (see frameOrderAlongNormal): the order SEG and
+ * Parametric Map frames are written in. `what` names the frames in errors.
+ */
+export function framesAlongNormal<T extends ArrayLike<number>>(
+  givenSource: SourceSeries,
+  givenFrames: readonly T[],
+  what: 'mask' | 'map',
+): { source: SourceSeries; frames: T[]; rows: number; columns: number } {
+  const { rows, columns } = checkSource(givenSource);
+  if (givenFrames.length !== givenSource.images.length) {
+    throw new DicomBuildError(`${givenFrames.length} ${what} frames for ${givenSource.images.length} source images`);
+  }
+  givenFrames.forEach((frame, index) => {
+    if (frame.length !== rows * columns) {
+      const unit = what === 'mask' ? 'pixels' : 'values';
+      throw new DicomBuildError(`${what} frame ${index} has ${frame.length} ${unit}, the source image ${rows}×${columns}`);
+    }
+  });
+  return { ...orderedAlongNormal(givenSource, givenFrames), rows, columns };
+}
+
 export function orderedAlongNormal<T>(source: SourceSeries, frames: readonly T[]): { source: SourceSeries; frames: T[] } {
   const order = frameOrderAlongNormal(source);
   return { source: { ...source, images: order.map((i) => source.images[i]!) }, frames: order.map((i) => frames[i]!) };

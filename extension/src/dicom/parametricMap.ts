@@ -14,7 +14,7 @@ import {
   dicomTime,
   equipment,
   geometry,
-  orderedAlongNormal,
+  framesAlongNormal,
   patientStudyFrameOfReference,
   referencedSeries,
   writePart10,
@@ -24,7 +24,7 @@ import {
   type DicomPart10File,
   type ModelIdentity,
 } from './common';
-import { checkSource, DicomBuildError, type SourceSeries } from './source';
+import { DicomBuildError, type SourceSeries } from './source';
 
 export const PARAMETRIC_MAP_STORAGE = '1.2.840.10008.5.1.4.1.1.30';
 const IMAGE_TYPE = ['DERIVED', 'PRIMARY', 'VOLUME', 'NONE'];
@@ -66,18 +66,7 @@ function floatPixelData(frames: readonly ArrayLike<number>[], pixelsPerFrame: nu
 
 export function buildParametricMap(input: ParametricMapInput): DicomPart10File {
   const { model } = input;
-  const { source: givenSource, frames: givenFrames } = input;
-  const { rows, columns } = checkSource(givenSource);
-  if (givenFrames.length !== givenSource.images.length) {
-    throw new DicomBuildError(`${givenFrames.length} map frames for ${givenSource.images.length} source images`);
-  }
-  givenFrames.forEach((frame, index) => {
-    if (frame.length !== rows * columns) {
-      throw new DicomBuildError(`map frame ${index} has ${frame.length} values, the source image ${rows}×${columns}`);
-    }
-  });
-  // Written in ascending position along the normal (see frameOrderAlongNormal).
-  const { source, frames } = orderedAlongNormal(givenSource, givenFrames);
+  const { source, frames, rows, columns } = framesAlongNormal(input.source, input.frames, 'map');
   const newUid = input.newUid ?? defaultUid;
   const createdAt = input.createdAt ?? new Date();
   const sopInstanceUID = newUid();

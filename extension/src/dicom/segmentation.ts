@@ -11,7 +11,7 @@ import {
   dicomTime,
   equipment,
   geometry,
-  orderedAlongNormal,
+  framesAlongNormal,
   patientStudyFrameOfReference,
   referencedSeries,
   writePart10,
@@ -20,7 +20,7 @@ import {
   type DicomPart10File,
   type ModelIdentity,
 } from './common';
-import { checkSource, DicomBuildError, type SourceSeries } from './source';
+import type { SourceSeries } from './source';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 export const DEFAULT_SEGMENT_LABEL = 'CLUE anomaly';
@@ -57,18 +57,7 @@ export function packBinaryFrames(frames: readonly ArrayLike<number>[], pixelsPer
 /** Builds the SEG; throws DicomBuildError when the frames do not match the source. */
 export function buildSegmentation(input: SegmentationInput): DicomPart10File {
   const { model } = input;
-  const { source: givenSource, frames: givenFrames } = input;
-  const { rows, columns } = checkSource(givenSource);
-  if (givenFrames.length !== givenSource.images.length) {
-    throw new DicomBuildError(`${givenFrames.length} mask frames for ${givenSource.images.length} source images`);
-  }
-  givenFrames.forEach((frame, index) => {
-    if (frame.length !== rows * columns) {
-      throw new DicomBuildError(`mask frame ${index} has ${frame.length} pixels, the source image ${rows}×${columns}`);
-    }
-  });
-  // Written in ascending position along the normal (see frameOrderAlongNormal).
-  const { source, frames } = orderedAlongNormal(givenSource, givenFrames);
+  const { source, frames, rows, columns } = framesAlongNormal(input.source, input.frames, 'mask');
   const newUid = input.newUid ?? defaultUid;
   const createdAt = input.createdAt ?? new Date();
   const sopInstanceUID = newUid();
