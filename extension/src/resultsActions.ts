@@ -8,6 +8,7 @@ import { INITIAL_SAVE, type ClueStore, type ComparisonState, type GroundTruthOpt
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams } from './viewer/hostTypes';
 import { listGroundTruthCandidates, readGroundTruthMasks } from './viewer/groundTruth';
+import { clueSegmentationId, ensureClueLabelmap, notifyLabelmapChanged } from './viewer/labelmap';
 import { getViewportDisplaySet, resolveViewportId } from './viewer/readSlice';
 import { sourceInstance, type SourceInstance } from './viewer/sourceInstances';
 import { stowTarget } from './viewer/dataSource';
@@ -67,6 +68,21 @@ export function createResultsActions(
     const candidates = listGroundTruthCandidates(services);
     setComparison({ candidates });
     return candidates;
+  }
+
+  /**
+   * Loading a SEG gives the viewport the SEG's representation only; ours is put back (outline,
+   * our colour) so the prediction and the ground truth are seen together, not merged.
+   */
+  function showPredictionWithGroundTruth(libraries: HostLibraries, viewportId: string | undefined, displaySet: HostDisplaySet): void {
+    const id = resolveViewportId(services, viewportId);
+    const ours = clueSegmentationId(displaySet.displaySetInstanceUID);
+    // Already shown (the usual case), or removed by the user: nothing to do, no repaint.
+    if (!services.segmentationService.getSegmentation(ours)) return;
+    if (services.segmentationService.getSegmentationRepresentations(id, { segmentationId: ours }).length > 0) return;
+    ensureClueLabelmap(services, libraries, id, displaySet)
+      .then((segmentationId) => notifyLabelmapChanged(services, libraries, segmentationId, [id]))
+      .catch((error) => console.warn('[clue] could not show our labelmap next to the ground truth', error));
   }
 
   async function compareWithGroundTruth(options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string } = {}): Promise<void> {
@@ -132,6 +148,7 @@ export function createResultsActions(
             ),
           }
         : null;
+      showPredictionWithGroundTruth(libraries, options.viewportId, displaySet);
       setComparison({
         status: 'done', error: null, segmentationId: chosen.segmentationId, segmentIndex, groundTruthLabel,
         displaySetInstanceUID: displaySet.displaySetInstanceUID, sliceImageIds: slices.map((s) => s.imageId),

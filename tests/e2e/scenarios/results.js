@@ -177,7 +177,6 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       });
       // The SEG may have taken the viewport: back to the lesion slice of the source series.
       await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
-
       const compared = await step('compare with its "Lesion" segment in the panel', async () => {
         await page.locator('[data-testid="clue-gt-refresh"]').click();
         await page.locator('[data-testid="clue-gt-select"]').selectOption(loaded.segmentationId);
@@ -190,6 +189,14 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         return handle.jsonValue();
       });
       const comparison = compared.comparison;
+      // Prediction and ground truth shown together, not merged: two representations on the viewport.
+      const shownTogether = await page.waitForFunction(({ gt }) => {
+        const s = window.services;
+        const reps = s.segmentationService.getSegmentationRepresentations(s.viewportGridService.getActiveViewportId()) ?? [];
+        const ids = reps.map((r) => r.segmentationId).filter((id) => id === gt || id.startsWith('clue-anomaly::'));
+        return ids.length === 2 ? ids : null;
+      }, { gt: loaded.segmentationId }, { timeout: 15000, polling: 200 }).then((h) => h.jsonValue()).catch(() => []);
+      expect(shownTogether.length === 2, `after Compare, our labelmap and the ground truth are both on the viewport (${shownTogether.join(', ')})`);
       const layers = await page.evaluate(({ segmentationId }) => {
         const ids = window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ?? [];
         const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
