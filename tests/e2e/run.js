@@ -5,7 +5,7 @@
 //   http      — no browser: our server's headers, MIME types, routing, path safety, and the
 //               static DICOMweb's answers checked against index.json and the files
 //   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
-//               study list → our mode → demo lesion study → FLAIR-like lesion slice → run
+//               study list → our mode → demo lesion study → T1 axial lesion slice → run
 //               button → labelmap (voxels vs an independent oracle) + panel → threshold
 //               slider → labelmap again; then the series' ground-truth SEG loads with the
 //               file's voxels
@@ -33,7 +33,7 @@ import { loadSettings, REPO_ROOT } from '../../server/config.js';
 import { checkOrthancInstalled, startOrthanc, uploadDicomFolder } from '../../server/orthanc.js';
 import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
-import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, placeholderExpectedCount } from './lib/page-state.js';
+import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, mapExpectedCount } from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
 import { httpChecks } from './http-checks.js';
 import { workflowScenarios } from './scenarios/workflow.js';
@@ -48,7 +48,6 @@ const PANEL_NAME = 'cluePanel';
 const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 const ANOMALY_SEGMENT_INDEX = 1;
 const DEFAULT_THRESHOLD = 0.5;
-const PLACEHOLDER_MAP_NAME = 'placeholderIntensityMap';
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
 const SCENARIO_TIMEOUT_MS = Number(process.env.CLUE_E2E_TIMEOUT_S ?? 240) * 1000;
@@ -69,11 +68,9 @@ function demoIndex(settings) {
   }
   const index = JSON.parse(readFileSync(indexFile, 'utf8'));
   const study = index.studies?.find((s) => s.lesion === true);
-  // The series we run on: the FLAIR-like axial one, where the lesion is brighter than the
-  // rest of the brain (the placeholder map flags bright outliers; on T1 the lesion is not
-  // one), else T1 axial. firstSeries: the series our mode shows on entry.
+  // The series we run on: T1 axial, the contrast and view the demo model was trained on.
   const pickSeries = (contrast) => study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
-  const series = pickSeries('flair') ?? pickSeries('t1');
+  const series = pickSeries('t1');
   if (!study || !series) throw new PrerequisiteError(`${indexFile}: no lesion study with an axial lesion series`);
   return { index, study, series, lesionSlice: series.lesion.best };
 }
@@ -181,31 +178,11 @@ async function runOnLesionSlice(page, demo, timings) {
   const voxelCount = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
   expect(voxelCount < labelmap.voxels, `labelmap is not the whole slice (${voxelCount} of ${labelmap.voxels})`);
   const hook = finished;
-  const mapName = hook?.lastResult?.mapName ?? PLACEHOLDER_MAP_NAME;
+  const mapName = hook?.lastResult?.mapName;
   const threshold = hook?.lastResult?.threshold ?? DEFAULT_THRESHOLD;
-  if (mapName === PLACEHOLDER_MAP_NAME) {
-    expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
-    const expected = await page.evaluate(placeholderExpectedCount, { threshold });
-    expect(voxelCount === expected, `voxels equal the placeholder map at threshold ${threshold} computed independently from the displayed pixels (${voxelCount} vs ${expected})`);
-    if (voxelCount !== expected) {
-      const pixels = await page.evaluate(() => {
-        const s = window.services;
-        const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
-        const id = vp.getCurrentImageId();
-        const image = window.cornerstone.cache.getImage(id);
-        const data = image.voxelManager.getScalarData();
-        let min = Infinity;
-        let max = -Infinity;
-        for (const v of data) { if (v < min) min = v; if (v > max) max = v; }
-        return { imageId: id, preScale: image.preScale, dataType: data.constructor.name, min, max, lut: window.cornerstone.metaData.get('modalityLutModule', id) };
-      });
-      log(`  pixels as the test sees them: ${JSON.stringify(pixels)}; extension's last result: ${JSON.stringify(hook.lastResult)}`);
-    }
-  } else {
-    // A model's map: no independent oracle here (the engine's own tests compare it with
-    // onnxruntime-node); the count may legitimately be 0 at the threshold.
-    log(`  map "${mapName}": ${voxelCount} voxels at threshold ${threshold}`);
-  }
+  expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
+  const expected = await page.evaluate(mapExpectedCount, { threshold });
+  expect(voxelCount === expected, `voxels equal the stored map's pixels at threshold ${threshold}, counted independently (${voxelCount} vs ${expected})`);
   expect(hook.lastResult?.imageId === labelmap.imageId, 'the extension ran on the displayed image');
   expect(hook.lastResult?.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult?.voxelCount} vs ${voxelCount})`);
 
@@ -226,8 +203,9 @@ async function runOnLesionSlice(page, demo, timings) {
   });
   expect(panelText === String(voxelCount), `panel shows the voxel count ${voxelCount} (shows ${JSON.stringify(panelText)})`);
 
-  // The panel's threshold slider re-thresholds the same map into the host's labelmap.
-  const raised = 0.6;
+  // The panel's threshold slider re-thresholds the same map into the host's labelmap: move it
+  // halfway from the model's default threshold to 1 (on the slider's 0.01 grid).
+  const raised = Math.min(0.99, Math.ceil((threshold + (1 - threshold) / 2) * 100) / 100);
   await step(`raise the threshold to ${raised} with the panel slider`, async () => {
     await page.locator('[data-testid="clue-threshold-slider"]').fill(String(raised));
     await page.waitForFunction((t) => window.__clue.getState().lastResult?.threshold === t, raised, { timeout: STEP_TIMEOUT_MS, polling: 100 });
@@ -235,10 +213,8 @@ async function runOnLesionSlice(page, demo, timings) {
   const after = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
   const afterCount = after.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
   expect(afterCount <= voxelCount, `a higher threshold keeps fewer voxels (${afterCount} ≤ ${voxelCount})`);
-  if (mapName === PLACEHOLDER_MAP_NAME) {
-    const expected = await page.evaluate(placeholderExpectedCount, { threshold: raised });
-    expect(afterCount === expected, `after the slider: voxels equal the placeholder map at ${raised} (${afterCount} vs ${expected})`);
-  }
+  const expectedAfter = await page.evaluate(mapExpectedCount, { threshold: raised });
+  expect(afterCount === expectedAfter, `after the slider: voxels equal the stored map's pixels at ${raised} (${afterCount} vs ${expectedAfter})`);
   const shownAfter = await page.waitForFunction(
     (count) => (document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count) ? true : null),
     afterCount,

@@ -92,40 +92,20 @@ export function labelmapOnDisplayedImage({ idPrefix }) {
 }
 
 /**
- * Test oracle for the placeholder map (extension/src/placeholderIntensityMap.ts), written
- * independently from its description: robust z-score of each foreground pixel (strictly
- * above the slice minimum) against the foreground median and 1.4826·MAD, two-sided,
- * map = min(|z| / 6, 1), stored as float32 and compared with the float32 threshold; returns
- * how many pixels reach `threshold`, from the displayed image's own pixels (modality LUT
- * applied unless the loader already did).
+ * Test oracle for the labelmap: how many pixels of the displayed image's stored raw map
+ * (the model's output on the slice grid, read through the extension's read-only hook) reach
+ * `threshold`, compared in float32 as the extension documents. Independent of the labelmap
+ * the host holds, which is what the test compares it with.
  */
-export function placeholderExpectedCount({ threshold }) {
+export function mapExpectedCount({ threshold }) {
   const services = window.services;
-  const cs = window.cornerstone;
   const viewportId = services.viewportGridService.getActiveViewportId();
   const vp = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
-  const imageId = vp.getCurrentImageId();
-  const image = cs.cache.getImage(imageId);
-  const stored = image.voxelManager.getScalarData();
-  const lut = cs.metaData.get('modalityLutModule', imageId) ?? {};
-  const scaled = image.preScale?.scaled === true;
-  const slope = scaled ? 1 : Number(lut.rescaleSlope ?? 1);
-  const intercept = scaled ? 0 : Number(lut.rescaleIntercept ?? 0);
-  const values = Float64Array.from(stored, (v) => v * slope + intercept);
-  let min = Infinity;
-  for (const v of values) if (v < min) min = v;
-  const fg = values.filter((v) => v > min).sort();
-  if (fg.length === 0) return 0;
-  const median = (a) => (a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2);
-  const med = median(fg);
-  const sigma = 1.4826 * median(fg.map((v) => Math.abs(v - med)).sort());
-  if (!(sigma > 0)) return 0;
+  const map = window.__clue.storedMap(vp.getCurrentImageId());
+  if (!map) return null;
+  const t = Math.fround(threshold);
   let count = 0;
-  for (const v of values) {
-    if (!(v > min)) continue;
-    const m = Math.fround(Math.min(1, Math.abs(v - med) / sigma / 6));
-    if (m >= Math.fround(threshold)) count++;
-  }
+  for (const v of map) if (Math.fround(v) >= t) count++;
   return count;
 }
 
