@@ -15,8 +15,7 @@ from clue.errors import UserFacingError
 from clue.synth import extract_slice, make_case
 from clue.synth.anatomy import DEFAULT_COLIN27_PATH
 from clue.synth.dicom_writer import RESCALE_SLOPE
-from clue.synth.generate import pad_for_dicom
-from clue.synth.generate import generate_demo
+from clue.synth.generate import generate_demo, pad_for_dicom
 
 pytestmark = pytest.mark.skipif(
     not DEFAULT_COLIN27_PATH.exists(), reason=f"Colin27 not installed at {DEFAULT_COLIN27_PATH} (Debian mricron-data)"
