@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and builds everything `npm start` (demo) or `npm test` (test) needs, on a fresh
-# Debian machine or an already set-up one: each step checks first and does only what is
-# missing or stale. Usage: scripts/setup.sh demo|test
+# Debian machine or an already set-up one: each install step checks first and does only what
+# is missing or stale; the bundles are rebuilt every time (a few seconds).
+# Usage: scripts/setup.sh demo|test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-demo}"
@@ -12,6 +13,8 @@ step() { printf '\n\033[1m[setup] %s\033[0m\n' "$*"; }
 # --- Debian packages: Chromium (browser tests), Orthanc + DICOMweb (a real PACS for tests),
 # mricron-data (the Colin27 T1 MRI the demo data is made from), dicom3tools (dciodvfy).
 apt_packages=(mricron-data)
+# The venv module (Debian splits it out of python3); a Python that already has it needs nothing.
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3 python3-venv)
 [ "$purpose" = test ] && apt_packages+=(chromium orthanc orthanc-dicomweb dicom3tools)
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -37,7 +40,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # --- Python venv for models/ (torch is the local CPU wheel; see models/requirements.txt).
-if [ ! -x .venv/bin/python ] || [ models/requirements.txt -nt .venv/.installed ] || [ models/pyproject.toml -nt .venv/.installed ]; then
+if [ ! -x .venv/bin/python ] || [ models/requirements.txt -nt .venv/.installed ] || [ models/pyproject.toml -nt .venv/.installed ] || [ models/requirements-nodeps.txt -nt .venv/.installed ]; then
   step "Python venv (.venv) for models/"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r models/requirements.txt
@@ -60,10 +63,8 @@ step "build extension and mode bundles"
 npx webpack --mode production
 
 # --- Demo data (deterministic from the seed; regenerated only when the generator changes).
-if [ -f models/clue/synth/cli.py ]; then
-  demo_dir=data/generated/demo
-  if [ ! -f "$demo_dir/.complete" ] || [ -n "$(find models/clue/synth -newer "$demo_dir/.complete" -name '*.py' | head -1)" ]; then
-    step "generate demo studies from Colin27 ($demo_dir)"
-    .venv/bin/clue demo-data --out "$demo_dir" --seed 0
-  fi
+demo_dir=data/generated/demo
+if [ ! -f "$demo_dir/.complete" ] || [ -n "$(find models/clue/synth -newer "$demo_dir/.complete" -name '*.py' | head -1)" ]; then
+  step "generate demo studies from Colin27 ($demo_dir)"
+  .venv/bin/clue demo-data --out "$demo_dir" --seed 0
 fi
