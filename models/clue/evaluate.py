@@ -432,6 +432,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
+def _portable_path(path: Path) -> str:
+    """The path relative to the working folder when it lies inside it (results files are
+    committed and shared; an absolute path would name one machine's folders)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None = None,
              progress: Callable[[str], None] = print, device: str | None = None) -> dict[str, Any]:
     from clue.checkpoints import file_sha256
@@ -445,7 +454,7 @@ def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None =
         "schema": EVAL_SCHEMA,
         "prompts": str(prompts),
         "prompts_sha256": file_sha256(prompts),
-        "config": str(config_path),
+        "config": _portable_path(config_path),
         "backbone": loaded.backbone_description,
         "backbone_sha256": loaded.backbone_sha256,
         "model_id": loaded.info.get("id"),

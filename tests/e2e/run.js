@@ -6,7 +6,7 @@
 //               static DICOMweb's answers checked against index.json and the files
 //   embedded  — our server's static DICOMweb over the demo files (what `npm start` serves):
 //               study list → our mode → demo lesion study → T1 axial lesion slice → run
-//               button → labelmap (voxels vs an independent oracle) + panel → threshold
+//               button → labelmap (voxels vs the extension's stored map, counted by the test) + panel → threshold
 //               slider → labelmap again; then the series' ground-truth SEG loads with the
 //               file's voxels
 //   start     — `npm start`'s server/start.js as a process: the URL it prints opens the
@@ -454,6 +454,8 @@ async function runScenario(name, demo) {
       return SCENARIOS[name](ctx);
     })();
     const result = await withTimeout(work, SCENARIO_TIMEOUT_MS, `scenario ${name}`);
+    // A scenario that checked nothing has not passed.
+    if (result.checks.length === 0) result.checks.push({ ok: false, what: `scenario ${name} made no checks` });
     const failed = result.checks.filter((c) => !c.ok);
     for (const c of result.checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
     const t = result.timings;

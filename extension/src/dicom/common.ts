@@ -163,7 +163,6 @@ export function frameOrderAlongNormal(source: SourceSeries): number[] {
   return along.map((_, index) => index).sort((a, b) => along[a]! - along[b]! || a - b);
 }
 
-/** The source and the frames, both reordered by frameOrderAlongNormal. */
 /**
  * Checks that there is one frame per source image, each of the source's size, and returns
  * both in ascending position along the normal (see frameOrderAlongNormal): the order SEG and
@@ -187,6 +186,7 @@ export function framesAlongNormal<T extends ArrayLike<number>>(
   return { ...orderedAlongNormal(givenSource, givenFrames), rows, columns };
 }
 
+/** The source and the frames, both reordered by frameOrderAlongNormal. */
 export function orderedAlongNormal<T>(source: SourceSeries, frames: readonly T[]): { source: SourceSeries; frames: T[] } {
   const order = frameOrderAlongNormal(source);
   return { source: { ...source, images: order.map((i) => source.images[i]!) }, frames: order.map((i) => frames[i]!) };

@@ -1,5 +1,5 @@
-// The series comparison off the main thread: H8 measured ~2 s for 180 slices of 256², far
-// too long for the viewer's thread. Receives the slices (maps + masks) and the threshold,
+// The series comparison off the main thread: ~2 s for 180 slices of 256² (the metrics
+// benchmark, docs/results-and-dicom.md), far too long for the viewer's thread. Receives the slices (maps + masks) and the threshold,
 // answers with computeGroundTruthMetrics' plain result, or the error's message.
 import { computeGroundTruthMetrics, type SliceInput } from '../metrics';
 

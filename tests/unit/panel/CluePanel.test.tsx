@@ -59,7 +59,6 @@ describe('CluePanel', () => {
     expect(html).toContain('pre 3 ms · infer 413 ms · post 1 ms');
     expect(html).toContain('data-testid="clue-result-duration">457 ms<');
     expect(html).toContain('(applied by the loader)');
-    expect(html).not.toContain('placeholder');
   });
 
   it('loading: byte progress of the model', () => {
