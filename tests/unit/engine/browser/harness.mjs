@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import webpack from 'webpack';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH } from '../../../e2e/lib/chromium.js';
 import makeConfig from '../../../../webpack.config.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -53,7 +54,7 @@ export function serve({ distDir, root, isolated }) {
 }
 
 const CHROMIUM = {
-  executablePath: '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 };
