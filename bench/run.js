@@ -20,6 +20,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { buildEngine, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
 import { measureViewer } from './viewer.js';
+import { CHROMIUM_PATH } from '../tests/e2e/lib/chromium.js';
 
 const EXPORTS = path.join(repoRoot, '.cache', 'exports');
 const PYTHON = path.join(repoRoot, '.venv', 'bin', 'python');
@@ -469,7 +470,7 @@ async function main() {
 
   const chromiumVersion = (() => {
     try {
-      return execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return execFileSync(CHROMIUM_PATH, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     } catch {
       return 'Chromium (version unknown)';
     }
