@@ -352,27 +352,9 @@ class BraTSDataset:
         return SliceSample(image=images[position], mask=mask, label=int(mask.any()), meta=meta)
 
 
-def open_brats(
-    root: Path,
-    split: str = "train",
-    sequences: str | Sequence[str] = ("t1",),
-    views: str | Sequence[str] = ("axial",),
-    train_patients: int = 400,
-    val_patients: int = 0,
-    slices_per_tumour: int = 10,
-    normal_slices: int = 5,
-    normal_margin: int = 2,
-    min_brain_fraction: float = 0.3,
-    brain_reference: str = "t1",
-    seed: int = 0,
-    max_patients: int | None = None,
-    cache_mb: float = 2048.0,
-) -> BraTSDataset:
-    """Open a BraTS 2021 folder (see the module docstring for every option)."""
-    return BraTSDataset(
-        root, split, sequences, views, train_patients, val_patients, slices_per_tumour, normal_slices,
-        normal_margin, min_brain_fraction, brain_reference, seed, max_patients, cache_mb,
-    )
+# Opening a BraTS 2021 folder is constructing the dataset: the registry reads the options
+# (and refuses unknown ones) from BraTSDataset's own signature.
+open_brats = BraTSDataset
 
 
 __all__ = [

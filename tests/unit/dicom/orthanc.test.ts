@@ -16,31 +16,10 @@ import {
   type DicomPart10File,
 } from '../../../extension/src/dicom';
 import { fakeMrSeries, MR_IMAGE_STORAGE } from './fakeSeries';
+import { orthancHelper, orthancMissingReason, SKIP_ALLOWED, type OrthancInstance } from '../orthancHelper';
 
-// In CI (CI=true) `npm test` has installed every prerequisite: a missing one must fail, not skip.
-const SKIP_ALLOWED = !process.env.CI;
-
-interface OrthancInstance {
-  dicomWebUrl: string;
-  stop(): Promise<void>;
-}
-interface OrthancHelper {
-  startOrthanc(options?: { timeoutMs?: number }): Promise<OrthancInstance>;
-  checkOrthancInstalled(): void;
-  freePort(): Promise<number>;
-}
-
-// server/orthanc.js is plain JavaScript without type declarations; a computed specifier keeps
-// the type checker from demanding them, and the interface above says what we use.
-const helperPath = '../../../server/orthanc.js';
-const orthancHelper = (await import(helperPath)) as OrthancHelper;
-let orthancMissing: string | null = null;
-try {
-  orthancHelper.checkOrthancInstalled();
-} catch (error) {
-  orthancMissing = (error as Error).message;
-  console.warn(`Orthanc round trip skipped: ${orthancMissing}`);
-}
+const orthancMissing = orthancMissingReason();
+if (orthancMissing) console.warn(`Orthanc round trip skipped: ${orthancMissing}`);
 
 const MODEL = { id: 'clue-demo-t1-axial', version: '0.1.0', sha256: 'fedcba9876543210'.repeat(4) };
 

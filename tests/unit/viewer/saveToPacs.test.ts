@@ -10,28 +10,10 @@ import { createClueActions } from '../../../extension/src/commandsModule';
 import { PARAMETRIC_MAP_STORAGE, SEGMENTATION_STORAGE } from '../../../extension/src/dicom';
 import { createClueStore } from '../../../extension/src/state';
 import { fakeRegistry, gtHost } from './gtHost';
+import { orthancHelper, orthancMissingReason, SKIP_ALLOWED, type OrthancInstance } from '../orthancHelper';
 
-// In CI (CI=true) `npm test` has installed every prerequisite: a missing one must fail, not skip.
-const SKIP_ALLOWED = !process.env.CI;
-
-interface OrthancInstance {
-  dicomWebUrl: string;
-  stop(): Promise<void>;
-}
-interface OrthancHelper {
-  startOrthanc(options?: { timeoutMs?: number }): Promise<OrthancInstance>;
-  checkOrthancInstalled(): void;
-  freePort(): Promise<number>;
-}
-const helperPath = '../../../server/orthanc.js';
-const orthancHelper = (await import(helperPath)) as OrthancHelper;
-let orthancMissing: string | null = null;
-try {
-  orthancHelper.checkOrthancInstalled();
-} catch (error) {
-  orthancMissing = (error as Error).message;
-  console.warn(`Store-to-PACS round trip skipped: ${orthancMissing}`);
-}
+const orthancMissing = orthancMissingReason();
+if (orthancMissing) console.warn(`Store-to-PACS round trip skipped: ${orthancMissing}`);
 
 const DICOMWEB = '@ohif/extension-default.dataSourcesModule.dicomweb';
 
