@@ -15,11 +15,10 @@ import { readFile } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
 import { loadSettings } from '../../../server/config.js';
 import { startOrthanc, uploadDicomFolder } from '../../../server/orthanc.js';
-import { createClueServer } from '../../../server/server.js';
 import { displayedImage, jumpToSop, loadedSegVoxels } from '../lib/page-state.js';
+import { viewerSteps } from '../lib/viewer-steps.js';
 
 const RUN_BUTTON_ID = 'clueRunOnSlice';
-const PANEL_NAME = 'cluePanel';
 const LESION_SEGMENT = 1;
 
 /** Pixel AUROC by the rank-sum formula with mid-ranks for ties (independent of our metrics code). */
@@ -90,44 +89,7 @@ const close = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) < 
 
 export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIMEOUT_MS }) {
   const state = (page) => page.evaluate(() => window.__clue.getState());
-
-  async function startServer(ctx, overrides = {}) {
-    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides } });
-    const server = await createClueServer(settings);
-    ctx.cleanups.push(() => server.close());
-    const { url } = await server.listen();
-    return { url, settings };
-  }
-
-  async function openLesionSlice(page, url, demo) {
-    await step('open our mode on the demo lesion study', () =>
-      page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
-    const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
-    if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
-      await step(`load "${demo.series.SeriesDescription}"`, async () => {
-        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
-        await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-        await thumbnail.dblclick();
-        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
-      });
-    }
-    await step('scroll to the lesion slice', async () => {
-      if (!(await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid))) throw new Error('lesion slice not in the displayed series');
-      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
-    });
-    await step('our panel is open', async () => {
-      const panel = page.locator('[data-testid="clue-panel"]');
-      if (!(await panel.isVisible())) await page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
-      await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-    });
-  }
-
-  function settled(page) {
-    return page.waitForFunction(() => {
-      const s = window.__clue?.getState?.();
-      return s && s.status !== 'running' ? s : null;
-    }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
-  }
+  const { startServer, openLesionSlice, settled } = viewerSteps({ step, waitForState, STEP_TIMEOUT_MS });
 
   /** Scrolls to `index` of the displayed stack and presses our run button. */
   async function runAt(page, index) {

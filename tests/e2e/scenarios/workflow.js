@@ -21,14 +21,13 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
-import { createClueServer } from '../../../server/server.js';
 import dcmjs from 'dcmjs';
-import { displayedImage, jumpToSop, labelmapOnDisplayedImage } from '../lib/page-state.js';
+import { displayedImage, labelmapOnDisplayedImage } from '../lib/page-state.js';
+import { viewerSteps } from '../lib/viewer-steps.js';
 
 const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 const ANOMALY_SEGMENT_INDEX = 1;
 const RUN_BUTTON_ID = 'clueRunOnSlice';
-const PANEL_NAME = 'cluePanel';
 
 /**
  * Writes one uncompressed DICOM file per series of a small "bad input" study into `dir`
@@ -95,49 +94,8 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
   const state = (page) => page.evaluate(() => window.__clue.getState());
   const ourLabelmap = (page) => page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
   const countOf = (labelmap) => (labelmap.found ? labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0 : 0);
+  const { startServer, openLesionSlice, settled } = viewerSteps({ step, waitForState, STEP_TIMEOUT_MS });
 
-  async function startServer(ctx, overrides = {}) {
-    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides } });
-    const server = await createClueServer(settings);
-    ctx.cleanups.push(() => server.close());
-    const { url } = await server.listen();
-    return { url, settings };
-  }
-
-  /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
-  async function openLesionSlice(page, url, demo, timings = {}) {
-    const entered = Date.now();
-    await step('open our mode on the demo lesion study', () =>
-      page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
-    timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
-    const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
-    timings.firstImageMs = Date.now() - entered;
-    if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
-      await step(`load "${demo.series.SeriesDescription}"`, async () => {
-        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
-        await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-        await thumbnail.dblclick();
-        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
-      });
-    }
-    await step('scroll to the lesion slice', async () => {
-      if (!(await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid))) throw new Error('lesion slice not in the displayed series');
-      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
-    });
-    await step('our panel is open', async () => {
-      const panel = page.locator('[data-testid="clue-panel"]');
-      if (!(await panel.isVisible())) await page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
-      await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-    });
-  }
-
-  /** Waits until the extension is no longer running; returns its state. */
-  function settled(page, timeout = STEP_TIMEOUT_MS) {
-    return page.waitForFunction(() => {
-      const s = window.__clue?.getState?.();
-      return s && s.status !== 'running' ? s : null;
-    }, null, { timeout, polling: 100 }).then((h) => h.jsonValue());
-  }
 
   async function scrollBy(page, delta) {
     return page.evaluate((d) => {
