@@ -10,21 +10,10 @@ import { EngineError } from '../../../extension/src/engine/errors';
 import { createMapperRegistry, type MapperRegistry, type SliceForMapping, type SliceMapper } from '../../../extension/src/sliceMapper';
 import { createClueStore } from '../../../extension/src/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
+import { fakeSegmentationService, voxels } from './fakeHostParts';
 
 const SIZE = 16;
 const SLICES = 5;
-
-/** A voxel manager over a plain array. */
-function voxels(data: Uint8Array | Float32Array) {
-  return {
-    getAtIndex: (i: number) => data[i],
-    setAtIndex: (i: number, v: number) => {
-      data[i] = v;
-    },
-    getScalarData: () => data,
-    getScalarDataLength: () => data.length,
-  };
-}
 
 function fakeHost(options: { modality?: string } = {}) {
   const images = new Map<string, any>();
@@ -48,31 +37,10 @@ function fakeHost(options: { modality?: string } = {}) {
     },
   };
   const segmentations = new Map<string, any>([['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }]]);
-  const shown = new Set<string>();
   let modifiedEvents = 0;
-  const segmentationService = {
-    async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
-      const ids = ds.imageIds.map((id: string) => {
-        const lm = `lm:${id}`;
-        images.set(lm, { imageId: lm, rows: SIZE, columns: SIZE, referencedImageId: id, voxelManager: voxels(new Uint8Array(SIZE * SIZE)) });
-        return lm;
-      });
-      segmentations.set(segmentationId, { segmentationId, label, representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } } });
-      return segmentationId;
-    },
-    async addSegmentationRepresentation(_viewportId: string, { segmentationId }: any) {
-      shown.add(segmentationId);
-    },
-    getSegmentation: (id: string) => segmentations.get(id),
-    getSegmentations: () => [...segmentations.values()],
-    getSegmentationRepresentations: (_vp: string, { segmentationId }: any = {}) =>
-      shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : [],
-    setSegmentColor: () => {},
-    remove: (id: string) => {
-      segmentations.delete(id);
-      shown.delete(id);
-    },
-  };
+  const { service: segmentationService } = fakeSegmentationService({
+    images, segmentations, rows: SIZE, columns: SIZE, labelmapId: (_segmentationId, id) => `lm:${id}`,
+  });
   const libraries = {
     cornerstone: {
       cache: { getImage: (id: string) => images.get(id) },

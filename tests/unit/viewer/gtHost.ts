@@ -7,17 +7,7 @@ import type { EngineInfo } from '../../../extension/src/engine';
 import type { MapperRegistry, SliceMapper } from '../../../extension/src/sliceMapper';
 import type { HostDataSourceDefinition, HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { fakeMrSeries, type FakeSeries } from '../dicom/fakeSeries';
-
-function voxels(data: Uint8Array | Float32Array) {
-  return {
-    getAtIndex: (i: number) => data[i],
-    setAtIndex: (i: number, v: number) => {
-      data[i] = v;
-    },
-    getScalarData: () => data,
-    getScalarDataLength: () => data.length,
-  };
-}
+import { fakeSegmentationService, voxels } from './fakeHostParts';
 
 export interface GtHost {
   params: HostExtensionParams;
@@ -53,27 +43,10 @@ export function gtHost(options: { slices?: number } = {}): GtHost {
     worldToCanvas: () => [0, 0] as [number, number], render: () => {},
   };
   const segmentations = new Map<string, any>();
-  const shown = new Set<string>();
   const displaySets = new Map<string, any>([['ds', displaySet]]);
-  const segmentationService = {
-    async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
-      const ids = ds.imageIds.map((id: string) => {
-        const lm = `lm:${segmentationId}:${id}`;
-        images.set(lm, { imageId: lm, rows, columns, referencedImageId: id, voxelManager: voxels(new Uint8Array(pixels)) });
-        return lm;
-      });
-      segmentations.set(segmentationId, { segmentationId, label, representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } } });
-      return segmentationId;
-    },
-    async addSegmentationRepresentation(_viewportId: string, { segmentationId }: any) {
-      shown.add(segmentationId);
-    },
-    getSegmentation: (id: string) => segmentations.get(id),
-    getSegmentations: () => [...segmentations.values()],
-    getSegmentationRepresentations: (_vp: string, { segmentationId }: any = {}) => (shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : []),
-    setSegmentColor: () => {},
-    remove: (id: string) => void segmentations.delete(id),
-  };
+  const { service: segmentationService } = fakeSegmentationService({
+    images, segmentations, rows, columns, labelmapId: (segmentationId, id) => `lm:${segmentationId}:${id}`,
+  });
   const libraries = {
     cornerstone: {
       cache: { getImage: (id: string) => images.get(id) },
