@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import nibabel as nib
 import numpy as np
 
-from clue.data.common import SliceSample
+from clue.data.common import SliceSample, name_list
 from clue.errors import UserFacingError
 
 SEQUENCES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
@@ -62,15 +62,6 @@ class _Slice:
     view: str
     slice_index: int
     label: int
-
-
-def _as_name_list(value: str | Sequence[str], allowed: Sequence[str], option: str, root: Path) -> list[str]:
-    names = [value] if isinstance(value, str) else list(value)
-    names = [name.lower() for name in names]
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        raise UserFacingError(f"{root}: brats option {option} must list some of {', '.join(allowed)}; got {value!r}")
-    return names
 
 
 def modality_path(patient_dir: Path, modality: str) -> Path:
@@ -211,9 +202,9 @@ class BraTSDataset:
         if slices_per_tumour < 1 or normal_slices < 0 or normal_margin < 0:
             raise UserFacingError(f"{self.root}: brats options slices_per_tumour >= 1, normal_slices >= 0, normal_margin >= 0")
         self.split = split
-        self.sequences = _as_name_list(sequences, SEQUENCES, "sequences", self.root)
-        self.views = _as_name_list(views, VIEWS, "views", self.root)
-        self.brain_reference = _as_name_list(brain_reference, SEQUENCES, "brain_reference", self.root)[0]
+        self.sequences = name_list(sequences, SEQUENCES, "brats option sequences", self.root)
+        self.views = name_list(views, VIEWS, "brats option views", self.root)
+        self.brain_reference = name_list(brain_reference, SEQUENCES, "brats option brain_reference", self.root)[0]
         self.name = f"brats-{split}"
         self._cache_bytes = int(cache_mb * 2**20)
         # (patient, sequence) → {view: (images [n, H, W] float32, masks [n, H, W] uint8)}

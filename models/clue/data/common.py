@@ -18,7 +18,7 @@ import importlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -171,7 +171,19 @@ def open_dataset(kind: str, root: str | Path | None, **options: Any) -> SliceDat
     return opener(root_path, **options)
 
 
+def name_list(value: str | Sequence[str], allowed: Sequence[str], what: str, where: object) -> list[str]:
+    """A dataset option naming one or more of `allowed` (case-insensitive), as a lower-case
+    list; an empty or unknown choice is a UserFacingError naming `where` and `what`."""
+    names = [value] if isinstance(value, str) else list(value)
+    names = [name.lower() for name in names]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise UserFacingError(f"{where}: {what} must list some of {', '.join(allowed)}; got {value!r}")
+    return names
+
+
 __all__ = [
+    "name_list",
     "DATASET_KINDS",
     "PreprocessedSlices",
     "ROOTLESS_KINDS",

@@ -32,22 +32,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from clue.data.common import SliceSample
+from clue.data.common import SliceSample, name_list
 from clue.errors import UserFacingError
 
 SEQUENCE_LABELS: dict[str, str] = {"t1": "T1", "t2": "T2", "flair": "FLAIR"}
 VIEWS: tuple[str, ...] = ("axial", "sagittal", "coronal")
 LESION_SEGMENT_NUMBER = 1
 SPLIT_SEED_BASES: dict[str, int] = {"train": 1000, "val": 3000, "test": 5000}
-
-
-def _names(value: str | Sequence[str], allowed: Sequence[str], option: str, where: str) -> list[str]:
-    names = [value] if isinstance(value, str) else list(value)
-    names = [n.lower() for n in names]
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise UserFacingError(f"{where}: option {option} must list some of {', '.join(allowed)}; got {value!r}")
-    return names
 
 
 # -- the generated DICOM folder --------------------------------------------------------------
@@ -220,9 +211,9 @@ def open_demo(
     where = str(root)
     return DemoDicomSlices(
         Path(root),
-        studies=_names(studies, ("lesion", "normal"), "studies", where),
-        sequences=_names(sequences, tuple(SEQUENCE_LABELS), "sequences", where),
-        views=_names(views, VIEWS, "views", where),
+        studies=name_list(studies, ("lesion", "normal"), "option studies", where),
+        sequences=name_list(sequences, tuple(SEQUENCE_LABELS), "option sequences", where),
+        views=name_list(views, VIEWS, "option views", where),
         cache_size=cache_size,
     )
 
@@ -382,8 +373,8 @@ def open_synthetic(
     where = f"synthetic {split}"
     return SyntheticSlices(
         seeds=split_seeds(split, cases),
-        sequences=_names(sequences, tuple(SEQUENCE_LABELS), "sequences", where),
-        views=_names(views, VIEWS, "views", where),
+        sequences=name_list(sequences, tuple(SEQUENCE_LABELS), "option sequences", where),
+        views=name_list(views, VIEWS, "option views", where),
         slices_per_lesion=slices_per_lesion,
         normal_slices=normal_slices,
         normal_margin=normal_margin,
