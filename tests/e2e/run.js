@@ -23,7 +23,6 @@
 // Usage: node tests/e2e/run.js [scenario ...]     (default: all)
 // Env: CLUE_CHROMIUM (browser path), CLUE_DEMO_DATA_DIR / CLUE_STATIC_DICOM_DIR / CLUE_BUNDLES_DIR
 // (as for the server), CLUE_E2E_TIMEOUT_S (per scenario, default 240).
-import dcmjs from 'dcmjs';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +34,7 @@ import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, mapExpectedCount } from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
+import { segSetBits } from './lib/seg-file.js';
 import { httpChecks } from './http-checks.js';
 import { workflowScenarios } from './scenarios/workflow.js';
 import { resultsScenarios } from './scenarios/results.js';
@@ -222,20 +222,6 @@ async function runOnLesionSlice(page, demo, timings) {
   ).then(() => true, () => false);
   expect(shownAfter, `panel shows the new count ${afterCount}`);
   return { labelmap, voxelCount, checks, mapName, threshold };
-}
-
-/** Set bits in a BINARY SEG file's pixel data (all frames, all segments), read with dcmjs. */
-async function segSetBits(file) {
-  const buffer = await readFile(file);
-  const { dict } = dcmjs.data.DicomMessage.readFile(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength));
-  const rows = dict['00280010'].Value[0];
-  const columns = dict['00280011'].Value[0];
-  const frames = Number(dict['00280008'].Value[0]);
-  const bits = new Uint8Array(dict['7FE00010'].Value[0]);
-  const total = rows * columns * frames;
-  let count = 0;
-  for (let i = 0; i < total; i++) if (bits[i >> 3] & (1 << (i & 7))) count++;
-  return count;
 }
 
 /** Opens the series' ground-truth SEG from its thumbnail; the host's labelmap must hold the file's voxels. */

@@ -53,9 +53,10 @@ export function jumpToSop(sopInstanceUID) {
 /**
  * Our labelmap on the displayed image, read back from OHIF's segmentation service and
  * Cornerstone's cache: the segmentation (id prefix), whether the viewport shows it, and the
- * voxel count per value on the labelmap image that references the displayed image.
+ * voxel count per value on the labelmap image that references the displayed image; with
+ * `indicesOf`, also the pixel indices (row-major) holding that value.
  */
-export function labelmapOnDisplayedImage({ idPrefix }) {
+export function labelmapOnDisplayedImage({ idPrefix, indicesOf = null }) {
   const services = window.services;
   const cs = window.cornerstone;
   const viewportId = services.viewportGridService.getActiveViewportId();
@@ -78,6 +79,8 @@ export function labelmapOnDisplayedImage({ idPrefix }) {
   const data = labelmapImage.voxelManager.getScalarData();
   const counts = {};
   for (let i = 0; i < data.length; i++) if (data[i] !== 0) counts[data[i]] = (counts[data[i]] ?? 0) + 1;
+  const indices = [];
+  if (indicesOf !== null) for (let i = 0; i < data.length; i++) if (data[i] === indicesOf) indices.push(i);
   return {
     found: true,
     segmentationId: seg.segmentationId,
@@ -88,6 +91,7 @@ export function labelmapOnDisplayedImage({ idPrefix }) {
     labelmapImageId: labelmapImage.imageId,
     voxels: data.length,
     counts,
+    ...(indicesOf !== null ? { indices } : {}),
   };
 }
 

@@ -17,31 +17,39 @@ export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
     return { url, settings };
   }
 
-  /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
-  async function openLesionSlice(page, url, demo, timings = {}) {
+  /**
+   * Our mode on `study`, `series` displayed at the image `sopInstanceUID` (index.json
+   * entries of the demo data), our panel open.
+   */
+  async function openSlice(page, url, { study, series, sopInstanceUID, what }, timings = {}) {
     const entered = Date.now();
-    await step('open our mode on the demo lesion study', () =>
-      page.goto(`${url}/clue?StudyInstanceUIDs=${demo.study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
+    await step(`open our mode on the demo ${what} study`, () =>
+      page.goto(`${url}/clue?StudyInstanceUIDs=${study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
     timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
     const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
     timings.firstImageMs = Date.now() - entered;
-    if (shown.seriesInstanceUID !== demo.series.SeriesInstanceUID) {
-      await step(`load "${demo.series.SeriesDescription}"`, async () => {
-        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
+    if (shown.seriesInstanceUID !== series.SeriesInstanceUID) {
+      await step(`load "${series.SeriesDescription}"`, async () => {
+        const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${series.SeriesNumber}"]`);
         await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
         await thumbnail.dblclick();
-        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
+        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(series.SeriesInstanceUID)}`);
       });
     }
-    await step('scroll to the lesion slice', async () => {
-      if (!(await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid))) throw new Error('lesion slice not in the displayed series');
-      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
+    await step(`scroll to the ${what} slice`, async () => {
+      if (!(await page.evaluate(jumpToSop, sopInstanceUID))) throw new Error(`${what} slice not in the displayed series`);
+      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(sopInstanceUID)}`);
     });
     await step('our panel is open', async () => {
       const panel = page.locator('[data-testid="clue-panel"]');
       if (!(await panel.isVisible())) await page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
       await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
     });
+  }
+
+  /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
+  function openLesionSlice(page, url, demo, timings = {}) {
+    return openSlice(page, url, { study: demo.study, series: demo.series, sopInstanceUID: demo.lesionSlice.sop_instance_uid, what: 'lesion' }, timings);
   }
 
   /** Waits until the extension is no longer running; returns its state. */
@@ -52,5 +60,5 @@ export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
     }, null, { timeout, polling: 100 }).then((h) => h.jsonValue());
   }
 
-  return { startServer, openLesionSlice, settled };
+  return { startServer, openSlice, openLesionSlice, settled };
 }
