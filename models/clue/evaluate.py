@@ -308,7 +308,7 @@ def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedProm
     cfg = ClueConfig.from_dict(dict(info.get("model_config", {})), source=str(prompts))
     model = CLUE(clip, cfg)
     model.load_trainable_state_dict(state, source=str(prompts))
-    model.eval()
+    model.cache_prompt_prefix()  # final prompts: the text tower runs only the image-dependent rows
     if "preprocessing" in info:
         spec = PreprocessSpec.from_manifest(info["preprocessing"], source=str(prompts))
     else:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from clue.clip import CLIP
 from clue.configfile import read_toml, dataclass_from_dict
 from clue.errors import UserFacingError
-from clue.prompts import ImageAdaptor, PromptLearner, TextEncoder
+from clue.prompts import ImageAdaptor, PrefixCachedTextEncoder, PromptLearner, TextEncoder
 
 LayerWeighting = Literal["softmax", "sum", "mean"]
 Projection = Literal["frozen", "trainable"]
@@ -134,6 +134,8 @@ class CLUE(nn.Module):
         )
         self.adaptor = ImageAdaptor(clip_cfg.embed_dim, clip_cfg.text_width, cfg.adaptor_reduction)
         self.text_encoder = TextEncoder(clip)
+        # Built by cache_prompt_prefix() once the prompts are final (evaluation, export).
+        self.prefix_cached_text: PrefixCachedTextEncoder | None = None
         self.layer_projections: nn.ModuleList | None = None
         if cfg.projection == "trainable":
             # Start from the frozen route (proj), then let each layer adapt its own.
@@ -152,6 +154,21 @@ class CLUE(nn.Module):
         """The backbone stays in eval mode whatever the trainer asks."""
         super().train(mode)
         self.clip.eval()
+        if mode:
+            self.prefix_cached_text = None  # V changes while training: the cache would be stale
+        return self
+
+    def cache_prompt_prefix(self) -> "CLUE":
+        """Compute the image-independent part of both prompts once (see
+        `PrefixCachedTextEncoder`); forward then runs only the image-conditioned tokens
+        through the text tower. Same outputs to float rounding. Dropped by `train()` and by
+        `drop_prompt_prefix_cache()`."""
+        self.eval()
+        self.prefix_cached_text = PrefixCachedTextEncoder(self.clip, self.prompt_learner)
+        return self
+
+    def drop_prompt_prefix_cache(self) -> "CLUE":
+        self.prefix_cached_text = None
         return self
 
     # -- trainable parameters only ------------------------------------------------------------
@@ -220,8 +237,11 @@ class CLUE(nn.Module):
         # π(x) from the normalized projected CLS of the last block.
         image_feature = F.normalize(visual.project(tokens_by_layer[depth][:, 0]), dim=-1)
         bias = self.adaptor(image_feature)
-        embeddings, eot_positions = self.prompt_learner(bias)
-        text = self.text_encoder(embeddings, eot_positions).reshape(batch, 2, -1)  # (normal, diseased)
+        if self.prefix_cached_text is not None:
+            text = self.prefix_cached_text(bias)  # [B, 2, E] (normal, diseased)
+        else:
+            embeddings, eot_positions = self.prompt_learner(bias)
+            text = self.text_encoder(embeddings, eot_positions).reshape(batch, 2, -1)  # (normal, diseased)
 
         scale = self.logit_scale_value
         diffs = []

@@ -120,6 +120,42 @@ def test_per_state_context(tiny_clip: CLIP) -> None:
     assert torch.equal(embeddings[1, 4:8], model.prompt_learner.context_v[1])
 
 
+@pytest.mark.parametrize("per_state_context", [False, True])
+def test_prefix_cache_gives_the_full_text_towers_outputs(tiny_clip: CLIP, per_state_context: bool) -> None:
+    model = CLUE(tiny_clip, ClueConfig(n_ctx=4, per_state_context=per_state_context)).eval()
+    learner = model.prompt_learner
+    # "normal" is one BPE token and "diseased" two: the cached prefixes differ in length.
+    assert learner.prefix_lengths[0] != learner.prefix_lengths[1]
+    with torch.no_grad():  # trained-looking prompts: V, W and π(x) all non-trivial
+        generator = torch.Generator().manual_seed(3)
+        learner.context_v.copy_(torch.randn(learner.context_v.shape, generator=generator))
+        learner.context_w.copy_(torch.randn(learner.context_w.shape, generator=generator))
+        model.adaptor.linear2.bias.add_(0.5)
+        batch = images(3, seed=4)
+        full = model(batch)
+        cached = model.cache_prompt_prefix()(batch)
+    assert torch.allclose(cached.text_features, full.text_features, atol=1e-5)
+    assert torch.allclose(cached.anomaly_map, full.anomaly_map, atol=1e-5)
+    assert torch.allclose(cached.score, full.score, atol=1e-6)
+    # The conditioned rows differ per image, so the cache did not collapse the batch.
+    assert not torch.allclose(cached.text_features[0], cached.text_features[1], atol=1e-4)
+
+
+def test_prefix_cache_is_dropped_when_training(tiny_clue: CLUE) -> None:
+    tiny_clue.cache_prompt_prefix()
+    assert tiny_clue.prefix_cached_text is not None
+    tiny_clue.train()
+    assert tiny_clue.prefix_cached_text is None
+    # Training after a cache must change the outputs through V again (nothing stale).
+    with torch.no_grad():
+        tiny_clue.eval()
+        before = tiny_clue(images(1)).text_features
+        # (not a constant shift: every read of the residual stream goes through a LayerNorm)
+        tiny_clue.prompt_learner.context_v.add_(torch.randn(tiny_clue.prompt_learner.context_v.shape))
+        after = tiny_clue(images(1)).text_features
+    assert not torch.allclose(before, after, atol=1e-5)
+
+
 @pytest.mark.parametrize("projection", ["frozen", "trainable"])
 def test_only_prompts_and_adaptor_get_gradients(tiny_clip: CLIP, projection: str) -> None:
     model = CLUE(tiny_clip, ClueConfig(n_ctx=4, projection=projection))
