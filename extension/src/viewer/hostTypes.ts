@@ -41,11 +41,38 @@ export interface HostStackViewport {
   type: string;
   /** The viewport's DOM element (where the heatmap canvas goes). */
   element?: HTMLElement;
+  /** Stack: the displayed image. Volume: the source image nearest the focal point, only when the view is along the acquisition. */
   getCurrentImageId(): string | undefined;
   /** The stack's image ids, in display order (stack viewports). */
   getImageIds?(): string[];
   worldToCanvas(world: number[]): [number, number];
   render(): void;
+  /** Volume viewports: the camera (Cornerstone's viewPlaneNormal points at the viewer). */
+  getCamera?(): HostCamera;
+  /** Volume viewports: the displayed volume. */
+  getVolumeId?(): string | undefined;
+  getAllVolumeIds?(): string[];
+}
+
+export interface HostCamera {
+  viewPlaneNormal?: number[];
+  viewUp?: number[];
+  focalPoint?: number[];
+  position?: number[];
+}
+
+/** A cached Cornerstone image volume (IImageVolume), the parts we read. */
+export interface HostImageVolume {
+  volumeId: string;
+  dimensions: number[];
+  spacing: number[];
+  origin: number[];
+  /** Row-major 3×3: world directions of the i, j, k axes. */
+  direction: ArrayLike<number>;
+  /** Source image of each k index (sorted along the volume's k axis). */
+  imageIds: string[];
+  numberOfComponents?: number;
+  loadStatus?: { loaded?: boolean; loading?: boolean };
 }
 
 /** Any Cornerstone viewport, as far as the overlay is concerned. */
@@ -54,6 +81,7 @@ export type HostCornerstoneViewport = HostStackViewport;
 export interface HostCornerstone {
   cache: {
     getImage(imageId: string): HostImage | undefined;
+    getVolume?(volumeId: string): HostImageVolume | undefined;
   };
   metaData: {
     get(type: string, imageId: string): unknown;
@@ -69,7 +97,7 @@ export interface HostCornerstone {
   eventTarget: EventTarget;
   getEnabledElement(element: HTMLElement): { viewport?: HostStackViewport } | undefined;
   Enums: {
-    ViewportType: { STACK: string };
+    ViewportType: { STACK: string; ORTHOGRAPHIC?: string };
     Events: { IMAGE_RENDERED: string; ELEMENT_ENABLED: string };
   };
 }

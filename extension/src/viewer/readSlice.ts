@@ -3,9 +3,12 @@
 import { ClueInputError } from '../errors';
 import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
-import type { HostDisplaySet, HostImage, HostServices, HostStackViewport } from './hostTypes';
+import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
 import { checkSliceSize } from '../workflow/messages';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
+import { extractPlane, planeFromCamera, planeSourceIndices, planeVoxel, voxelToWorld, type PlaneSource, type Vec3, type VolumeGeometry, type VolumePlane } from './volumePlane';
+
+export type { PlaneSource };
 
 export interface SliceGeometry {
   frameOfReferenceUID?: string;
@@ -21,7 +24,10 @@ export interface DisplayedSlice {
   viewportId: string;
   viewport: HostStackViewport;
   displaySet: HostDisplaySet;
+  /** The displayed image, or for a reformatted plane of a volume its key (plane.key). */
   imageId: string;
+  /** Set for a reformatted (non-acquisition) plane of a volume viewport. */
+  plane?: PlaneSource;
   rows: number;
   columns: number;
   /** Real-world values (after the modality LUT), row-major, rows · columns. */
@@ -121,9 +127,10 @@ export function readDisplayedSlice(
     throw new ClueInputError('The active viewport is not ready yet.');
   }
   const { cornerstone } = libraries;
+  if (isOrthographic(libraries, viewport)) return readDisplayedPlane(services, libraries, viewportId, viewport);
   if (viewport.type !== cornerstone.Enums.ViewportType.STACK) {
     throw new ClueInputError(
-      `CLUE runs on stack viewports; the active viewport is a “${viewport.type}” (MPR/volume) viewport, which CLUE cannot read yet. Switch the layout back to a stack (1×1).`,
+      `CLUE runs on stack and MPR (orthographic volume) viewports; the active viewport is a “${viewport.type}” viewport (e.g. 3D rendering). Switch the layout to a stack (1×1) or MPR.`,
     );
   }
   const imageId = viewport.getCurrentImageId();
@@ -184,4 +191,131 @@ export function readImageValues(libraries: HostLibraries, image: HostImage, what
     columnPixelSpacing: plane.columnPixelSpacing,
   };
   return { rows, columns, values, modalityLut: lut.info, geometry };
+}
+
+function isOrthographic(libraries: HostLibraries, viewport: HostStackViewport): boolean {
+  return viewport.type === (libraries.cornerstone.Enums.ViewportType.ORTHOGRAPHIC ?? 'orthographic');
+}
+
+/** The volume a volume viewport displays, from the host's cache. */
+function viewportVolume(libraries: HostLibraries, viewport: HostStackViewport): HostImageVolume | undefined {
+  const volumeId = viewport.getVolumeId?.() ?? viewport.getAllVolumeIds?.()[0];
+  return volumeId ? libraries.cornerstone.cache.getVolume?.(volumeId) : undefined;
+}
+
+function geometryOf(volume: HostImageVolume): VolumeGeometry {
+  const triple = (v: ArrayLike<number>): Vec3 => [Number(v[0]), Number(v[1]), Number(v[2])];
+  return { dimensions: triple(volume.dimensions), spacing: triple(volume.spacing), origin: triple(volume.origin), direction: volume.direction };
+}
+
+/**
+ * The plane a volume viewport displays, from its camera and volume; null when it shows no
+ * axis-aligned plane of a cached volume (`throwing` turns those cases into panel messages).
+ */
+function displayedPlane(libraries: HostLibraries, viewport: HostStackViewport, throwing: boolean): { volume: HostImageVolume; geometry: VolumeGeometry; plane: VolumePlane } | null {
+  const volume = viewportVolume(libraries, viewport);
+  const camera = viewport.getCamera?.();
+  if (!volume || !camera?.viewPlaneNormal || !camera.viewUp || !camera.focalPoint) {
+    if (throwing) throw new ClueInputError('The MPR viewport has no volume loaded yet; try again in a moment.');
+    return null;
+  }
+  const geometry = geometryOf(volume);
+  const [dx, dy, dz] = geometry.dimensions;
+  if (volume.imageIds.length !== dz || (volume.numberOfComponents ?? 1) !== 1) {
+    if (throwing) throw new ClueInputError(`The MPR volume is not one greyscale image per slice (${volume.imageIds.length} images for ${dx}×${dy}×${dz} voxels); CLUE cannot read it.`);
+    return null;
+  }
+  const camera3 = { viewPlaneNormal: camera.viewPlaneNormal, viewUp: camera.viewUp, focalPoint: camera.focalPoint };
+  if (throwing) return { volume, geometry, plane: planeFromCamera(geometry, camera3) };
+  try {
+    return { volume, geometry, plane: planeFromCamera(geometry, camera3) };
+  } catch {
+    return null;
+  }
+}
+
+/** What a viewport displays, as results are keyed: an image, or a reformatted plane. */
+export type DisplayedView = { kind: 'image'; imageId: string } | { kind: 'plane'; key: string; source: PlaneSource };
+
+/**
+ * What a viewport displays now (for the overlay on every render): never throws. A volume
+ * viewport showing the acquisition plane displays one source image, exactly as a stack does,
+ * so it shares that image's stored result.
+ */
+export function displayedView(libraries: HostLibraries, viewport: HostStackViewport): DisplayedView | null {
+  if (!isOrthographic(libraries, viewport)) {
+    const imageId = viewport.getCurrentImageId();
+    return imageId ? { kind: 'image', imageId } : null;
+  }
+  const shown = displayedPlane(libraries, viewport, false);
+  if (!shown) return null;
+  const { volume, geometry, plane } = shown;
+  if (plane.normalAxis === 2) {
+    const imageId = volume.imageIds[plane.index];
+    return imageId ? { kind: 'image', imageId } : null;
+  }
+  return { kind: 'plane', key: plane.key, source: { volumeId: volume.volumeId, volume: geometry, plane, sourceImageIds: volume.imageIds } };
+}
+
+/**
+ * Reads the plane an MPR viewport displays from its volume's source images (the volume's
+ * voxels are those images' cached pixels), modality LUT applied per image as for stacks.
+ */
+function readDisplayedPlane(services: HostServices, libraries: HostLibraries, viewportId: string, viewport: HostStackViewport): DisplayedSlice {
+  const { volume, geometry, plane } = displayedPlane(libraries, viewport, true)!;
+  const { cornerstone } = libraries;
+  const displaySet = getViewportDisplaySet(services, viewportId, volume.imageIds[0]);
+  if (plane.normalAxis === 2) {
+    // The acquisition plane: exactly one source image, read and stored as for a stack.
+    const imageId = volume.imageIds[plane.index]!;
+    const image = cornerstone.cache.getImage(imageId);
+    if (!image) throw new ClueInputError('The displayed image of the volume is not loaded yet; try again in a moment.');
+    return { viewportId, viewport, displaySet, imageId, ...readImageValues(libraries, image, 'displayed image') };
+  }
+  checkSliceSize(plane.rows, plane.columns);
+  let firstLut: ModalityLutInfo | null = null;
+  const sourceIndices = planeSourceIndices(plane, geometry.dimensions);
+  const missing = sourceIndices.filter((k) => !cornerstone.cache.getImage(volume.imageIds[k]!)).length;
+  if (missing > 0) {
+    throw new ClueInputError(`The volume is still loading (${missing} of ${sourceIndices.length} images missing); run again when it has loaded.`);
+  }
+  const values = extractPlane(plane, geometry.dimensions, (k) => {
+    const imageId = volume.imageIds[k]!;
+    const image = cornerstone.cache.getImage(imageId)!;
+    if (image.color || (image.numberOfComponents ?? 1) > 1) {
+      throw new ClueInputError(`Image ${k + 1} of the volume is a colour image; CLUE needs greyscale.`);
+    }
+    const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
+    if (!stored) throw new ClueInputError(`Image ${k + 1} of the volume has no pixel data in the cache.`);
+    let lut: ReturnType<typeof chooseModalityLut>;
+    try {
+      lut = chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', imageId) as ModalityLutModule | undefined);
+    } catch (error) {
+      throw new ClueInputError(`Image ${k + 1} of the volume has a bad modality LUT: ${(error as Error).message}`);
+    }
+    firstLut ??= lut.info;
+    return { stored, slope: lut.toApply.slope, intercept: lut.toApply.intercept };
+  });
+  const first = (cornerstone.metaData.get('imagePlaneModule', volume.imageIds[0]!) ?? {}) as ImagePlaneModule;
+  const rowDirection = Array.from(geometry.direction).slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3).map((v) => v * plane.columnStep);
+  const columnDirection = Array.from(geometry.direction).slice(plane.rowAxis * 3, plane.rowAxis * 3 + 3).map((v) => v * plane.rowStep);
+  return {
+    viewportId,
+    viewport,
+    displaySet,
+    imageId: plane.key,
+    plane: { volumeId: volume.volumeId, volume: geometry, plane, sourceImageIds: volume.imageIds },
+    rows: plane.rows,
+    columns: plane.columns,
+    values,
+    modalityLut: firstLut!,
+    geometry: {
+      frameOfReferenceUID: first.frameOfReferenceUID,
+      imagePositionPatient: voxelToWorld(geometry, planeVoxel(plane, geometry.dimensions, 0, 0)),
+      rowCosines: rowDirection,
+      columnCosines: columnDirection,
+      rowPixelSpacing: plane.rowPixelSpacing,
+      columnPixelSpacing: plane.columnPixelSpacing,
+    },
+  };
 }
