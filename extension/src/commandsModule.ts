@@ -8,9 +8,10 @@ import { createResultsActions, type ResultsActions } from './resultsActions';
 import { IDLE_SERIES, INITIAL_COMPARISON, INITIAL_SAVE, initialModelState, type ClueStore, type ModalityLutInfo, type ModelState, type SliceResult } from './state';
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
-import { createHeatmapOverlays, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
-import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap } from './viewer/labelmap';
-import { getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
+import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
+import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
+import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
+import { isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { engineErrorMessage } from './workflow/messages';
 import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
@@ -49,7 +50,9 @@ export interface OverlayInspection {
 interface SliceInput {
   viewportId: string;
   displaySet: HostDisplaySet;
+  /** The image, or a reformatted plane's key (then `plane` is set). */
   imageId: string;
+  plane?: PlaneSource;
   rows: number;
   columns: number;
   values: Float32Array;
@@ -76,8 +79,10 @@ export function createClueActions(
   const services = params.servicesManager.services;
   const results = new ResultCache<KeptResult>();
   const resultsActions = createResultsActions(params, store, (displaySetInstanceUID) => {
-    // Only maps whose segmentation the user has not removed.
-    return results.list(displaySetInstanceUID).filter((kept) => services.segmentationService.getSegmentation(kept.summary.segmentationId));
+    // Only maps whose segmentation the user has not removed; image results only (a
+    // reformatted MPR plane's map lies across many source images, which exports and the
+    // ground-truth comparison, per source image, do not describe).
+    return results.list(displaySetInstanceUID).filter((kept) => !kept.plane && services.segmentationService.getSegmentation(kept.summary.segmentationId));
   });
   // Each run or series run is a job; a new one aborts the previous, and a job that is no
   // longer the current one never writes, so two quick runs never both write.
@@ -147,7 +152,17 @@ export function createClueActions(
     if (overlays) return overlays;
     const created = createHeatmapOverlays({
       libraries,
-      contentFor: (viewportId, imageId) => findResult(viewportId, imageId) ?? null,
+      viewFor: (viewport) => {
+        const view = displayedView(libraries, viewport);
+        if (!view) return null;
+        const key = view.kind === 'image' ? view.imageId : view.key;
+        const kept = findResult(viewport.id, key);
+        if (!kept) return { key, content: null };
+        const corners = kept.plane
+          ? planeWorldCorners(kept.plane.volume, kept.plane.plane)
+          : imageWorldCorners(libraries, kept.imageId, kept.rows, kept.columns);
+        return { key, content: { map: kept.map, rows: kept.rows, columns: kept.columns, score: kept.score, corners } };
+      },
       settings: () => {
         const s = store.getState();
         return { threshold: s.threshold, opacity: s.overlayOpacity, visible: true };
@@ -167,10 +182,11 @@ export function createClueActions(
     return created;
   }
 
+  /** The stored result for an image, or for a plane key (of the viewport's image series). */
   function findResult(viewportId: string, imageId: string): KeptResult | undefined {
     let displaySet: HostDisplaySet;
     try {
-      displaySet = getViewportDisplaySet(services, viewportId, imageId);
+      displaySet = getViewportDisplaySet(services, viewportId, isPlaneKey(imageId) ? undefined : imageId);
     } catch {
       return undefined; // a non-image series: nothing of ours to show
     }
@@ -207,10 +223,8 @@ export function createClueActions(
     const threshold = store.getState().threshold;
     // Repainting the viewport costs the host a full render: only for the slice on screen
     // (a series run notifies the host once at its end for the others).
-    const onScreen = services.cornerstoneViewportService.getCornerstoneViewport(input.viewportId)?.getCurrentImageId() === input.imageId;
-    const written = writeMapToLabelmap(services, libraries, {
-      segmentationId, viewportId: input.viewportId, imageId: input.imageId, map, threshold, notify: onScreen,
-    });
+    const onScreen = displayedKey(libraries, input.viewportId) === input.imageId;
+    const written = writeKept(libraries, { segmentationId, viewportId: input.viewportId, imageId: input.imageId, plane: input.plane }, map, threshold, onScreen);
     const range = mapRange(map);
     const summary: SliceResult = {
       segmentationId,
@@ -233,8 +247,30 @@ export function createClueActions(
     results.set({
       displaySetInstanceUID: summary.displaySetInstanceUID, imageId: input.imageId, rows: input.rows, columns: input.columns,
       map, score, mapMin: range.min, mapMax: range.max, modelName: mapper.name, timings, summary,
+      ...(input.plane ? { plane: input.plane } : {}),
     });
     return summary;
+  }
+
+  /** What a viewport displays, as results are keyed (image id or plane key); null if nothing. */
+  function displayedKey(libraries: HostLibraries, viewportId: string): string | null {
+    const viewport = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+    const view = viewport ? displayedView(libraries, viewport) : null;
+    return view ? (view.kind === 'image' ? view.imageId : view.key) : null;
+  }
+
+  /** Thresholds one map into our labelmap: one image's labelmap, or the voxels under a plane. */
+  function writeKept(
+    libraries: HostLibraries,
+    target: { segmentationId: string; viewportId: string; imageId: string; plane?: PlaneSource },
+    map: Float32Array,
+    threshold: number,
+    notify: boolean,
+  ) {
+    const { segmentationId, viewportId, imageId, plane } = target;
+    return plane
+      ? writeMapToPlane(services, libraries, { segmentationId, viewportId, source: plane, map, threshold, notify })
+      : writeMapToLabelmap(services, libraries, { segmentationId, viewportId, imageId, map, threshold, notify });
   }
 
   function attachOverlay(libraries: HostLibraries, viewport: HostStackViewport): void {
@@ -273,7 +309,7 @@ export function createClueActions(
       summary.durationMs = performance.now() - started;
       store.setState({
         status: 'done', error: null, lastResult: summary, displayedResult: summary,
-        message: `Map computed: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.`,
+        message: `Map computed${slice.plane ? ` on the ${slice.plane.plane.orientation} reformat (${slice.plane.plane.rows}×${slice.plane.plane.columns})` : ''}: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.`,
       });
     } catch (error) {
       if (isAbortError(error) || !isCurrent(id)) return;
@@ -365,7 +401,7 @@ export function createClueActions(
     for (const kept of results.list()) {
       if (!services.segmentationService.getSegmentation(kept.summary.segmentationId)) {
         results.clear(kept.displaySetInstanceUID); // the user removed it: forget its maps
-      } else if (isOnScreen(kept)) {
+      } else if (libraries && isOnScreen(libraries, kept)) {
         onScreen.push(kept);
       }
     }
@@ -374,8 +410,8 @@ export function createClueActions(
     scheduleCatchUp();
   }
 
-  function isOnScreen(kept: KeptResult): boolean {
-    return services.cornerstoneViewportService.getCornerstoneViewport(kept.summary.viewportId)?.getCurrentImageId() === kept.imageId;
+  function isOnScreen(libraries: HostLibraries, kept: KeptResult): boolean {
+    return displayedKey(libraries, kept.summary.viewportId) === kept.imageId;
   }
 
   /** Writes `list` at `threshold` into the host's labelmaps; notifies the host once per segmentation. */
@@ -387,9 +423,7 @@ export function createClueActions(
       if (kept.summary.threshold === threshold) continue;
       const { segmentationId, viewportId } = kept.summary;
       if (!services.segmentationService.getSegmentation(segmentationId)) continue;
-      const written = writeMapToLabelmap(services, libraries, {
-        segmentationId, viewportId, imageId: kept.imageId, map: kept.map, threshold, notify: false,
-      });
+      const written = writeKept(libraries, { segmentationId, viewportId, imageId: kept.imageId, plane: kept.plane }, kept.map, threshold, false);
       kept.summary = { ...kept.summary, threshold, voxelCount: written.voxelCount };
       if (last && last.segmentationId === segmentationId && last.imageId === kept.imageId) lastResult = kept.summary;
       if (!touched.has(segmentationId)) touched.set(segmentationId, new Set());

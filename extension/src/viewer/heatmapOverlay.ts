@@ -1,8 +1,8 @@
 // The continuous heatmap: a <canvas> laid over each Cornerstone viewport element, repainted
-// on every render of that viewport from the stored map of the slice it displays. Placed
-// with the host's own geometry (image corners → world → canvas through
-// utilities.imageToWorldCoords and viewport.worldToCanvas), so zoom, pan, flip and rotation
-// follow without any state of ours. Chosen over a second many-segment labelmap because it
+// on every render of that viewport from the stored map of the slice or MPR plane it
+// displays. Placed with the host's own geometry (the map's corners in world coordinates —
+// utilities.imageToWorldCoords for an image, the volume's geometry for a plane — then
+// viewport.worldToCanvas), so zoom, pan, flip and rotation follow without any state of ours. Chosen over a second many-segment labelmap because it
 // needs no host segmentation state (nothing the user's segmentation panel lists, nothing a
 // mode change could leave behind), keeps the raw float values, and opacity is one canvas
 // property. The binary labelmap at the threshold stays a real segmentation (labelmap.ts).
@@ -10,12 +10,32 @@ import { colormapLut, paintHeatmap } from '../workflow/colormap';
 import type { HostLibraries } from './hostLibraries';
 import type { HostCornerstoneViewport } from './hostTypes';
 
-/** What the overlay paints for one displayed image (null: nothing for that image). */
+/** The map's outer corners in world coordinates: first pixel's corner, end of the first row, end of the first column. */
+export interface WorldCorners {
+  origin: number[];
+  alongRow: number[];
+  alongColumn: number[];
+}
+
+/** What the overlay paints for one displayed image or plane. */
 export interface OverlayContent {
   map: Float32Array;
   rows: number;
   columns: number;
   score: number;
+  corners: WorldCorners;
+}
+
+/** What a viewport displays (image id or plane key) and the stored result to paint on it, if any. */
+export interface OverlayView {
+  key: string;
+  content: OverlayContent | null;
+}
+
+/** An image's outer corners in world coordinates ((0,0) is the outer corner of the first pixel). */
+export function imageWorldCorners(libraries: HostLibraries, imageId: string, rows: number, columns: number): WorldCorners {
+  const toWorld = (x: number, y: number) => libraries.cornerstone.utilities.imageToWorldCoords(imageId, [x, y]);
+  return { origin: toWorld(0, 0), alongRow: toWorld(columns, 0), alongColumn: toWorld(0, rows) };
 }
 
 export interface OverlaySettings {
@@ -26,6 +46,7 @@ export interface OverlaySettings {
 
 export interface OverlayDrawRecord {
   viewportId: string;
+  /** The displayed image id, or the key of the displayed MPR plane. */
   imageId: string | null;
   /** Map pixels at or above the threshold that were painted (0 when nothing is shown). */
   paintedPixels: number;
@@ -56,8 +77,8 @@ interface Attached {
 
 export function createHeatmapOverlays(args: {
   libraries: HostLibraries;
-  /** The stored result for the image a viewport displays, or null. */
-  contentFor(viewportId: string, imageId: string): OverlayContent | null;
+  /** What the viewport displays and its stored result; null when it displays nothing we key. */
+  viewFor(viewport: HostCornerstoneViewport): OverlayView | null;
   settings(): OverlaySettings;
   /** Called after each paint (e.g. to show the displayed slice's score in the panel). */
   onDraw?(record: OverlayDrawRecord): void;
@@ -96,20 +117,19 @@ export function createHeatmapOverlays(args: {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, width, height);
 
-    const imageId = viewport.getCurrentImageId?.() ?? null;
+    const view = args.viewFor(viewport);
+    const imageId = view?.key ?? null;
     const settings = args.settings();
-    const content = imageId ? args.contentFor(viewportId, imageId) : null;
+    const content = view?.content ?? null;
     let record: OverlayDrawRecord = { viewportId, imageId, paintedPixels: 0, score: content?.score ?? null };
     if (content && imageId && settings.visible) {
       const { canvas: source, image } = scratchFor(content.columns, content.rows);
       const painted = paintHeatmap(content.map, settings.threshold, image.data, lut);
       source.getContext('2d')!.putImageData(image, 0, 0);
-      // Image corners in canvas (CSS) pixels: (0,0) is the outer corner of the first pixel.
-      const toCanvas = (x: number, y: number) =>
-        viewport.worldToCanvas(cornerstone.utilities.imageToWorldCoords(imageId, [x, y]));
-      const origin = toCanvas(0, 0);
-      const alongRow = toCanvas(content.columns, 0);
-      const alongColumn = toCanvas(0, content.rows);
+      // The map's corners in canvas (CSS) pixels.
+      const origin = viewport.worldToCanvas(content.corners.origin);
+      const alongRow = viewport.worldToCanvas(content.corners.alongRow);
+      const alongColumn = viewport.worldToCanvas(content.corners.alongColumn);
       ctx.setTransform(
         (ratio * (alongRow[0] - origin[0])) / content.columns,
         (ratio * (alongRow[1] - origin[1])) / content.columns,

@@ -6,7 +6,9 @@ import { ClueInputError } from '../errors';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostSegmentation, HostServices } from './hostTypes';
 import { countSegmentVoxels, writeThresholdMask } from './thresholdMask';
-import { getViewportDisplaySet, resolveViewportId } from './readSlice';
+import { displayedView, getViewportDisplaySet, resolveViewportId, type PlaneSource } from './readSlice';
+import { countPlaneVoxels, writePlaneMask } from './volumePlane';
+import type { VoxelWriter } from './thresholdMask';
 
 /** Colour of our segment (RGBA): orange, distinct from OHIF's first default colours. */
 export const ANOMALY_SEGMENT_COLOR = [255, 140, 0, 255];
@@ -126,6 +128,47 @@ export function writeMapToLabelmap(
 }
 
 /**
+ * The labelmap voxels of source image k of a plane's volume (labelmaps in this Cornerstone
+ * are one image per source image, so a sagittal or coronal plane crosses many of them).
+ */
+function planeLabelmaps(segmentation: HostSegmentation, source: PlaneSource, libraries: HostLibraries): (k: number) => VoxelWriter {
+  const [dx, dy] = source.volume.dimensions;
+  const found = new Map<number, VoxelWriter>();
+  return (k) => {
+    const known = found.get(k);
+    if (known) return known;
+    const imageId = source.sourceImageIds[k];
+    const labelmapImageId = imageId ? findLabelmapImageId(segmentation, imageId, libraries) : undefined;
+    if (!labelmapImageId) throw new Error(`no labelmap image references image ${k} of volume ${source.volumeId}`);
+    const voxels = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
+    if (!voxels) throw new Error(`labelmap image ${labelmapImageId} has no voxel manager`);
+    const length = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
+    if (length !== dx * dy) throw new Error(`labelmap image ${labelmapImageId} has ${length} voxels, the volume ${dx}×${dy} per image`);
+    found.set(k, voxels);
+    return voxels;
+  };
+}
+
+/**
+ * Thresholds a reformatted plane's map into exactly the labelmap voxels under that plane
+ * (other voxels of the crossed labelmap images are left as they are), then tells the host.
+ * `labelmapImageId` of the answer is the plane's key: the write spans many labelmap images.
+ */
+export function writeMapToPlane(
+  services: HostServices,
+  libraries: HostLibraries,
+  args: { segmentationId: string; viewportId: string; source: PlaneSource; map: Float32Array; threshold: number; notify?: boolean },
+): LabelmapWrite {
+  const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
+  if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
+  const { plane, volume } = args.source;
+  const labelmapAt = planeLabelmaps(segmentation, args.source, libraries);
+  writePlaneMask(plane, volume.dimensions, args.map, args.threshold, labelmapAt, ANOMALY_SEGMENT_INDEX);
+  if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
+  return { labelmapImageId: plane.key, voxelCount: countPlaneVoxels(plane, volume.dimensions, labelmapAt, ANOMALY_SEGMENT_INDEX) };
+}
+
+/**
  * Tells the host a segmentation's voxels changed (once for many writes). The host's own
  * listener re-renders every viewport showing it; a render() of ours on top would cost a
  * second full frame (~300 ms with software WebGL), so `viewportIds` are only rendered when
@@ -179,7 +222,10 @@ export function inspectDisplayedLabelmap(
   requestedViewportId?: string,
 ): LabelmapInspection {
   const viewportId = resolveViewportId(services, requestedViewportId);
-  const imageId = services.cornerstoneViewportService.getCornerstoneViewport(viewportId)?.getCurrentImageId() ?? null;
+  const viewport = services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const view = viewport ? displayedView(libraries, viewport) : null;
+  if (view?.kind === 'plane') return inspectPlaneLabelmap(services, libraries, viewportId, view.source);
+  const imageId = view?.imageId ?? null;
   const displaySet = getViewportDisplaySet(services, viewportId, imageId ?? undefined);
   const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
   const segmentation = services.segmentationService.getSegmentation(segmentationId);
@@ -205,5 +251,24 @@ export function inspectDisplayedLabelmap(
     rows: image.rows,
     columns: image.columns,
     voxelCount: countSegmentVoxels(image.voxelManager, length, ANOMALY_SEGMENT_INDEX),
+  };
+}
+
+/** inspectDisplayedLabelmap for a reformatted plane: our voxels under the plane. */
+function inspectPlaneLabelmap(services: HostServices, libraries: HostLibraries, viewportId: string, source: PlaneSource): LabelmapInspection {
+  const displaySet = getViewportDisplaySet(services, viewportId, source.sourceImageIds[0]);
+  const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
+  const segmentation = services.segmentationService.getSegmentation(segmentationId);
+  const { plane, volume } = source;
+  return {
+    viewportId,
+    imageId: plane.key,
+    segmentationId,
+    exists: Boolean(segmentation),
+    shownOnViewport: services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
+    labelmapImageId: segmentation ? plane.key : null,
+    rows: plane.rows,
+    columns: plane.columns,
+    voxelCount: segmentation ? countPlaneVoxels(plane, volume.dimensions, planeLabelmaps(segmentation, source, libraries), ANOMALY_SEGMENT_INDEX) : 0,
   };
 }

@@ -1,6 +1,8 @@
-// Results kept per slice, keyed by display set + imageId, so scrolling back shows a stored
-// result without recomputing it and the threshold can move over every stored map at once.
-// Pure data: no OHIF, no Cornerstone (tested in Node).
+// Results kept per slice, keyed by display set + imageId — or, for a reformatted MPR plane,
+// + the plane's key (orientation, volume axis and index, see viewer/volumePlane.ts) — so
+// scrolling back shows a stored result without recomputing it and the threshold can move
+// over every stored map at once. Pure data: no OHIF, no Cornerstone (tested in Node).
+import type { PlaneSource } from '../viewer/volumePlane';
 
 export interface StageTimings {
   preprocessMs: number;
@@ -10,7 +12,10 @@ export interface StageTimings {
 
 export interface StoredSliceResult {
   displaySetInstanceUID: string;
+  /** The source image the map lies on, or the key of a reformatted plane (then `plane` is set). */
   imageId: string;
+  /** A reformatted plane of a volume: the voxels its map covers (its labelmap spans many images). */
+  plane?: PlaneSource;
   rows: number;
   columns: number;
   /** Raw map on the slice grid (rows · columns), as the model gives it. */
