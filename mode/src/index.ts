@@ -5,7 +5,7 @@
 import { COMMANDS, HANGING_PROTOCOL_ID, MODE_ID, MODE_ROUTE_NAME, PANEL_ENTRY } from '../../extension/src/ids';
 import { resolveExtensionUrl } from './extensionUrl';
 import { initToolGroup } from './initToolGroup';
-import { TOOL_GROUP_ID, clueHotkeys, primarySection, toolbarButtons } from './toolbarButtons';
+import { MPR_TOOL_GROUP_ID, TOOL_GROUP_ID, clueHotkeys, primarySection, toolbarButtons } from './toolbarButtons';
 
 const ohif = {
   layout: '@ohif/extension-default.layoutTemplateModule.viewerLayout',
@@ -90,6 +90,7 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
       commandsManager = commands;
       const { toolbarService, toolGroupService, customizationService } = servicesManager.services;
       initToolGroup({ extensionManager, toolGroupService }, TOOL_GROUP_ID);
+      initToolGroup({ extensionManager, toolGroupService }, MPR_TOOL_GROUP_ID);
       toolbarService.register(toolbarButtons);
       toolbarService.updateSection(toolbarService.sections.primary, primarySection);
       // Mode scope: the host resets it on every mode enter, and reads the bindings right
