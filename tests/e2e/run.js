@@ -38,6 +38,7 @@ import { segSetBits } from './lib/seg-file.js';
 import { httpChecks } from './http-checks.js';
 import { workflowScenarios } from './scenarios/workflow.js';
 import { resultsScenarios } from './scenarios/results.js';
+import { mprScenarios } from './scenarios/mpr.js';
 
 // Names from the extension and mode (copied from extension/src/ids.ts, which is TypeScript
 // and not importable here); the host renders the toolbar
@@ -410,6 +411,8 @@ window.config.clue = { modelUrl: '/models/demo/manifest.json' };
   ...workflowScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }),
   // Ground-truth comparison, exports, Store to PACS (tests/e2e/scenarios/results.js).
   ...resultsScenarios({ step, waitForState, watchPage, log, STEP_TIMEOUT_MS }),
+  // The workflow on an MPR sagittal reformat (tests/e2e/scenarios/mpr.js).
+  ...mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }),
 };
 
 // --- Runner

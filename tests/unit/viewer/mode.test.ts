@@ -3,7 +3,7 @@ import { getHangingProtocolModule } from '../../../extension/src/getHangingProto
 import { COMMANDS, HANGING_PROTOCOL_ID, MODE_ROUTE_NAME, PANEL_ENTRY, RUN_BUTTON_ID } from '../../../extension/src/ids';
 import mode, { createModeInstance } from '../../../mode/src/index';
 import { resolveExtensionUrl } from '../../../mode/src/extensionUrl';
-import { primarySection, toolbarButtons } from '../../../mode/src/toolbarButtons';
+import { MPR_BUTTON_ID, MPR_TOOL_GROUP_ID, TOOL_GROUP_ID, primarySection, toolbarButtons } from '../../../mode/src/toolbarButtons';
 
 describe('resolveExtensionUrl', () => {
   it('defaults to clue-extension.js next to the mode bundle', () => {
@@ -45,6 +45,21 @@ describe('the mode definition', () => {
     for (const id of primarySection) expect(ids).toContain(id);
     const run = toolbarButtons.find((b) => b.id === RUN_BUTTON_ID)!;
     expect(run.props.commands).toBe(COMMANDS.runOnSlice);
+  });
+
+  it('offers the host’s MPR protocol (toggled on and off) and gives its viewports our tools', () => {
+    const mpr = toolbarButtons.find((b) => b.id === MPR_BUTTON_ID)!;
+    expect(primarySection).toContain(MPR_BUTTON_ID);
+    expect(mpr.props.commands).toEqual({ commandName: 'toggleHangingProtocol', commandOptions: { protocolId: 'mpr' } });
+    const groups: string[] = [];
+    const services = {
+      toolbarService: { register: () => {}, updateSection: () => {}, sections: { primary: 'primary' } },
+      toolGroupService: { createToolGroupAndAddTools: (id: string) => groups.push(id), destroy: () => {} },
+      customizationService: { setCustomizations: () => {} },
+    };
+    const extensionManager = { getModuleEntry: () => ({ exports: { toolNames: {}, Enums: { MouseBindings: {} } } }) };
+    createModeInstance({}).onModeEnter({ servicesManager: { services }, extensionManager, commandsManager: { runCommand: () => {} } } as never);
+    expect(groups).toEqual([TOOL_GROUP_ID, MPR_TOOL_GROUP_ID]);
   });
 
   it('is valid for image studies and not for studies of only SEG/SR', () => {
