@@ -332,9 +332,12 @@ export function createClueActions(
       const first = readDisplayedSlice(services, libraries, viewportId);
       const displaySet = first.displaySet;
       displaySetInstanceUID = displaySet.displaySetInstanceUID;
-      const imageIds = first.viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
+      // On an MPR viewport the series run covers the series' own (acquisition) images, in the
+      // volume's order: their labelmaps show in every MPR view.
+      const imageIds = first.plane ? first.plane.sourceImageIds : first.viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
+      const [sliceRows, sliceColumns] = first.plane ? [first.plane.volume.dimensions[1], first.plane.volume.dimensions[0]] : [first.rows, first.columns];
       // Slices of a series share their size in practice; refuse up front rather than midway.
-      checkMemory(first.rows, first.columns, imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length);
+      checkMemory(sliceRows, sliceColumns, imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length);
       const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0 };
       store.setState({ series: { ...series } });
       const mapper = await loadMapper();

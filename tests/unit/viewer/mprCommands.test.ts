@@ -187,6 +187,20 @@ describe('workflow commands on an MPR viewport', () => {
     expect(Array.from(model.inputs[0]!.values)).toEqual(Array.from(host.images.get('img:3').voxelManager.getScalarData(), (v: number) => v * SLOPE));
   });
 
+  it('a series run from an MPR viewport covers the series’ own images', async () => {
+    const host = fakeVolumeHost();
+    const store = createClueStore();
+    const model = recordingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSeries();
+    expect(store.getState().series).toMatchObject({ status: 'done', total: DZ, computed: DZ });
+    expect(model.inputs.every((input) => input.rows === DY && input.columns === DX)).toBe(true);
+    const expected: Array<[number, number, number]> = [];
+    for (let k = 0; k < DZ; k++) for (let j = 0; j < DY; j++) for (let i = 0; i < DX; i++) {
+      if (Math.fround((voxelValue(i, j, k) * SLOPE) / 2000) >= Math.fround(0.5)) expected.push([i, j, k]);
+    }
+    expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels(expected));
+  });
+
   it('refuses an oblique plane and a volume still loading, with their own messages', async () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
