@@ -14,6 +14,10 @@ const ohif = {
   cornerstoneViewport: '@ohif/extension-cornerstone.viewportModule.cornerstone',
   segSopClassHandler: '@ohif/extension-cornerstone-dicom-seg.sopClassHandlerModule.dicom-seg',
   segViewport: '@ohif/extension-cornerstone-dicom-seg.viewportModule.dicom-seg',
+  // The host's Parametric Map support: the map fused over its referenced series in a volume
+  // viewport (how our stored map reopens from the PACS; see docs/results-and-dicom.md).
+  pmapSopClassHandler: '@ohif/extension-cornerstone-dicom-pmap.sopClassHandlerModule.dicom-pmap',
+  pmapViewport: '@ohif/extension-cornerstone-dicom-pmap.viewportModule.dicom-pmap',
 };
 
 /** Studies made only of these have nothing for us to analyse. */
@@ -46,6 +50,7 @@ export function extensionDependencies(appConfig: unknown = currentAppConfig()): 
     '@ohif/extension-default': '^3.0.0',
     '@ohif/extension-cornerstone': '^3.0.0',
     '@ohif/extension-cornerstone-dicom-seg': '^3.0.0',
+    '@ohif/extension-cornerstone-dicom-pmap': '^3.0.0',
   };
 }
 
@@ -61,6 +66,7 @@ function layoutTemplate() {
       viewports: [
         { namespace: ohif.cornerstoneViewport, displaySetsToDisplay: [ohif.stackSopClassHandler] },
         { namespace: ohif.segViewport, displaySetsToDisplay: [ohif.segSopClassHandler] },
+        { namespace: ohif.pmapViewport, displaySetsToDisplay: [ohif.pmapSopClassHandler] },
       ],
     },
   };
@@ -75,7 +81,7 @@ export function createModeInstance(appConfig: unknown = currentAppConfig()) {
     routeName: MODE_ROUTE_NAME,
     displayName: 'CLUE anomaly map',
     hangingProtocol: HANGING_PROTOCOL_ID,
-    sopClassHandlers: [ohif.stackSopClassHandler, ohif.segSopClassHandler],
+    sopClassHandlers: [ohif.stackSopClassHandler, ohif.segSopClassHandler, ohif.pmapSopClassHandler],
     extensions: extensionDependencies(appConfig),
     validationTags: { study: [], series: [] },
     routes: [{ path: MODE_ROUTE_NAME, layoutTemplate }],
