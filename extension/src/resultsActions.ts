@@ -3,7 +3,10 @@
 // model), the host's segmentations and metadata (through viewer/), and write only the store.
 // Failures are messages in the panel; the maps stay in the viewer for another try.
 import { ClueInputError, messageForUser } from './errors';
-import { buildResultsRecord, resultsFileName, resultsToCsv, resultsToJson, type ModelIdentity, type ResultsRecord, type SliceInput } from './metrics';
+import {
+  buildResultsRecord, metricsAtThreshold, resultsFileName, resultsToCsv, resultsToJson,
+  type GroundTruthMetrics, type ModelIdentity, type PreparedComparison, type ResultsContext, type ResultsRecord, type SliceInput,
+} from './metrics';
 import { INITIAL_SAVE, type ClueStore, type ComparisonState, type GroundTruthOption, type SaveState } from './state';
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams } from './viewer/hostTypes';
@@ -22,12 +25,20 @@ export interface ResultsActions {
   listGroundTruths(): GroundTruthOption[];
   /** Compares the displayed series' stored maps with a ground truth (segmentIndex null: any non-zero). */
   compareWithGroundTruth(options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string }): Promise<void>;
-  /** The record the exports write, for the last comparison (null: none yet). */
+  /** The record the exports write: the last comparison at the current threshold (null: none yet). */
   resultsRecord(): ResultsRecord | null;
   exportResults(options: { format: 'csv' | 'json' }): void;
   downloadSeg(options?: { viewportId?: string }): Promise<void>;
   downloadParametricMap(options?: { viewportId?: string }): Promise<void>;
   storeToPacs(options?: { viewportId?: string }): Promise<void>;
+}
+
+/** The comparison on show: its prepared (threshold-free) part, and its numbers at one threshold. */
+interface ShownComparison {
+  prepared: PreparedComparison;
+  context: ResultsContext | null;
+  metrics: GroundTruthMetrics;
+  record: ResultsRecord | null;
 }
 
 /** The maps of one display set, in the display set's own slice order. */
@@ -44,10 +55,36 @@ export function createResultsActions(
   const services = params.servicesManager.services;
   let comparisonRun = 0;
   let comparisonAbort: AbortController | null = null;
-  let lastRecordContext: { record: ResultsRecord } | null = null;
+  /**
+   * The comparison the store shows, kept so its Dice / IoU follow the threshold: `metrics` is the
+   * very object in the store (identity tells us when Clear or anything else replaced it), and
+   * `record` the export record of those numbers (null when the model identity is unknown).
+   */
+  let shown: ShownComparison | null = null;
 
   const setComparison = (update: Partial<ComparisonState>) => store.setState((s) => ({ comparison: { ...s.comparison, ...update } }));
   const setSave = (update: Partial<SaveState>) => store.setState((s) => ({ save: { ...s.save, ...update } }));
+
+  /** A prepared comparison's numbers at `threshold` (binary searches: microseconds), and their record. */
+  function atThreshold(prepared: PreparedComparison, context: ResultsContext | null, threshold: number): ShownComparison {
+    const metrics = metricsAtThreshold(prepared, threshold);
+    return { prepared, context, metrics, record: context ? buildResultsRecord(context, metrics) : null };
+  }
+
+  // The comparison follows the threshold, whoever sets it (slider, command, the manifest's
+  // default): each change is answered synchronously before the next, so a quick slider leaves
+  // no queue behind and ends on its last value. Cheap when nothing changed (two comparisons).
+  store.subscribe(() => {
+    if (!shown) return;
+    const { comparison, threshold } = store.getState();
+    if (comparison.metrics !== shown.metrics) {
+      shown = null; // cleared or replaced: let the sorted scores go
+      return;
+    }
+    if (shown.metrics.threshold === threshold) return;
+    shown = atThreshold(shown.prepared, shown.context, threshold);
+    setComparison({ metrics: shown.metrics });
+  });
 
   function seriesMaps(viewportId?: string): SeriesMaps {
     const displaySet = getViewportDisplaySet(services, resolveViewportId(services, viewportId));
@@ -117,9 +154,8 @@ export function createResultsActions(
           map: slice.map, groundTruth: masks[index]!, imageScore: slice.score,
         };
       });
-      const threshold = store.getState().threshold;
       const prepMs = performance.now() - prepStarted; // reading the masks: on the main thread
-      const result = await runComparison(inputs, threshold, abort.signal);
+      const result = await runComparison(inputs, abort.signal);
       if (run !== comparisonRun) return;
       const segmentLabel = segmentIndex === null ? 'any segment' : chosen.segments.find((s) => s.segmentIndex === segmentIndex)?.label ?? `segment ${segmentIndex}`;
       const groundTruthLabel = `${chosen.label} (${segmentLabel})`;
@@ -131,29 +167,28 @@ export function createResultsActions(
       } catch {
         model = null;
       }
-      lastRecordContext = model
+      const context: ResultsContext | null = model
         ? {
-            record: buildResultsRecord(
-              {
-                studyInstanceUID: String(first.StudyInstanceUID ?? ''),
-                seriesInstanceUID: String(first.SeriesInstanceUID ?? ''),
-                model,
-                groundTruth: {
-                  label: groundTruthLabel,
-                  seriesInstanceUID: gtDisplaySet?.SeriesInstanceUID ?? null,
-                  sopInstanceUID: gtDisplaySet?.SOPInstanceUID ?? null,
-                },
-              },
-              result.metrics,
-            ),
+            studyInstanceUID: String(first.StudyInstanceUID ?? ''),
+            seriesInstanceUID: String(first.SeriesInstanceUID ?? ''),
+            model,
+            groundTruth: {
+              label: groundTruthLabel,
+              seriesInstanceUID: gtDisplaySet?.SeriesInstanceUID ?? null,
+              sopInstanceUID: gtDisplaySet?.SOPInstanceUID ?? null,
+            },
           }
         : null;
       showPredictionWithGroundTruth(libraries, options.viewportId, displaySet);
+      // At the threshold of now, not of when Compare was pressed (the slider may have moved
+      // while the worker sorted); set before the store changes, so the threshold listener
+      // recognises these metrics as the ones on show.
+      shown = atThreshold(result.prepared, context, store.getState().threshold);
       setComparison({
         status: 'done', error: null, segmentationId: chosen.segmentationId, segmentIndex, groundTruthLabel,
         displaySetInstanceUID: displaySet.displaySetInstanceUID, sliceImageIds: slices.map((s) => s.imageId),
-        coveredSlices, metrics: result.metrics, computeMs: Math.round(prepMs + result.mainThreadMs), ranInWorker: result.ranInWorker,
-        message: `Compared ${slices.length} slice(s) with “${groundTruthLabel}” at threshold ${threshold.toFixed(2)} (${coveredSlices} slice(s) covered by the ground truth).`,
+        coveredSlices, metrics: shown.metrics, computeMs: Math.round(prepMs + result.mainThreadMs), ranInWorker: result.ranInWorker,
+        message: `Compared ${slices.length} slice(s) with “${groundTruthLabel}” (${coveredSlices} slice(s) covered by the ground truth); Dice and IoU follow the threshold.`,
       });
     } catch (error) {
       if (run !== comparisonRun || (error instanceof DOMException && error.name === 'AbortError')) return;
@@ -164,7 +199,7 @@ export function createResultsActions(
 
   function exportResults(options: { format: 'csv' | 'json' }): void {
     try {
-      const record = lastRecordContext?.record;
+      const record = shown?.record;
       if (!record) throw new ClueInputError('Nothing to export: compare with a ground truth first.');
       if (options?.format === 'csv') downloadFile(resultsFileName(record, 'csv'), resultsToCsv(record), 'text/csv');
       else if (options?.format === 'json') downloadFile(resultsFileName(record, 'json'), resultsToJson(record), 'application/json');
@@ -259,7 +294,7 @@ export function createResultsActions(
   return {
     listGroundTruths,
     compareWithGroundTruth,
-    resultsRecord: () => lastRecordContext?.record ?? null,
+    resultsRecord: () => shown?.record ?? null,
     exportResults,
     downloadSeg: (o) => download('seg', o?.viewportId),
     downloadParametricMap: (o) => download('map', o?.viewportId),

@@ -61,8 +61,11 @@ function polyline(points: Array<[number, number]>): string {
   return points.map(([x, y]) => `${(x * PLOT).toFixed(1)},${((1 - y) * PLOT).toFixed(1)}`).join(' ');
 }
 
-/** ROC curve and Dice vs threshold, both on [0, 1]², with the current threshold marked. */
-export function MetricsPlot({ roc, diceCurve, threshold }: { roc: RocPoint[] | null; diceCurve: DiceCurvePoint[]; threshold: number }) {
+/**
+ * ROC curve and Dice vs threshold, both on [0, 1]², with the current threshold marked: a line,
+ * and a dot at the series' Dice there (the number in the table, not read off the sampled curve).
+ */
+export function MetricsPlot({ roc, diceCurve, threshold, dice }: { roc: RocPoint[] | null; diceCurve: DiceCurvePoint[]; threshold: number; dice: number }) {
   const axes = <rect x={0} y={0} width={PLOT} height={PLOT} fill="none" stroke="#3a4d66" />;
   return (
     <div style={s.row}>
@@ -79,8 +82,12 @@ export function MetricsPlot({ roc, diceCurve, threshold }: { roc: RocPoint[] | n
           {axes}
           <line x1={threshold * PLOT} y1={0} x2={threshold * PLOT} y2={PLOT} stroke="#ffffff" strokeWidth={1} />
           <polyline fill="none" stroke="#4fc3f7" strokeWidth={1.5} points={polyline(diceCurve.map((p) => [p.threshold, p.dice]))} />
+          <circle
+            data-testid="clue-gt-dice-marker" data-threshold={threshold} data-dice={dice}
+            cx={(threshold * PLOT).toFixed(1)} cy={((1 - dice) * PLOT).toFixed(1)} r={3} fill="#ffffff"
+          />
         </svg>
-        <figcaption style={s.note}>Dice vs threshold (white: current)</figcaption>
+        <figcaption style={s.note}>{`Dice vs threshold (white: current, ${formatMetric(dice)} @ ${formatMetric(threshold, 2)})`}</figcaption>
       </figure>
     </div>
   );
@@ -99,7 +106,6 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
     ? comparison.sliceImageIds.indexOf(displayedImageId) : -1;
   const slice = metrics && sliceIndex >= 0 ? metrics.slices[sliceIndex] ?? null : null;
   const series: SeriesMetrics | null = metrics?.series ?? null;
-  const stale = metrics !== null && metrics.threshold !== state.threshold;
   return (
     <div data-testid="clue-gt" data-gt-status={comparison.status}>
       <h3 style={s.subtitle}>Compare with ground truth</h3>
@@ -129,14 +135,9 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
       {comparison.error ? <div style={s.error} role="alert" data-testid="clue-gt-error">{comparison.error}</div> : null}
       {metrics ? (
         <>
-          {stale ? (
-            <div style={s.note} data-testid="clue-gt-stale">
-              Computed at threshold {metrics.threshold.toFixed(2)}; press Compare to update for {state.threshold.toFixed(2)}.
-            </div>
-          ) : null}
           <table style={s.table} data-testid="clue-gt-table">
             <thead>
-              <tr><th style={s.th} /><th style={s.th}>AUROC</th><th style={s.th}>Dice</th><th style={s.th}>IoU</th><th style={s.th}>best Dice @ t</th><th style={s.th}>image</th></tr>
+              <tr><th style={s.th} /><th style={s.th}>AUROC</th><th style={s.th} data-testid="clue-gt-dice-header">{`Dice @ ${formatMetric(metrics.threshold, 2)}`}</th><th style={s.th}>IoU</th><th style={s.th}>best Dice @ t</th><th style={s.th}>image</th></tr>
             </thead>
             <tbody>
               <tr><th style={s.th}>Slice</th><MetricsColumn row={slice} scope="slice" /></tr>
@@ -148,7 +149,7 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
           </table>
           {slice?.notes.length ? <div style={s.note}>{slice.notes.join('; ')}</div> : null}
           {series?.notes.length ? <div style={s.note} data-testid="clue-gt-notes">{series.notes.join('; ')}</div> : null}
-          {series ? <MetricsPlot roc={series.roc} diceCurve={series.diceCurve} threshold={metrics.threshold} /> : null}
+          {series ? <MetricsPlot roc={series.roc} diceCurve={series.diceCurve} threshold={metrics.threshold} dice={series.dice} /> : null}
           <div style={s.row}>
             <button type="button" style={s.button} data-testid="clue-gt-export-csv" onClick={() => callbacks.onExport?.('csv')}>Export CSV</button>
             <button type="button" style={s.button} data-testid="clue-gt-export-json" onClick={() => callbacks.onExport?.('json')}>Export JSON</button>

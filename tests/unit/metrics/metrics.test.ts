@@ -6,12 +6,16 @@ import {
   binaryProblem,
   buildResultsRecord,
   computeGroundTruthMetrics,
+  comparisonTransferables,
+  countingThreshold,
   CSV_COLUMNS,
   diceCurve,
   diceIou,
   maxF1,
+  metricsAtThreshold,
   MetricsError,
   pooledBinaryProblem,
+  prepareComparison,
   resultsFileName,
   resultsToCsv,
   resultsToJson,
@@ -171,6 +175,80 @@ describe('computeGroundTruthMetrics', () => {
     expect(cell(lines[3]!, 'image_auroc')).toBe('1');
     expect(Number(cell(lines[3]!, 'dice'))).toBeCloseTo(0.8, 15);
     expect(resultsFileName(record, 'csv')).toBe('clue-results-1.2.3.0-2026-11-23T10-00-00-000Z.csv');
+  });
+});
+
+describe('metricsAtThreshold: Dice / IoU at any threshold from one prepared comparison', () => {
+  // Three float32 slices of 64×80 (radix-sorted), values on a 1/40 grid: long tie runs, and
+  // grid values such as float32(0.35) that lie just below the slider's 0.35.
+  const pixels = 64 * 80;
+  const slices = [0, 1, 2].map((k) => {
+    const map = Float32Array.from({ length: pixels }, (_, i) => ((i * 7 + k * 13) % 41) / 40);
+    const groundTruth = Uint8Array.from({ length: pixels }, (_, i) => (k === 2 ? 0 : (i * 7 + k * 13) % 41 > 25 || i % 97 === 0 ? 1 : 0));
+    return { sopInstanceUID: `1.2.${k}`, map, groundTruth, imageScore: k / 3 };
+  });
+  const prepared = prepareComparison(slices);
+  const sliderValues = Array.from({ length: 101 }, (_, k) => k / 100);
+  const gridValues = Array.from({ length: 41 }, (_, k) => Math.fround(k / 40));
+
+  /** One plain pass over the pixels: predicted = map ≥ float32(t), the labelmap's rule. */
+  function bruteForce(list: typeof slices, threshold: number) {
+    const t = Math.fround(threshold);
+    let tp = 0;
+    let predicted = 0;
+    let truth = 0;
+    for (const { map, groundTruth } of list) {
+      for (let i = 0; i < map.length; i++) {
+        if (map[i]! >= t) predicted++;
+        if (groundTruth[i]) truth++;
+        if (map[i]! >= t && groundTruth[i]) tp++;
+      }
+    }
+    return predicted + truth === 0 ? { dice: 1, iou: 1, predicted } : { dice: (2 * tp) / (predicted + truth), iou: tp / (predicted + truth - tp), predicted };
+  }
+
+  it('equals a fresh full computation at every slider value and every score (ties at the threshold)', () => {
+    expect(gridValues.some((v, k) => v < k / 40)).toBe(true); // some grid values sit just below their decimal
+    const pooled = pooledBinaryProblem(slices.map((s) => s.map), slices.map((s) => s.groundTruth));
+    for (const t of [...sliderValues, ...gridValues, 0.35, -1, 2]) {
+      const metrics = metricsAtThreshold(prepared, t);
+      expect(metrics.threshold).toBe(t);
+      const expected = bruteForce(slices, t);
+      expect(metrics.series!.predictedPixels, `t=${t}`).toBe(expected.predicted);
+      expect(metrics.series!.dice, `t=${t}`).toBeCloseTo(expected.dice, 14);
+      expect(metrics.series!.iou, `t=${t}`).toBeCloseTo(expected.iou, 14);
+      // The golden-tested definition (diceIou, = models/clue/metrics.py's dice_iou) at float32(t).
+      const golden = diceIou(pooled, Math.fround(t));
+      expect(metrics.series!.dice).toBe(golden.dice);
+      expect(metrics.series!.iou).toBe(golden.iou);
+      slices.forEach((slice, k) => {
+        const one = bruteForce([slice], t);
+        expect(metrics.slices[k]).toMatchObject({ predictedPixels: one.predicted, dice: one.dice, iou: one.iou });
+      });
+      // The threshold-free part is the prepared one, whatever the threshold.
+      expect(metrics.series!.pixelAuroc).toBe(prepared.series!.pixelAuroc);
+      expect(metrics.series!.bestDice).toEqual(prepared.series!.bestDice);
+      expect(metrics).toEqual(computeGroundTruthMetrics(slices, t));
+    }
+  });
+
+  it('float32 maps are counted at float32(threshold); other scores at the threshold as given', () => {
+    const f32 = binaryProblem(Float32Array.of(0.35, 0.2), [1, 0]);
+    const f64 = binaryProblem(Float64Array.of(0.35, 0.2), [1, 0]);
+    expect(countingThreshold(f32, 0.35)).toBe(Math.fround(0.35));
+    expect(countingThreshold(f64, 0.35)).toBe(0.35);
+    // float32(0.35) is below 0.35 but is "at" the slider's 0.35, as in the labelmap.
+    const at = metricsAtThreshold(prepareComparison([{ sopInstanceUID: 'a', map: Float32Array.of(0.35, 0.2), groundTruth: [1, 0] }]), 0.35);
+    expect(at.slices[0]).toMatchObject({ predictedPixels: 1, dice: 1, iou: 1 });
+  });
+
+  it('crosses a worker boundary by transfer: same numbers, the sorted scores moved not copied', () => {
+    const local = prepareComparison(slices);
+    const buffers = comparisonTransferables(local);
+    expect(buffers).toHaveLength(2 * slices.length);
+    const moved = structuredClone(local, { transfer: buffers });
+    expect(buffers.every((b) => b.byteLength === 0)).toBe(true); // detached here
+    for (const t of [0.1, 0.35, 0.8]) expect(metricsAtThreshold(moved, t)).toEqual(metricsAtThreshold(prepared, t));
   });
 });
 

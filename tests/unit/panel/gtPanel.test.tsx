@@ -1,9 +1,10 @@
 // The panel's "Compare with ground truth" and "Save results" sections rendered to HTML: the
-// displayed slice's and the series' numbers from the store, the stale note after a threshold
-// move, the plots, and the save messages.
+// displayed slice's and the series' numbers from the store, labelled with the threshold they were
+// taken at (the store's comparison follows the slider: tests/unit/panel/gtThreshold.test.tsx),
+// the plots with the current-threshold marker, and the save messages.
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { computeGroundTruthMetrics } from '../../../extension/src/metrics';
+import { metricsAtThreshold, prepareComparison } from '../../../extension/src/metrics';
 import { CluePanel } from '../../../extension/src/panel/CluePanel';
 import { createClueStore, type SliceResult } from '../../../extension/src/state';
 
@@ -29,13 +30,11 @@ function displayed(imageId: string): SliceResult {
 describe('CluePanel: ground truth and save sections', () => {
   it('shows the displayed slice and the series, the plots and export buttons', () => {
     // Slice a: map [0.9, 0.2, 0.6, 0.1] vs truth [1, 0, 0, 0] → at 0.5: TP 1, FP 1 → Dice 2/3, IoU 1/2, AUROC 1.
-    const metrics = computeGroundTruthMetrics(
-      [
-        { sopInstanceUID: 'a', map: Float32Array.of(0.9, 0.2, 0.6, 0.1), groundTruth: Uint8Array.of(1, 0, 0, 0), imageScore: 0.8 },
-        { sopInstanceUID: 'b', map: Float32Array.of(0.1, 0.2, 0.3, 0.4), groundTruth: Uint8Array.of(0, 0, 0, 0), imageScore: 0.1 },
-      ],
-      0.5,
-    );
+    const prepared = prepareComparison([
+      { sopInstanceUID: 'a', map: Float32Array.of(0.9, 0.2, 0.6, 0.1), groundTruth: Uint8Array.of(1, 0, 0, 0), imageScore: 0.8 },
+      { sopInstanceUID: 'b', map: Float32Array.of(0.1, 0.2, 0.3, 0.4), groundTruth: Uint8Array.of(0, 0, 0, 0), imageScore: 0.1 },
+    ]);
+    const metrics = metricsAtThreshold(prepared, 0.5);
     const store = createClueStore();
     store.setState((s) => ({
       threshold: 0.5,
@@ -59,14 +58,22 @@ describe('CluePanel: ground truth and save sections', () => {
     expect(html).toContain('data-testid="clue-gt-roc"');
     expect(html).toContain('data-testid="clue-gt-dice-curve"');
     expect(html).toContain('data-testid="clue-gt-export-csv"');
-    expect(html).not.toContain('data-testid="clue-gt-stale"');
+    expect(cell(html, 'clue-gt-dice-header')).toBe('Dice @ 0.50');
+    expect(html).toContain('data-testid="clue-gt-dice-marker" data-threshold="0.5"');
 
-    // Scrolled to slice b, threshold moved: b's numbers and a note that Compare must rerun.
-    store.setState({ displayedResult: displayed('img-b'), threshold: 0.3 });
+    // Scrolled to slice b, threshold moved to 0.3 (the comparison's numbers with it): b's
+    // numbers at 0.3 (predicted 0.3 (float32) and 0.4 on an empty truth → Dice 0), the series'
+    // (TP 1, predicted 4 → Dice 2/5), labelled and marked at 0.3; no note asking for a rerun.
+    store.setState((s) => ({ displayedResult: displayed('img-b'), threshold: 0.3, comparison: { ...s.comparison, metrics: metricsAtThreshold(prepared, 0.3) } }));
     html = render(store);
     expect(cell(html, 'clue-gt-slice-image')).toBe('0.100 vs normal');
     expect(cell(html, 'clue-gt-slice-auroc')).toBe('—');
-    expect(html).toContain('data-testid="clue-gt-stale"');
+    expect(cell(html, 'clue-gt-slice-dice')).toBe('0.000');
+    expect(cell(html, 'clue-gt-series-dice')).toBe('0.400');
+    expect(cell(html, 'clue-gt-series-auroc')).toBe('1.000');
+    expect(cell(html, 'clue-gt-dice-header')).toBe('Dice @ 0.30');
+    expect(html).toContain('data-testid="clue-gt-dice-marker" data-threshold="0.3" data-dice="0.4"');
+    expect(html).not.toContain('stale');
   });
 
   it('save: buttons, the message and a failure in an alert', () => {
