@@ -3,7 +3,7 @@
 // Printed figures only; no test asserts a speed.
 import { bench, describe } from 'vitest';
 
-import { auroc, computeGroundTruthMetrics, pooledBinaryProblem, type SliceInput } from '../../../extension/src/metrics';
+import { auroc, computeGroundTruthMetrics, metricsAtThreshold, pooledBinaryProblem, prepareComparison, type SliceInput } from '../../../extension/src/metrics';
 
 const SIZE = 256;
 const SLICES = 180;
@@ -40,4 +40,11 @@ describe(`${SLICES} × ${SIZE}×${SIZE} slices`, () => {
   bench('computeGroundTruthMetrics (every slice + pooled series, curves)', () => {
     computeGroundTruthMetrics(inputs, 0.5);
   }, { iterations: 3, time: 0, warmupIterations: 1 });
+
+  // What a threshold move costs once the comparison is prepared (the panel's slider).
+  const prepared = prepareComparison(inputs);
+  let step = 0;
+  bench('metricsAtThreshold (every slice + pooled, a new threshold each time)', () => {
+    metricsAtThreshold(prepared, (step++ % 100) / 100);
+  }, { iterations: 200, time: 0, warmupIterations: 10 });
 });
