@@ -228,6 +228,43 @@ describe('DICOM Parametric Map', () => {
     });
   });
 
+  // What OHIF 3.13's Parametric Map loader (@ohif/extension-cornerstone-dicom-pmap with the
+  // cornerstone adapters) reads, so the stored map reopens as its overlay: the referenced
+  // series, shared pixel measures, one frame per source instance in the volume's order, and an
+  // orientation equal to the source's exactly (its orientation check runs with no tolerance).
+  it('carries what the host viewer needs to reopen it as an overlay', () => {
+    const fake = fakeMrSeries({ slices: 3 });
+    const tilted = ['0.9998476951564', '0.0174524064373', '0', '-0.0174524064373', '0.9998476951564', '0'];
+    for (const instance of fake.instances) instance.ImageOrientationPatient = tilted;
+    const source = sourceSeriesFromInstances(fake.instances);
+    const pixels = fake.rows * fake.columns;
+    const maps = source.images.map((_, k) => Float32Array.from({ length: pixels }, (_, i) => (i + k) / pixels));
+    const ds = readBack(buildParametricMap({ source, frames: maps, model: MODEL }).data);
+
+    const referenced = ds.ReferencedSeriesSequence[0] ?? ds.ReferencedSeriesSequence;
+    expect(referenced.SeriesInstanceUID).toBe(source.seriesInstanceUID);
+    const listed = (referenced.ReferencedInstanceSequence as any[]).map((r) => r.ReferencedSOPInstanceUID);
+    expect(new Set(listed)).toEqual(new Set(source.images.map((im) => im.sopInstanceUID)));
+    expect(ds.NumberOfFrames).toBe(source.images.length);
+    expect(ds.FrameOfReferenceUID).toBe(source.frameOfReferenceUID);
+
+    const shared = ds.SharedFunctionalGroupsSequence[0] ?? ds.SharedFunctionalGroupsSequence;
+    const measures = shared.PixelMeasuresSequence[0] ?? shared.PixelMeasuresSequence;
+    expect(measures.PixelSpacing.map(Number)).toEqual([0.9, 1.1]);
+    const orientation = shared.PlaneOrientationSequence[0] ?? shared.PlaneOrientationSequence;
+    expect(orientation.ImageOrientationPatient.map(Number)).toEqual(tilted.map(Number));
+
+    // Frame k at the k-th position along the normal (the order the host's volume is sorted in).
+    const [rx, ry, rz, cx, cy, cz] = tilted.map(Number) as [number, number, number, number, number, number];
+    const normal = [ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx];
+    const along = (ds.PerFrameFunctionalGroupsSequence as any[]).map((frame) => {
+      const position = (frame.PlanePositionSequence[0] ?? frame.PlanePositionSequence).ImagePositionPatient.map(Number);
+      return position.reduce((sum: number, v: number, a: number) => sum + v * normal[a]!, 0);
+    });
+    expect([...along].sort((a, b) => a - b)).toEqual(along);
+    expect(new Float32Array(ds.FloatPixelData[0]).length).toBe(source.images.length * pixels);
+  });
+
   it('a unit and label given by the caller are recorded', () => {
     const { source, maps } = makeCase(2);
     const map = buildParametricMap({
