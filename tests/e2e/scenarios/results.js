@@ -1,24 +1,33 @@
 // Ground-truth comparison and "back to the PACS" in the real viewer (issue 6). Scenarios,
 // added to tests/e2e/run.js's list:
-//   results         — our static DICOMweb (the only source the viewer 3.13.2 loads the demo
-//                     SEGs from, see run.js): run the model on four slices of the lesion
+//   results         — our static DICOMweb: run the model on four slices of the lesion
 //                     series (three lesion slices, one far away), load the series' ground-truth
 //                     SEG, compare with its "Lesion" segment → the numbers in the store and the
 //                     panel equal a recomputation here (independent code: rank-sum AUROC, Dice,
 //                     IoU) from the maps and the host's real labelmap voxels; "Store to PACS"
 //                     on this read-only source names what failed and keeps the result
-//   results-orthanc — Orthanc behind our proxy: run on the lesion slice, "Store to PACS" →
-//                     the panel says both stored; QIDO-RS on Orthanc finds the SEG and the
-//                     Parametric Map; reopening the study lists both new series
+//   results-orthanc — Orthanc behind our proxy: the same four runs and ground-truth
+//                     comparison (the demo SEG now loaded from Orthanc, the same recomputed
+//                     numbers), then Run series and "Store to PACS" → the panel says both
+//                     stored; QIDO-RS on Orthanc finds the SEG and the Parametric Map;
+//                     reopening the study lists both; our SEG loads back with the voxels we
+//                     stored; our Parametric Map opens in the host's PMAP viewport (a volume
+//                     viewport: the series + the map) and, on the lesion slice, the map
+//                     volume's voxels equal the stored map × 100 (the host's display scale).
+//                     Screenshot: test-results/e2e-results-orthanc-pmap.png
 // The model: as for the workflow scenarios (CLUE_MODELS_DIR, e.g. .cache/models/tiny).
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import dcmjs from 'dcmjs';
 import { loadSettings } from '../../../server/config.js';
 import { startOrthanc, uploadDicomFolder } from '../../../server/orthanc.js';
 import { displayedImage, jumpToSop, loadedSegVoxels } from '../lib/page-state.js';
 import { viewerSteps } from '../lib/viewer-steps.js';
 
-const RUN_BUTTON_ID = 'clueRunOnSlice';
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
+const PARAMETRIC_MAP_STORAGE = '1.2.840.10008.5.1.4.1.1.30';
 const LESION_SEGMENT = 1;
 
 /** Pixel AUROC by the rank-sum formula with mid-ranks for ties (independent of our metrics code). */
@@ -84,6 +93,57 @@ function groundTruthVoxels({ segmentationId, segmentIndex, imageIds }) {
   });
 }
 
+/**
+ * In the page: the Parametric Map display set `pmapUid` on the active viewport, as the host
+ * shows it (the dicom-pmap viewport: a volume viewport with the referenced series and the
+ * map as two volumes), scrolled to the image `sopInstanceUID` of the referenced series; null
+ * until the map is loaded and on the viewport. Returns the map volume's voxels on that slice
+ * (the values the host renders), the viewport's actors and the slice it shows.
+ */
+function displayedParametricMap({ pmapUid, sopInstanceUID }) {
+  const s = window.services;
+  const cs = window.cornerstone;
+  const viewportId = s.viewportGridService.getActiveViewportId();
+  const onViewport = s.viewportGridService.getState().viewports.get(viewportId)?.displaySetInstanceUIDs ?? [];
+  const pmapSet = s.displaySetService.getDisplaySetByUID(pmapUid);
+  if (!onViewport.includes(pmapUid) || !pmapSet?.isLoaded) return null;
+  const vp = s.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const mapVolume = cs.cache.getVolume(pmapUid);
+  const sourceVolume = cs.cache.getVolume(pmapSet.getReferencedVolumeId());
+  if (!vp?.getActors || !mapVolume || !sourceVolume) return null;
+  const actors = vp.getActors();
+  const volumeOf = (a) => cs.cache.getVolume(a.referencedId ?? a.uid);
+  const mapActor = actors.some((a) => volumeOf(a) === mapVolume);
+  const sourceActor = actors.some((a) => volumeOf(a) === sourceVolume);
+  if (!mapActor || !sourceActor) return null;
+  const k = sourceVolume.imageIds.findIndex((id) => cs.metaData.get('instance', id)?.SOPInstanceUID === sopInstanceUID);
+  if (k < 0) return null;
+  const currentSop = () => cs.metaData.get('instance', vp.getCurrentImageId())?.SOPInstanceUID ?? null;
+  if (currentSop() !== sopInstanceUID) {
+    // Move the camera along its normal onto the slice's plane (the viewport's own slice
+    // index counts in the view direction, not in the volume's image order).
+    const ipp = cs.metaData.get('imagePlaneModule', sourceVolume.imageIds[k]).imagePositionPatient;
+    const { focalPoint, position, viewPlaneNormal: n } = vp.getCamera();
+    const d = [0, 1, 2].reduce((sum, a) => sum + (ipp[a] - focalPoint[a]) * n[a], 0);
+    vp.setCamera({ focalPoint: focalPoint.map((v, a) => v + d * n[a]), position: position.map((v, a) => v + d * n[a]) });
+    vp.render();
+    return null; // read once the viewport is there
+  }
+  const [dx, dy] = mapVolume.dimensions;
+  const all = mapVolume.voxelManager.getCompleteScalarDataArray();
+  return {
+    viewportType: vp.type,
+    actors: actors.map((a) => a.referencedId ?? a.uid),
+    mapActor,
+    sourceActor,
+    dimensions: mapVolume.dimensions,
+    dataType: all.constructor.name,
+    sliceIndex: k,
+    currentSop: currentSop(),
+    slice: Array.from(all.subarray(k * dx * dy, (k + 1) * dx * dy)),
+  };
+}
+
 const fmt = (v) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
 const close = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) < 1e-9);
 
@@ -106,11 +166,128 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
     return imageId;
   }
 
+  /**
+   * On the displayed lesion slice: runs three lesion slices and one far from the lesion
+   * (index 5), each with its own run, and comes back to the lesion slice. Returns the four
+   * imageIds, the lesion slice second.
+   */
+  async function runAroundLesion(page) {
+    const lesionIndex = (await page.evaluate(displayedImage)).imageIndex;
+    const indices = [lesionIndex - 1, lesionIndex, lesionIndex + 1, 5];
+    const imageIds = [];
+    await step(`run the model on slices ${indices.join(', ')}`, async () => {
+      for (const index of indices) imageIds.push(await runAt(page, index));
+    });
+    await runAt(page, lesionIndex); // back on the lesion slice (stored: shown, not recomputed)
+    return imageIds;
+  }
+
   function waitForSave(page) {
     return page.waitForFunction(() => {
       const s = window.__clue?.getState?.();
       return s && (s.save.status === 'done' || s.save.status === 'error') ? s.save : null;
     }, null, { timeout: STEP_TIMEOUT_MS, polling: 200 }).then((h) => h.jsonValue());
+  }
+
+
+  /**
+   * Loads the lesion series' ground-truth SEG (its thumbnail), compares the stored maps with
+   * its "Lesion" segment in the panel, and checks every number the store and the panel show
+   * against a recomputation here (rank-sum AUROC, Dice, IoU written above) from the stored
+   * maps and the host's real labelmap voxels. `imageIds`: the slices run, the lesion slice
+   * second. The same checks whatever the data source (static DICOMweb or Orthanc).
+   */
+  async function compareWithGroundTruth(page, demo, imageIds, expect) {
+    const description = `Ground truth: ${demo.series.SeriesDescription}`;
+    const loaded = await step(`load the ground-truth SEG "${description}"`, async () => {
+      await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`).first().dblclick();
+      return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
+    });
+    // The SEG may have taken the viewport: back to the lesion slice of the source series.
+    await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
+    const compared = await step('compare with its "Lesion" segment in the panel', async () => {
+      await page.locator('[data-testid="clue-gt-refresh"]').click();
+      await page.locator('[data-testid="clue-gt-select"]').selectOption(loaded.segmentationId);
+      await page.locator('[data-testid="clue-gt-segment"]').selectOption(String(LESION_SEGMENT));
+      await page.locator('[data-testid="clue-gt-compare"]').click();
+      const handle = await page.waitForFunction(() => {
+        const s = window.__clue.getState();
+        return s.comparison.status === 'done' || s.comparison.status === 'error' ? s : null;
+      }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+      return handle.jsonValue();
+    });
+    const comparison = compared.comparison;
+    // Prediction and ground truth shown together, not merged: two representations on the viewport.
+    const shownTogether = await page.waitForFunction(({ gt }) => {
+      const s = window.services;
+      const reps = s.segmentationService.getSegmentationRepresentations(s.viewportGridService.getActiveViewportId()) ?? [];
+      const ids = reps.map((r) => r.segmentationId).filter((id) => id === gt || id.startsWith('clue-anomaly::'));
+      return ids.length === 2 ? ids : null;
+    }, { gt: loaded.segmentationId }, { timeout: 15000, polling: 200 }).then((h) => h.jsonValue()).catch(() => []);
+    expect(shownTogether.length === 2, `after Compare, our labelmap and the ground truth are both on the viewport (${shownTogether.join(', ')})`);
+    const layers = await page.evaluate(({ segmentationId }) => {
+      const ids = window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ?? [];
+      const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
+      return { images: ids.length, referenced: new Set(refs.filter(Boolean)).size };
+    }, { segmentationId: loaded.segmentationId });
+    log(`  ground truth: ${layers.images} labelmap images over ${layers.referenced} source images`);
+    log(`  comparison: ${comparison.message} ${comparison.error ?? ''} series notes: ${comparison.metrics?.series?.notes?.join('; ') ?? ''}`);
+    expect(comparison.status === 'done', `comparison done (${comparison.error ?? comparison.message})`);
+    if (comparison.status !== 'done') throw new Error(`the comparison did not complete: ${comparison.error ?? comparison.message}`);
+    expect(comparison.ranInWorker === true, 'the series comparison ran in the metrics worker');
+    const ids = comparison.sliceImageIds;
+    expect(ids.length === 4 && imageIds.every((id) => ids.includes(id)), `the four computed slices were compared (${ids.length})`);
+
+    // Recompute here from the stored maps and the host's real labelmap voxels.
+    const maps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
+    const truths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
+    const threshold = comparison.metrics.threshold;
+    const pooledScores = [];
+    const pooledLabels = [];
+    ids.forEach((id, k) => {
+      const truth = truths[k] ?? new Array(maps[k].length).fill(0);
+      const slice = comparison.metrics.slices[k];
+      const o = overlap(maps[k], truth, threshold);
+      const auroc = rankSumAuroc(maps[k], truth);
+      const gtPixels = truth.reduce((a, b) => a + b, 0);
+      expect(slice.groundTruthPixels === gtPixels && close(slice.dice, o.dice) && close(slice.iou, o.iou) && close(slice.pixelAuroc, auroc),
+        `slice ${k}: ${gtPixels} ground-truth pixels, Dice ${fmt(o.dice)}, IoU ${fmt(o.iou)}, AUROC ${fmt(auroc)} = shown (${slice.groundTruthPixels}, ${fmt(slice.dice)}, ${fmt(slice.iou)}, ${fmt(slice.pixelAuroc)})`);
+      pooledScores.push(...maps[k]);
+      pooledLabels.push(...truth);
+    });
+    const series = comparison.metrics.series;
+    const pooled = overlap(pooledScores, pooledLabels, threshold);
+    const pooledAuroc = rankSumAuroc(pooledScores, pooledLabels);
+    expect(close(series.dice, pooled.dice) && close(series.iou, pooled.iou) && close(series.pixelAuroc, pooledAuroc),
+      `series: Dice ${fmt(pooled.dice)}, IoU ${fmt(pooled.iou)}, pixel AUROC ${fmt(pooledAuroc)} = the store's`);
+    const best = series.bestDice;
+    const atBest = overlap(pooledScores, pooledLabels, best.threshold);
+    const maxOverCurve = Math.max(...series.diceCurve.map((p) => overlap(pooledScores, pooledLabels, p.threshold).dice));
+    expect(close(best.dice, atBest.dice) && best.dice >= maxOverCurve - 1e-12,
+      `best Dice ${fmt(best.dice)} at ${fmt(best.threshold)} recomputes, and no curve threshold does better (${fmt(maxOverCurve)})`);
+    const scores = comparison.metrics.slices.map((s) => s.imageScore);
+    const labels = comparison.metrics.slices.map((s) => s.groundTruthPixels > 0);
+    const imageAuroc = rankSumAuroc(scores, labels);
+    expect(close(series.imageAuroc, imageAuroc), `image AUROC ${fmt(imageAuroc)} over ${labels.filter(Boolean).length} abnormal / ${labels.filter((l) => !l).length} normal slices = the store's`);
+    const shownDice = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
+    expect(shownDice === pooled.dice.toFixed(3), `panel shows series Dice ${shownDice} (recomputed ${pooled.dice.toFixed(3)})`);
+    const sliceDice = await page.locator('[data-testid="clue-gt-slice-dice"]').textContent();
+    const lesionK = ids.indexOf(imageIds[1]);
+    const lesionDice = overlap(maps[lesionK], truths[lesionK], threshold).dice.toFixed(3);
+    expect(sliceDice === lesionDice, `panel shows the displayed lesion slice's Dice ${sliceDice} (recomputed ${lesionDice})`);
+    expect(await page.locator('[data-testid="clue-gt-roc"] polyline').count() === 1, 'ROC curve drawn');
+    return { loaded, comparison };
+  }
+
+  /** Presses "Run series" and waits until the whole displayed series is computed. */
+  async function runSeries(page, expect) {
+    await page.locator('[data-testid="clue-run-series-button"]').click();
+    const seriesRun = await step('run the whole series', () => page.waitForFunction(() => {
+      const s = window.__clue.getState();
+      return s.status !== 'running' && s.series.status !== 'running' && s.series.status !== 'idle' ? s : null;
+    }, null, { timeout: 200000, polling: 250 }).then((h) => h.jsonValue()));
+    expect(seriesRun.series.status === 'done', `series run: ${seriesRun.message}`);
+    return seriesRun;
   }
 
   return {
@@ -122,99 +299,34 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
       await openLesionSlice(page, url, demo);
-      const lesionIndex = (await page.evaluate(displayedImage)).imageIndex;
-
-      // Three lesion slices and one far from the lesion (index 5), each with its own run.
-      const indices = [lesionIndex - 1, lesionIndex, lesionIndex + 1, 5];
-      const imageIds = [];
-      await step(`run the model on slices ${indices.join(', ')}`, async () => {
-        for (const index of indices) imageIds.push(await runAt(page, index));
-      });
-      await runAt(page, lesionIndex); // back on the lesion slice (stored: shown, not recomputed)
-
-      const description = `Ground truth: ${demo.series.SeriesDescription}`;
-      const loaded = await step(`load the ground-truth SEG "${description}"`, async () => {
-        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`).first().dblclick();
-        return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
-      });
-      // The SEG may have taken the viewport: back to the lesion slice of the source series.
-      await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
-      const compared = await step('compare with its "Lesion" segment in the panel', async () => {
-        await page.locator('[data-testid="clue-gt-refresh"]').click();
-        await page.locator('[data-testid="clue-gt-select"]').selectOption(loaded.segmentationId);
-        await page.locator('[data-testid="clue-gt-segment"]').selectOption(String(LESION_SEGMENT));
-        await page.locator('[data-testid="clue-gt-compare"]').click();
-        const handle = await page.waitForFunction(() => {
-          const s = window.__clue.getState();
-          return s.comparison.status === 'done' || s.comparison.status === 'error' ? s : null;
-        }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 });
-        return handle.jsonValue();
-      });
-      const comparison = compared.comparison;
-      // Prediction and ground truth shown together, not merged: two representations on the viewport.
-      const shownTogether = await page.waitForFunction(({ gt }) => {
-        const s = window.services;
-        const reps = s.segmentationService.getSegmentationRepresentations(s.viewportGridService.getActiveViewportId()) ?? [];
-        const ids = reps.map((r) => r.segmentationId).filter((id) => id === gt || id.startsWith('clue-anomaly::'));
-        return ids.length === 2 ? ids : null;
-      }, { gt: loaded.segmentationId }, { timeout: 15000, polling: 200 }).then((h) => h.jsonValue()).catch(() => []);
-      expect(shownTogether.length === 2, `after Compare, our labelmap and the ground truth are both on the viewport (${shownTogether.join(', ')})`);
-      const layers = await page.evaluate(({ segmentationId }) => {
-        const ids = window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ?? [];
-        const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
-        return { images: ids.length, referenced: new Set(refs.filter(Boolean)).size };
-      }, { segmentationId: loaded.segmentationId });
-      log(`  ground truth: ${layers.images} labelmap images over ${layers.referenced} source images`);
-      log(`  comparison: ${comparison.message} ${comparison.error ?? ''} series notes: ${comparison.metrics?.series?.notes?.join('; ') ?? ''}`);
-      expect(comparison.status === 'done', `comparison done (${comparison.error ?? comparison.message})`);
-      expect(comparison.ranInWorker === true, 'the series comparison ran in the metrics worker');
+      const imageIds = await runAroundLesion(page);
+      const { loaded, comparison } = await compareWithGroundTruth(page, demo, imageIds, expect);
       const ids = comparison.sliceImageIds;
-      expect(ids.length === 4 && imageIds.every((id) => ids.includes(id)), `the four computed slices were compared (${ids.length})`);
-
-      // Recompute here from the stored maps and the host's real labelmap voxels.
-      const maps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
-      const truths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
-      const threshold = comparison.metrics.threshold;
-      const pooledScores = [];
-      const pooledLabels = [];
-      ids.forEach((id, k) => {
-        const truth = truths[k] ?? new Array(maps[k].length).fill(0);
-        const slice = comparison.metrics.slices[k];
-        const o = overlap(maps[k], truth, threshold);
-        const auroc = rankSumAuroc(maps[k], truth);
-        const gtPixels = truth.reduce((a, b) => a + b, 0);
-        expect(slice.groundTruthPixels === gtPixels && close(slice.dice, o.dice) && close(slice.iou, o.iou) && close(slice.pixelAuroc, auroc),
-          `slice ${k}: ${gtPixels} ground-truth pixels, Dice ${fmt(o.dice)}, IoU ${fmt(o.iou)}, AUROC ${fmt(auroc)} = shown (${slice.groundTruthPixels}, ${fmt(slice.dice)}, ${fmt(slice.iou)}, ${fmt(slice.pixelAuroc)})`);
-        pooledScores.push(...maps[k]);
-        pooledLabels.push(...truth);
-      });
-      const series = comparison.metrics.series;
-      const pooled = overlap(pooledScores, pooledLabels, threshold);
-      const pooledAuroc = rankSumAuroc(pooledScores, pooledLabels);
-      expect(close(series.dice, pooled.dice) && close(series.iou, pooled.iou) && close(series.pixelAuroc, pooledAuroc),
-        `series: Dice ${fmt(pooled.dice)}, IoU ${fmt(pooled.iou)}, pixel AUROC ${fmt(pooledAuroc)} = the store's`);
-      const best = series.bestDice;
-      const atBest = overlap(pooledScores, pooledLabels, best.threshold);
-      const maxOverCurve = Math.max(...series.diceCurve.map((p) => overlap(pooledScores, pooledLabels, p.threshold).dice));
-      expect(close(best.dice, atBest.dice) && best.dice >= maxOverCurve - 1e-12,
-        `best Dice ${fmt(best.dice)} at ${fmt(best.threshold)} recomputes, and no curve threshold does better (${fmt(maxOverCurve)})`);
-      const scores = comparison.metrics.slices.map((s) => s.imageScore);
-      const labels = comparison.metrics.slices.map((s) => s.groundTruthPixels > 0);
-      const imageAuroc = rankSumAuroc(scores, labels);
-      expect(close(series.imageAuroc, imageAuroc), `image AUROC ${fmt(imageAuroc)} over ${labels.filter(Boolean).length} abnormal / ${labels.filter((l) => !l).length} normal slices = the store's`);
-      const shownDice = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
-      expect(shownDice === pooled.dice.toFixed(3), `panel shows series Dice ${shownDice} (recomputed ${pooled.dice.toFixed(3)})`);
-      const sliceDice = await page.locator('[data-testid="clue-gt-slice-dice"]').textContent();
-      const lesionK = ids.indexOf(imageIds[1]);
-      const lesionDice = overlap(maps[lesionK], truths[lesionK], threshold).dice.toFixed(3);
-      expect(sliceDice === lesionDice, `panel shows the displayed lesion slice's Dice ${sliceDice} (recomputed ${lesionDice})`);
-      expect(await page.locator('[data-testid="clue-gt-roc"] polyline').count() === 1, 'ROC curve drawn');
+      // Dice / IoU follow the threshold slider without a new Compare (issue 6), counted as the
+      // labelmap draws (map >= float32(threshold)): recomputed here, and the labelmap's voxels.
+      const moved = comparison.metrics.threshold >= 0.5 ? 0.35 : 0.65;
+      await page.locator('[data-testid="clue-threshold-slider"]').fill(String(moved));
+      const follow = await page.waitForFunction((t) => {
+        const s = window.__clue.getState();
+        return s.comparison.metrics?.threshold === t && s.displayedResult?.threshold === t ? s : null;
+      }, moved, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
+      const movedMaps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
+      const movedTruths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
+      const movedPooled = overlap(movedMaps.flat(), movedTruths.flatMap((t, k) => t ?? new Array(movedMaps[k].length).fill(0)), Math.fround(moved));
+      const movedSeries = follow.comparison.metrics.series;
+      const movedShown = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
+      const shownSlice = follow.comparison.metrics.slices[ids.indexOf(follow.displayedResult.imageId)];
+      expect(close(movedSeries.dice, movedPooled.dice) && close(movedSeries.iou, movedPooled.iou) && movedShown === movedPooled.dice.toFixed(3)
+        && movedSeries.pixelAuroc === comparison.metrics.series.pixelAuroc && shownSlice?.predictedPixels === follow.displayedResult.voxelCount,
+        `threshold ${moved} without Compare: series Dice ${fmt(movedSeries.dice)}, IoU ${fmt(movedSeries.iou)} = recomputed (${fmt(movedPooled.dice)}, ${fmt(movedPooled.iou)}), panel ${movedShown}; displayed slice ${shownSlice?.predictedPixels} predicted = ${follow.displayedResult.voxelCount} labelmap voxels`);
 
       // Export: a CSV download with one row per slice plus the series row.
       const [download] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-gt-export-csv"]').click()]);
       const csvPath = await download.path();
       const csv = (await readFile(csvPath, 'utf8')).trim().split('\r\n');
       expect(csv.length === 1 + 4 + 1 && csv[0].startsWith('scope,study_instance_uid'), `CSV export: ${csv.length} lines (${download.suggestedFilename()})`);
+      const csvSeries = csv[csv.length - 1].split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/); // commas outside quotes
+      expect(csvSeries[8] === String(moved) && close(Number(csvSeries[15]), movedSeries.dice), `CSV series row at threshold ${csvSeries[8]}: Dice ${csvSeries[15]}`);
 
       // Download SEG: a SEG of the four slices, each frame referencing its source image.
       const [segDownload] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-download-seg"]').click()]);
@@ -238,12 +350,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
 
       // The whole series: run it, compare again; the main thread's longest task while comparing
       // is logged (a figure, not an assertion: the machine is shared).
-      await page.locator('[data-testid="clue-run-series-button"]').click();
-      const seriesRun = await step('run the whole series', () => page.waitForFunction(() => {
-        const s = window.__clue.getState();
-        return s.status !== 'running' && s.series.status !== 'running' && s.series.status !== 'idle' ? s : null;
-      }, null, { timeout: 200000, polling: 250 }).then((h) => h.jsonValue()));
-      expect(seriesRun.series.status === 'done', `series run: ${seriesRun.message}`);
+      const seriesRun = await runSeries(page, expect);
       await page.evaluate(() => {
         window.__clueLongTasks = [];
         new PerformanceObserver((list) => window.__clueLongTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
@@ -275,9 +382,34 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
       await openLesionSlice(page, url, demo);
-      await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
-      const ran = await step('run on the lesion slice', () => settled(page));
-      expect(ran.status === 'done', `run done (${ran.error ?? ran.message})`);
+
+      // The ground-truth comparison with the lesion series' SEG, loaded from Orthanc: the same
+      // runs and the same recomputed numbers as on the static source.
+      const imageIds = await runAroundLesion(page);
+      await compareWithGroundTruth(page, demo, imageIds, expect);
+
+      // OHIF's Parametric Map loader needs one frame per instance of the series (it fills a
+      // volume of the whole series with the frames, in order): store the whole series' map.
+      await runSeries(page, expect);
+      await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
+      // What we store, read before the reload drops it: the lesion slice's map and the SEG's
+      // voxel count over the series at the current threshold (map >= fround(threshold)).
+      const stored = await page.evaluate((lesionSop) => {
+        const s = window.services;
+        const cs = window.cornerstone;
+        const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
+        const t = Math.fround(window.__clue.getState().threshold);
+        let segVoxels = 0;
+        let lesionMap = null;
+        for (const id of vp.getImageIds()) {
+          const map = window.__clue.storedMap(id);
+          if (!map) return null;
+          for (const v of map) if (Math.fround(v) >= t) segVoxels++;
+          if (cs.metaData.get('instance', id)?.SOPInstanceUID === lesionSop) lesionMap = Array.from(map);
+        }
+        return { segVoxels, lesionMap, slices: vp.getImageIds().length };
+      }, demo.lesionSlice.sop_instance_uid);
+      expect(stored !== null && stored.lesionMap !== null, `every slice of the series has a stored map (${stored?.slices ?? 0} slices)`);
 
       await page.locator('[data-testid="clue-store-pacs"]').click();
       const save = await step('store to PACS (Orthanc through the data source)', () => waitForSave(page));
@@ -286,10 +418,10 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       const study = demo.study.StudyInstanceUID;
       const series = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series`, { headers: { Accept: 'application/dicom+json' } })).json();
       const seriesUids = new Set(series.map((s) => s['0020000E']?.Value?.[0]));
-      for (const stored of save.stored) {
-        const instances = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${stored.seriesInstanceUID}/instances`, { headers: { Accept: 'application/dicom+json' } })).json();
+      for (const instance of save.stored) {
+        const instances = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${instance.seriesInstanceUID}/instances`, { headers: { Accept: 'application/dicom+json' } })).json();
         const found = instances.map((i) => i['00080018']?.Value?.[0]);
-        expect(seriesUids.has(stored.seriesInstanceUID) && found.includes(stored.sopInstanceUID), `QIDO-RS: Orthanc has ${stored.sopClassUID} ${stored.sopInstanceUID} in the study`);
+        expect(seriesUids.has(instance.seriesInstanceUID) && found.includes(instance.sopInstanceUID), `QIDO-RS: Orthanc has ${instance.sopClassUID} ${instance.sopInstanceUID} in the study`);
       }
 
       // Reopen the study: the viewer lists the two new series.
@@ -301,11 +433,15 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         return uids.every((u) => have.has(u)) ? sets.filter((d) => uids.includes(d.SeriesInstanceUID)).map((d) => `${d.Modality}: ${d.SeriesDescription}`) : null;
       }, wanted, { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue()));
       expect(listed.length === 2, `reopened study lists ${listed.join(' and ')}`);
-      // Our SEG reopens from the PACS with the voxels we stored (the run's count at the threshold).
-      const segSeries = save.stored.find((s) => s.sopClassUID === '1.2.840.10008.5.1.4.1.1.66.4');
-      const segLabel = await page.evaluate((uid) => window.services.displaySetService.getActiveDisplaySets().find((d) => d.SeriesInstanceUID === uid)?.SeriesNumber ?? null, segSeries.seriesInstanceUID);
+      const displaySetOf = (sopClassUID) => page.evaluate((uid) => {
+        const d = window.services.displaySetService.getActiveDisplaySets().find((x) => x.SeriesInstanceUID === uid);
+        return d ? { uid: d.displaySetInstanceUID, seriesNumber: d.SeriesNumber } : null;
+      }, save.stored.find((s) => s.sopClassUID === sopClassUID).seriesInstanceUID);
+
+      // Our SEG reopens from the PACS with the voxels we stored (the series' count at the threshold).
+      const segSet = await displaySetOf('1.2.840.10008.5.1.4.1.1.66.4');
       const reopened = await step('load our SEG from the PACS', async () => {
-        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${segLabel}"]`).first().dblclick();
+        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${segSet.seriesNumber}"]`).first().dblclick();
         return page.waitForFunction((prefix) => {
           const segs = window.services.segmentationService.getSegmentations() ?? [];
           const seg = segs.find((x) => !x.segmentationId.startsWith(prefix));
@@ -320,8 +456,32 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
           return nonzero > 0 ? { label: seg.label, nonzero } : null;
         }, 'clue-anomaly::', { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue());
       });
-      expect(reopened.nonzero === ran.lastResult.voxelCount, `our SEG reopened from Orthanc ("${reopened.label}"): ${reopened.nonzero} voxels = ${ran.lastResult.voxelCount} at the run's threshold`);
+      expect(reopened.nonzero === stored.segVoxels, `our SEG reopened from Orthanc ("${reopened.label}"): ${reopened.nonzero} voxels = ${stored.segVoxels} stored at the threshold`);
+
+      // Our Parametric Map reopens as the host's overlay (volume viewport: the map fused over
+      // its referenced series); on the lesion slice its voxels are the map we stored, times
+      // 100 (the host's PMAP viewport scales values by 100 for display, and says so).
+      const pmapSet = await displaySetOf(PARAMETRIC_MAP_STORAGE);
+      const shown = await step('load our Parametric Map from the PACS', async () => {
+        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`).first().dblclick();
+        return page.waitForFunction(displayedParametricMap, { pmapUid: pmapSet.uid, sopInstanceUID: demo.lesionSlice.sop_instance_uid },
+          { timeout: STEP_TIMEOUT_MS, polling: 500 }).then((h) => h.jsonValue());
+      });
+      log(`  PMAP viewport: ${shown.viewportType}, actors ${shown.actors.join(', ')}; map volume ${shown.dimensions.join('×')} (${shown.dataType}); lesion slice: volume slice ${shown.sliceIndex}`);
+      expect(shown.viewportType === 'orthographic' && shown.mapActor && shown.sourceActor,
+        `the stored map is displayed over its source series in a volume viewport (${shown.actors.length} actors: the series and the map)`);
+      expect(shown.currentSop === demo.lesionSlice.sop_instance_uid, `the viewport shows the lesion slice (${shown.currentSop})`);
+      const expected = stored.lesionMap.map((v) => Math.fround(Math.fround(v) * 100));
+      let maxDiff = 0;
+      for (let i = 0; i < expected.length; i++) maxDiff = Math.max(maxDiff, Math.abs(shown.slice[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+      const range = [Math.min(...expected), Math.max(...expected)];
+      expect(shown.slice.length === expected.length && range[1] > 0 && maxDiff <= 1e-6,
+        `displayed map on the lesion slice = stored map × 100: ${shown.slice.length} voxels, max relative difference ${maxDiff.toExponential(2)} (values ${range[0].toFixed(2)}…${range[1].toFixed(2)})`);
+      const shot = path.join(RESULTS_DIR, 'e2e-results-orthanc-pmap.png');
+      await page.screenshot({ path: shot });
+      log(`  screenshot: ${path.relative(REPO_ROOT, shot)}`);
       expect(watch.foreign.length === 0, 'no requests to other origins');
+      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, watch };
     },
   };
