@@ -9,12 +9,13 @@
 //         many source (axial) images, nowhere else; the map is not the axial slice's; the
 //         heatmap canvas is opaque where the labelmap is (placed through the host's
 //         worldToCanvas); the threshold slider re-thresholds the plane; scrolling away and
-//         back shows the stored plane without a model run; no foreign requests
+//         back shows the stored plane without a model run; the button again returns to one
+//         viewport, where a run reads the displayed source image; no foreign requests
 // Needs the same model as the workflow scenario (`<modelsDir>/demo/manifest.json`).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
-import { displayedImage } from '../lib/page-state.js';
+import { displayedImage, labelmapOnDisplayedImage, mapExpectedCount } from '../lib/page-state.js';
 import { segMaskForImage } from '../lib/seg-file.js';
 import { viewerSteps } from '../lib/viewer-steps.js';
 
@@ -264,6 +265,31 @@ export function mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, 
 
       const screenshot = path.join(RESULTS_DIR, 'e2e-mpr.png');
       await page.screenshot({ path: screenshot });
+
+      // 7. The MPR button again: back to our single viewport.
+      const back = await step('press the MPR button again', async () => {
+        await page.locator(`[data-cy="${MPR_BUTTON_ID}"]`).click();
+        return waitForState(page, () => {
+          const ids = [...window.services.viewportGridService.getState().viewports.keys()];
+          const vp = window.services.cornerstoneViewportService.getCornerstoneViewport(ids[0]);
+          return { ids, type: vp?.type ?? null };
+        }, null, 's.ids.length === 1 && s.type !== null');
+      });
+      expect(back.ids.length === 1, `the MPR button toggles back to one viewport (${back.ids.join(', ')}: ${back.type})`);
+
+      // 8. A run there: the host leaves that viewport a volume viewport on the acquisition
+      // plane (type above); CLUE reads it as the displayed source image, as on a stack.
+      const shownImage = await page.evaluate(displayedImage);
+      const runsBeforeAxial = (await state(page)).modelRuns;
+      await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+      const restored = await step('run on the restored single viewport', () => settled(page));
+      if (restored.status === 'error') throw new Error(`the run after MPR failed: ${restored.error}`);
+      const onImage = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
+      const expectedOnImage = await page.evaluate(mapExpectedCount, { threshold: restored.lastResult.threshold });
+      expect(restored.lastResult.imageId === shownImage.imageId && restored.modelRuns === runsBeforeAxial + 1,
+        `the run keys its result by the displayed image (${shownImage.sopInstanceUID}), not a plane`);
+      expect(onImage.found && (onImage.counts[ANOMALY_SEGMENT_INDEX] ?? 0) === expectedOnImage,
+        `its labelmap image holds the map's pixels at the threshold (${onImage.counts?.[ANOMALY_SEGMENT_INDEX] ?? 0} vs ${expectedOnImage})`);
       expect(watch.foreign.length === 0, `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`);
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, timings, screenshot, watch };
