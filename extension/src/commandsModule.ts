@@ -516,6 +516,7 @@ export function createClueActions(
   function clear(): void {
     job?.controller.abort(); // a run still in flight must not write after the clear
     job = null;
+    resultsActions.cancelComparison(); // nor a comparison still in the worker
     results.clear();
     let removed: string[] = [];
     try {

@@ -31,6 +31,8 @@ export interface ResultsActions {
   downloadSeg(options?: { viewportId?: string }): Promise<void>;
   downloadParametricMap(options?: { viewportId?: string }): Promise<void>;
   storeToPacs(options?: { viewportId?: string }): Promise<void>;
+  /** Stops a comparison in flight: its result is dropped when it arrives (Clear, mode exit). */
+  cancelComparison(): void;
 }
 
 /** The comparison on show: its prepared (threshold-free) part, and its numbers at one threshold. */
@@ -120,6 +122,12 @@ export function createResultsActions(
     ensureClueLabelmap(services, libraries, id, displaySet)
       .then((segmentationId) => notifyLabelmapChanged(services, libraries, segmentationId, [id]))
       .catch((error) => console.warn('[clue] could not show our labelmap next to the ground truth', error));
+  }
+
+  function cancelComparison(): void {
+    comparisonRun++;
+    comparisonAbort?.abort();
+    comparisonAbort = null;
   }
 
   async function compareWithGroundTruth(options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string } = {}): Promise<void> {
@@ -299,5 +307,6 @@ export function createResultsActions(
     downloadSeg: (o) => download('seg', o?.viewportId),
     downloadParametricMap: (o) => download('map', o?.viewportId),
     storeToPacs,
+    cancelComparison,
   };
 }

@@ -171,6 +171,17 @@ describe('ground-truth comparison follows the threshold', () => {
     expect(actions.resultsRecord()!.threshold).toBe(0.7);
   });
 
+  it('Clear while Compare is computing: the result is dropped when it arrives', async () => {
+    const { store, actions } = await compared();
+    const pending = actions.compareWithGroundTruth({ segmentationId: 'seg-1', segmentIndex: 1 });
+    expect(store.getState().comparison.status).toBe('computing');
+    actions.clear();
+    await pending;
+    expect(store.getState().comparison.status).toBe('idle');
+    expect(store.getState().comparison.metrics).toBeNull();
+    expect(actions.resultsRecord()).toBeNull();
+  });
+
   it('Clear lets the comparison go: later moves neither bring it back nor export it', async () => {
     const { store, actions } = await compared();
     actions.clear();
