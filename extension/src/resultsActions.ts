@@ -221,7 +221,7 @@ export function createResultsActions(
   /** The SEG and Parametric Map of the displayed series' stored maps. dcmjs loads on first use. */
   async function buildDerived(viewportId: string | undefined, which: { seg: boolean; map: boolean }) {
     const libraries: HostLibraries = getHostLibraries(params.extensionManager);
-    const { slices } = seriesMaps(viewportId);
+    const { displaySet, slices } = seriesMaps(viewportId);
     const model = modelIdentity();
     const threshold = store.getState().threshold;
     const instances: SourceInstance[] = slices.map((s) => sourceInstance(libraries, s.imageId));
@@ -242,17 +242,28 @@ export function createResultsActions(
     if (which.map) {
       files.push(dicom.buildParametricMap({ source, frames: slices.map((s) => s.map), model, threshold, seriesDescription: 'CLUE anomaly map' }));
     }
-    return { files, sliceCount: slices.length, dicom };
+    return { files, sliceCount: slices.length, dicom, partialMapNote: which.map ? partialMapNote(slices.length, displaySet.imageIds?.length ?? 0) : '' };
+  }
+
+  /**
+   * OHIF 3.13's Parametric Map viewport fills its volume with the map's frames in file order
+   * from the first slice, ignoring each frame's reference: a map of only some slices reopens
+   * there on the wrong slices (the file itself is valid; other readers place frames by
+   * reference). Said with every save of a partial map, so nobody is surprised later.
+   */
+  function partialMapNote(mapSlices: number, seriesSlices: number): string {
+    if (seriesSlices === 0 || mapSlices >= seriesSlices) return '';
+    return ` Note: the map covers ${mapSlices} of the series' ${seriesSlices} slices; OHIF 3.13 reopens a partial Parametric Map on the wrong slices — run the whole series before saving for a map that reopens in place.`;
   }
 
   async function download(kind: 'seg' | 'map', viewportId?: string): Promise<void> {
     const what = kind === 'seg' ? 'SEG' : 'Parametric Map';
     setSave({ status: 'working', error: null, message: `Building the ${what}…` });
     try {
-      const { files, sliceCount } = await buildDerived(viewportId, { seg: kind === 'seg', map: kind === 'map' });
+      const { files, sliceCount, partialMapNote: note } = await buildDerived(viewportId, { seg: kind === 'seg', map: kind === 'map' });
       const file = files[0]!;
       downloadFile(`clue-${kind === 'seg' ? 'seg' : 'parametric-map'}-${file.seriesInstanceUID}.dcm`, file.data, 'application/dicom');
-      setSave({ status: 'done', message: `Downloaded the ${what} (${sliceCount} frame(s)).` });
+      setSave({ status: 'done', message: `Downloaded the ${what} (${sliceCount} frame(s)).${note}` });
     } catch (error) {
       if (!(error instanceof ClueInputError)) console.error('[clue]', error);
       setSave({ status: 'error', error: `${what} not built: ${messageForUser(error)}`, message: 'The map is still in the viewer.' });
@@ -263,7 +274,7 @@ export function createResultsActions(
     setSave({ ...INITIAL_SAVE, status: 'working', message: 'Building the SEG and Parametric Map…' });
     try {
       const target = stowTarget(params.extensionManager, services);
-      const { files, dicom } = await buildDerived(options.viewportId, { seg: true, map: true });
+      const { files, dicom, partialMapNote: note } = await buildDerived(options.viewportId, { seg: true, map: true });
       setSave({ message: `Storing ${files.length} instance(s) to ${target.sourceName}…` });
       const studyInstanceUID = files[0]!.studyInstanceUID;
       let result;
@@ -282,7 +293,7 @@ export function createResultsActions(
       if (result.allStored) {
         setSave({
           status: 'done', error: null, stored: storedList,
-          message: `Stored to ${target.sourceName}: ${stored.map((i) => kindOf(i.sopClassUID)).join(' and ')}. Reopen the study to see the new series.`,
+          message: `Stored to ${target.sourceName}: ${stored.map((i) => kindOf(i.sopClassUID)).join(' and ')}. Reopen the study to see the new series.${note}`,
         });
       } else {
         const failures = failed.map((i) => `${kindOf(i.sopClassUID)} failed (${i.reason ?? 'no reason given'})`);

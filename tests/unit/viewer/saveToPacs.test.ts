@@ -109,6 +109,7 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
     expect(save.error).toBeNull();
     expect(save.status).toBe('done');
     expect(save.message).toMatch(/Stored to dicomweb: SEG and Parametric Map/);
+    expect(save.message).not.toMatch(/partial Parametric Map/); // the whole series: no warning
     expect(save.stored.map((s) => s.sopClassUID).sort()).toEqual([PARAMETRIC_MAP_STORAGE, SEGMENTATION_STORAGE].sort());
 
     const study = String(host.series.instances[0]!.StudyInstanceUID);
@@ -121,5 +122,18 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
       expect(instances.map((i) => i['00080018']?.Value?.[0])).toEqual([stored.sopInstanceUID]);
       expect(instances[0]!['00080016']?.Value?.[0]).toBe(stored.sopClassUID);
     }
+  }, 60000);
+
+  it('a map of only some slices is stored, with the warning that OHIF 3.13 reopens it on the wrong slices', async () => {
+    const host = gtHost({ slices: 3 });
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, fakeRegistry());
+    await actions.runOnSlice();
+    expect(store.getState().status).toBe('done');
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    await actions.storeToPacs();
+    const save = store.getState().save;
+    expect(save.status).toBe('done');
+    expect(save.message).toMatch(/the map covers 1 of the series' 3 slices; OHIF 3\.13 reopens a partial Parametric Map on the wrong slices/);
   }, 60000);
 });
