@@ -142,18 +142,16 @@ def test_prefix_cache_gives_the_full_text_towers_outputs(tiny_clip: CLIP, per_st
 
 
 def test_prefix_cache_is_dropped_when_training(tiny_clue: CLUE) -> None:
+    # V trains, so a cache kept across training would serve stale prompts: train() drops it,
+    # and eval() does not silently bring it back (only cache_prompt_prefix() builds one).
     tiny_clue.cache_prompt_prefix()
     assert tiny_clue.prefix_cached_text is not None
     tiny_clue.train()
     assert tiny_clue.prefix_cached_text is None
-    # Training after a cache must change the outputs through V again (nothing stale).
-    with torch.no_grad():
-        tiny_clue.eval()
-        before = tiny_clue(images(1)).text_features
-        # (not a constant shift: every read of the residual stream goes through a LayerNorm)
-        tiny_clue.prompt_learner.context_v.add_(torch.randn(tiny_clue.prompt_learner.context_v.shape))
-        after = tiny_clue(images(1)).text_features
-    assert not torch.allclose(before, after, atol=1e-5)
+    tiny_clue.eval()
+    assert tiny_clue.prefix_cached_text is None
+    tiny_clue.cache_prompt_prefix().drop_prompt_prefix_cache()
+    assert tiny_clue.prefix_cached_text is None
 
 
 @pytest.mark.parametrize("projection", ["frozen", "trainable"])

@@ -10,6 +10,7 @@ import {
   maxF1,
   MetricsError,
   overlapCounts,
+  overlapFromCounts,
   pooledBinaryProblem,
   rocCurve,
   type BinaryProblem,
@@ -182,12 +183,6 @@ export function prepareComparison(slices: readonly SliceInput[], options: Ground
   return { slices: sliceMetrics, series, problems };
 }
 
-/** Dice and IoU from confusion counts; both empty counts as 1 (diceIou's rule). */
-function overlapOf(truePositives: number, predicted: number, groundTruth: number): { dice: number; iou: number } {
-  if (predicted + groundTruth === 0) return { dice: 1.0, iou: 1.0 };
-  return { dice: (2.0 * truePositives) / (predicted + groundTruth), iou: truePositives / (predicted + groundTruth - truePositives) };
-}
-
 /**
  * The comparison's metrics at `threshold`: the prepared threshold-free numbers plus, per slice and
  * pooled, the predicted pixels, Dice and IoU of `map >= threshold` (countingThreshold's rule).
@@ -201,11 +196,11 @@ export function metricsAtThreshold(prepared: PreparedComparison, threshold: numb
     const counts = overlapCounts(problem, countingThreshold(problem, threshold));
     truePositives += counts.truePositives;
     predictedPixels += counts.predicted;
-    return { ...slice, predictedPixels: counts.predicted, ...overlapOf(counts.truePositives, counts.predicted, counts.groundTruth) };
+    return { ...slice, predictedPixels: counts.predicted, ...overlapFromCounts(counts.truePositives, counts.predicted, counts.groundTruth) };
   });
   const base = prepared.series;
   const series: SeriesMetrics | null = base
-    ? { ...base, predictedPixels, ...overlapOf(truePositives, predictedPixels, base.groundTruthPixels) }
+    ? { ...base, predictedPixels, ...overlapFromCounts(truePositives, predictedPixels, base.groundTruthPixels) }
     : null;
   return { threshold, slices, series };
 }

@@ -289,16 +289,19 @@ export function overlapCounts(problem: BinaryProblem, threshold: number): Overla
   return { truePositives, predicted, groundTruth: problem.positives.length };
 }
 
+/**
+ * Dice and IoU from pixel counts: the one definition (both empty = perfect agreement, as in
+ * models/clue/metrics.py), used for a slice, for a pooled series, and at any threshold.
+ */
+export function overlapFromCounts(truePositives: number, predicted: number, groundTruth: number): { dice: number; iou: number } {
+  if (predicted + groundTruth === 0) return { dice: 1.0, iou: 1.0 };
+  return { dice: (2.0 * truePositives) / (predicted + groundTruth), iou: truePositives / (predicted + groundTruth - truePositives) };
+}
+
 /** Pooled Dice and IoU of `score >= threshold` against the labels. Both empty counts as 1. */
 export function diceIou(problem: BinaryProblem, threshold: number): Overlap {
-  const { truePositives: intersection, predicted, groundTruth } = overlapCounts(problem, threshold);
-  if (predicted + groundTruth === 0) return { dice: 1.0, iou: 1.0, threshold };
-  const union = predicted + groundTruth - intersection;
-  return {
-    dice: (2.0 * intersection) / (predicted + groundTruth),
-    iou: intersection / union,
-    threshold,
-  };
+  const { truePositives, predicted, groundTruth } = overlapCounts(problem, threshold);
+  return { ...overlapFromCounts(truePositives, predicted, groundTruth), threshold };
 }
 
 /** The threshold maximising pooled Dice (the max-F1 threshold) and its Dice / IoU. */

@@ -114,6 +114,13 @@ describe('ground-truth comparison follows the threshold', () => {
     expect(metrics.series!.predictedPixels).toBe(independent.predicted);
     expect(metrics.series!.dice).toBeCloseTo(independent.dice, 14);
     expect(metrics.series!.iou).toBeCloseTo(independent.iou, 14);
+    // Per slice, against the same plain loop (not only against computeGroundTruthMetrics).
+    inputs.forEach((input, k) => {
+      const perSlice = bruteForce([input], t);
+      expect(metrics.slices[k]!.predictedPixels).toBe(perSlice.predicted);
+      expect(metrics.slices[k]!.dice).toBeCloseTo(perSlice.dice, 14);
+      expect(metrics.slices[k]!.iou).toBeCloseTo(perSlice.iou, 14);
+    });
     // Comparing with the raw double 0.35 would have missed the tied pixels.
     expect(inputs.reduce((n, s) => n + Array.from(s.map).filter((v) => v >= t).length, 0)).toBe(independent.predicted - atTie);
 
