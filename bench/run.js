@@ -18,6 +18,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync,
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { buildEngine, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
 import { measureViewer } from './viewer.js';
 import { CHROMIUM_PATH } from '../tests/e2e/lib/chromium.js';
@@ -400,22 +401,25 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
 }
 
 // --- the Markdown table
-function markdown(records, sessions) {
+export function markdown(records, sessions) {
   const cell = (v) => (v === null || v === undefined ? '—' : String(v));
-  const meta = sessions[sessions.length - 1];
+  // Merged runs can come from different machines: each session names its own CPU, browser
+  // and runtime, and each row names its session, so no figure is read against the wrong CPU.
+  const sessionNumber = new Map(sessions.map((m, index) => [m.date, index + 1]));
   const lines = [
     '# Benchmark results',
     '',
-    ...sessions.map((m) => `- ${m.date}: \`${m.command}\``),
+    'Sessions (the `run` column of each row):',
     '',
-    `On ${meta.cpu} (${meta.cores} cores, shared with other work: load average per row, 1-minute,`,
-    `before/after), ${meta.chromium}, onnxruntime-web and onnxruntime-node ${meta.ort}.`,
+    ...sessions.map((m, index) => `${index + 1}. ${m.date} on ${m.cpu} (${m.cores} cores), ${m.chromium}, onnxruntime-web/-node ${m.ort}: \`${m.command}\``),
+    '',
+    'Machines shared with other work: load average per row, 1-minute, before/after.',
     'Each row: the median of its `runs` timed runs, after 1 warm-up.',
     'Inference = `session.run` only (browser: timed in the worker; native: in its own process).',
-    'Ratio = browser / native. Regenerate with `npm run bench` (bench/README.md).',
+    'Ratio = browser / native, always from the same run and machine. Regenerate with `npm run bench` (bench/README.md).',
     '',
-    '| measurement | model | backend | threads | median ms | runs | onnxruntime-node ms | ratio | load avg | notes |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| measurement | model | backend | threads | median ms | runs | onnxruntime-node ms | ratio | load avg | run | notes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of records) {
     let notes = r.error ?? r.unavailable ?? '';
@@ -430,7 +434,7 @@ function markdown(records, sessions) {
       notes = `pre ${cell(r.preprocess_ms)} ms, post ${cell(r.postprocess_ms)} ms; main-thread tasks > 50 ms during runs: ${r.main_thread_long_tasks_ms.length}${longest ? ` (longest ${longest})` : ''}`;
     }
     const loadAvg = r.load_average ? r.load_average.join(' / ') : '';
-    lines.push(`| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+    lines.push(`| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${sessionNumber.get(r.measured) ?? '—'} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -490,9 +494,12 @@ async function main() {
     const earlier = JSON.parse(readFileSync(resultsFile, 'utf8'));
     // The demo's stand-in counts as the demo: measuring the real one replaces its records.
     const modelKey = (r) => (r.model.startsWith('tiny (demo stand-in)') ? 'demo' : r.model);
-    const measured = new Set(records.map((r) => `${r.name.startsWith('click') ? 'viewer' : 'engine'}:${modelKey(r)}`));
+    // A record is replaced only by one of the same measurement, model, backend and thread
+    // count: re-measuring 2 threads keeps the 1-thread figures.
+    const recordKey = (r) => `${r.name}:${modelKey(r)}:${r.backend}:${r.threads ?? '-'}`;
+    const measured = new Set(records.map(recordKey));
     const viewerRan = records.some((r) => r.name.startsWith('click'));
-    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(`engine:${modelKey(r)}`)));
+    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(recordKey(r))));
     const keptDates = new Set(kept.map((r) => r.measured));
     sessions = [...(earlier.sessions ?? []).filter((m) => keptDates.has(m.date)), meta];
     all = [...kept, ...records];
@@ -503,7 +510,11 @@ async function main() {
   console.log(table);
 }
 
-main().catch((error) => {
-  console.error(`bench: ${error.message}`);
-  process.exit(1);
-});
+// Run only as a program: importing this file (to re-render results.md from results.json
+// with `markdown`) measures nothing.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(`bench: ${error.message}`);
+    process.exit(1);
+  });
+}
