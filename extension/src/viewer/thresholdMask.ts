@@ -19,34 +19,75 @@ function readable(voxels: Pick<VoxelWriter, 'getAtIndex' | 'getScalarData'>, len
  * A voxel is in the mask when its map value is at or above the threshold. Maps are float32,
  * so the threshold is compared as float32 too: a map value of float32(0.9) is "at" a
  * slider value of 0.9 (the same rule as NumPy 2 comparing a float32 array with a Python
- * float).
+ * float). The one place this rule lives: every mask (image, MPR plane, SEG export) uses it.
  */
+export function aboveThreshold(threshold: number): (value: number) => boolean {
+  if (!Number.isFinite(threshold)) {
+    throw new RangeError(`threshold ${threshold} is not a finite number`);
+  }
+  const t = Math.fround(threshold);
+  return (value) => value >= t;
+}
+
 export function isAboveThreshold(value: number, threshold: number): boolean {
-  return value >= Math.fround(threshold);
+  return aboveThreshold(threshold)(value);
 }
 
 /**
- * Writes `segmentIndex` where map ≥ threshold and 0 elsewhere, touching only voxels whose
- * value changes (the host tracks modified voxels per write). Returns the number of voxels
- * set to `segmentIndex`.
+ * One labelmap image being written voxel by voxel: reads through the manager's own array
+ * when it has one (fast), writes through setAtIndex and only where the value changes (the
+ * host tracks modified voxels per write).
+ */
+export class MaskVoxelWriter {
+  private readonly data: ArrayLike<number> | null;
+  /** Whether any voxel changed. */
+  changed = false;
+
+  constructor(private readonly voxels: VoxelWriter, length: number) {
+    this.data = readable(voxels, length);
+  }
+
+  get(index: number): number {
+    return (this.data ? this.data[index] : this.voxels.getAtIndex(index)) ?? 0;
+  }
+
+  set(index: number, value: number): void {
+    if (this.get(index) !== value) {
+      this.voxels.setAtIndex(index, value);
+      this.changed = true;
+    }
+  }
+
+  /**
+   * Voxel `index` for a map value: `segmentIndex` where the value reaches the threshold, or
+   * where `held` (another stored result flags this voxel: results compose, none erases
+   * another's voxels), else 0. Returns whether the map's own value reached the threshold
+   * and the voxel reads back as `segmentIndex` — what the result's voxel count counts.
+   */
+  writeMasked(index: number, inMask: boolean, held: boolean, segmentIndex: number): boolean {
+    this.set(index, inMask || held ? segmentIndex : 0);
+    return inMask && this.get(index) === segmentIndex;
+  }
+}
+
+/**
+ * Writes `segmentIndex` where map ≥ threshold — and where `heldElsewhere(i)` says another
+ * stored result flags the voxel — and 0 elsewhere, touching only voxels whose value
+ * changes. Returns the map's own voxels at the threshold, counted back from `voxels`.
  */
 export function writeThresholdMask(
   map: ArrayLike<number>,
   threshold: number,
   voxels: VoxelWriter,
   segmentIndex: number,
+  heldElsewhere?: (index: number) => boolean,
 ): number {
-  if (!Number.isFinite(threshold)) {
-    throw new RangeError(`threshold ${threshold} is not a finite number`);
-  }
+  const inMask = aboveThreshold(threshold);
+  const writer = new MaskVoxelWriter(voxels, map.length);
   let count = 0;
-  const t = Math.fround(threshold);
-  const data = readable(voxels, map.length);
   for (let i = 0; i < map.length; i++) {
-    const want = map[i]! >= t ? segmentIndex : 0;
-    if (want !== 0) count++;
-    // Writes go through setAtIndex (the host tracks modified voxels), reads may not.
-    if ((data ? data[i] : voxels.getAtIndex(i) ?? 0) !== want) voxels.setAtIndex(i, want);
+    const own = inMask(map[i]!);
+    if (writer.writeMasked(i, own, !own && heldElsewhere !== undefined && heldElsewhere(i), segmentIndex)) count++;
   }
   return count;
 }

@@ -9,7 +9,7 @@
 // of `direction`; k is the index of the source image in the volume's imageIds and
 // j·dimensions[0] + i the pixel inside that image (i = column, j = row).
 import { ClueInputError } from '../errors';
-import type { VoxelWriter } from './thresholdMask';
+import { aboveThreshold, MaskVoxelWriter, type VoxelWriter } from './thresholdMask';
 
 export type Vec3 = [number, number, number];
 
@@ -244,11 +244,20 @@ export function planeWorldCorners(volume: VolumeGeometry, plane: VolumePlane): {
   };
 }
 
+/** Which pixel of the plane voxel (i, j, k) is (row-major), or -1 when it is off the plane. */
+export function planePixelOfVoxel(plane: VolumePlane, dimensions: Vec3, voxel: ArrayLike<number>): number {
+  if (voxel[plane.normalAxis] !== plane.index) return -1;
+  const along = (axis: VolumeAxis, step: 1 | -1) => (step === 1 ? voxel[axis]! : dimensions[axis] - 1 - voxel[axis]!);
+  return along(plane.rowAxis, plane.rowStep) * plane.columns + along(plane.columnAxis, plane.columnStep);
+}
+
 /**
  * Writes the thresholded map into the labelmap voxels under the plane (segmentIndex where
- * map ≥ threshold, 0 elsewhere) and nothing else; `labelmapAt(k)` is the labelmap of source
- * image k. Compares in float32 like writeThresholdMask. Returns the voxels set, and the
- * source indices whose labelmap changed.
+ * map ≥ threshold, or where `heldElsewhere(k, pixel)` says another stored result flags the
+ * voxel; 0 elsewhere) and nothing else; `labelmapAt(k)` is the labelmap of source image k.
+ * The threshold rule and the voxel writes are thresholdMask.ts's, as for an image. Returns
+ * the plane's own voxels at the threshold (counted back from the labelmaps) and the source
+ * indices whose labelmap changed.
  */
 export function writePlaneMask(
   plane: VolumePlane,
@@ -257,48 +266,82 @@ export function writePlaneMask(
   threshold: number,
   labelmapAt: (sourceIndex: number) => VoxelWriter,
   segmentIndex: number,
+  heldElsewhere?: (sourceIndex: number, pixelIndex: number) => boolean,
 ): { count: number; changed: number[] } {
-  if (!Number.isFinite(threshold)) throw new RangeError(`threshold ${threshold} is not a finite number`);
+  const inMask = aboveThreshold(threshold);
   if (map.length !== plane.rows * plane.columns) {
     throw new RangeError(`a ${plane.rows}×${plane.columns} plane needs ${plane.rows * plane.columns} map values, got ${map.length}`);
   }
-  const t = Math.fround(threshold);
-  const writers = new Map<number, { voxels: VoxelWriter; data: ArrayLike<number> | null }>();
-  const changed = new Set<number>();
+  const writers = new Map<number, MaskVoxelWriter>();
   const sliceLength = dimensions[0] * dimensions[1];
   let count = 0;
   forEachPlaneVoxel(plane, dimensions, (planeIndex, k, pixelIndex) => {
     let writer = writers.get(k);
-    if (!writer) {
-      const voxels = labelmapAt(k);
-      const data = voxels.getScalarData?.() ?? null;
-      writer = { voxels, data: data && data.length >= sliceLength ? data : null };
-      writers.set(k, writer);
-    }
-    const want = map[planeIndex]! >= t ? segmentIndex : 0;
-    if (want !== 0) count++;
-    const have = writer.data ? writer.data[pixelIndex] : writer.voxels.getAtIndex(pixelIndex) ?? 0;
-    if (have !== want) {
-      writer.voxels.setAtIndex(pixelIndex, want);
-      changed.add(k);
-    }
+    if (!writer) writers.set(k, (writer = new MaskVoxelWriter(labelmapAt(k), sliceLength)));
+    const own = inMask(map[planeIndex]!);
+    if (writer.writeMasked(pixelIndex, own, !own && heldElsewhere !== undefined && heldElsewhere(k, pixelIndex), segmentIndex)) count++;
   });
-  return { count, changed: [...changed].sort((x, y) => x - y) };
+  const changed = [...writers].filter(([, writer]) => writer.changed).map(([k]) => k);
+  return { count, changed: changed.sort((x, y) => x - y) };
 }
 
 /** Voxels equal to `segmentIndex` under the plane, read back from the labelmaps. */
 export function countPlaneVoxels(
   plane: VolumePlane,
   dimensions: Vec3,
-  labelmapAt: (sourceIndex: number) => Pick<VoxelWriter, 'getAtIndex'>,
+  labelmapAt: (sourceIndex: number) => VoxelWriter,
   segmentIndex: number,
 ): number {
-  const readers = new Map<number, Pick<VoxelWriter, 'getAtIndex'>>();
+  const readers = new Map<number, MaskVoxelWriter>();
+  const sliceLength = dimensions[0] * dimensions[1];
   let count = 0;
   forEachPlaneVoxel(plane, dimensions, (_planeIndex, k, pixelIndex) => {
     let reader = readers.get(k);
-    if (!reader) readers.set(k, (reader = labelmapAt(k)));
-    if (reader.getAtIndex(pixelIndex) === segmentIndex) count++;
+    if (!reader) readers.set(k, (reader = new MaskVoxelWriter(labelmapAt(k), sliceLength)));
+    if (reader.get(pixelIndex) === segmentIndex) count++;
   });
   return count;
+}
+
+/** A stored result as our labelmap holds it: its map at the threshold it was last written at. */
+export interface StoredMask {
+  map: ArrayLike<number>;
+  threshold: number;
+  /** The source image of an image result (a plane result's key otherwise). */
+  imageId: string;
+  /** Set for a reformatted plane's result: the voxels its map covers. */
+  plane?: PlaneSource;
+}
+
+/**
+ * Whether any of `masks` flags the labelmap voxel at `pixelIndex` of source image
+ * `imageId`, each at its own threshold — so a write keeps the voxels other stored results
+ * (an image's map, a crossing plane's) hold, and our labelmap is the union of all stored
+ * results at their thresholds, whatever order they were written in. Undefined when there
+ * are none.
+ */
+export function heldByMasks(masks: StoredMask[]): ((imageId: string, pixelIndex: number) => boolean) | undefined {
+  const images = new Map<string, { map: ArrayLike<number>; inMask: (value: number) => boolean }>();
+  const planes: Array<{ source: PlaneSource; sourceIndex: Map<string, number>; map: ArrayLike<number>; inMask: (value: number) => boolean }> = [];
+  for (const mask of masks) {
+    const inMask = aboveThreshold(mask.threshold);
+    if (mask.plane) {
+      planes.push({ source: mask.plane, sourceIndex: new Map(mask.plane.sourceImageIds.map((id, k) => [id, k])), map: mask.map, inMask });
+    } else {
+      images.set(mask.imageId, { map: mask.map, inMask });
+    }
+  }
+  if (images.size === 0 && planes.length === 0) return undefined;
+  return (imageId, pixelIndex) => {
+    const image = images.get(imageId);
+    if (image && pixelIndex < image.map.length && image.inMask(image.map[pixelIndex]!)) return true;
+    for (const { source, sourceIndex, map, inMask } of planes) {
+      const k = sourceIndex.get(imageId);
+      if (k === undefined) continue;
+      const dx = source.volume.dimensions[0];
+      const at = planePixelOfVoxel(source.plane, source.volume.dimensions, [pixelIndex % dx, Math.floor(pixelIndex / dx), k]);
+      if (at >= 0 && inMask(map[at]!)) return true;
+    }
+    return false;
+  };
 }

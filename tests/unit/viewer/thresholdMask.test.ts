@@ -56,6 +56,19 @@ describe('writeThresholdMask', () => {
     expect(countSegmentVoxels(voxels, 5, 1)).toBe(3);
   });
 
+  it('keeps the voxels another stored result holds, and counts only its own', () => {
+    // Voxels 0 and 3 are held elsewhere (a crossing plane): 0 stays set although the map is
+    // below the threshold there, 3 is set by the map itself.
+    const voxels = bufferVoxels([1, 1, 0, 0, 0]);
+    const held = new Set([0, 3]);
+    expect(writeThresholdMask(map, 0.5, voxels, 1, (i) => held.has(i))).toBe(3);
+    expect(Array.from(voxels.data)).toEqual([1, 0, 1, 1, 1]);
+    expect(voxels.writes).toEqual([1, 2, 3, 4]);
+    // Raised above every map value: only the held voxels remain, the result's own count is 0.
+    expect(writeThresholdMask(map, 1.5, voxels, 1, (i) => held.has(i))).toBe(0);
+    expect(Array.from(voxels.data)).toEqual([1, 0, 0, 1, 0]);
+  });
+
   it('rejects a non-finite threshold', () => {
     expect(() => writeThresholdMask(map, Number.NaN, bufferVoxels([0, 0, 0, 0, 0]), 1)).toThrow(/threshold NaN/);
   });

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ClueInputError } from '../../../extension/src/errors';
 import {
-  countPlaneVoxels, extractPlane, forEachPlaneVoxel, isPlaneKey, planeFromCamera, planeSourceIndices, planeWorldCorners, writePlaneMask,
-  type VolumeGeometry,
+  countPlaneVoxels, extractPlane, forEachPlaneVoxel, heldByMasks, isPlaneKey, planeFromCamera, planePixelOfVoxel, planeSourceIndices, planeWorldCorners,
+  writePlaneMask, type VolumeGeometry,
 } from '../../../extension/src/viewer/volumePlane';
 import { voxels } from './fakeHostParts';
 
@@ -163,6 +163,47 @@ describe('labelmap voxels of a plane', () => {
     expect(raised.count).toBe([...map].filter((v) => v >= Math.fround(0.9)).length);
     expect(countPlaneVoxels(plane, volume.dimensions, (k) => voxels(data[k]!), 1)).toBe(raised.count);
     expect(data[0]![0]).toBe(7);
+  });
+
+  it('keeps voxels another stored result holds and counts only its own', () => {
+    const data = labelmaps();
+    const plane = planeFromCamera(volume, { ...SAGITTAL, focalPoint: world(3, 0, 0) });
+    // An image result on source image 1 flags its pixel (i = 3, j = 0), which the plane
+    // crosses; the plane's own map is below the threshold everywhere.
+    const held = (k: number, pixel: number) => k === 1 && pixel === 3;
+    const written = writePlaneMask(plane, volume.dimensions, new Float32Array(DZ * DY).fill(0.1), 0.5, (k) => voxels(data[k]!), 1, held);
+    expect(written).toEqual({ count: 0, changed: [1] });
+    expect(data[1]![3]).toBe(1);
+    expect(data.reduce((sum, d) => sum + d.filter((v) => v === 1).length, 0)).toBe(1);
+  });
+
+  it('maps a voxel back to its plane pixel (the inverse of forEachPlaneVoxel)', () => {
+    const plane = planeFromCamera(volume, { ...CORONAL, focalPoint: world(0, 1, 0) });
+    forEachPlaneVoxel(plane, volume.dimensions, (planeIndex, k, pixel) => {
+      expect(planePixelOfVoxel(plane, volume.dimensions, [pixel % DX, Math.floor(pixel / DX), k])).toBe(planeIndex);
+    });
+    expect(planePixelOfVoxel(plane, volume.dimensions, [0, 2, 0])).toBe(-1); // j = 2: another coronal plane
+  });
+
+  it('heldByMasks: a voxel is held where a stored image or plane result reaches its own threshold', () => {
+    const imageIds = Array.from({ length: DZ }, (_, k) => `img:${k}`);
+    const sagittal = planeFromCamera(volume, { ...SAGITTAL, focalPoint: world(3, 0, 0) });
+    // The sagittal map: 1 on plane pixel (row 0 = k 4, column 2 = j 2), 0.4 elsewhere.
+    const planeMap = new Float32Array(DZ * DY).fill(0.4);
+    planeMap[0 * DY + 2] = 1;
+    const imageMap = new Float32Array(DX * DY);
+    imageMap[5] = 0.7; // image 2, pixel (i = 1, j = 1)
+    const held = heldByMasks([
+      { map: imageMap, threshold: 0.7, imageId: 'img:2' },
+      { map: planeMap, threshold: 0.5, imageId: sagittal.key, plane: { volumeId: 'v', volume, plane: sagittal, sourceImageIds: imageIds } },
+    ])!;
+    expect(held('img:2', 5)).toBe(true); // float32(0.7) ≥ 0.7 in float32
+    expect(held('img:2', 6)).toBe(false);
+    expect(held('img:4', 2 * DX + 3)).toBe(true); // voxel (3, 2, 4): the plane's pixel 2
+    expect(held('img:4', 1 * DX + 3)).toBe(false); // on the plane, below its threshold
+    expect(held('img:4', 2 * DX + 2)).toBe(false); // off the plane (i = 2)
+    expect(held('other', 0)).toBe(false);
+    expect(heldByMasks([])).toBeUndefined();
   });
 
   it('refuses a map of the wrong size', () => {
