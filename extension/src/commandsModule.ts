@@ -11,7 +11,7 @@ import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './v
 import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
 import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
-import { isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
+import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { engineErrorMessage } from './workflow/messages';
 import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
@@ -224,7 +224,7 @@ export function createClueActions(
     // Repainting the viewport costs the host a full render: only for the slice on screen
     // (a series run notifies the host once at its end for the others).
     const onScreen = displayedKey(libraries, input.viewportId) === input.imageId;
-    const written = writeKept(libraries, { segmentationId, viewportId: input.viewportId, imageId: input.imageId, plane: input.plane }, map, threshold, onScreen);
+    const written = writeKept(libraries, { segmentationId, viewportId: input.viewportId, displaySetInstanceUID: input.displaySet.displaySetInstanceUID, imageId: input.imageId, plane: input.plane }, map, threshold, onScreen);
     const range = mapRange(map);
     const summary: SliceResult = {
       segmentationId,
@@ -259,18 +259,29 @@ export function createClueActions(
     return view ? (view.kind === 'image' ? view.imageId : view.key) : null;
   }
 
-  /** Thresholds one map into our labelmap: one image's labelmap, or the voxels under a plane. */
+  /**
+   * Thresholds one map into our labelmap: one image's labelmap, or the voxels under a plane.
+   * Voxels that the display set's other stored results flag (at the thresholds they were
+   * last written at) stay set, so an image result and a crossing MPR plane compose: our
+   * labelmap is the union of the stored results, in whatever order they were written, and
+   * no result's voxels (nor its voxel count) are changed by another's write.
+   */
   function writeKept(
     libraries: HostLibraries,
-    target: { segmentationId: string; viewportId: string; imageId: string; plane?: PlaneSource },
+    target: { segmentationId: string; viewportId: string; displaySetInstanceUID: string; imageId: string; plane?: PlaneSource },
     map: Float32Array,
     threshold: number,
     notify: boolean,
   ) {
-    const { segmentationId, viewportId, imageId, plane } = target;
+    const { segmentationId, viewportId, displaySetInstanceUID, imageId, plane } = target;
+    const held = heldByMasks(
+      results.list(displaySetInstanceUID)
+        .filter((kept) => kept.imageId !== imageId && (plane || kept.plane)) // an image result crosses only planes
+        .map((kept) => ({ map: kept.map, threshold: kept.summary.threshold, imageId: kept.imageId, plane: kept.plane })),
+    );
     return plane
-      ? writeMapToPlane(services, libraries, { segmentationId, viewportId, source: plane, map, threshold, notify })
-      : writeMapToLabelmap(services, libraries, { segmentationId, viewportId, imageId, map, threshold, notify });
+      ? writeMapToPlane(services, libraries, { segmentationId, viewportId, source: plane, map, threshold, notify, heldElsewhere: held })
+      : writeMapToLabelmap(services, libraries, { segmentationId, viewportId, imageId, map, threshold, notify, heldElsewhere: held && ((pixel) => held(imageId, pixel)) });
   }
 
   function attachOverlay(libraries: HostLibraries, viewport: HostStackViewport): void {
@@ -426,7 +437,7 @@ export function createClueActions(
       if (kept.summary.threshold === threshold) continue;
       const { segmentationId, viewportId } = kept.summary;
       if (!services.segmentationService.getSegmentation(segmentationId)) continue;
-      const written = writeKept(libraries, { segmentationId, viewportId, imageId: kept.imageId, plane: kept.plane }, kept.map, threshold, false);
+      const written = writeKept(libraries, { segmentationId, viewportId, displaySetInstanceUID: kept.displaySetInstanceUID, imageId: kept.imageId, plane: kept.plane }, kept.map, threshold, false);
       kept.summary = { ...kept.summary, threshold, voxelCount: written.voxelCount };
       if (last && last.segmentationId === segmentationId && last.imageId === kept.imageId) lastResult = kept.summary;
       if (!touched.has(segmentationId)) touched.set(segmentationId, new Set());

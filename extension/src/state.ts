@@ -31,7 +31,11 @@ export interface SliceResult {
   /** The model that produced the map (manifest id + version). */
   mapName: string;
   threshold: number;
-  /** Voxels of our segment on this slice, counted back from the host's labelmap. */
+  /**
+   * This result's voxels at the threshold (map ≥ threshold), counted back from the host's
+   * labelmap; the labelmap may hold more on the slice where another stored result (a crossing
+   * MPR plane) flags voxels.
+   */
   voxelCount: number;
   /** Image-level score in [0, 1]. */
   score: number;

@@ -100,31 +100,48 @@ export function findLabelmapImageId(
 
 export interface LabelmapWrite {
   labelmapImageId: string;
-  /** Voxels of our segment on the slice, counted back from the host's labelmap. */
+  /**
+   * The result's own voxels at the threshold (map ≥ threshold), counted back from the host's
+   * labelmap after the write. The labelmap there may hold more: the voxels of other stored
+   * results that cross it (results compose; none erases another's).
+   */
   voxelCount: number;
 }
 
-/** Thresholds `map` into our labelmap image on `imageId`, then tells the host and repaints. */
+/**
+ * A labelmap image of ours that does not match the series (not created yet for this image,
+ * or of another size): the series is still loading or changed under us.
+ */
+function labelmapMismatch(what: string): ClueInputError {
+  return new ClueInputError(`Our labelmap does not match the series yet (${what}); run again after the series has loaded.`);
+}
+
+/** Our labelmap image's voxels on source image `imageId`, checked to hold `length` voxels. */
+function labelmapVoxels(segmentation: HostSegmentation, imageId: string, length: number, libraries: HostLibraries, which: string): { labelmapImageId: string; voxels: VoxelWriter } {
+  const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
+  if (!labelmapImageId) throw labelmapMismatch(`no labelmap image for ${which}`);
+  const voxels = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
+  if (!voxels) throw labelmapMismatch(`the labelmap image for ${which} is not in the cache`);
+  const found = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
+  if (found !== length) throw labelmapMismatch(`the labelmap image for ${which} has ${found} voxels, ${length} expected`);
+  return { labelmapImageId, voxels };
+}
+
+/**
+ * Thresholds `map` into our labelmap image on `imageId`, then tells the host and repaints.
+ * `heldElsewhere(pixel)`: voxels other stored results (crossing MPR planes) flag, kept set.
+ */
 export function writeMapToLabelmap(
   services: HostServices,
   libraries: HostLibraries,
-  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number; notify?: boolean },
+  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number; notify?: boolean; heldElsewhere?: (pixelIndex: number) => boolean },
 ): LabelmapWrite {
   const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
   if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
-  const labelmapImageId = findLabelmapImageId(segmentation, args.imageId, libraries);
-  if (!labelmapImageId) throw new Error(`no labelmap image references ${args.imageId}`);
-  const labelmapImage = libraries.cornerstone.cache.getImage(labelmapImageId);
-  const voxels = labelmapImage?.voxelManager;
-  if (!voxels) throw new Error(`labelmap image ${labelmapImageId} has no voxel manager`);
-  const length = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
-  if (length !== args.map.length) {
-    throw new Error(`labelmap has ${length} voxels, the map ${args.map.length}`);
-  }
-
-  writeThresholdMask(args.map, args.threshold, voxels, ANOMALY_SEGMENT_INDEX);
+  const { labelmapImageId, voxels } = labelmapVoxels(segmentation, args.imageId, args.map.length, libraries, 'this slice');
+  const voxelCount = writeThresholdMask(args.map, args.threshold, voxels, ANOMALY_SEGMENT_INDEX, args.heldElsewhere);
   if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
-  return { labelmapImageId, voxelCount: countSegmentVoxels(voxels, length, ANOMALY_SEGMENT_INDEX) };
+  return { labelmapImageId, voxelCount };
 }
 
 /**
@@ -137,13 +154,7 @@ function planeLabelmaps(segmentation: HostSegmentation, source: PlaneSource, lib
   return (k) => {
     const known = found.get(k);
     if (known) return known;
-    const imageId = source.sourceImageIds[k];
-    const labelmapImageId = imageId ? findLabelmapImageId(segmentation, imageId, libraries) : undefined;
-    if (!labelmapImageId) throw new Error(`no labelmap image references image ${k} of volume ${source.volumeId}`);
-    const voxels = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
-    if (!voxels) throw new Error(`labelmap image ${labelmapImageId} has no voxel manager`);
-    const length = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
-    if (length !== dx * dy) throw new Error(`labelmap image ${labelmapImageId} has ${length} voxels, the volume ${dx}×${dy} per image`);
+    const { voxels } = labelmapVoxels(segmentation, source.sourceImageIds[k] ?? '', dx * dy, libraries, `image ${k + 1} of the volume`);
     found.set(k, voxels);
     return voxels;
   };
@@ -151,21 +162,27 @@ function planeLabelmaps(segmentation: HostSegmentation, source: PlaneSource, lib
 
 /**
  * Thresholds a reformatted plane's map into exactly the labelmap voxels under that plane
- * (other voxels of the crossed labelmap images are left as they are), then tells the host.
+ * (other voxels of the crossed labelmap images are left as they are; voxels other stored
+ * results flag — `heldElsewhere(sourceImageId, pixel)` — stay set), then tells the host.
  * `labelmapImageId` of the answer is the plane's key: the write spans many labelmap images.
  */
 export function writeMapToPlane(
   services: HostServices,
   libraries: HostLibraries,
-  args: { segmentationId: string; viewportId: string; source: PlaneSource; map: Float32Array; threshold: number; notify?: boolean },
+  args: {
+    segmentationId: string; viewportId: string; source: PlaneSource; map: Float32Array; threshold: number; notify?: boolean;
+    heldElsewhere?: (sourceImageId: string, pixelIndex: number) => boolean;
+  },
 ): LabelmapWrite {
   const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
   if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
-  const { plane, volume } = args.source;
+  const { plane, volume, sourceImageIds } = args.source;
   const labelmapAt = planeLabelmaps(segmentation, args.source, libraries);
-  writePlaneMask(plane, volume.dimensions, args.map, args.threshold, labelmapAt, ANOMALY_SEGMENT_INDEX);
+  const held = args.heldElsewhere;
+  const written = writePlaneMask(plane, volume.dimensions, args.map, args.threshold, labelmapAt, ANOMALY_SEGMENT_INDEX,
+    held ? (k, pixelIndex) => held(sourceImageIds[k]!, pixelIndex) : undefined);
   if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
-  return { labelmapImageId: plane.key, voxelCount: countPlaneVoxels(plane, volume.dimensions, labelmapAt, ANOMALY_SEGMENT_INDEX) };
+  return { labelmapImageId: plane.key, voxelCount: written.count };
 }
 
 /**

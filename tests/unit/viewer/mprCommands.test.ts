@@ -201,6 +201,58 @@ describe('workflow commands on an MPR viewport', () => {
     expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels(expected));
   });
 
+  it('an image result and a crossing plane compose: neither erases the other’s voxels, counts stay each result’s own', async () => {
+    // A mapper that flags a whole reformat (map 0.9) and nothing of an axial image (map 0.1),
+    // so the two disagree on every voxel they share (column i = 3 of image 3).
+    const constantRegistry = (): MapperRegistry => {
+      const info = { backend: 'wasm', threads: 1, skipped: [], manifest: { threshold: { default: 0.5 } } } as unknown as EngineInfo;
+      const mapper: SliceMapper = {
+        name: 'constant 1',
+        info,
+        async compute(slice) {
+          const value = slice.rows === DZ ? 0.9 : 0.1;
+          return { map: new Float32Array(slice.rows * slice.columns).fill(value), score: value, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+        },
+      };
+      return { get: async () => mapper, disposeAll: () => {} };
+    };
+    const planeVoxels = Array.from({ length: DZ * DY }, (_, p): [number, number, number] => [3, p % DY, Math.floor(p / DY)]);
+    const imageVoxels = Array.from({ length: DX * DY }, (_, p): [number, number, number] => [p % DX, Math.floor(p / DX), 3]);
+    const union = (...lists: Array<Array<[number, number, number]>>) => sortVoxels([...new Map(lists.flat().map((v) => [v.join(), v])).values()]);
+    const sagittalCamera = { ...SAGITTAL, focalPoint: [3, 2, 4], position: [13, 2, 4] };
+    const axialCamera = { ...AXIAL, focalPoint: [0, 0, 2 * 3], position: [0, 0, -10] };
+
+    for (const order of [[sagittalCamera, axialCamera], [axialCamera, sagittalCamera]]) {
+      const host = fakeVolumeHost();
+      const store = createClueStore();
+      const idle = manualScheduler();
+      const actions = createClueActions(host.params, store, constantRegistry(), idle.schedule);
+      const counts = new Map<string, number>();
+      for (const camera of order) {
+        host.setCamera(camera);
+        await actions.runOnSlice();
+        const result = store.getState().lastResult!;
+        counts.set(result.imageId, result.voxelCount);
+      }
+      // Whatever the order: the plane's voxels all set (the image's map, below the threshold
+      // on their crossing, does not clear them), the image's own count 0.
+      expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels(planeVoxels));
+      expect(Object.fromEntries(counts)).toEqual({ 'mpr:sagittal:i=3': DZ * DY, 'img:3': 0 });
+
+      // Lowered below the image's map: both hold their voxels; raised back: the plane's remain.
+      actions.setThreshold({ threshold: 0.05 });
+      idle.flush();
+      expect(sortVoxels(host.labelmapVoxels())).toEqual(union(planeVoxels, imageVoxels));
+      actions.setThreshold({ threshold: 0.5 });
+      idle.flush();
+      expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels(planeVoxels));
+      // Above both: nothing is left.
+      actions.setThreshold({ threshold: 0.95 });
+      idle.flush();
+      expect(host.labelmapVoxels()).toEqual([]);
+    }
+  });
+
   it('refuses an oblique plane and a volume still loading, with their own messages', async () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
@@ -215,5 +267,19 @@ describe('workflow commands on an MPR viewport', () => {
     host.images.delete('img:2');
     await actions.runOnSlice();
     expect(store.getState().error).toMatch(/volume is still loading \(1 of 16 images missing\)/);
+  });
+
+  it('a labelmap image missing from the cache is a panel message with what to do, not an unexpected error', async () => {
+    const host = fakeVolumeHost();
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, recordingRegistry().registry);
+    await actions.runOnSlice();
+    const segmentationId = store.getState().lastResult!.segmentationId;
+    host.images.delete(`lm:img:2`);
+    host.setCamera({ ...SAGITTAL, focalPoint: [5, 0, 0], position: [15, 0, 0] });
+    await actions.runOnSlice();
+    expect(store.getState()).toMatchObject({ status: 'error' });
+    expect(store.getState().error).toMatch(/^Our labelmap does not match the series yet \(no labelmap image for image 3 of the volume\); run again after the series has loaded\.$/);
+    expect(host.segmentations.has(segmentationId)).toBe(true);
   });
 });
