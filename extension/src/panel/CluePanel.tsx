@@ -120,6 +120,7 @@ function ResultTable({ result }: { result: SliceResult }) {
       <dt style={styles.term}>Modality LUT</dt>
       <dd style={styles.value} data-testid="clue-result-lut">
         ×{lut.slope} + {lut.intercept}{lut.appliedByLoader ? ' (applied by the loader)' : ''}
+        {lut.perImage ? ' — per image: the plane’s source images differ, this is the first one’s' : ''}
       </dd>
       <dt style={styles.term}>Model time</dt>
       <dd style={styles.value} data-testid="clue-result-timings">

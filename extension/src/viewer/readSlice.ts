@@ -154,31 +154,40 @@ export interface ImageValues {
   geometry: SliceGeometry;
 }
 
-export function readImageValues(libraries: HostLibraries, image: HostImage, what = 'image'): ImageValues {
+/**
+ * One cached image's stored pixels and the modality LUT that turns them into real-world
+ * values, with the checks every read needs (greyscale, pixels in the cache, a usable LUT):
+ * shared by image reads and MPR plane reads, so both refuse the same images the same way.
+ */
+function cachedPixels(libraries: HostLibraries, image: HostImage, what: string): { stored: ArrayLike<number>; lut: ReturnType<typeof chooseModalityLut> } {
   const { cornerstone } = libraries;
-  const imageId = image.imageId;
   const components = image.numberOfComponents ?? (image.color ? 3 : 1);
   if (image.color || components > 1) {
     throw new ClueInputError(`The ${what} is a colour image (${components} components); CLUE needs greyscale.`);
   }
-  const rows = image.rows ?? image.height;
-  const columns = image.columns ?? image.width;
-  if (!rows || !columns) throw new ClueInputError(`The ${what} has no size.`);
-  checkSliceSize(rows, columns);
   const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
   if (!stored) throw new ClueInputError(`The ${what} has no pixel data in the cache.`);
+  try {
+    return { stored, lut: chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', image.imageId) as ModalityLutModule | undefined) };
+  } catch (error) {
+    throw new ClueInputError(`The ${what} has a bad modality LUT: ${(error as Error).message}`);
+  }
+}
+
+export function readImageValues(libraries: HostLibraries, image: HostImage, what = 'image'): ImageValues {
+  const { cornerstone } = libraries;
+  const imageId = image.imageId;
+  const rows = image.rows ?? image.height;
+  const columns = image.columns ?? image.width;
+  const { stored, lut } = cachedPixels(libraries, image, what);
+  if (!rows || !columns) throw new ClueInputError(`The ${what} has no size.`);
+  checkSliceSize(rows, columns);
   if (stored.length !== rows * columns) {
     throw new ClueInputError(
       `The ${what} has ${stored.length} pixel values for a ${rows}×${columns} grid; multi-component or multi-frame pixel layouts are not supported.`,
     );
   }
 
-  let lut: ReturnType<typeof chooseModalityLut>;
-  try {
-    lut = chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', imageId) as ModalityLutModule | undefined);
-  } catch (error) {
-    throw new ClueInputError(`The ${what} has a bad modality LUT: ${(error as Error).message}`);
-  }
   const values = applyModalityLut(stored, lut.toApply);
 
   const plane = (cornerstone.metaData.get('imagePlaneModule', imageId) ?? {}) as ImagePlaneModule;
@@ -258,6 +267,17 @@ export function displayedView(libraries: HostLibraries, viewport: HostStackViewp
 }
 
 /**
+ * The modality LUT reported for a plane read from many source images: the first image's,
+ * marked `perImage` when the images' LUTs differ (each image's own was applied to its pixels).
+ */
+export function planeModalityLut(luts: ModalityLutInfo[]): ModalityLutInfo {
+  const first = luts[0];
+  if (!first) throw new ClueInputError('The plane crosses no image of the volume.');
+  const same = luts.every((l) => l.slope === first.slope && l.intercept === first.intercept && l.appliedByLoader === first.appliedByLoader);
+  return same ? first : { ...first, perImage: true };
+}
+
+/**
  * Reads the plane an MPR viewport displays from its volume's source images (the volume's
  * voxels are those images' cached pixels), modality LUT applied per image as for stacks.
  */
@@ -273,29 +293,18 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
     return { viewportId, viewport, displaySet, imageId, ...readImageValues(libraries, image, 'displayed image') };
   }
   checkSliceSize(plane.rows, plane.columns);
-  let firstLut: ModalityLutInfo | null = null;
   const sourceIndices = planeSourceIndices(plane, geometry.dimensions);
   const missing = sourceIndices.filter((k) => !cornerstone.cache.getImage(volume.imageIds[k]!)).length;
   if (missing > 0) {
     throw new ClueInputError(`The volume is still loading (${missing} of ${sourceIndices.length} images missing); run again when it has loaded.`);
   }
+  const luts: ModalityLutInfo[] = [];
   const values = extractPlane(plane, geometry.dimensions, (k) => {
-    const imageId = volume.imageIds[k]!;
-    const image = cornerstone.cache.getImage(imageId)!;
-    if (image.color || (image.numberOfComponents ?? 1) > 1) {
-      throw new ClueInputError(`Image ${k + 1} of the volume is a colour image; CLUE needs greyscale.`);
-    }
-    const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
-    if (!stored) throw new ClueInputError(`Image ${k + 1} of the volume has no pixel data in the cache.`);
-    let lut: ReturnType<typeof chooseModalityLut>;
-    try {
-      lut = chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', imageId) as ModalityLutModule | undefined);
-    } catch (error) {
-      throw new ClueInputError(`Image ${k + 1} of the volume has a bad modality LUT: ${(error as Error).message}`);
-    }
-    firstLut ??= lut.info;
+    const { stored, lut } = cachedPixels(libraries, cornerstone.cache.getImage(volume.imageIds[k]!)!, `volume’s image ${k + 1}`);
+    luts.push(lut.info);
     return { stored, slope: lut.toApply.slope, intercept: lut.toApply.intercept };
   });
+  const modalityLut = planeModalityLut(luts);
   const first = (cornerstone.metaData.get('imagePlaneModule', volume.imageIds[0]!) ?? {}) as ImagePlaneModule;
   const rowDirection = Array.from(geometry.direction).slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3).map((v) => v * plane.columnStep);
   const columnDirection = Array.from(geometry.direction).slice(plane.rowAxis * 3, plane.rowAxis * 3 + 3).map((v) => v * plane.rowStep);
@@ -308,7 +317,7 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
     rows: plane.rows,
     columns: plane.columns,
     values,
-    modalityLut: firstLut!,
+    modalityLut,
     geometry: {
       frameOfReferenceUID: first.frameOfReferenceUID,
       imagePositionPatient: voxelToWorld(geometry, planeVoxel(plane, geometry.dimensions, 0, 0)),

@@ -86,7 +86,7 @@ function fakeVolumeHost() {
     return found;
   };
   return {
-    params, images, segmentations, labelmapVoxels,
+    params, images, segmentations, labelmapVoxels, libraries,
     setCamera: (next: any) => {
       camera = next;
     },
@@ -267,6 +267,32 @@ describe('workflow commands on an MPR viewport', () => {
     host.images.delete('img:2');
     await actions.runOnSlice();
     expect(store.getState().error).toMatch(/volume is still loading \(1 of 16 images missing\)/);
+  });
+
+  it('a plane across images with different modality LUTs: each image’s applied, the reported one marked per image', async () => {
+    const host = fakeVolumeHost();
+    // Image 5 (k = 5) has its own slope; the others SLOPE.
+    host.libraries.cornerstone.metaData.get = (type: string, imageId?: string) =>
+      type === 'modalityLutModule' ? { rescaleSlope: imageId === 'img:5' ? 3 : SLOPE, rescaleIntercept: 0 } : undefined;
+    const store = createClueStore();
+    const model = recordingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSlice();
+    expect(store.getState().lastResult!.modalityLut).toEqual({ slope: SLOPE, intercept: 0, appliedByLoader: false, perImage: true });
+    const input = model.inputs[0]!;
+    const rowOf = (k: number) => DZ - 1 - k; // superior first
+    expect(input.values[rowOf(5) * DY + 2]).toBe(voxelValue(3, 2, 5) * 3);
+    expect(input.values[rowOf(4) * DY + 2]).toBe(voxelValue(3, 2, 4) * SLOPE);
+
+    // The same LUT everywhere: no mark. A colour image in the volume: the image reader's message.
+    const uniform = fakeVolumeHost();
+    const uniformStore = createClueStore();
+    const actions = createClueActions(uniform.params, uniformStore, recordingRegistry().registry);
+    await actions.runOnSlice();
+    expect(uniformStore.getState().lastResult!.modalityLut).toEqual({ slope: SLOPE, intercept: 0, appliedByLoader: false });
+    uniform.images.get('img:7').color = true;
+    uniform.setCamera({ ...SAGITTAL, focalPoint: [6, 0, 0], position: [16, 0, 0] });
+    await actions.runOnSlice();
+    expect(uniformStore.getState().error).toBe('The volume’s image 8 is a colour image (3 components); CLUE needs greyscale.');
   });
 
   it('a labelmap image missing from the cache is a panel message with what to do, not an unexpected error', async () => {
