@@ -99,10 +99,24 @@ export function planeKey(orientation: string, normalAxis: VolumeAxis, index: num
   return `${PLANE_KEY_PREFIX}${orientation}:${AXIS_LETTER[normalAxis]}=${index}`;
 }
 
+/** Degrees between a unit direction and the nearest patient axis (LPS x, y or z). */
+function degreesOffPatientAxes(v: Vec3): number {
+  const nearest = Math.max(Math.abs(v[0]), Math.abs(v[1]), Math.abs(v[2]));
+  return (Math.acos(Math.min(1, nearest)) * 180) / Math.PI;
+}
+
+/**
+ * Below this a camera's view direction counts as along a patient axis: the host's MPR
+ * protocol gives its axial, sagittal and coronal viewports exactly those cameras.
+ */
+const PATIENT_AXIS_DEGREES = 0.01;
+
 /**
  * The displayed plane from the volume's geometry and the viewport's camera. Refuses (with a
  * message for the panel) a plane that is oblique to the volume's axes — tilted by more than
- * half a voxel across the volume — or that lies outside the volume.
+ * half a voxel across the volume — or that lies outside the volume. An oblique plane has two
+ * causes with different remedies: the user rotated the view, or the view is one of the
+ * host's patient-axis MPR views and the series itself was acquired at an angle to those axes.
  */
 export function planeFromCamera(volume: VolumeGeometry, camera: PlaneCamera): VolumePlane {
   const { dimensions, spacing, origin, direction } = volume;
@@ -115,9 +129,16 @@ export function planeFromCamera(volume: VolumeGeometry, camera: PlaneCamera): Vo
   const extent = Math.hypot(...inPlane.map((axis) => dimensions[axis] * spacing[axis]));
   const sine = Math.sqrt(Math.max(0, 1 - cosines[normalAxis]! ** 2));
   if (sine * extent > spacing[normalAxis] / 2) {
-    const degrees = (Math.asin(Math.min(1, sine)) * 180) / Math.PI;
+    const degrees = ((Math.asin(Math.min(1, sine)) * 180) / Math.PI).toFixed(1);
+    if (degreesOffPatientAxes(normal) < PATIENT_AXIS_DEGREES) {
+      // A patient-axis view oblique to the volume: the volume is what is tilted, and no
+      // rotation of the view would line them up.
+      throw new ClueInputError(
+        `This series was acquired obliquely: its slices are tilted ${degrees}° from the patient's ${orientationOf(normal)} plane that this MPR view shows. CLUE reads only planes along the series' own axes — its acquisition plane: use the stack (1×1) layout (press MPR again) and run there.`,
+      );
+    }
     throw new ClueInputError(
-      `The viewport shows an oblique plane (${degrees.toFixed(1)}° off the volume's nearest axis); CLUE reads planes aligned with the volume's axes (axial, sagittal, coronal). Reset the view's rotation and run again.`,
+      `The viewport shows an oblique plane (${degrees}° off the volume's nearest axis); CLUE reads planes aligned with the volume's axes (axial, sagittal, coronal). Reset the view's rotation and run again.`,
     );
   }
   const normalDirection = axisVector(direction, normalAxis);

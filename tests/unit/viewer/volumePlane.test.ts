@@ -83,6 +83,25 @@ describe('planeFromCamera', () => {
     expect(() => planeFromCamera(volume, tilt(3))).toThrow(/oblique/);
   });
 
+  it('an obliquely acquired series: the host’s patient-axis views are refused as such, its acquisition plane is read', () => {
+    // Slices tilted by 1° about the patient's z axis (image orientation cos 1°, sin 1°, as a
+    // tilted brain MR), 64 × 64 × 40 voxels of 1 × 1 × 3 mm: across the plane 1° moves a
+    // sagittal or coronal view by 2.4 mm, far over half a voxel.
+    const [c, s] = [0.9998476951564, 0.0174524064373];
+    const tilted: VolumeGeometry = { dimensions: [64, 64, 40], spacing: [1, 1, 3], origin: [0, 0, 0], direction: [c, s, 0, -s, c, 0, 0, 0, 1] };
+    const centre = [32, 32, 60];
+    const message = (plane: string) =>
+      `This series was acquired obliquely: its slices are tilted 1.0° from the patient's ${plane} plane that this MPR view shows. CLUE reads only planes along the series' own axes — its acquisition plane: use the stack (1×1) layout (press MPR again) and run there.`;
+    expect(() => planeFromCamera(tilted, { ...SAGITTAL, focalPoint: centre })).toThrow(ClueInputError);
+    expect(() => planeFromCamera(tilted, { ...SAGITTAL, focalPoint: centre })).toThrow(message('sagittal'));
+    expect(() => planeFromCamera(tilted, { ...CORONAL, focalPoint: centre })).toThrow(message('coronal'));
+    // The axial view looks along k, the series' own axis: its acquisition plane is read.
+    expect(planeFromCamera(tilted, { ...AXIAL, focalPoint: centre })).toMatchObject({ normalAxis: 2, index: 20, orientation: 'axial' });
+    // A view the user rotated (not along a patient axis) still gets the rotation message.
+    const r = (20 * Math.PI) / 180;
+    expect(() => planeFromCamera(tilted, { viewPlaneNormal: [Math.cos(r), Math.sin(r), 0], viewUp: [0, 0, 1], focalPoint: centre })).toThrow(/oblique plane \(19\.0° off.*Reset the view's rotation/);
+  });
+
   it('refuses a plane outside the volume', () => {
     expect(() => planeFromCamera(volume, { ...SAGITTAL, focalPoint: [10 + 7, 0, 0] })).toThrow(/outside the volume \(index 7 of 4\)/);
   });
