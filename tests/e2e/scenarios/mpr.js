@@ -10,7 +10,8 @@
 //         heatmap canvas is opaque where the labelmap is (placed through the host's
 //         worldToCanvas); the threshold slider re-thresholds the plane; scrolling away and
 //         back shows the stored plane without a model run; the button again returns to one
-//         viewport, where a run reads the displayed source image; no foreign requests
+//         viewport, where a run reads the displayed source image and its labelmap keeps the
+//         plane's voxels on that image besides its own (results compose); no foreign requests
 // Needs the same model as the workflow scenario (`<modelsDir>/demo/manifest.json`).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -224,7 +225,10 @@ export function mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, 
       expect(/^mpr:sagittal:i=/.test(key) && key.endsWith(`=${lesionColumn}`), `the result is keyed by the plane: ${key}`);
       expect(sagittal.modelRuns === runsBefore + 1, 'one model run for the plane');
       const [dx, dy, dz] = mpr.dimensions;
-      expect(result.rows * result.columns === dy * dz && result.rows !== demo.series.rows, `the reformat is ${result.rows}×${result.columns} (volume ${dx}×${dy}×${dz}; axial images ${demo.series.rows}×${demo.series.columns})`);
+      // The sagittal plane (normal to i): one row per source slice (k, superior first), one
+      // column per row of the axial images (j) — the volume's grid, not resampled.
+      expect(result.rows === dz && dz === mpr.total && result.columns === dy && dy === demo.series.rows && dx === demo.series.columns,
+        `the reformat is ${result.rows}×${result.columns}: ${dz} slices × the axial images' ${demo.series.rows} rows (volume ${dx}×${dy}×${dz}; axial images ${demo.series.rows}×${demo.series.columns})`);
       const sagittalMap = await page.evaluate((k) => window.__clue.storedMap(k), key);
       const differs = !axialMap || sagittalMap.length !== axialMap.length || sagittalMap.some((v, i) => v !== axialMap[i]);
       expect(differs, 'the map is not the axial slice’s map (it is the reformat)');
@@ -280,16 +284,31 @@ export function mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, 
       // 8. A run there: the host leaves that viewport a volume viewport on the acquisition
       // plane (type above); CLUE reads it as the displayed source image, as on a stack.
       const shownImage = await page.evaluate(displayedImage);
+      // The stored sagittal plane's voxels on this image, from the host's labelmap before the
+      // run: all in the plane's column. The image's run must keep them (results compose).
+      const planeOnImage = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX, indicesOf: ANOMALY_SEGMENT_INDEX });
+      const planeVoxels = planeOnImage.indices ?? [];
+      expect(planeOnImage.found && planeVoxels.every((p) => p % dx === lesionColumn),
+        `before the run, this image's labelmap holds only the sagittal plane's voxels, in column ${lesionColumn} (${planeVoxels.length})`);
       const runsBeforeAxial = (await state(page)).modelRuns;
       await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
       const restored = await step('run on the restored single viewport', () => settled(page));
       if (restored.status === 'error') throw new Error(`the run after MPR failed: ${restored.error}`);
-      const onImage = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
+      const onImage = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX, indicesOf: ANOMALY_SEGMENT_INDEX });
       const expectedOnImage = await page.evaluate(mapExpectedCount, { threshold: restored.lastResult.threshold });
+      const imageMap = await page.evaluate((id) => window.__clue.storedMap(id), shownImage.imageId);
+      const t = Math.fround(restored.lastResult.threshold);
+      // Expected: the image map's pixels at the threshold, plus the plane's voxels kept.
+      const union = new Set(planeVoxels);
+      (imageMap ?? []).forEach((v, p) => {
+        if (Math.fround(v) >= t) union.add(p);
+      });
+      const held = onImage.indices ?? [];
       expect(restored.lastResult.imageId === shownImage.imageId && restored.modelRuns === runsBeforeAxial + 1,
         `the run keys its result by the displayed image (${shownImage.sopInstanceUID}), not a plane`);
-      expect(onImage.found && (onImage.counts[ANOMALY_SEGMENT_INDEX] ?? 0) === expectedOnImage,
-        `its labelmap image holds the map's pixels at the threshold (${onImage.counts?.[ANOMALY_SEGMENT_INDEX] ?? 0} vs ${expectedOnImage})`);
+      expect(onImage.found && imageMap && held.length === union.size && held.every((p) => union.has(p)),
+        `its labelmap image holds the map's pixels at the threshold and keeps the plane's (${held.length} voxels: ${expectedOnImage} of the map, ${union.size - expectedOnImage} of the plane only)`);
+      expect(restored.lastResult.voxelCount === expectedOnImage, `the reported count is the image's own (${restored.lastResult.voxelCount} vs ${expectedOnImage})`);
       expect(watch.foreign.length === 0, `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`);
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, timings, screenshot, watch };
