@@ -1,11 +1,27 @@
 // Steps the browser scenarios share: start our server on a free port, open our mode on the
 // demo lesion slice, and wait until the extension has finished a run. Built from the
 // runner's own `step` / `waitForState` so every step is logged and bounded the same way.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
 import { createClueServer } from '../../../server/server.js';
 import { displayedImage, jumpToSop } from './page-state.js';
 
 const PANEL_NAME = 'cluePanel';
+
+/** The model the scenarios run: `<modelsDir>/demo/manifest.json` (settings; CLUE_MODELS_DIR overrides). */
+export function modelManifestPath(settings) {
+  return path.join(settings.modelsDir, 'demo', 'manifest.json');
+}
+
+/** Fails fast, with the fix in the message, when there is no model to run. */
+export function requireModel(settings) {
+  const manifest = modelManifestPath(settings);
+  if (!existsSync(manifest)) {
+    throw new Error(`${manifest}: no model — export one (see tests/e2e/scenarios/workflow.js) or set CLUE_MODELS_DIR`);
+  }
+  return manifest;
+}
 
 export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
   /** Our server (static DICOMweb by default) on 127.0.0.1 and a free port, closed by ctx.cleanups. */

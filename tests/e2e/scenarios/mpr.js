@@ -13,12 +13,11 @@
 //         viewport, where a run reads the displayed source image and its labelmap keeps the
 //         plane's voxels on that image besides its own (results compose); no foreign requests
 // Needs the same model as the workflow scenario (`<modelsDir>/demo/manifest.json`).
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
 import { displayedImage, labelmapOnDisplayedImage, mapExpectedCount } from '../lib/page-state.js';
 import { segMaskForImage } from '../lib/seg-file.js';
-import { viewerSteps } from '../lib/viewer-steps.js';
+import { requireModel, viewerSteps } from '../lib/viewer-steps.js';
 
 const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 const ANOMALY_SEGMENT_INDEX = 1;
@@ -142,10 +141,6 @@ function storedCount({ key, threshold }) {
   return map.filter((v) => Math.fround(v) >= t).length;
 }
 
-function modelManifestPath(settings) {
-  return path.join(settings.modelsDir, 'demo', 'manifest.json');
-}
-
 /** Needs the runner's helpers (step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS). */
 export function mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }) {
   const { startServer, openLesionSlice, settled } = viewerSteps({ step, waitForState, STEP_TIMEOUT_MS });
@@ -155,9 +150,7 @@ export function mprScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, 
     async mpr(ctx) {
       const { page, demo } = ctx;
       const probe = loadSettings().settings;
-      if (!existsSync(modelManifestPath(probe))) {
-        throw new Error(`${modelManifestPath(probe)}: no model — export one (see tests/e2e/scenarios/workflow.js) or set CLUE_MODELS_DIR`);
-      }
+      requireModel(probe);
       const { url, settings } = await startServer(ctx);
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];

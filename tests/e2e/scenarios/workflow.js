@@ -19,7 +19,6 @@
 // The model: `<modelsDir>/demo/manifest.json` (settings' modelsDir, CLUE_MODELS_DIR
 // overrides; e.g. a tiny export: .venv/bin/clue export --backbone preset:tiny-random
 // --model-config models/clue/configs/clue-tiny.toml --out .cache/models/tiny/demo).
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +26,7 @@ import { loadSettings } from '../../../server/config.js';
 import dcmjs from 'dcmjs';
 import { displayedImage, labelmapOnDisplayedImage } from '../lib/page-state.js';
 import { segMaskForImage, sopInstanceUidOf } from '../lib/seg-file.js';
-import { viewerSteps } from '../lib/viewer-steps.js';
+import { requireModel, viewerSteps } from '../lib/viewer-steps.js';
 
 const SEGMENTATION_ID_PREFIX = 'clue-anomaly::';
 const ANOMALY_SEGMENT_INDEX = 1;
@@ -96,9 +95,6 @@ async function writeBadInputStudy(dir) {
   return { study, series };
 }
 
-function modelManifestPath(settings) {
-  return path.join(settings.modelsDir, 'demo', 'manifest.json');
-}
 
 /** Needs the runner's helpers (step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS). */
 export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_DIR, STEP_TIMEOUT_MS }) {
@@ -126,9 +122,7 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
     async workflow(ctx) {
       const { page, demo } = ctx;
       const probe = loadSettings().settings;
-      if (!existsSync(modelManifestPath(probe))) {
-        throw new Error(`${modelManifestPath(probe)}: no model — export one (see tests/e2e/scenarios/workflow.js) or set CLUE_MODELS_DIR`);
-      }
+      requireModel(probe);
       const { url } = await startServer(ctx);
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];
@@ -158,7 +152,7 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
 
       // Where the map is: our labelmap at the manifest's threshold against the ground-truth
       // lesion of this slice, read from the demo SEG file (not through the viewer).
-      const manifest = JSON.parse(await readFile(modelManifestPath(probe), 'utf8'));
+      const manifest = JSON.parse(await readFile(requireModel(probe), 'utf8'));
       expect(first.threshold === manifest.threshold.default, `the run uses the manifest's threshold ${manifest.threshold.default}`);
       const atDefault = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX, indicesOf: ANOMALY_SEGMENT_INDEX });
       const truth = await segMaskForImage(path.join(probe.demoDataDir, demo.series.seg.path), demo.lesionSlice.sop_instance_uid, LESION_SEGMENT_NUMBER);
@@ -290,7 +284,7 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
 
     async ['workflow-bad-input'](ctx) {
       const { page } = ctx;
-      if (!existsSync(modelManifestPath(loadSettings().settings))) throw new Error('no model (see workflow)');
+      requireModel(loadSettings().settings);
       const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-bad-input-'));
       ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const { study, series } = await writeBadInputStudy(dir);
@@ -329,8 +323,7 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
     async ['workflow-bad-model'](ctx) {
       const { page, demo } = ctx;
       const probe = loadSettings().settings;
-      const source = modelManifestPath(probe);
-      if (!existsSync(source)) throw new Error(`${source}: no model to corrupt (see workflow)`);
+      const source = requireModel(probe);
       // A copy of the model whose manifest names a different sha256.
       const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-bad-model-'));
       ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
