@@ -5,12 +5,12 @@ import { COMMANDS } from './ids';
 import { ClueInputError, messageForUser } from './errors';
 import { createMapperRegistry, isAbortError, type MapperRegistry, type SliceMapper } from './sliceMapper';
 import { createResultsActions, type ResultsActions } from './resultsActions';
-import { IDLE_SERIES, INITIAL_COMPARISON, INITIAL_SAVE, initialModelState, type ClueStore, type ModalityLutInfo, type ModelState, type SliceResult } from './state';
+import { IDLE_SERIES, INITIAL_COMPARISON, INITIAL_SAVE, initialModelState, type ClueStore, type ModelState, type SliceResult } from './state';
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
 import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
-import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId } from './viewer/readSlice';
+import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { engineErrorMessage } from './workflow/messages';
 import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
@@ -46,18 +46,8 @@ export interface OverlayInspection {
   opacity: number;
 }
 
-/** One slice's pixels, ready for the model. */
-interface SliceInput {
-  viewportId: string;
-  displaySet: HostDisplaySet;
-  /** The image, or a reformatted plane's key (then `plane` is set). */
-  imageId: string;
-  plane?: PlaneSource;
-  rows: number;
-  columns: number;
-  values: Float32Array;
-  modalityLut: ModalityLutInfo;
-}
+/** One slice's pixels, ready for the model: a displayed slice, or a series image read by id. */
+type SliceInput = Pick<DisplayedSlice, 'viewportId' | 'displaySet' | 'imageId' | 'plane' | 'rows' | 'columns' | 'values' | 'modalityLut'>;
 
 /** Runs `task` when the browser is idle (tests pass their own). */
 export type IdleScheduler = (task: () => void) => void;

@@ -293,12 +293,10 @@ export function writePlaneMask(
   if (map.length !== plane.rows * plane.columns) {
     throw new RangeError(`a ${plane.rows}×${plane.columns} plane needs ${plane.rows * plane.columns} map values, got ${map.length}`);
   }
-  const writers = new Map<number, MaskVoxelWriter>();
-  const sliceLength = dimensions[0] * dimensions[1];
+  const { writerFor, writers } = writersBySource(labelmapAt, dimensions);
   let count = 0;
   forEachPlaneVoxel(plane, dimensions, (planeIndex, k, pixelIndex) => {
-    let writer = writers.get(k);
-    if (!writer) writers.set(k, (writer = new MaskVoxelWriter(labelmapAt(k), sliceLength)));
+    const writer = writerFor(k);
     const own = inMask(map[planeIndex]!);
     if (writer.writeMasked(pixelIndex, own, !own && heldElsewhere !== undefined && heldElsewhere(k, pixelIndex), segmentIndex)) count++;
   });
@@ -313,15 +311,24 @@ export function countPlaneVoxels(
   labelmapAt: (sourceIndex: number) => VoxelWriter,
   segmentIndex: number,
 ): number {
-  const readers = new Map<number, MaskVoxelWriter>();
-  const sliceLength = dimensions[0] * dimensions[1];
+  const { writerFor } = writersBySource(labelmapAt, dimensions);
   let count = 0;
   forEachPlaneVoxel(plane, dimensions, (_planeIndex, k, pixelIndex) => {
-    let reader = readers.get(k);
-    if (!reader) readers.set(k, (reader = new MaskVoxelWriter(labelmapAt(k), sliceLength)));
-    if (reader.get(pixelIndex) === segmentIndex) count++;
+    if (writerFor(k).get(pixelIndex) === segmentIndex) count++;
   });
   return count;
+}
+
+/** One voxel writer per source image the plane crosses, made on first use. */
+function writersBySource(labelmapAt: (sourceIndex: number) => VoxelWriter, dimensions: Vec3) {
+  const writers = new Map<number, MaskVoxelWriter>();
+  const sliceLength = dimensions[0] * dimensions[1];
+  const writerFor = (k: number): MaskVoxelWriter => {
+    let writer = writers.get(k);
+    if (!writer) writers.set(k, (writer = new MaskVoxelWriter(labelmapAt(k), sliceLength)));
+    return writer;
+  };
+  return { writerFor, writers };
 }
 
 /** A stored result as our labelmap holds it: its map at the threshold it was last written at. */
