@@ -71,7 +71,10 @@ class ExportWrapper(nn.Module):
 
 
 @contextlib.contextmanager
-def _prompt_prefix_cached(model: CLUE) -> Iterator[None]:
+def _prompt_prefix_cached(model: CLUE, enabled: bool = True) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
     model.cache_prompt_prefix()
     try:
         yield
@@ -79,11 +82,13 @@ def _prompt_prefix_cached(model: CLUE) -> Iterator[None]:
         model.drop_prompt_prefix_cache()
 
 
-def export_onnx(model: CLUE, path: Path, opset: int = DEFAULT_OPSET) -> None:
+def export_onnx(model: CLUE, path: Path, opset: int = DEFAULT_OPSET, prefix_cache: bool = True) -> None:
     """Trace CLUE (batch 1) into one ONNX file.
 
     Uses the TorchScript-based exporter: it emits opset 17 directly (the torch.export-based
     one starts at 18 and its down-conversion fails on this graph) and is fast on big models.
+    `prefix_cache=False` keeps the full text tower per image (the baseline the prefix cache
+    is measured against, bench/prefix_cache.py).
     """
     import warnings
 
@@ -92,7 +97,7 @@ def export_onnx(model: CLUE, path: Path, opset: int = DEFAULT_OPSET) -> None:
     # check compares against the uncached PyTorch forward, so it also proves the cache exact.
     size = model.image_size
     example = torch.zeros(1, 3, size, size)
-    with torch.no_grad(), warnings.catch_warnings(), _prompt_prefix_cached(model):
+    with torch.no_grad(), warnings.catch_warnings(), _prompt_prefix_cached(model, prefix_cache):
         wrapper = ExportWrapper(model).eval()
         # The legacy exporter announces its own deprecation, and warns about advanced indexing
         # with negative indices (ours are constant, non-negative EOT positions).
