@@ -9,18 +9,15 @@
 // of the canvas copy.
 //
 // Usage: node bench/viewer-main-thread.mjs [clicks]     (after `npx webpack`)
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { loadSettings } from '../server/config.js';
 import { createClueServer } from '../server/server.js';
 import { launchChromium } from '../tests/e2e/lib/chromium.js';
 import { displayedImage, jumpToSop } from '../tests/e2e/lib/page-state.js';
+import { demoSeries } from './viewer.js';
 
 const clicks = Number(process.argv[2] ?? 5);
 const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static' } });
-const index = JSON.parse(readFileSync(path.join(settings.demoDataDir, 'index.json'), 'utf8'));
-const study = index.studies.find((s) => s.lesion);
-const series = study.series.find((s) => s.view === 'axial' && s.contrast === 't1');
+const { study, series } = demoSeries(settings.demoDataDir, ['t1']);
 const server = await createClueServer(settings);
 const { url } = await server.listen();
 const browser = await launchChromium();

@@ -22,12 +22,12 @@ const median = (xs) => {
 const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 const round = (x) => (x === null || x === undefined ? null : +x.toFixed(1));
 
-/** The demo lesion study and its axial lesion series (as the e2e test picks it). */
-function demoSeries(demoDataDir) {
+/** The demo lesion study and an axial lesion series (the first of `contrasts` it has). */
+export function demoSeries(demoDataDir, contrasts = ['flair', 't1']) {
   const index = JSON.parse(readFileSync(path.join(demoDataDir, 'index.json'), 'utf8'));
   const study = index.studies?.find((s) => s.lesion === true);
   const pick = (contrast) => study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
-  const series = pick('flair') ?? pick('t1');
+  const series = contrasts.map(pick).find(Boolean);
   if (!study || !series) throw new Error(`${demoDataDir}/index.json: no lesion study with an axial lesion series (run scripts/setup.sh test)`);
   return { study, series };
 }
