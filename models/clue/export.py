@@ -34,6 +34,7 @@ from clue import __version__
 from clue.checkpoints import load_backbone
 from clue.errors import UserFacingError
 from clue.manifest import (
+    Domain,
     Manifest,
     Postprocessing,
     Preprocessing,
@@ -43,6 +44,7 @@ from clue.manifest import (
     Threshold,
     file_entry,
     preprocessing_from_dict,
+    validate_domain_dict,
     write_manifest,
 )
 from clue.model import CLUE, ClueConfig, load_model_config, load_trainable
@@ -218,6 +220,7 @@ def export_model(
     training_data: str,
     threshold: Threshold | None = None,
     preprocessing: Preprocessing | None = None,
+    domain: Domain | None = None,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     parity: bool = True,
@@ -225,8 +228,17 @@ def export_model(
     version: str = __version__,
     log: Any = print,
 ) -> ExportResult:
-    """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] + manifest.json)."""
+    """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] + manifest.json).
+
+    `domain` is where the model was validated (written as the manifest's "domain"; the viewer
+    shows it and cautions on slices outside it); None leaves it undeclared.
+    """
     out_dir = Path(out_dir)
+    if domain is not None:
+        # Checked before the export, which can take minutes, rather than when the manifest is written.
+        problems = validate_domain_dict(domain.to_json_dict())
+        if problems:
+            raise UserFacingError(f"domain: {'; '.join(problems)}")
     if preprocessing is not None and preprocessing.resize.size != model.image_size:
         raise UserFacingError(
             f"preprocessing resizes to {preprocessing.resize.size} px but the model takes {model.image_size} px"
@@ -289,6 +301,7 @@ def export_model(
                 commit=git_commit(Path(__file__).resolve().parent),
                 created=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             ),
+            domain=domain,
         )
         write_manifest(manifest, staging / MANIFEST_FILE)
         # Swap into place: the old folder (if any) is removed only after the new one is complete.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,14 @@ FILE_DTYPES = ("float32", "float16")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The validated domain (optional "domain" block). Modality and body part are DICOM code strings
+# (CS: upper case, digits, space, underscore; at most 16 characters) compared with the slice's
+# Modality and BodyPartExamined. Sequences and planes are closed vocabularies: the viewer can
+# tell only these from a slice's DICOM attributes, so a name outside them could never match.
+DOMAIN_FIELDS = ("modality", "body_part", "sequences", "planes", "pixel_spacing_mm", "note")
+DOMAIN_SEQUENCES = ("T1", "T1CE", "T2", "FLAIR", "PD", "DWI")
+DOMAIN_PLANES = ("axial", "sagittal", "coronal")
+_DICOM_CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
 
 @dataclass
@@ -110,6 +119,24 @@ class Provenance:
 
 
 @dataclass
+class Domain:
+    """Where the model was validated (docs/manifest.md § domain); the viewer cautions outside it.
+
+    Only `modality` is required; a field left as None is not declared (and not checked).
+    """
+
+    modality: list[str]  # DICOM Modality codes, e.g. ["MR"]
+    body_part: list[str] | None = None  # DICOM BodyPartExamined terms, e.g. ["BRAIN", "HEAD"]
+    sequences: list[str] | None = None  # from DOMAIN_SEQUENCES (MR only), e.g. ["T1"]
+    planes: list[str] | None = None  # from DOMAIN_PLANES
+    pixel_spacing_mm: list[float] | None = None  # [min, max], both row and column spacing
+    note: str | None = None  # free text shown with the domain in the panel
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass
 class Manifest:
     id: str
     version: str
@@ -122,12 +149,17 @@ class Manifest:
     postprocessing: Postprocessing
     threshold: Threshold
     provenance: Provenance
+    domain: Domain | None = None  # None: validated domain not declared (the key is left out)
     schema: str = SCHEMA
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["input"] = _tensor_dict(self.input)
         data["outputs"] = {key: _tensor_dict(spec) for key, spec in self.outputs.items()}
+        if self.domain is None:
+            del data["domain"]
+        else:
+            data["domain"] = self.domain.to_json_dict()
         # "schema" first, as readers check it first.
         return {"schema": data.pop("schema"), **data}
 
@@ -177,6 +209,55 @@ def _is_number(value: Any) -> bool:
 
 def _is_shape(value: Any) -> bool:
     return isinstance(value, list) and len(value) > 0 and all(_is_int(v) and v > 0 for v in value)
+
+
+def _is_code_list(value: Any) -> bool:
+    return (
+        isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
+        and all(isinstance(v, str) and bool(_DICOM_CODE.match(v)) and v.strip() == v for v in value)
+    )
+
+
+def validate_domain_dict(domain: Any) -> list[str]:
+    """Every problem of a "domain" block (empty list: valid), each naming its field."""
+    check = _Checker()
+    if not check.need(isinstance(domain, dict), "domain must be an object"):
+        return check.problems
+    unknown = [key for key in domain if key not in DOMAIN_FIELDS]
+    check.need(not unknown, f"domain has unknown fields: {', '.join(map(str, unknown))} (known: {', '.join(DOMAIN_FIELDS)})")
+    if check.need("modality" in domain, "domain.modality is missing"):
+        check.need(_is_code_list(domain["modality"]),
+                   'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])')
+    if "body_part" in domain:
+        check.need(_is_code_list(domain["body_part"]),
+                   'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])')
+    if "sequences" in domain:
+        sequences = domain["sequences"]
+        check.need(
+            isinstance(sequences, list) and len(sequences) > 0 and len(set(map(str, sequences))) == len(sequences)
+            and all(v in DOMAIN_SEQUENCES for v in sequences),
+            f"domain.sequences must be a non-empty list of distinct names from {', '.join(DOMAIN_SEQUENCES)}",
+        )
+        modality = domain.get("modality")
+        check.need(not isinstance(modality, list) or "MR" in modality,
+                   'domain.sequences applies to MR only, but domain.modality does not list "MR"')
+    if "planes" in domain:
+        planes = domain["planes"]
+        check.need(
+            isinstance(planes, list) and len(planes) > 0 and len(set(map(str, planes))) == len(planes)
+            and all(v in DOMAIN_PLANES for v in planes),
+            f"domain.planes must be a non-empty list of distinct planes from {', '.join(DOMAIN_PLANES)}",
+        )
+    if "pixel_spacing_mm" in domain:
+        spacing = domain["pixel_spacing_mm"]
+        check.need(
+            isinstance(spacing, list) and len(spacing) == 2 and all(_is_number(v) and math.isfinite(v) and v > 0 for v in spacing)
+            and spacing[0] <= spacing[1],
+            "domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max",
+        )
+    if "note" in domain:
+        check.need(isinstance(domain["note"], str), "domain.note must be a string")
+    return check.problems
 
 
 def validate_manifest_dict(data: Any) -> list[str]:
@@ -296,6 +377,8 @@ def validate_manifest_dict(data: Any) -> list[str]:
         check.need(provenance.get("commit") is None or isinstance(provenance.get("commit"), str),
                    "provenance.commit must be a string or null")
         check.need(isinstance(provenance.get("clinical_use"), bool), "provenance.clinical_use must be true or false")
+    if "domain" in data:  # optional: manifests written before it existed stay valid
+        check.problems.extend(validate_domain_dict(data["domain"]))
     return check.problems
 
 
@@ -315,6 +398,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         postprocessing=Postprocessing(**data["postprocessing"]),
         threshold=Threshold(**data["threshold"]),
         provenance=Provenance(**data["provenance"]),
+        domain=Domain(**data["domain"]) if "domain" in data else None,
     )
 
 

@@ -16,7 +16,7 @@ from clue import export as export_module
 from clue.clip import CLIP
 from clue.errors import UserFacingError
 from clue.export import FP16_FILE, FP32_FILE, MANIFEST_FILE, check_parity, export_model, parity_inputs
-from clue.manifest import read_manifest
+from clue.manifest import Domain, read_manifest
 from clue.model import CLUE, ClueConfig, save_trainable
 
 # Ops the exported graph may contain: all run on onnxruntime-web's WASM backend, and on its
@@ -100,6 +100,23 @@ def test_manifest_describes_the_files(exported: tuple[CLUE, Path]) -> None:
     assert manifest.input.shape == [1, 3, 32, 32] and manifest.preprocessing.resize.size == 32
     assert manifest.outputs["layer_maps"].shape == [1, 4, 32, 32]
     assert manifest.opset == 17 and manifest.provenance.clinical_use is False
+
+
+def test_domain_is_written_into_the_manifest(tiny_clip: CLIP, tmp_path: Path) -> None:
+    model = trained_looking(tiny_clip)
+    domain = Domain(modality=["MR"], body_part=["BRAIN"], sequences=["T1"], planes=["axial"], pixel_spacing_mm=[0.5, 2.0])
+    do_export(model, tmp_path / "model", domain=domain, parity=False)
+    assert read_manifest(tmp_path / "model" / MANIFEST_FILE, verify_files=True).domain == domain
+    # Without one, the manifest declares none (the viewer says so).
+    do_export(model, tmp_path / "plain", parity=False)
+    assert read_manifest(tmp_path / "plain" / MANIFEST_FILE).domain is None
+
+
+def test_a_bad_domain_is_refused_before_exporting(tiny_clip: CLIP, tmp_path: Path) -> None:
+    model = trained_looking(tiny_clip)
+    with pytest.raises(UserFacingError, match=r"domain: domain\.planes must be"):
+        do_export(model, tmp_path / "model", domain=Domain(modality=["MR"], planes=["transverse"]))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_output_folder_is_atomic(tiny_clip: CLIP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

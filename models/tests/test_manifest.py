@@ -10,7 +10,7 @@ import pytest
 
 from clue.errors import UserFacingError
 from clue.manifest import (
-    Manifest, ModelFile, Postprocessing, Preprocessing, Provenance, ResizeSpec, TensorSpec, Threshold,
+    Domain, Manifest, ModelFile, Postprocessing, Preprocessing, Provenance, ResizeSpec, TensorSpec, Threshold,
     file_entry, read_manifest, validate_manifest_dict, write_manifest,
 )
 
@@ -91,6 +91,70 @@ def test_validation_names_the_problem(tmp_path: Path, change, problem: str) -> N
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(bad))
     with pytest.raises(UserFacingError, match=r"manifest\.json: invalid manifest"):
+        read_manifest(path)
+
+
+DEMO_DOMAIN = Domain(
+    modality=["MR"], body_part=["BRAIN", "HEAD"], sequences=["T1"], planes=["axial"],
+    pixel_spacing_mm=[0.5, 2.0], note="synthetic lesions in one brain",
+)
+
+
+def test_domain_round_trip(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path)
+    manifest.domain = DEMO_DOMAIN
+    write_manifest(manifest, tmp_path / "manifest.json")
+    assert read_manifest(tmp_path / "manifest.json").domain == DEMO_DOMAIN
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["domain"] == {
+        "modality": ["MR"], "body_part": ["BRAIN", "HEAD"], "sequences": ["T1"], "planes": ["axial"],
+        "pixel_spacing_mm": [0.5, 2.0], "note": "synthetic lesions in one brain",
+    }
+    # Undeclared fields are left out, not written as null; only the modality is required.
+    manifest.domain = Domain(modality=["CR", "DX"], body_part=["CHEST"])
+    write_manifest(manifest, tmp_path / "manifest.json")
+    assert json.loads((tmp_path / "manifest.json").read_text())["domain"] == {"modality": ["CR", "DX"], "body_part": ["CHEST"]}
+    assert read_manifest(tmp_path / "manifest.json").domain == Domain(modality=["CR", "DX"], body_part=["CHEST"])
+
+
+def test_manifest_without_domain_stays_valid(tmp_path: Path) -> None:
+    # A manifest written before the domain existed (the round trip above checks it writes none).
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(make_manifest(tmp_path).to_json_dict()))
+    assert "domain" not in json.loads(path.read_text())
+    assert read_manifest(path).domain is None
+
+
+@pytest.mark.parametrize(
+    ("domain", "problem"),
+    [
+        ("MR brain", "domain must be an object"),
+        ({"body_part": ["BRAIN"]}, "domain.modality is missing"),
+        ({"modality": "MR"}, "domain.modality must be a non-empty list"),
+        ({"modality": []}, "domain.modality must be a non-empty list"),
+        ({"modality": ["mr"]}, "domain.modality must be a non-empty list of distinct DICOM Modality codes"),
+        ({"modality": ["MR", "MR"]}, "domain.modality must be a non-empty list of distinct"),
+        ({"modality": ["MR"], "body_part": ["brain"]}, "domain.body_part must be"),
+        ({"modality": ["MR"], "body_part": ["BRAIN "]}, "domain.body_part must be"),
+        ({"modality": ["MR"], "sequences": ["T1W"]}, "domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI"),
+        ({"modality": ["CT"], "sequences": ["T1"]}, 'domain.sequences applies to MR only'),
+        ({"modality": ["MR"], "planes": ["transverse"]}, "domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal"),
+        ({"modality": ["MR"], "planes": []}, "domain.planes must be"),
+        ({"modality": ["MR"], "pixel_spacing_mm": [2.0, 0.5]}, "domain.pixel_spacing_mm must be [min, max]"),
+        ({"modality": ["MR"], "pixel_spacing_mm": [0, 2]}, "domain.pixel_spacing_mm must be [min, max]"),
+        ({"modality": ["MR"], "pixel_spacing_mm": [1.0]}, "domain.pixel_spacing_mm must be [min, max]"),
+        ({"modality": ["MR"], "note": 3}, "domain.note must be a string"),
+        ({"modality": ["MR"], "bodypart": ["BRAIN"]}, "domain has unknown fields: bodypart"),
+    ],
+)
+def test_domain_validation_names_the_field(tmp_path: Path, domain: object, problem: str) -> None:
+    data = make_manifest(tmp_path).to_json_dict()
+    data["domain"] = domain
+    problems = validate_manifest_dict(data)
+    assert any(problem in p for p in problems), problems
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserFacingError, match=r"invalid manifest: .*domain"):
         read_manifest(path)
 
 

@@ -34,6 +34,30 @@ export interface PreprocessingSpec {
   normalize: { mean: number[]; std: number[] };
 }
 
+/** The closed vocabularies of the domain block (same lists as models/clue/manifest.py). */
+export const DOMAIN_SEQUENCES = ['T1', 'T1CE', 'T2', 'FLAIR', 'PD', 'DWI'] as const;
+export const DOMAIN_PLANES = ['axial', 'sagittal', 'coronal'] as const;
+const DOMAIN_FIELDS = ['modality', 'body_part', 'sequences', 'planes', 'pixel_spacing_mm', 'note'];
+export type DomainSequence = (typeof DOMAIN_SEQUENCES)[number];
+export type DomainPlane = (typeof DOMAIN_PLANES)[number];
+
+/**
+ * Where the model was validated (optional; docs/manifest.md § domain). Only `modality` is
+ * required; a field left out is not declared, and not checked on slices.
+ */
+export interface ModelDomain {
+  /** DICOM Modality codes, e.g. ["MR"]. */
+  modality: string[];
+  /** DICOM BodyPartExamined terms, e.g. ["BRAIN", "HEAD"]. */
+  body_part?: string[];
+  /** MR sequences (weightings) the evaluation supports, e.g. ["T1"]. */
+  sequences?: DomainSequence[];
+  planes?: DomainPlane[];
+  /** [min, max] in mm, for both the row and the column spacing. */
+  pixel_spacing_mm?: [number, number];
+  note?: string;
+}
+
 export interface ClueManifest {
   schema: typeof MANIFEST_SCHEMA;
   id: string;
@@ -55,6 +79,8 @@ export interface ClueManifest {
     intended_use: string;
     clinical_use: boolean;
   };
+  /** Absent in manifests that declare no validated domain (all written before it existed). */
+  domain?: ModelDomain;
 }
 
 /** A manifest that cannot be used; `problems` names every offending field. */
@@ -80,6 +106,48 @@ const isShape = (value: unknown): value is number[] =>
   Array.isArray(value) && value.length > 0 && value.every((v) => isInt(v) && v > 0);
 const sameList = (a: unknown, b: number[]): boolean =>
   Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+/** A DICOM code string (CS): upper case, digits, space, underscore; 1 to 16 characters. */
+const DICOM_CODE = /^[A-Z0-9_ ]{1,16}$/;
+const isDistinctList = (value: unknown, accept: (v: unknown) => boolean): boolean =>
+  Array.isArray(value) && value.length > 0 && new Set(value).size === value.length && value.every(accept);
+const isCodeList = (value: unknown): boolean =>
+  isDistinctList(value, (v) => typeof v === 'string' && DICOM_CODE.test(v) && v.trim() === v);
+
+/** Every problem of a manifest's "domain" block, each naming its field (empty: valid). */
+export function domainProblems(domain: unknown): string[] {
+  if (!isObject(domain)) return ['domain must be an object'];
+  const problems: string[] = [];
+  const need = (ok: boolean, message: string) => {
+    if (!ok) problems.push(message);
+  };
+  const unknown = Object.keys(domain).filter((key) => !DOMAIN_FIELDS.includes(key));
+  need(unknown.length === 0, `domain has unknown fields: ${unknown.join(', ')} (known: ${DOMAIN_FIELDS.join(', ')})`);
+  if ('modality' in domain) {
+    need(isCodeList(domain.modality), 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])');
+  } else {
+    need(false, 'domain.modality is missing');
+  }
+  if ('body_part' in domain) {
+    need(isCodeList(domain.body_part), 'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])');
+  }
+  if ('sequences' in domain) {
+    need(isDistinctList(domain.sequences, (v) => (DOMAIN_SEQUENCES as readonly unknown[]).includes(v)),
+      `domain.sequences must be a non-empty list of distinct names from ${DOMAIN_SEQUENCES.join(', ')}`);
+    need(!Array.isArray(domain.modality) || domain.modality.includes('MR'),
+      'domain.sequences applies to MR only, but domain.modality does not list "MR"');
+  }
+  if ('planes' in domain) {
+    need(isDistinctList(domain.planes, (v) => (DOMAIN_PLANES as readonly unknown[]).includes(v)),
+      `domain.planes must be a non-empty list of distinct planes from ${DOMAIN_PLANES.join(', ')}`);
+  }
+  if ('pixel_spacing_mm' in domain) {
+    const spacing = domain.pixel_spacing_mm;
+    need(Array.isArray(spacing) && spacing.length === 2 && spacing.every((v) => isNumber(v) && v > 0) && spacing[0] <= spacing[1],
+      'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max');
+  }
+  if ('note' in domain) need(typeof domain.note === 'string', 'domain.note must be a string');
+  return problems;
+}
 
 /**
  * Validates parsed JSON as a clue-manifest/1 and returns it typed. Throws ManifestError
@@ -213,6 +281,8 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     need(provenance.commit === null || typeof provenance.commit === 'string', 'provenance.commit must be a string or null');
     need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
   }
+  // Optional: manifests written before the domain existed stay valid.
+  if ('domain' in m) problems.push(...domainProblems(m.domain));
   if (problems.length > 0) fail();
   return m as unknown as ClueManifest;
 }

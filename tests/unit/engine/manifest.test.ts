@@ -96,4 +96,33 @@ describe('parseManifest', () => {
     absolute.files[0].path = 'https://elsewhere.example/model.onnx';
     expect(problemsOf(absolute)).toEqual(['files[0].path must be a relative path inside the model folder']);
   });
+
+  it('accepts a validated domain, and a manifest without one (written before it existed)', () => {
+    expect(parseManifest(validManifest()).domain).toBeUndefined();
+    const domain = {
+      modality: ['MR'], body_part: ['BRAIN', 'HEAD'], sequences: ['T1'], planes: ['axial'],
+      pixel_spacing_mm: [0.5, 2.0], note: 'synthetic lesions in one brain',
+    };
+    expect(parseManifest({ ...validManifest(), domain }).domain).toEqual(domain);
+    // Only the modality is required.
+    expect(parseManifest({ ...validManifest(), domain: { modality: ['CR', 'DX'], body_part: ['CHEST'] } }).domain?.modality).toEqual(['CR', 'DX']);
+  });
+
+  it.each([
+    ['MR brain', 'domain must be an object'],
+    [{ body_part: ['BRAIN'] }, 'domain.modality is missing'],
+    [{ modality: 'MR' }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
+    [{ modality: ['mr'] }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
+    [{ modality: ['MR', 'MR'] }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
+    [{ modality: ['MR'], body_part: ['BRAIN '] }, 'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])'],
+    [{ modality: ['MR'], sequences: ['T1W'] }, 'domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI'],
+    [{ modality: ['CT'], sequences: ['T1'] }, 'domain.sequences applies to MR only, but domain.modality does not list "MR"'],
+    [{ modality: ['MR'], planes: ['transverse'] }, 'domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal'],
+    [{ modality: ['MR'], pixel_spacing_mm: [2, 0.5] }, 'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max'],
+    [{ modality: ['MR'], pixel_spacing_mm: [0, 2] }, 'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max'],
+    [{ modality: ['MR'], note: 3 }, 'domain.note must be a string'],
+    [{ modality: ['MR'], bodypart: ['BRAIN'] }, 'domain has unknown fields: bodypart (known: modality, body_part, sequences, planes, pixel_spacing_mm, note)'],
+  ])('rejects the domain %j naming its field', (domain, problem) => {
+    expect(problemsOf({ ...validManifest(), domain })).toEqual([problem]);
+  });
 });
