@@ -12,6 +12,7 @@ import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type Ov
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
 import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
+import { checkDomain, outsideFindings } from './workflow/domain';
 import { engineErrorMessage } from './workflow/messages';
 import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
@@ -47,7 +48,7 @@ export interface OverlayInspection {
 }
 
 /** One slice's pixels, ready for the model: a displayed slice, or a series image read by id. */
-type SliceInput = Pick<DisplayedSlice, 'viewportId' | 'displaySet' | 'imageId' | 'plane' | 'rows' | 'columns' | 'values' | 'modalityLut'>;
+type SliceInput = Pick<DisplayedSlice, 'viewportId' | 'displaySet' | 'imageId' | 'plane' | 'rows' | 'columns' | 'values' | 'modalityLut' | 'attributes'>;
 
 /** Runs `task` when the browser is idle (tests pass their own). */
 export type IdleScheduler = (task: () => void) => void;
@@ -117,7 +118,8 @@ export function createClueActions(
       if (store.getState().model.status !== 'ready') {
         const info = mapper.info;
         setModel({
-          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, sha256: info.sha256, backend: info.backend,
+          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, domain: info.manifest.domain ?? null,
+          sha256: info.sha256, backend: info.backend,
           threads: info.threads, skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),
           fromCache: info.fromCache, networkBytes: info.networkBytes, modelBytes: info.modelBytes,
           loadMs: Math.round(info.totalMs), cacheProblem: info.cacheProblem, error: null,
@@ -233,6 +235,7 @@ export function createClueActions(
       modalityLut: input.modalityLut,
       timings,
       durationMs: 0,
+      domain: checkDomain(mapper.info.manifest.domain, input.attributes),
     };
     results.set({
       displaySetInstanceUID: summary.displaySetInstanceUID, imageId: input.imageId, rows: input.rows, columns: input.columns,
@@ -310,7 +313,7 @@ export function createClueActions(
       summary.durationMs = performance.now() - started;
       store.setState({
         status: 'done', error: null, lastResult: summary, displayedResult: summary,
-        message: `Map computed${slice.plane ? ` on the ${slice.plane.plane.orientation} reformat (${slice.plane.plane.rows}×${slice.plane.plane.columns})` : ''}: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.`,
+        message: `Map computed${slice.plane ? ` on the ${slice.plane.plane.orientation} reformat (${slice.plane.plane.rows}×${slice.plane.plane.columns})` : ''}: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.${outsideFindings(summary.domain).length ? ' The slice is outside the model’s validated domain: see the caution below.' : ''}`,
       });
     } catch (error) {
       if (isAbortError(error) || !isCurrent(id)) return;

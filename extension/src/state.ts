@@ -1,6 +1,8 @@
 // The state commands write and the panel reads. Plain data only (no typed arrays, no host
 // objects), so the e2e inspection hook can hand it to the test as JSON.
 import { DEFAULT_CLUE_CONFIG, type ClueConfig } from './config';
+import type { ModelDomain } from './engine/manifest';
+import type { DomainCheck } from './workflow/domain';
 import type { GroundTruthMetrics } from './metrics';
 import { createStore, type Store } from './store';
 
@@ -51,6 +53,8 @@ export interface SliceResult {
   timings: Timings;
   /** Command start → labelmap and heatmap written (click-to-overlay), for the computing run. */
   durationMs: number;
+  /** The slice against the model's validated domain (cautions when outside it). */
+  domain: DomainCheck;
 }
 
 export interface SkippedBackendInfo {
@@ -68,6 +72,8 @@ export interface ModelState {
   totalBytes: number;
   modelId: string | null;
   modelVersion: string | null;
+  /** The manifest's validated domain; null when it declares none. */
+  domain: ModelDomain | null;
   /** sha256 of the model file that runs (recorded in exports and DICOM objects). */
   sha256: string | null;
   backend: string | null;
@@ -162,7 +168,7 @@ export const DEFAULT_OVERLAY_OPACITY = 0.6;
 
 export function initialModelState(url: string): ModelState {
   return {
-    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null, sha256: null,
+    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null, domain: null, sha256: null,
     backend: null, threads: null, skipped: [], fromCache: null, networkBytes: null, modelBytes: null, loadMs: null,
     cacheProblem: null, error: null,
   };

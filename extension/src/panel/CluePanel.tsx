@@ -4,6 +4,7 @@
 import { useSyncExternalStore, type CSSProperties } from 'react';
 import type { ClueState, ClueStore, ModelState, SeriesRunState, SliceResult } from '../state';
 import { COLORMAP_NAME, colormapCssGradient } from '../workflow/colormap';
+import { describeDomain, describeSliceLine, type DomainCheck } from '../workflow/domain';
 import { ComparisonSection, SaveSection, type ResultsCallbacks } from './ResultsSections';
 
 export interface CluePanelProps extends ResultsCallbacks {
@@ -36,6 +37,8 @@ const styles: Record<string, CSSProperties> = {
   term: { color: '#8aa0b8' },
   value: { margin: 0, wordBreak: 'break-all', color: '#e8eef5' },
   note: { color: '#8aa0b8', fontSize: 11 },
+  caution: { color: '#ffd180', background: 'rgba(255, 171, 0, 0.14)', border: '1px solid rgba(255, 171, 0, 0.5)', padding: 8, borderRadius: 4 },
+  list: { margin: '4px 0 0 0', paddingLeft: 16 },
   progress: { width: '100%', height: 8 },
   legendBar: { height: 10, borderRadius: 2, position: 'relative' },
   legendScale: { display: 'flex', justifyContent: 'space-between', fontSize: 11, color: '#8aa0b8' },
@@ -73,6 +76,11 @@ function ModelSection({ model }: { model: ModelState }) {
           <dd style={styles.value} data-testid="clue-model-load">
             {formatBytes(model.modelBytes ?? 0)} {model.fromCache ? 'from the browser cache' : 'over the network'} in {model.loadMs} ms
           </dd>
+          <dt style={styles.term}>Validated on</dt>
+          <dd style={{ ...styles.value, wordBreak: 'normal' }} data-testid="clue-model-domain" data-domain-declared={model.domain ? 'true' : 'false'}>
+            {model.domain ? describeDomain(model.domain) : 'validated domain not declared (the model’s manifest has none): slices cannot be checked against it'}
+            {model.domain?.note ? <div style={styles.note}>{model.domain.note}</div> : null}
+          </dd>
         </dl>
       ) : null}
       {model.status === 'ready' && model.skipped.length ? (
@@ -100,6 +108,37 @@ function SeriesProgress({ series }: { series: SeriesRunState }) {
   );
 }
 
+/**
+ * The slice against the model's validated domain: a caution for each part outside it, a note
+ * for what the slice's attributes do not say (not checked), a line when all is inside.
+ */
+function DomainNotice({ check }: { check: DomainCheck }) {
+  if (!check.declared) {
+    return <div style={styles.note} data-testid="clue-domain" data-domain-status="undeclared">Not checked against a validated domain: the model declares none.</div>;
+  }
+  const outside = check.findings.filter((f) => f.status === 'outside');
+  const unchecked = check.findings.filter((f) => f.status === 'not-checked');
+  const status = outside.length ? 'outside' : unchecked.length ? 'partly-checked' : 'inside';
+  return (
+    <div data-testid="clue-domain" data-domain-status={status}>
+      {outside.length ? (
+        <div style={styles.caution} role="alert" data-testid="clue-domain-caution">
+          <strong>Outside the model’s validated domain</strong>
+          <ul style={styles.list}>
+            {outside.map((f) => <li key={f.field} data-domain-field={f.field}>{f.message}</li>)}
+          </ul>
+        </div>
+      ) : null}
+      {unchecked.length ? (
+        <ul style={{ ...styles.note, ...styles.list }} data-testid="clue-domain-unchecked">
+          {unchecked.map((f) => <li key={f.field} data-domain-field={f.field}>{f.message}</li>)}
+        </ul>
+      ) : null}
+      {status === 'inside' ? <div style={styles.note}>Within the model’s validated domain.</div> : null}
+    </div>
+  );
+}
+
 function ResultTable({ result }: { result: SliceResult }) {
   const lut = result.modalityLut;
   const t = result.timings;
@@ -117,6 +156,8 @@ function ResultTable({ result }: { result: SliceResult }) {
       </dd>
       <dt style={styles.term}>Slice</dt>
       <dd style={styles.value} data-testid="clue-result-size">{result.rows} × {result.columns}</dd>
+      <dt style={styles.term}>Acquisition</dt>
+      <dd style={{ ...styles.value, wordBreak: 'normal' }} data-testid="clue-result-acquisition">{describeSliceLine(result.domain.slice)}</dd>
       <dt style={styles.term}>Modality LUT</dt>
       <dd style={styles.value} data-testid="clue-result-lut">
         ×{lut.slope} + {lut.intercept}{lut.appliedByLoader ? ' (applied by the loader)' : ''}
@@ -224,7 +265,12 @@ export function CluePanel(props: CluePanelProps) {
       </label>
       <Legend state={state} onOpacityChange={onOpacityChange} />
       <h3 style={styles.subtitle}>Displayed slice</h3>
-      {shown ? <ResultTable result={shown} /> : <div style={styles.note} data-testid="clue-no-result">No result stored for this slice.</div>}
+      {shown ? (
+        <>
+          <DomainNotice check={shown.domain} />
+          <ResultTable result={shown} />
+        </>
+      ) : <div style={styles.note} data-testid="clue-no-result">No result stored for this slice.</div>}
       <ComparisonSection state={state} callbacks={props} />
       <SaveSection state={state} callbacks={props} />
       <ModelSection model={state.model} />

@@ -5,6 +5,7 @@ import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
 import { checkSliceSize } from '../workflow/messages';
+import type { SliceAttributes } from '../workflow/domain';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
 import { extractPlane, planeFromCamera, planeSourceIndices, planeVoxel, voxelToWorld, type PlaneSource, type Vec3, type VolumeGeometry, type VolumePlane } from './volumePlane';
 
@@ -34,6 +35,8 @@ export interface DisplayedSlice {
   values: Float32Array;
   modalityLut: ModalityLutInfo;
   geometry: SliceGeometry;
+  /** What the slice's DICOM attributes say about its acquisition (for the domain check). */
+  attributes: SliceAttributes;
 }
 
 interface ModalityLutModule {
@@ -152,6 +155,43 @@ export interface ImageValues {
   values: Float32Array;
   modalityLut: ModalityLutInfo;
   geometry: SliceGeometry;
+  attributes: SliceAttributes;
+}
+
+const text = (value: unknown): string | undefined => {
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' && first.trim() !== '' ? first.trim() : undefined;
+};
+const numbers = (value: unknown, count: number): number[] | undefined => {
+  if (!Array.isArray(value) || value.length !== count) return undefined;
+  const list = value.map(Number);
+  return list.every(Number.isFinite) ? list : undefined;
+};
+
+/**
+ * The acquisition attributes of an image, from the host's naturalized instance metadata.
+ * Orientation and spacing come from ImageOrientationPatient and PixelSpacing themselves:
+ * the host's imagePlaneModule puts an axial orientation and 1 mm in their place when an
+ * image lacks them, which would pass a radiograph off as an axial 1 mm slice.
+ */
+export function readSliceAttributes(libraries: HostLibraries, imageId: string): SliceAttributes {
+  const instance = (libraries.cornerstone.metaData.get('instance', imageId) ?? {}) as Record<string, unknown>;
+  const scanning = instance.ScanningSequence;
+  const scanningSequence = (Array.isArray(scanning) ? scanning : typeof scanning === 'string' ? scanning.split('\\') : [])
+    .filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
+  const attributes: SliceAttributes = {
+    modality: text(instance.Modality),
+    bodyPartExamined: text(instance.BodyPartExamined),
+    seriesDescription: text(instance.SeriesDescription),
+    protocolName: text(instance.ProtocolName),
+    scanningSequence: scanningSequence.length ? scanningSequence : undefined,
+    sequenceName: text(instance.SequenceName),
+    contrastBolusAgent: text(instance.ContrastBolusAgent),
+    imageOrientationPatient: numbers(instance.ImageOrientationPatient, 6),
+    pixelSpacing: numbers(instance.PixelSpacing, 2),
+  };
+  // Only what the image records: an absent key means the attribute is not there.
+  return Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)) as SliceAttributes;
 }
 
 /**
@@ -199,7 +239,7 @@ export function readImageValues(libraries: HostLibraries, image: HostImage, what
     rowPixelSpacing: plane.rowPixelSpacing,
     columnPixelSpacing: plane.columnPixelSpacing,
   };
-  return { rows, columns, values, modalityLut: lut.info, geometry };
+  return { rows, columns, values, modalityLut: lut.info, geometry, attributes: readSliceAttributes(libraries, imageId) };
 }
 
 function isOrthographic(libraries: HostLibraries, viewport: HostStackViewport): boolean {
@@ -308,6 +348,12 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
   const first = (cornerstone.metaData.get('imagePlaneModule', volume.imageIds[0]!) ?? {}) as ImagePlaneModule;
   const rowDirection = Array.from(geometry.direction).slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3).map((v) => v * plane.columnStep);
   const columnDirection = Array.from(geometry.direction).slice(plane.rowAxis * 3, plane.rowAxis * 3 + 3).map((v) => v * plane.rowStep);
+  // The series' attributes, with the reformatted plane's own orientation and spacing.
+  const attributes: SliceAttributes = {
+    ...readSliceAttributes(libraries, volume.imageIds[0]!),
+    imageOrientationPatient: [...rowDirection, ...columnDirection],
+    pixelSpacing: [plane.rowPixelSpacing, plane.columnPixelSpacing],
+  };
   return {
     viewportId,
     viewport,
@@ -326,5 +372,6 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
       rowPixelSpacing: plane.rowPixelSpacing,
       columnPixelSpacing: plane.columnPixelSpacing,
     },
+    attributes,
   };
 }

@@ -4,6 +4,7 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import { CluePanel } from '../../../extension/src/panel/CluePanel';
 import { createClueStore, type SliceResult } from '../../../extension/src/state';
+import { checkDomain } from '../../../extension/src/workflow/domain';
 
 const noop = () => {};
 
@@ -30,7 +31,10 @@ const result: SliceResult = {
   modalityLut: { slope: 0.5, intercept: 0, appliedByLoader: true },
   timings: { preprocessMs: 3.2, inferenceMs: 412.6, postprocessMs: 1.1 },
   durationMs: 457.4,
+  domain: checkDomain(undefined, { modality: 'MR', bodyPartExamined: 'BRAIN', seriesDescription: 'T1 axial', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] }),
 };
+
+const DEMO_DOMAIN = { modality: ['MR'], body_part: ['BRAIN', 'HEAD'], sequences: ['T1' as const], planes: ['axial' as const], pixel_spacing_mm: [0.5, 2] as [number, number], note: 'one synthetic brain' };
 
 describe('CluePanel', () => {
   it('idle: run buttons, status, threshold, legend, model not loaded, no result and no error', () => {
@@ -81,6 +85,48 @@ describe('CluePanel', () => {
     expect(html).toContain('data-testid="clue-model-backend">wasm (2 threads)<');
     expect(html).toContain('2 kB from the browser cache in 120 ms');
     expect(html).toContain('webgpu not used: requestAdapter() returned no adapter');
+  });
+
+  it('ready: the model’s validated domain, or that it declares none', () => {
+    const store = createClueStore();
+    const ready = { status: 'ready' as const, modelId: 'clue-demo', modelVersion: '0.1.0', backend: 'wasm', threads: 1, fromCache: false, modelBytes: 1, loadMs: 1 };
+    store.setState((s) => ({ model: { ...s.model, ...ready, domain: DEMO_DOMAIN } }));
+    let html = render(store);
+    expect(html).toMatch(/data-testid="clue-model-domain" data-domain-declared="true">MR, body part BRAIN or HEAD, T1, axial, pixel spacing 0\.5–2\.0 mm<div[^>]*>one synthetic brain</);
+    store.setState((s) => ({ model: { ...s.model, domain: null } }));
+    html = render(store);
+    expect(html).toContain('data-domain-declared="false">validated domain not declared');
+  });
+
+  it('a result outside the validated domain carries a caution naming what is outside and why', () => {
+    const store = createClueStore();
+    const ct = checkDomain(DEMO_DOMAIN, { modality: 'CT', bodyPartExamined: 'HEAD', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
+    store.setState({ status: 'done', lastResult: { ...result, domain: ct }, displayedResult: { ...result, domain: ct } });
+    const html = render(store);
+    expect(html).toContain('data-domain-status="outside"');
+    expect(html).toMatch(/role="alert" data-testid="clue-domain-caution"><strong>Outside the model’s validated domain<\/strong><ul[^>]*><li data-domain-field="modality">CT: this model was validated on MR only — [^<]*read this map with caution\.<\/li><\/ul>/);
+    expect(html).toContain('data-testid="clue-result-acquisition">CT, HEAD, axial, 1.0 × 1.0 mm<');
+  });
+
+  it('a result inside the domain says so; untold parts are listed as not checked; no domain: not checked against one', () => {
+    const store = createClueStore();
+    const inside = checkDomain(DEMO_DOMAIN, { modality: 'MR', bodyPartExamined: 'BRAIN', seriesDescription: 'T1 axial', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
+    store.setState({ status: 'done', displayedResult: { ...result, domain: inside } });
+    let html = render(store);
+    expect(html).toContain('data-domain-status="inside"');
+    expect(html).toContain('Within the model’s validated domain.');
+    expect(html).not.toContain('clue-domain-caution');
+    const untold = checkDomain(DEMO_DOMAIN, { modality: 'MR', seriesDescription: 'Ax 3D', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
+    store.setState({ displayedResult: { ...result, domain: untold } });
+    html = render(store);
+    expect(html).toContain('data-domain-status="partly-checked"');
+    expect(html).toContain('<li data-domain-field="body_part">Body part not checked: the slice has no BodyPartExamined.</li>');
+    expect(html).toContain('<li data-domain-field="sequence">Sequence not checked: SeriesDescription “Ax 3D” names no sequence');
+    expect(html).not.toContain('clue-domain-caution');
+    store.setState({ displayedResult: result });
+    html = render(store);
+    expect(html).toContain('data-domain-status="undeclared">Not checked against a validated domain: the model declares none.<');
+    expect(html).toContain('data-testid="clue-result-acquisition">MR, BRAIN, T1, axial, 1.0 × 1.0 mm<');
   });
 
   it('running a series: progress and a cancel button instead of clear', () => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { metricsAtThreshold, prepareComparison } from '../../../extension/src/metrics';
 import { CluePanel } from '../../../extension/src/panel/CluePanel';
 import { createClueStore, type SliceResult } from '../../../extension/src/state';
+import { checkDomain } from '../../../extension/src/workflow/domain';
 
 const noop = () => {};
 const render = (store: ReturnType<typeof createClueStore>) =>
@@ -24,6 +25,7 @@ function displayed(imageId: string): SliceResult {
     segmentationId: 'clue-anomaly::ds', viewportId: 'vp', displaySetInstanceUID: 'ds', imageId, labelmapImageId: 'lm', rows: 2, columns: 2,
     mapName: 'm 1', threshold: 0.5, voxelCount: 1, score: 0.7, mapMin: 0, mapMax: 1,
     modalityLut: { slope: 1, intercept: 0, appliedByLoader: false }, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 }, durationMs: 0,
+    domain: checkDomain(undefined, {}),
   };
 }
 

@@ -15,7 +15,7 @@ import { fakeSegmentationService, voxels } from './fakeHostParts';
 const SIZE = 16;
 const SLICES = 5;
 
-function fakeHost(options: { modality?: string } = {}) {
+function fakeHost(options: { modality?: string; instance?: (imageId: string) => Record<string, unknown> } = {}) {
   const images = new Map<string, any>();
   const imageIds = Array.from({ length: SLICES }, (_, k) => `img:${k}`);
   imageIds.forEach((imageId, k) => {
@@ -44,7 +44,14 @@ function fakeHost(options: { modality?: string } = {}) {
   const libraries = {
     cornerstone: {
       cache: { getImage: (id: string) => images.get(id) },
-      metaData: { get: () => undefined },
+      metaData: {
+        get: (type: string, imageId: string) => {
+          if (type === 'instance') return options.instance?.(imageId);
+          // What OHIF's imagePlaneModule gives an image without orientation or PixelSpacing.
+          if (type === 'imagePlaneModule') return { rowCosines: [1, 0, 0], columnCosines: [0, 1, 0], rowPixelSpacing: 1, columnPixelSpacing: 1 };
+          return undefined;
+        },
+      },
       imageLoader: { loadAndCacheImage: async (id: string) => images.get(id) },
       utilities: { imageToWorldCoords: () => [0, 0, 0] },
       eventTarget: new EventTarget(),
@@ -101,13 +108,13 @@ interface Pending {
 }
 
 /** A mapper whose computes wait until the test releases them (or answer at once). */
-function controlledRegistry(options: { manual?: boolean; threshold?: number } = {}) {
+function controlledRegistry(options: { manual?: boolean; threshold?: number; domain?: Record<string, unknown> } = {}) {
   const pending: Pending[] = [];
   let computes = 0;
   const info = {
     backend: 'wasm', threads: 2, skipped: [{ backend: 'webgpu', reason: 'no adapter' }], modelId: 'fake', modelVersion: '1',
     fromCache: false, networkBytes: 10, modelBytes: 10, totalMs: 5, cacheProblem: null,
-    manifest: { threshold: { default: options.threshold ?? 0.5 } },
+    manifest: { threshold: { default: options.threshold ?? 0.5 }, ...(options.domain ? { domain: options.domain } : {}) },
   } as unknown as EngineInfo;
   const mapper: SliceMapper = {
     name: 'fake 1',
@@ -159,6 +166,45 @@ describe('workflow commands', () => {
     await actions.runOnSlice(); // the same slice again: shown from the store, not recomputed
     expect(model.computes()).toBe(1);
     expect(store.getState().message).toMatch(/already computed/);
+  });
+
+  it('checks each result against the manifest’s domain, from the DICOM attributes (not the host’s stand-in geometry)', async () => {
+    // A chest radiograph: no ImageOrientationPatient, no PixelSpacing, ScanningSequence absent.
+    const radiograph = (imageId: string) => ({ SOPInstanceUID: imageId, Modality: 'DX', BodyPartExamined: 'CHEST', SeriesDescription: 'PA' });
+    const host = fakeHost({ modality: 'DX', instance: radiograph });
+    const store = createClueStore();
+    const domain = { modality: ['MR'], body_part: ['BRAIN'], planes: ['axial'], pixel_spacing_mm: [0.5, 2] };
+    const actions = createClueActions(host.params, store, controlledRegistry({ domain }).registry);
+    await actions.runOnSlice();
+    const state = store.getState();
+    expect(state.model.domain).toEqual(domain);
+    const check = state.lastResult!.domain;
+    expect(check.findings.map((f) => [f.field, f.status])).toEqual([
+      ['modality', 'outside'], ['body_part', 'outside'], ['plane', 'not-checked'], ['pixel_spacing', 'not-checked'],
+    ]);
+    expect(state.message).toMatch(/outside the model’s validated domain/);
+    // Every slice of a series run is checked too.
+    await actions.runOnSeries();
+    expect(store.getState().series.status).toBe('done');
+    expect(store.getState().lastResult!.domain.slice.modality).toBe('DX');
+
+    // An MR slice in the domain: strings as DICOMweb JSON may carry them, multi-valued ScanningSequence.
+    const mr = (imageId: string) => ({
+      SOPInstanceUID: imageId, Modality: 'MR', BodyPartExamined: 'BRAIN', SeriesDescription: 'T1 axial', ScanningSequence: ['SE', 'IR'],
+      ImageOrientationPatient: ['1', '0', '0', '0', '1', '0'], PixelSpacing: ['0.9', '0.9'],
+    });
+    const mrStore = createClueStore();
+    await createClueActions(fakeHost({ instance: mr }).params, mrStore, controlledRegistry({ domain }).registry).runOnSlice();
+    const inside = mrStore.getState().lastResult!.domain;
+    expect(inside.findings.every((f) => f.status === 'inside')).toBe(true);
+    expect(inside.slice).toMatchObject({ modality: 'MR', plane: 'axial', pixelSpacingMm: [0.9, 0.9], sequence: 'T1' });
+    expect(mrStore.getState().message).not.toMatch(/outside/);
+
+    // A model without a domain: declared false, the panel says so.
+    const plain = createClueStore();
+    await createClueActions(fakeHost({ instance: mr }).params, plain, controlledRegistry().registry).runOnSlice();
+    expect(plain.getState().model.domain).toBeNull();
+    expect(plain.getState().lastResult!.domain).toMatchObject({ declared: false, findings: [] });
   });
 
   it('keeps a threshold the user chose over the manifest’s default', async () => {

@@ -138,6 +138,8 @@ describe('workflow commands on an MPR viewport', () => {
     expect(state.status).toBe('done');
     expect(state.lastResult).toMatchObject({ imageId: 'mpr:sagittal:i=3', rows: DZ, columns: DY, threshold: 0.5 });
     expect(state.message).toMatch(/sagittal reformat \(16×18\)/);
+    // The domain check sees the reformat's own plane and spacing (rows 2 mm apart along z), not the source images'.
+    expect(state.lastResult!.domain.slice).toMatchObject({ plane: 'sagittal', pixelSpacingMm: [2, 1] });
     // What the model saw: rows from the top (superior, highest k) down, columns along j; slope applied.
     const input = model.inputs[0]!;
     expect([input.rows, input.columns]).toEqual([DZ, DY]);
