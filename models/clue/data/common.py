@@ -31,18 +31,23 @@ from clue.preprocess import PreprocessSpec, preprocess_mask, preprocess_slice
 @dataclass(frozen=True, eq=False)
 class SliceSample:
     """One slice. `image`: [H, W] float32 real-world values; `mask`: [H, W] uint8 in {0, 1},
-    or None when the set has no pixel labels; `label`: 1 abnormal, 0 normal."""
+    or None when the set has no pixel labels; `label`: 1 abnormal, 0 normal; `region`: [H, W]
+    bool, the brain (or, where no brain mask is known, the head) — the pixels the brain-only
+    metrics and the false-positive area count — or None when the set does not know it."""
 
     image: np.ndarray
     mask: np.ndarray | None
     label: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+    region: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 2:
             raise ValueError(f"slice image must be 2-D, got shape {self.image.shape}")
         if self.mask is not None and self.mask.shape != self.image.shape:
             raise ValueError(f"mask shape {self.mask.shape} differs from image shape {self.image.shape}")
+        if self.region is not None and self.region.shape != self.image.shape:
+            raise ValueError(f"region shape {self.region.shape} differs from image shape {self.image.shape}")
         if self.label not in (0, 1):
             raise ValueError(f"label must be 0 or 1, got {self.label!r}")
 
@@ -128,9 +133,11 @@ DATASET_KINDS: dict[str, str] = {
     "bmad-oct": "clue.data.bmad:open_bmad_oct",
     "demo": "clue.data.demo:open_demo",
     "demo-synthetic": "clue.data.demo:open_synthetic",
+    "synthetic-anomalies": "clue.data.anomalies:open_synthetic_anomalies",
+    "dicom-series": "clue.data.dicom_series:open_dicom_series",
 }
 # Kinds that make their slices instead of reading a folder: `root` may be left out.
-ROOTLESS_KINDS: frozenset[str] = frozenset({"demo-synthetic"})
+ROOTLESS_KINDS: frozenset[str] = frozenset({"demo-synthetic", "synthetic-anomalies"})
 
 
 def dataset_opener(kind: str) -> Callable[..., SliceDataset]:

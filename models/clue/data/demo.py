@@ -348,10 +348,13 @@ class SyntheticSlices:
         if not 0 <= index < len(self._slices):
             raise IndexError(index)
         entry = self._slices[index]
+        from clue.synth.anatomy import load_anatomy
+
         volume, mask = self._volume(entry.seed, entry.lesion, entry.sequence)
         image = extract_slice(volume, entry.view, entry.slice_index)
         binary = (extract_slice(mask, entry.view, entry.slice_index) > 0).astype(np.uint8)
-        return SliceSample(image=image, mask=binary, label=int(binary.any()), meta=dict(self.meta(index)))
+        brain = extract_slice(load_anatomy(self._colin27_path).brain, entry.view, entry.slice_index)
+        return SliceSample(image=image, mask=binary, label=int(binary.any()), meta=dict(self.meta(index)), region=brain)
 
 
 def open_synthetic(

@@ -85,21 +85,25 @@ def check_contrast(contrast: str) -> str:
 
 def tissue_image(anatomy: Anatomy, contrast: str) -> np.ndarray:
     """The lesion-free contrast in WM≈1000 units, before the acquisition (gain/bias/noise)."""
-    levels = CONTRAST_LEVELS[check_contrast(contrast)]
-    csf_mean, gm_mean, wm_mean = (float(m) for m in anatomy.class_means)
-    t1 = anatomy.t1
-    if levels.tissue is None:
-        image = t1 * np.float32(WHITE_MATTER_UNITS / wm_mean)
-    else:
-        csf_level, gm_level, wm_level = levels.tissue
-        slope_high = (wm_level - gm_level) / (wm_mean - gm_mean)
-        # np.interp is flat outside the control points; extend past the white-matter mean
-        # with the grey→white slope instead.
-        relative = np.interp(t1, [csf_mean, gm_mean, wm_mean], [csf_level, gm_level, wm_level])
-        above = t1 > wm_mean
-        relative[above] = wm_level + slope_high * (t1[above] - wm_mean)
-        image = np.maximum(relative, 0.0).astype(np.float32) * np.float32(WHITE_MATTER_UNITS)
+    image = contrast_from_t1(anatomy.t1, anatomy.class_means, contrast)
     return np.where(anatomy.brain, image, np.float32(0.0)).astype(np.float32)
+
+
+def contrast_from_t1(t1: np.ndarray, class_means: np.ndarray, contrast: str) -> np.ndarray:
+    """T1 values (any shape) sent through the contrast's class curve (module doc), in WM≈1000
+    units; the real T1 itself only rescaled. No brain mask applied."""
+    levels = CONTRAST_LEVELS[check_contrast(contrast)]
+    csf_mean, gm_mean, wm_mean = (float(m) for m in class_means)
+    if levels.tissue is None:
+        return (t1 * np.float32(WHITE_MATTER_UNITS / wm_mean)).astype(np.float32)
+    csf_level, gm_level, wm_level = levels.tissue
+    slope_high = (wm_level - gm_level) / (wm_mean - gm_mean)
+    # np.interp is flat outside the control points; extend past the white-matter mean
+    # with the grey→white slope instead.
+    relative = np.interp(t1, [csf_mean, gm_mean, wm_mean], [csf_level, gm_level, wm_level])
+    above = t1 > wm_mean
+    relative[above] = wm_level + slope_high * (t1[above] - wm_mean)
+    return (np.maximum(relative, 0.0) * np.float32(WHITE_MATTER_UNITS)).astype(np.float32)
 
 
 def insert_lesion(
