@@ -50,7 +50,7 @@ from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sampl
 from clue.configfile import read_toml
 from clue.errors import UserFacingError
 from clue.metrics import aupro, auroc, dice_iou, max_f1
-from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_mask, preprocess_slice
+from clue.preprocess import PreprocessSpec, map_to_slice_grid, normalise_intensity, preprocess_mask, preprocess_slice
 
 EVAL_SCHEMA = "clue-eval/1"
 PIXEL_GRIDS = ("slice", "model")
@@ -81,6 +81,12 @@ class Predictions:
     pixel_scores: list[np.ndarray] = field(default_factory=list)  # flattened maps
     pixel_labels: list[np.ndarray] = field(default_factory=list)  # flattened masks (bool)
     pixel_shapes: list[tuple[int, int]] = field(default_factory=list)  # each map's (height, width)
+    # per masked slice: the brain (or head) pixels, flattened bool (all True where unknown)
+    pixel_regions: list[np.ndarray] = field(default_factory=list)
+    # per masked slice: its image label (for the false-positive area on lesion-free slices)
+    pixel_slice_labels: list[int] = field(default_factory=list)
+    # training-free baselines on the same pixels (slice grid only): name → flattened maps
+    baseline_maps: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     @property
     def has_pixels(self) -> bool:
@@ -116,18 +122,38 @@ def predict(
                 predictions.labels.append(int(sample.label))
                 if sample.mask is None:
                     continue
+                predictions.pixel_slice_labels.append(int(sample.label))
                 if pixel_grid == "slice":
                     height, width = sample.mask.shape
+                    region = sample.region if sample.region is not None else np.ones((height, width), bool)
                     predictions.pixel_scores.append(map_to_slice_grid(model_map, height, width).ravel())
                     predictions.pixel_labels.append(sample.mask.ravel() > 0)
                     predictions.pixel_shapes.append((height, width))
+                    predictions.pixel_regions.append(region.ravel().astype(bool))
+                    for name, baseline in baseline_maps(sample.image, region, spec).items():
+                        predictions.baseline_maps.setdefault(name, []).append(baseline.ravel())
                 else:
+                    region = sample.region if sample.region is not None else np.ones(sample.mask.shape, bool)
                     predictions.pixel_scores.append(model_map.astype(np.float32).ravel())
                     predictions.pixel_labels.append(preprocess_mask(sample.mask, spec).ravel() > 0.5)
                     predictions.pixel_shapes.append((spec.size, spec.size))
+                    predictions.pixel_regions.append(preprocess_mask(region.astype(np.uint8), spec).ravel() > 0.5)
     finally:
         model.train(was_training)
     return predictions
+
+
+BASELINES: tuple[str, ...] = ("brightness", "deviation")
+
+
+def baseline_maps(image: np.ndarray, region: np.ndarray, spec: PreprocessSpec) -> dict[str, np.ndarray]:
+    """The two training-free maps every Table shows beside the model (slice grid):
+    `brightness` — the slice's own intensity after the model's intensity normalisation;
+    `deviation` — |that intensity − its median over the brain (or head) pixels|."""
+    brightness = normalise_intensity(image, spec).astype(np.float32)
+    inside = brightness[region] if region.any() else brightness.ravel()
+    deviation = np.abs(brightness - np.float32(np.median(inside))).astype(np.float32)
+    return {"brightness": brightness, "deviation": deviation}
 
 
 def _metric_or_none(compute: Callable[[], float], notes: list[str], what: str) -> float | None:
@@ -151,10 +177,13 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
         "image_auroc": _metric_or_none(lambda: auroc(scores, labels), notes, "image AUROC"),
         "image_max_f1": _metric_or_none(lambda: max_f1(scores, labels).f1, notes, "image max-F1"),
         "pixel_auroc": None,
+        "pixel_auroc_brain": None,
         "pixel_max_f1": None,
         "pixel_max_f1_threshold": None,
         "dice_at_threshold": None,
         "iou_at_threshold": None,
+        "fp_area_pct": None,
+        "baselines": {},
         "threshold": threshold,
     }
     if predictions.has_pixels:
@@ -169,10 +198,22 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
             result["pixel_max_f1_threshold"] = best.threshold
         except ValueError as error:
             notes.append(f"pixel max-F1: {error}")
+        regions = np.concatenate(predictions.pixel_regions) if predictions.pixel_regions else np.ones(pixel_labels.size, bool)
+        result["pixel_auroc_brain"] = _metric_or_none(
+            lambda: auroc(pixel_scores[regions], pixel_labels[regions]), notes, "pixel AUROC (brain)")
         if threshold is not None:
             overlap = dice_iou(pixel_scores, pixel_labels, threshold)
-            result["dice_at_threshold"] = overlap.dice
-            result["iou_at_threshold"] = overlap.iou
+            result["dice_at_threshold"] = overlap.dice if pixel_labels.any() else None
+            result["iou_at_threshold"] = overlap.iou if pixel_labels.any() else None
+            result["fp_area_pct"] = _false_positive_area(predictions, threshold)
+        result["baselines"] = {
+            name: {
+                "pixel_auroc": _metric_or_none(lambda: auroc(np.concatenate(maps), pixel_labels), [], name),
+                "pixel_auroc_brain": _metric_or_none(
+                    lambda: auroc(np.concatenate(maps)[regions], pixel_labels[regions]), [], name),
+            }
+            for name, maps in predictions.baseline_maps.items()
+        }
         if with_aupro:
             maps = [s.reshape(shape) for s, shape in zip(predictions.pixel_scores, predictions.pixel_shapes)]
             masks = [m.reshape(shape) for m, shape in zip(predictions.pixel_labels, predictions.pixel_shapes)]
@@ -182,6 +223,17 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
     if notes:
         result["notes"] = notes
     return result
+
+
+def _false_positive_area(predictions: Predictions, threshold: float) -> float | None:
+    """% of brain (or head) pixels at or above the threshold, pooled over lesion-free slices."""
+    flagged, counted = 0, 0
+    for scores, region, label in zip(predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels):
+        if label:
+            continue
+        flagged += int(np.count_nonzero(scores[region] >= np.float32(threshold)))
+        counted += int(np.count_nonzero(region))
+    return 100.0 * flagged / counted if counted else None
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -393,6 +445,8 @@ def table1(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "columns": views,
             "pixel_auroc": [[cell[(s, v)]["pixel_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
             "image_auroc": [[cell[(s, v)]["image_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
+            **{key: [[cell[(s, v)].get(key) if (s, v) in cell else None for v in views] for s in sequences]
+               for key in ("pixel_auroc_brain", "dice_at_threshold", "iou_at_threshold", "fp_area_pct")},
         }
     return tables
 
@@ -411,6 +465,8 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
             )
             lines.append(f"{sequence:<{width}}{cells}")
         lines.append("")
+    for name in _ordered(r["name"] for r in rows if r["table"] == 1):
+        lines.extend(_detail_table(name, [r for r in rows if r["table"] == 1 and r["name"] == name]))
     zero_shot = [r for r in rows if r["table"] == 2]
     if zero_shot:
         lines.append("Table 2 — zero-shot sets")
@@ -423,6 +479,34 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+DETAIL_COLUMNS = ("pixel all", "pixel brain", "image", "Dice@t", "IoU@t", "FP%@t",
+                  "bright all/brain", "dev. all/brain")
+
+
+def _detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
+    """One line per cell: the model's figures and, last, the two training-free baselines'
+    pixel AUROC (over all pixels / over brain pixels). FP% = % of brain pixels at or above the
+    threshold on lesion-free slices."""
+    def pair(baseline: dict[str, Any] | None) -> str:
+        if not baseline:
+            return "—"
+        return f"{_fmt(baseline.get('pixel_auroc'))}/{_fmt(baseline.get('pixel_auroc_brain'))}"
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
+    lines = [f"Table 1 detail — {name}: AUROCs, and at the shipped threshold Dice, IoU and false-positive area"]
+    lines.append(f"{'cell':<22}" + "".join(f"  {c:>15}" for c in DETAIL_COLUMNS))
+    for r in rows:
+        baselines = r.get("baselines") or {}
+        cells = [_fmt(r.get("pixel_auroc")), _fmt(r.get("pixel_auroc_brain")), _fmt(r.get("image_auroc")),
+                 _fmt(r.get("dice_at_threshold")), _fmt(r.get("iou_at_threshold")), percent(r.get("fp_area_pct")),
+                 pair(baselines.get("brightness")), pair(baselines.get("deviation"))]
+        lines.append(f"{(str(r['sequence']) + ' ' + str(r['view']))[:22]:<22}" + "".join(f"  {c:>15}" for c in cells))
+    lines.append("")
+    return lines
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -178,3 +178,54 @@ def test_device_names() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(UserFacingError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_brain_auroc_false_positive_area_and_baselines_by_hand() -> None:
+    from clue.evaluate import Predictions, baseline_maps, compute_metrics
+
+    spec = PreprocessSpec(size=32)
+    # Slice 1: a lesion (bright, high map) inside the brain, background outside the brain
+    # where the map is high too (which only the all-pixel AUROC sees).
+    image = np.zeros((4, 4), np.float32)
+    image[1:3, 1:3] = 100.0
+    image[1, 1] = 200.0  # the lesion: the brightest pixel
+    region = np.zeros((4, 4), bool)
+    region[1:3, 1:3] = True
+    mask = np.zeros((4, 4), bool)
+    mask[1, 1] = True
+    lesion_map = np.full((4, 4), 0.9, np.float32)
+    lesion_map[1:3, 1:3] = [[0.8, 0.1], [0.2, 0.3]]
+    # Slice 2: lesion-free; 1 of its 4 brain pixels reaches the threshold, plus 2 outside.
+    normal_map = np.zeros((4, 4), np.float32)
+    normal_map[1, 2] = 0.6
+    normal_map[0, 0] = normal_map[3, 3] = 0.7
+    predictions = Predictions(scores=[0.9, 0.1], labels=[1, 0])
+    normal_image = np.where(region, 100.0, 0.0).astype(np.float32)
+    normal_image[2, 2] = 120.0
+    for m, k, label, picture in ((lesion_map, mask, 1, image), (normal_map, np.zeros((4, 4), bool), 0, normal_image)):
+        predictions.pixel_scores.append(m.ravel())
+        predictions.pixel_labels.append(k.ravel())
+        predictions.pixel_shapes.append((4, 4))
+        predictions.pixel_regions.append(region.ravel())
+        predictions.pixel_slice_labels.append(label)
+        for name, values in baseline_maps(picture, region, spec).items():
+            predictions.baseline_maps.setdefault(name, []).append(values.ravel())
+    result = compute_metrics(predictions, threshold=0.5)
+    scores = np.concatenate(predictions.pixel_scores)
+    labels = np.concatenate(predictions.pixel_labels)
+    inside = np.concatenate(predictions.pixel_regions)
+    assert result["pixel_auroc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert result["pixel_auroc_brain"] == pytest.approx(roc_auc_score(labels[inside], scores[inside]))
+    assert result["pixel_auroc_brain"] == 1.0 and result["pixel_auroc"] < 1.0
+    assert result["fp_area_pct"] == pytest.approx(25.0)  # 1 of the lesion-free slice's 4 brain pixels
+    from clue.preprocess import normalise_intensity
+
+    # brightness = the model's own intensity normalisation per slice: each slice's brightest
+    # pixel maps to 1, so the lesion-free slice's 120 ties with the lesion
+    bright = np.concatenate([normalise_intensity(image, spec).ravel(), normalise_intensity(normal_image, spec).ravel()])
+    assert result["baselines"]["brightness"]["pixel_auroc_brain"] == pytest.approx(
+        roc_auc_score(labels[inside], bright[inside]))
+    assert 0.5 < result["baselines"]["brightness"]["pixel_auroc_brain"] < 1.0
+    assert set(result["baselines"]) == {"brightness", "deviation"}
+    text = format_tables([{**result, "name": "hand", "table": 1, "sequence": "T1", "view": "axial"}])
+    assert "Table 1 detail — hand" in text and "25.00" in text
