@@ -61,6 +61,14 @@ REGION_CAPTIONS: tuple[str, ...] = (
     "a tumour in an MRI slice of a brain",
     "background outside the brain in an MRI slice",
 )
+# With data = "anomalies" the lesions are of many families and contrasts are randomised, so
+# neither the captions nor the region captions name a tumour or a sequence.
+ANOMALY_REGION_CAPTIONS: tuple[str, ...] = (
+    "healthy brain tissue in an MRI slice",
+    "an abnormal region in an MRI slice of a brain",
+    "background outside the brain in an MRI slice",
+)
+PRETRAIN_DATA = ("tumour-cases", "anomalies")
 HEALTHY_PATCH, TUMOUR_PATCH, BACKGROUND_PATCH, IGNORE_PATCH = 0, 1, 2, -1
 PRETRAIN_FORMAT = "clue-pretrain/1"
 
@@ -93,12 +101,23 @@ class PretrainConfig:
     warmup_steps: int = 20
     log_every: int = 20
     region_weight: float = 1.0  # weight of the patch-level region-caption term (0: captions only)
+    # What the slices are: "tumour-cases" (our tumour model in Colin27, the fixed T1 / T2-like /
+    # FLAIR-like rules; the fields above) or "anomalies" (clue.data.anomalies: the training
+    # brains, spatially augmented, in the renderings below, with every training family).
+    data: str = "tumour-cases"
+    brains: list[str] = field(default_factory=lambda: ["colin27", "colin27-head"])
+    renderings: list[str] = field(default_factory=lambda: ["randomized", "t1"])
+    families: list[str] = field(default_factory=lambda: ["tumour", "blob", "perlin", "cutpaste", "multifocal"])
+    slices_per_cell: int = 600  # per (rendering, view)
+    anomaly_fraction: float = 0.7
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError("steps must be ≥ 1 and batch_size ≥ 2 (a contrastive batch needs negatives)")
         if self.cases < 1:
             raise ValueError("cases must be ≥ 1")
+        if self.data not in PRETRAIN_DATA:
+            raise ValueError(f"data must be one of {', '.join(PRETRAIN_DATA)}")
         for name in ("vision_width", "text_width"):
             if getattr(self, name) % 64 != 0:
                 raise ValueError(f"{name} must be a multiple of 64 (the head width)")
@@ -145,17 +164,34 @@ def lesion_quarter(mask: np.ndarray) -> str:
     return f"{vertical} {horizontal}"
 
 
-def caption(sequence: str, view: str, mask: np.ndarray | None) -> str:
-    """The caption of one slice: its view and sequence, and the tumour with its quarter."""
+def caption(sequence: str | None, view: str, mask: np.ndarray | None) -> str:
+    """The caption of one slice: its view and sequence, and the tumour with its quarter.
+    Without a sequence (randomised contrasts, many anomaly families) it names neither the
+    sequence nor a tumour: "an axial MRI slice of a brain with an anomaly in the upper left…"."""
     article = "an" if view[0] in "aeiou" else "a"
+    if sequence is None:
+        if mask is None or not mask.any():
+            return f"{article} {view} MRI slice of a healthy brain"
+        return f"{article} {view} MRI slice of a brain with an anomaly in the {lesion_quarter(mask)} of the image"
     words = SEQUENCE_WORDS.get(sequence, sequence)
     if mask is None or not mask.any():
         return f"{article} {view} {words} MRI slice of a healthy brain"
     return f"{article} {view} {words} MRI slice of a brain with a tumour in the {lesion_quarter(mask)} of the image"
 
 
-def all_captions(sequences: list[str], views: list[str]) -> list[str]:
-    """Every caption the scheme can produce for these sequences and views (the classes)."""
+def all_captions(sequences: list[str] | None, views: list[str]) -> list[str]:
+    """Every caption the scheme can produce for these sequences and views (the classes);
+    `sequences=None`: the sequence-free scheme."""
+    if sequences is None:
+        mask = np.zeros((2, 2), np.uint8)
+        texts = []
+        for view in views:
+            texts.append(caption(None, view, None))
+            for corner in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                mask[:] = 0
+                mask[corner] = 1
+                texts.append(caption(None, view, mask))
+        return texts
     texts = []
     for sequence in sequences:
         label = {"t1": "T1", "t2": "T2", "flair": "FLAIR"}.get(sequence.lower(), sequence)
@@ -183,6 +219,8 @@ class PairSet:
     captions: list[str]
     description: str
     patch_labels: torch.Tensor  # [N, grid, grid] int8: HEALTHY / TUMOUR / BACKGROUND / IGNORE
+    region_captions: tuple[str, ...] = REGION_CAPTIONS
+    distinct_batches: bool = True  # batches of distinct caption classes (else: any slices)
 
     def class_members(self) -> dict[int, np.ndarray]:
         classes = self.classes.numpy()
@@ -194,6 +232,8 @@ def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
     from clue.data.demo import open_synthetic
     from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
 
+    if config.data == "anomalies":
+        return _build_anomaly_pairs(config, colin27, progress)
     slices = open_synthetic(
         split="train",
         cases=config.cases,
@@ -232,9 +272,46 @@ def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
     return PairSet(planes=planes, classes=classes, captions=captions, description=description, patch_labels=patch_labels)
 
 
-def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int) -> np.ndarray:
+def _build_anomaly_pairs(config: PretrainConfig, colin27: str | Path | None,
+                         progress: Callable[[str], None]) -> PairSet:
+    """Pairs from `clue.data.anomalies` (training brains and families, augmented)."""
+    from clue.data.anomalies import open_synthetic_anomalies
+    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
+
+    slices = open_synthetic_anomalies(
+        split="train", brains=config.brains, sequences=config.renderings, views=config.views,
+        families=config.families, count=config.slices_per_cell, anomaly_fraction=config.anomaly_fraction,
+        augment=True, colin27=None if colin27 is None else str(colin27),
+    )
+    spec = PreprocessSpec(size=config.image_size)
+    captions = all_captions(None, config.views)
+    index_of = {text: i for i, text in enumerate(captions)}
+    grid = config.image_size // config.patch_size
+    planes = torch.empty((len(slices), spec.size, spec.size), dtype=torch.float16)
+    patch_labels = torch.empty((len(slices), grid, grid), dtype=torch.int8)
+    classes = torch.empty(len(slices), dtype=torch.int64)
+    started = time.perf_counter()
+    for i in range(len(slices)):
+        sample = slices[i]
+        padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
+        planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
+        mask = preprocess_mask(sample.mask, spec) if sample.mask is not None else np.zeros((spec.size, spec.size), np.float32)
+        classes[i] = index_of[caption(None, str(sample.meta["view"]), (mask > 0.5).astype(np.uint8))]
+        region = preprocess_mask(sample.region.astype(np.uint8), spec) if sample.region is not None else None
+        patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size, region))
+        if (i + 1) % 1000 == 0:
+            progress(f"pretrain pairs: {i + 1}/{len(slices)} slices ({time.perf_counter() - started:.0f} s)")
+    progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
+             f"made in {time.perf_counter() - started:.1f} s")
+    return PairSet(planes=planes, classes=classes, captions=captions, description=slices.description,
+                   patch_labels=patch_labels, region_captions=ANOMALY_REGION_CAPTIONS, distinct_batches=False)
+
+
+def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: np.ndarray | None = None) -> np.ndarray:
     """Per patch: TUMOUR when ≥ half of it is lesion, IGNORE when some but less, else
-    BACKGROUND when less than a tenth of it has signal (outside the brain), else HEALTHY."""
+    BACKGROUND when less than a tenth of it has signal (outside the brain), else HEALTHY.
+    With a `brain` mask (on the plane's grid), BACKGROUND is less than half brain: scalp and
+    skull are outside the brain too."""
     size = plane.shape[0]
     grid = size // patch_size
 
@@ -242,9 +319,11 @@ def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int) -> np.nd
         return values[: grid * patch_size, : grid * patch_size].reshape(grid, patch_size, grid, patch_size).mean(axis=(1, 3))
 
     lesion = fraction((mask > 0.5).astype(np.float32))
-    signal = fraction((plane > 0.05).astype(np.float32))
     labels = np.full((grid, grid), HEALTHY_PATCH, dtype=np.int8)
-    labels[signal < 0.1] = BACKGROUND_PATCH
+    if brain is None:
+        labels[fraction((plane > 0.05).astype(np.float32)) < 0.1] = BACKGROUND_PATCH
+    else:
+        labels[fraction((brain > 0.5).astype(np.float32)) < 0.5] = BACKGROUND_PATCH
     labels[lesion > 0] = IGNORE_PATCH
     labels[lesion >= 0.5] = TUMOUR_PATCH
     return labels
@@ -333,7 +412,7 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
     model = build_clip(clip_cfg, seed=config.seed)
     tokenizer = get_tokenizer()
     tokens = torch.tensor(tokenizer.tokenize(pairs.captions, context_length=clip_cfg.context_length))
-    region_tokens = torch.tensor(tokenizer.tokenize(list(REGION_CAPTIONS), context_length=clip_cfg.context_length))
+    region_tokens = torch.tensor(tokenizer.tokenize(list(pairs.region_captions), context_length=clip_cfg.context_length))
     blocks = list(range(1, clip_cfg.vision_layers + 1))
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -353,16 +432,26 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         for step in range(config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step)
-            rows, classes = sample_batch(members, config.batch_size, rng)
+            if pairs.distinct_batches:
+                rows, classes = sample_batch(members, config.batch_size, rng)
+            else:
+                rows = rng.choice(len(pairs.classes), size=config.batch_size, replace=False)
+                classes = pairs.classes[torch.from_numpy(rows)].numpy()
             index = torch.from_numpy(rows)
             images = to_model_input(pairs.planes[index])
             # CLIP's image embedding (last block's CLS, projected) and, from the same pass,
             # every block's patch tokens projected the way CLUE reads them.
             block_tokens = model.visual.forward_tokens(images, blocks)
             image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
-            text_features = F.normalize(model.encode_text(tokens[torch.from_numpy(classes)]), dim=-1)
             scale = model.logit_scale.exp()
-            caption_loss = clip_contrastive_loss(image_features, text_features, scale)
+            if pairs.distinct_batches:
+                text_features = F.normalize(model.encode_text(tokens[torch.from_numpy(classes)]), dim=-1)
+                caption_loss = clip_contrastive_loss(image_features, text_features, scale)
+            else:
+                # Several slices share a caption: classify each image among all caption
+                # texts (CLIP's zero-shot head, trained) instead of the one-positive InfoNCE.
+                text_features = F.normalize(model.encode_text(tokens), dim=-1)
+                caption_loss = F.cross_entropy(scale * image_features @ text_features.t(), torch.from_numpy(classes))
             loss = caption_loss
             region_part = 0.0
             if config.region_weight > 0:
@@ -377,7 +466,10 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
             with torch.no_grad():
                 # CLIP clamps the temperature at 100.
                 model.logit_scale.clamp_(0.0, math.log(100.0))
-                hits = (image_features @ text_features.t()).argmax(dim=1) == torch.arange(len(rows))
+                if pairs.distinct_batches:
+                    hits = (image_features @ text_features.t()).argmax(dim=1) == torch.arange(len(rows))
+                else:
+                    hits = (image_features @ text_features.t()).argmax(dim=1) == torch.from_numpy(classes)
             losses.append(float(loss.detach()))
             correct += int(hits.sum())
             seen += len(rows)
@@ -399,7 +491,7 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         "config": config.to_dict(),
         "data": pairs.description,
         "captions": pairs.captions,
-        "region_captions": list(REGION_CAPTIONS),
+        "region_captions": list(pairs.region_captions),
         "final_loss": sum(losses[-config.log_every:]) / len(losses[-config.log_every:]),
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}

@@ -131,3 +131,32 @@ def test_bad_config_is_reported_by_name(tmp_path: Path) -> None:
         load_pretrain_config(path)
     with pytest.raises(UserFacingError, match="does not exist"):
         load_pretrain_config(tmp_path / "missing.toml")
+
+
+def test_anomaly_pairs_caption_no_sequence_and_train(tmp_path: Path) -> None:
+    from clue.pretrain import ANOMALY_REGION_CAPTIONS
+
+    config = PretrainConfig(**{**TINY, "data": "anomalies", "views": ["axial", "sagittal"], "slices_per_cell": 4,
+                               "renderings": ["randomized", "t1"], "anomaly_fraction": 1.0, "steps": 4})
+    pairs = build_pairs(config, progress=lambda _: None)
+    assert len(pairs.classes) == 2 * 2 * 4 and not pairs.distinct_batches
+    assert pairs.captions == all_captions(None, ["axial", "sagittal"]) and len(pairs.captions) == 10
+    assert all("T1" not in text and "tumour" not in text for text in pairs.captions)
+    assert pairs.region_captions == ANOMALY_REGION_CAPTIONS
+    assert "brains colin27/colin27-head" in pairs.description
+    for labels, cls in zip(pairs.patch_labels, pairs.classes.tolist()):
+        if "healthy" in pairs.captions[cls]:
+            assert TUMOUR_PATCH not in labels.unique().tolist()
+    assert any("anomaly" in pairs.captions[c] for c in pairs.classes.tolist())
+    result = pretrain(config, tmp_path / "b.safetensors", pairs=pairs, progress=lambda _: None)
+    assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    assert read_pretrain_metadata(result.path)["region_captions"] == list(ANOMALY_REGION_CAPTIONS)
+    assert caption(None, "axial", None) == "an axial MRI slice of a healthy brain"
+
+
+def test_region_labels_with_a_brain_mask_call_scalp_background() -> None:
+    plane = np.full((16, 16), 0.8, np.float32)  # signal everywhere: a head with scalp
+    brain = np.zeros((16, 16), np.float32)
+    brain[8:16, 8:16] = 1.0
+    labels = region_labels(plane, np.zeros((16, 16), np.float32), 8, brain)
+    assert labels.tolist() == [[BACKGROUND_PATCH, BACKGROUND_PATCH], [BACKGROUND_PATCH, HEALTHY_PATCH]]
