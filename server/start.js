@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The demo: starts our server and prints the URL that opens the demo study in our mode, plus
-// the study-list URL. By default the studies come from the embedded static DICOMweb (no PACS).
+// The demo: starts our server and prints the URL that opens the demo study in our mode, on
+// the T1 axial lesion slice, plus the study-list URL. By default the studies come from the
+// embedded static DICOMweb (no PACS).
 //
 //   node server/start.js                          embedded demo data, http://127.0.0.1:3000
 //   node server/start.js --pacs orthanc           start a throw-away Orthanc, upload the demo
@@ -16,15 +17,41 @@ import { DicomIndexError } from './static-dicomweb.js';
 
 const MODE_ROUTE = 'clue';
 
-/** The demo study to open: the first lesion study in the generator's index.json, if any. */
-export function pickDemoStudy(demoDataDir) {
+/**
+ * Where the printed URL opens the demo: the lesion study, its T1 axial series (the contrast
+ * and plane the demo model was trained on) and the slice with the most lesion, as the
+ * generator's index.json records it (series.lesion.best), so the first run shows a
+ * detection. Falls back to the study alone (the viewer then opens its middle slice).
+ */
+export function pickDemoEntry(demoDataDir) {
   const indexFile = path.join(demoDataDir, 'index.json');
   if (!existsSync(indexFile)) return null;
   const index = JSON.parse(readFileSync(indexFile, 'utf8'));
   const studies = Array.isArray(index.studies) ? index.studies : [];
-  const withLesion = studies.find((s) => s.lesion === true);
-  const study = withLesion ?? studies[0];
-  return study?.StudyInstanceUID ?? null;
+  const study = studies.find((s) => s.lesion === true) ?? studies[0];
+  if (!study?.StudyInstanceUID) return null;
+  const series = (Array.isArray(study.series) ? study.series : [])
+    .find((s) => s.contrast === 't1' && s.view === 'axial' && s.lesion?.best?.sop_instance_uid);
+  return {
+    studyInstanceUID: study.StudyInstanceUID,
+    seriesInstanceUID: series?.SeriesInstanceUID ?? null,
+    sopInstanceUID: series?.lesion.best.sop_instance_uid ?? null,
+    instanceNumber: series?.lesion.best.instance_number ?? null,
+  };
+}
+
+/**
+ * Our mode's URL for a demo entry. The series and image are named with the viewer's own URL
+ * parameters (OHIF's initialSeriesInstanceUID / initialSOPInstanceUID), which our hanging
+ * protocol honours (extension/src/getHangingProtocolModule.ts).
+ */
+export function demoUrl(baseUrl, entry) {
+  const query = new URLSearchParams({ StudyInstanceUIDs: entry.studyInstanceUID });
+  if (entry.seriesInstanceUID && entry.sopInstanceUID) {
+    query.set('initialSeriesInstanceUID', entry.seriesInstanceUID);
+    query.set('initialSOPInstanceUID', entry.sopInstanceUID);
+  }
+  return `${baseUrl}/${MODE_ROUTE}?${query}`;
 }
 
 async function main() {
@@ -67,8 +94,11 @@ async function main() {
 
   const source = settings.dataSource === 'static' ? 'embedded static DICOMweb (demo files)' : `DICOMweb PACS ${settings.pacsUrl}`;
   console.log(`\nCLUE for OHIF is running on ${url} — studies from the ${source}.`);
-  const study = pickDemoStudy(settings.demoDataDir);
-  if (study) console.log(`  Demo study in the CLUE mode: ${url}/${MODE_ROUTE}?StudyInstanceUIDs=${study}`);
+  const entry = pickDemoEntry(settings.demoDataDir);
+  if (entry) {
+    const where = entry.instanceNumber ? ` (T1 axial, lesion slice ${entry.instanceNumber})` : '';
+    console.log(`  Demo study in the CLUE mode${where}: ${demoUrl(url, entry)}`);
+  }
   console.log(`  Study list:                  ${url}/`);
   console.log('Press Ctrl+C to stop.');
 

@@ -1,6 +1,12 @@
 // Single-slice reading: one stack viewport (1×1) on the study's first image series, opened
 // at the middle slice (where the anatomy is, rather than the first, often empty, slice).
-// A series named in the URL wins, as in OHIF's default protocol.
+// An image or series named in the URL wins, as in OHIF's default protocol: the host's own
+// `initialSeriesInstanceUID` / `initialSOPInstanceUID` parameters pick the series (custom
+// attribute isDisplaySetFromUrl) and the image (custom attribute sopInstanceLocation, the
+// image's index in the display set; the middle slice when the URL names no image of it).
+// Host behaviour (OHIF 3.13, its default protocol alike): the viewport keeps that computed
+// index in its options, so a series opened in it later from a thumbnail starts at the same
+// index (clipped to its length), not at its middle.
 import { HANGING_PROTOCOL_ID } from './ids';
 
 const TOOL_GROUP_ID = 'default';
@@ -35,7 +41,7 @@ export const clueSingleSliceProtocol = {
             viewportType: 'stack',
             viewportId: 'default',
             toolGroupId: TOOL_GROUP_ID,
-            initialImageOptions: { preset: 'middle' },
+            initialImageOptions: { custom: 'sopInstanceLocation', defaultValue: { preset: 'middle' } },
           },
           displaySets: [{ id: 'imageSeries' }],
         },

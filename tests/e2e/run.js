@@ -9,8 +9,10 @@
 //               button → labelmap (voxels vs the extension's stored map, counted by the test) + panel → threshold
 //               slider → labelmap again; then the series' ground-truth SEG loads with the
 //               file's voxels
-//   start     — `npm start`'s server/start.js as a process: the URL it prints opens the
-//               demo lesion study in our mode (panel + button present), Ctrl+C-style stop
+//   start     — `npm start`'s server/start.js as a process: the URL it prints opens our mode
+//               on the demo's T1 axial lesion slice (series and image from the URL, nothing
+//               scrolled), where the run button gives labelmap voxels; the panel shows the
+//               model's validated domain and the slice inside it; Ctrl+C-style stop
 //   orthanc   — the same flow against a real PACS: Debian's Orthanc + DICOMweb plugin on
 //               loopback, loaded with the demo files, behind our same-origin proxy
 //   deploy    — a plain static server (no proxy, no generated config, no special headers)
@@ -34,6 +36,7 @@ import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
 import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, mapExpectedCount } from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
+import { requireModel } from './lib/viewer-steps.js';
 import { segSetBits } from './lib/seg-file.js';
 import { httpChecks } from './http-checks.js';
 import { workflowScenarios } from './scenarios/workflow.js';
@@ -297,8 +300,11 @@ const SCENARIOS = {
     return viewerScenario({ name: 'embedded', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list', demoDataDir: settings.demoDataDir });
   },
 
-  // What `npm start` runs: server/start.js as its own process; open the URL it prints.
+  // What `npm start` runs: server/start.js as its own process; open the URL it prints. It
+  // must land on the demo's T1 axial lesion slice, where one press of the button (no
+  // scrolling) gives a detection.
   async start(ctx) {
+    requireModel(loadSettings().settings); // the run below needs the demo model
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'server/start.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     ctx.cleanups.push(async () => {
@@ -309,33 +315,78 @@ const SCENARIOS = {
     const demoUrl = await step('server/start.js prints the demo URL', () => new Promise((resolve, reject) => {
       const onData = (chunk) => {
         output += chunk.toString();
-        const m = /Demo study in the CLUE mode: (\S+)/.exec(output);
+        const m = /Demo study in the CLUE mode[^:]*: (\S+)/.exec(output);
         if (m && output.includes('Study list:')) resolve(m[1]);
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
       exited.then(({ code }) => reject(new Error(`start.js exited (code ${code}) before printing the URL:\n${output}`)));
     }));
-    const expectedUrl = `/${MODE_ROUTE}?StudyInstanceUIDs=${ctx.demo.study.StudyInstanceUID}`;
+    const lesion = ctx.demo.lesionSlice;
+    const printed = new URL(demoUrl);
     const timings = { modeEnteredAt: Date.now() };
-    const watch = watchPage(ctx.page, new URL(demoUrl).origin);
+    const watch = watchPage(ctx.page, printed.origin);
     await step('open the printed URL', () => ctx.page.goto(demoUrl, { timeout: STEP_TIMEOUT_MS }));
     timings.pageLoadMs = await ctx.page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+    // The viewport is created once, on the image the hanging protocol chose: the first image
+    // displayed is the one the URL opens (the test scrolls nothing).
     const shown = await step('first image displayed in our mode', () => waitForState(ctx.page, displayedImage, null, 's !== null'));
     timings.firstImageMs = Date.now() - timings.modeEnteredAt;
+    const shownInstanceNumber = await ctx.page.evaluate((imageId) => Number(window.cornerstone.metaData.get('instance', imageId)?.InstanceNumber), shown.imageId);
+    const checks = [];
+    const expect = (ok, what) => checks.push({ ok, what });
+    expect(printed.pathname === `/${MODE_ROUTE}` && printed.searchParams.get('StudyInstanceUIDs') === ctx.demo.study.StudyInstanceUID,
+      `start.js prints our mode's URL for the demo lesion study (${demoUrl})`);
+    expect(shown.seriesInstanceUID === ctx.demo.series.SeriesInstanceUID, `it opens the T1 axial lesion series (shows ${shown.seriesInstanceUID})`);
+    expect(shown.sopInstanceUID === lesion.sop_instance_uid && shownInstanceNumber === lesion.instance_number,
+      `it opens the lesion slice: instance ${shownInstanceNumber} (${shown.sopInstanceUID}), index.json's lesion.best is instance ${lesion.instance_number}`);
+
     await step('our panel and button are there', async () => {
-      await ctx.page.locator('[data-testid="clue-panel"]').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+      const panel = ctx.page.locator('[data-testid="clue-panel"]');
+      if (!(await panel.isVisible())) await ctx.page.locator(`[data-cy="${PANEL_NAME}-btn"]`).first().click();
+      await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
       await ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
     });
+    const clickedAt = Date.now();
+    await step('press our toolbar button on the slice the URL opened', () => ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click());
+    const finished = await step('run finished', () =>
+      ctx.page.waitForFunction(() => {
+        const state = window.__clue?.getState?.();
+        return state && (state.status === 'done' || state.status === 'error') ? state : null;
+      }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()));
+    if (finished.status === 'error') throw new Error(`the run failed in the viewer: ${finished.error}`);
+    const labelmap = await step('labelmap on the displayed image', () =>
+      waitForState(ctx.page, labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX }, 's.found && s.shownInViewport'));
+    timings.runMs = Date.now() - clickedAt;
+    const voxels = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
+    const threshold = finished.lastResult.threshold;
+    const expectedVoxels = await ctx.page.evaluate(mapExpectedCount, { threshold });
+    expect(finished.lastResult.imageId === shown.imageId && labelmap.imageId === shown.imageId, 'the run and its labelmap are on the slice the URL opened');
+    expect(voxels > 0 && voxels === expectedVoxels,
+      `the first run gives a detection: ${voxels} labelmap voxels at threshold ${threshold} (the stored map has ${expectedVoxels} at or above it)`);
+
+    // The slice the URL opens lies inside the demo model's validated domain (when its manifest declares one).
+    const slice = finished.lastResult.domain.slice;
+    expect(slice.modality === 'MR' && slice.bodyPart === 'BRAIN' && slice.sequence === 'T1' && slice.plane === 'axial',
+      `the domain check read the slice's DICOM attributes in the real viewer: ${JSON.stringify(slice)}`);
+    const outside = finished.lastResult.domain.findings.filter((f) => f.status !== 'inside');
+    expect(outside.length === 0, `the lesion slice is inside the model's declared domain (declared: ${finished.lastResult.domain.declared}${outside.length ? `; ${outside.map((f) => f.message).join(' ')}` : ''})`);
+    const panel = await step('panel shows the validated domain and the slice’s acquisition', async () => {
+      await ctx.page.locator('[data-testid="clue-model-domain"]').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+      return ctx.page.evaluate(() => ({
+        domain: document.querySelector('[data-testid="clue-model-domain"]')?.textContent ?? null,
+        acquisition: document.querySelector('[data-testid="clue-result-acquisition"]')?.textContent ?? null,
+        caution: document.querySelector('[data-testid="clue-domain-caution"]') !== null,
+      }));
+    });
+    expect(finished.model.domain ? panel.domain.startsWith('MR') : panel.domain.startsWith('validated domain not declared'),
+      `panel: "Validated on" ${JSON.stringify(panel.domain)}`);
+    expect(panel.acquisition?.startsWith('MR, BRAIN, T1, axial') && !panel.caution, `panel: acquisition ${JSON.stringify(panel.acquisition)}, no caution`);
     const screenshot = path.join(RESULTS_DIR, 'e2e-start.png');
     await ctx.page.screenshot({ path: screenshot });
-    const studySeries = new Set(ctx.demo.study.series.map((s) => s.SeriesInstanceUID));
-    const checks = [
-      { ok: demoUrl.endsWith(expectedUrl), what: `start.js prints our mode's URL for the demo lesion study (${demoUrl})` },
-      { ok: studySeries.has(shown.seriesInstanceUID), what: 'the viewer shows a series of the demo lesion study' },
-      { ok: watch.foreign.length === 0, what: 'no requests to other origins' },
-      { ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` },
-    ];
+
+    checks.push({ ok: watch.foreign.length === 0, what: 'no requests to other origins' });
+    checks.push({ ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` });
     child.kill('SIGTERM');
     const exit = await exited;
     checks.push({ ok: exit.code === 0, what: `start.js stops cleanly on SIGTERM (exit ${exit.code ?? exit.signal})` });
