@@ -152,7 +152,7 @@ export function identifySequence(attributes: SliceAttributes): { sequence: strin
     };
   }
   if (found.size > 1) {
-    return { sequence: null, evidence: `${namedBy.join(', ')} name${namedBy.length === 1 ? 's' : ''} both ${joinList([...found], 'and')}` };
+    return { sequence: null, evidence: `${namedBy.join(', ')} name${namedBy.length === 1 ? 's' : ''} ${found.size === 2 ? 'both ' : ''}${joinList([...found], 'and')}` };
   }
   const [base] = [...found] as [BaseSequence];
   if (base !== 'T1') return { sequence: base, evidence: namedBy.join(', ') };

@@ -99,6 +99,7 @@ describe('checkDomain', () => {
     const contradictory = checkDomain(DEMO_DOMAIN, { ...T1_AXIAL_MR, seriesDescription: 'T1 T2 map' });
     expect(contradictory.slice.sequence).toBeNull();
     expect(messageOf(contradictory, 'sequence')).toBe('Sequence not checked: SeriesDescription “T1 T2 map” names both T1 and T2.');
+    expect(identifySequence({ seriesDescription: 'T1 T2 PD' }).evidence).toBe('SeriesDescription “T1 T2 PD” names T1, T2 and PD');
     const nothing = checkDomain(DEMO_DOMAIN, { modality: 'MR', imageOrientationPatient: AXIAL, pixelSpacing: [1, 1] });
     expect(messageOf(nothing, 'sequence')).toBe('Sequence not checked: the slice has no SeriesDescription, ProtocolName or SequenceName.');
     expect(messageOf(nothing, 'body_part')).toBe('Body part not checked: the slice has no BodyPartExamined.');
