@@ -370,6 +370,50 @@ def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedProm
     return LoadedPrompts(model, spec, info, description, sha)
 
 
+class ExportedModel(torch.nn.Module):
+    """An exported model folder (model.onnx + manifest.json) run by onnxruntime, shaped like
+    a CLUE for `predict`: what the viewer runs, measured with the same protocol."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        super().__init__()
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+        self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.anchor = torch.nn.Parameter(torch.zeros(0), requires_grad=False)  # `predict` reads the device
+
+    def forward(self, images: torch.Tensor) -> Any:
+        from types import SimpleNamespace
+
+        maps, scores = [], []
+        for image in images.detach().cpu().numpy():
+            out = dict(zip([o.name for o in self.session.get_outputs()],
+                           self.session.run(None, {self.input_name: image[None].astype(np.float32)})))
+            maps.append(out["anomaly_map"][0])
+            scores.append(float(np.asarray(out["score"]).reshape(-1)[0]))
+        return SimpleNamespace(anomaly_map=torch.from_numpy(np.stack(maps)), score=torch.tensor(scores))
+
+
+def load_exported_model(folder: Path) -> LoadedPrompts:
+    """An export folder (`clue export` / `clue demo-model`): its fp32 ONNX file, preprocessing
+    and threshold from the manifest (sha256 checked)."""
+    from clue.manifest import read_manifest
+
+    manifest_path = Path(folder) / "manifest.json"
+    manifest = read_manifest(manifest_path, verify_files=True)
+    fp32 = [entry for entry in manifest.files if entry.dtype == "float32"]
+    if not fp32:
+        raise UserFacingError(f"{manifest_path}: no float32 model file to evaluate")
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    spec = PreprocessSpec.from_manifest(data["preprocessing"], source=str(manifest_path))
+    info = {"id": manifest.id, "threshold": {"default": manifest.threshold.default, "chosen_on": manifest.threshold.chosen_on},
+            "training_data": manifest.provenance.training_data}
+    model = ExportedModel(Path(folder) / fp32[0].path)
+    return LoadedPrompts(model, spec, info, f"exported model {manifest.id} ({fp32[0].path}, onnxruntime)", fp32[0].sha256)
+
+
 # -- evaluation -------------------------------------------------------------------------------
 
 
@@ -466,7 +510,7 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
             lines.append(f"{sequence:<{width}}{cells}")
         lines.append("")
     for name in _ordered(r["name"] for r in rows if r["table"] == 1):
-        lines.extend(_detail_table(name, [r for r in rows if r["table"] == 1 and r["name"] == name]))
+        lines.extend(detail_table(name, [r for r in rows if r["table"] == 1 and r["name"] == name]))
     zero_shot = [r for r in rows if r["table"] == 2]
     if zero_shot:
         lines.append("Table 2 — zero-shot sets")
@@ -485,7 +529,7 @@ DETAIL_COLUMNS = ("pixel all", "pixel brain", "image", "Dice@t", "IoU@t", "FP%@t
                   "bright all/brain", "dev. all/brain")
 
 
-def _detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
+def detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
     """One line per cell: the model's figures and, last, the two training-free baselines'
     pixel AUROC (over all pixels / over brain pixels). FP% = % of brain pixels at or above the
     threshold on lesion-free slices."""
@@ -527,17 +571,25 @@ def _portable_path(path: Path) -> str:
 
 def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None = None,
              progress: Callable[[str], None] = print, device: str | None = None) -> dict[str, Any]:
+    """`prompts`: a prompt file from `clue train`, or an export folder (manifest.json +
+    model.onnx), which is then run by onnxruntime on the CPU."""
     from clue.checkpoints import file_sha256
 
     config = load_eval_config(config_path)
-    target = resolve_device(device or config.device)
-    loaded = load_trained_model(prompts, backbone or config.backbone)
+    if Path(prompts).is_dir():
+        target = torch.device("cpu")
+        loaded = load_exported_model(Path(prompts))
+        prompts_sha = loaded.backbone_sha256
+    else:
+        target = resolve_device(device or config.device)
+        loaded = load_trained_model(prompts, backbone or config.backbone)
+        prompts_sha = file_sha256(prompts)
     loaded.model.to(target)
     rows = evaluate_sets(loaded, config, progress)
     result = {
         "schema": EVAL_SCHEMA,
         "prompts": str(prompts),
-        "prompts_sha256": file_sha256(prompts),
+        "prompts_sha256": prompts_sha,
         "config": _portable_path(config_path),
         "backbone": loaded.backbone_description,
         "backbone_sha256": loaded.backbone_sha256,
@@ -563,7 +615,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "Table 2 (zero-shot sets). Metrics use raw maps (no per-image normalisation).",
     )
     parser.add_argument("--config", type=Path, required=True, help="eval config TOML (test sets; see clue/configs/eval_*.toml)")
-    parser.add_argument("--prompts", type=Path, required=True, help="prompt file written by `clue train` (prompts.safetensors)")
+    parser.add_argument("--prompts", type=Path, required=True,
+                        help="prompt file written by `clue train` (prompts.safetensors), or an exported model folder "
+                        "(manifest.json + model.onnx, e.g. models/artifacts/demo: run by onnxruntime)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the results JSON")
     parser.add_argument("--backbone", default=None,
                         help="backbone checkpoint (or preset:<name>-random); default: the one recorded in --prompts")

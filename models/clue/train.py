@@ -385,6 +385,10 @@ def run_training(
         else:
             threshold["chosen_on"] = f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
         progress(f"threshold {threshold['default']:.4f}: {threshold['chosen_on']}")
+        # The figures choices are made on (docs/demo-model.md): validation only, never test.
+        threshold["validation"] = {key: metrics.get(key) for key in
+                                   ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1")}
+        progress("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in threshold["validation"].items() if v is not None))
     prompts = save_trainable(out_dir / PROMPTS_FILE, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
     progress(f"wrote {prompts}")
     return TrainResult(out_dir, prompts, epochs_done, step, losses, threshold)

@@ -229,3 +229,26 @@ def test_brain_auroc_false_positive_area_and_baselines_by_hand() -> None:
     assert set(result["baselines"]) == {"brightness", "deviation"}
     text = format_tables([{**result, "name": "hand", "table": 1, "sequence": "T1", "view": "axial"}])
     assert "Table 1 detail — hand" in text and "25.00" in text
+
+
+def test_an_exported_folder_evaluates_like_its_prompts(workspace: Path, evaluated: dict) -> None:
+    """`clue eval --prompts <export folder>` runs the ONNX file the viewer runs, with the
+    manifest's preprocessing and threshold: the same figures as the PyTorch prompts."""
+    from clue.export import export_model
+    from clue.manifest import Threshold
+
+    loaded = load_trained_model(workspace / "prompts.safetensors")
+    folder = workspace / "exported"
+    export_model(loaded.model, folder, model_id="clue-tiny", backbone_description="tiny (random)",
+                 backbone_sha256=None, training_data="none", threshold=Threshold(0.5, "test fixture"),
+                 log=lambda _m: None)
+    result = run_eval(workspace / "eval.toml", folder, workspace / "results" / "onnx.json", progress=lambda _: None)
+    assert "onnxruntime" in result["backbone"]
+    for mine, theirs in zip(result["sets"], evaluated["sets"]):
+        for key in ("image_auroc", "pixel_auroc"):
+            if theirs[key] is None:
+                assert mine[key] is None
+            else:
+                assert mine[key] == pytest.approx(theirs[key], abs=2e-3)
+    with pytest.raises(UserFacingError, match="manifest does not exist"):
+        run_eval(workspace / "eval.toml", workspace / "brats", workspace / "x.json", progress=lambda _: None)
