@@ -14,7 +14,7 @@
 // same file, same threads), warm load, the renderer's peak RSS. Writes bench/results.json (one
 // record per measurement) and bench/results.md (the table). See bench/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -439,7 +439,10 @@ export function markdown(records, sessions) {
   return `${lines.join('\n')}\n`;
 }
 
-function writeAtomically(file, text) {
+export function writeAtomically(file, text) {
+  // --out may name a folder that does not exist yet: create it (mkdir -p) rather than fail
+  // after the whole measurement has run.
+  mkdirSync(path.dirname(file), { recursive: true });
   const temporary = `${file}.tmp`;
   writeFileSync(temporary, text);
   renameSync(temporary, file);
