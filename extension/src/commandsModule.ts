@@ -10,7 +10,7 @@ import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
 import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
-import { displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
+import { checkDecodable, displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { checkDomain, outsideFindings } from './workflow/domain';
 import { engineErrorMessage } from './workflow/messages';
@@ -351,9 +351,14 @@ export function createClueActions(
         if (!isCurrent(id)) return;
         if (!results.has(displaySetInstanceUID, imageId)) {
           store.setState({ message: `Series: slice ${series.done + 1} of ${series.total} (${mapper.info.backend})…` });
-          const image = libraries.cornerstone.cache.getImage(imageId) ?? (await libraries.cornerstone.imageLoader.loadAndCacheImage(imageId));
+          const what = `image ${series.done + 1} of the series`;
+          let image = libraries.cornerstone.cache.getImage(imageId);
+          if (!image) {
+            checkDecodable(libraries, imageId, what); // the host's loader would fail on it
+            image = await libraries.cornerstone.imageLoader.loadAndCacheImage(imageId);
+          }
           if (!isCurrent(id)) return;
-          const pixels = readImageValues(libraries, image, `image ${series.done + 1} of the series`);
+          const pixels = readImageValues(libraries, image, what);
           const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
           if (!summary) return;
           written = { libraries, segmentationId: summary.segmentationId, viewportId };

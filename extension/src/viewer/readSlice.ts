@@ -4,8 +4,9 @@ import { ClueInputError } from '../errors';
 import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
-import { checkSliceSize } from '../workflow/messages';
+import { checkSliceSize, colourImageMessage, undecodableTransferSyntaxMessage } from '../workflow/messages';
 import type { SliceAttributes } from '../workflow/domain';
+import { undecodableTransferSyntax } from './transferSyntax';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
 import { extractPlane, planeFromCamera, planeSourceIndices, planeVoxel, voxelToWorld, type PlaneSource, type Vec3, type VolumeGeometry, type VolumePlane } from './volumePlane';
 
@@ -143,9 +144,35 @@ export function readDisplayedSlice(
   }
   const displaySet = getViewportDisplaySet(services, viewportId, imageId);
   const image = cornerstone.cache.getImage(imageId);
-  if (!image) throw new ClueInputError('The displayed image is not loaded yet; try again in a moment.');
+  if (!image) throw notLoadedError(libraries, imageId, 'displayed image');
   const pixels = readImageValues(libraries, image, 'displayed image');
   return { viewportId, viewport, displaySet, imageId, ...pixels };
+}
+
+/**
+ * Throws when the host has no decoder for the image's transfer syntax (from its instance
+ * metadata): such an image never reaches the cache, and the message says what to do about it.
+ */
+export function checkDecodable(libraries: HostLibraries, imageId: string, what: string): void {
+  const undecodable = undecodableTransferSyntax(libraries, imageId);
+  if (undecodable) throw new ClueInputError(undecodableTransferSyntaxMessage(what, undecodable.uid, undecodable.name));
+}
+
+/**
+ * Why an image is not in the host's cache: a transfer syntax the host cannot decode (it
+ * never will be, so "try again" would mislead), else it is still loading.
+ */
+function notLoadedError(libraries: HostLibraries, imageId: string, what: string): ClueInputError {
+  checkDecodable(libraries, imageId, what);
+  return new ClueInputError(`The ${what} is not loaded yet; try again in a moment.`);
+}
+
+/** PhotometricInterpretation from the host's metadata (instance, else Cornerstone's imagePixelModule). */
+function photometricInterpretation(libraries: HostLibraries, imageId: string): string | undefined {
+  const { metaData } = libraries.cornerstone;
+  const instance = (metaData.get('instance', imageId) ?? {}) as Record<string, unknown>;
+  const pixelModule = (metaData.get('imagePixelModule', imageId) ?? {}) as { photometricInterpretation?: unknown };
+  return text(instance.PhotometricInterpretation) ?? text(pixelModule.photometricInterpretation);
 }
 
 /** The pixels of one cached image as real-world values, with the checks every run needs. */
@@ -202,8 +229,11 @@ export function readSliceAttributes(libraries: HostLibraries, imageId: string): 
 function cachedPixels(libraries: HostLibraries, image: HostImage, what: string): { stored: ArrayLike<number>; lut: ReturnType<typeof chooseModalityLut> } {
   const { cornerstone } = libraries;
   const components = image.numberOfComponents ?? (image.color ? 3 : 1);
-  if (image.color || components > 1) {
-    throw new ClueInputError(`The ${what} is a colour image (${components} components); CLUE needs greyscale.`);
+  const photometric = photometricInterpretation(libraries, image.imageId);
+  // A palette colour image is refused even if its cached pixels were left as one component:
+  // they would be palette indices, not intensities.
+  if (image.color || components > 1 || photometric === 'PALETTE COLOR') {
+    throw new ClueInputError(colourImageMessage(what, photometric, components));
   }
   const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
   if (!stored) throw new ClueInputError(`The ${what} has no pixel data in the cache.`);
@@ -270,7 +300,12 @@ function displayedPlane(libraries: HostLibraries, viewport: HostStackViewport, t
   }
   const geometry = geometryOf(volume);
   const [dx, dy, dz] = geometry.dimensions;
-  if (volume.imageIds.length !== dz || (volume.numberOfComponents ?? 1) !== 1) {
+  const components = volume.numberOfComponents ?? 1;
+  if (throwing && components !== 1 && volume.imageIds[0]) {
+    // A colour volume: the same message as for a colour image (palette colour named as such).
+    throw new ClueInputError(colourImageMessage('MPR volume’s image 1', photometricInterpretation(libraries, volume.imageIds[0]), components));
+  }
+  if (volume.imageIds.length !== dz || components !== 1) {
     if (throwing) throw new ClueInputError(`The MPR volume is not one greyscale image per slice (${volume.imageIds.length} images for ${dx}×${dy}×${dz} voxels); CLUE cannot read it.`);
     return null;
   }
@@ -329,14 +364,16 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
     // The acquisition plane: exactly one source image, read and stored as for a stack.
     const imageId = volume.imageIds[plane.index]!;
     const image = cornerstone.cache.getImage(imageId);
-    if (!image) throw new ClueInputError('The displayed image of the volume is not loaded yet; try again in a moment.');
+    if (!image) throw notLoadedError(libraries, imageId, 'displayed image of the volume');
     return { viewportId, viewport, displaySet, imageId, ...readImageValues(libraries, image, 'displayed image') };
   }
   checkSliceSize(plane.rows, plane.columns);
   const sourceIndices = planeSourceIndices(plane, geometry.dimensions);
-  const missing = sourceIndices.filter((k) => !cornerstone.cache.getImage(volume.imageIds[k]!)).length;
-  if (missing > 0) {
-    throw new ClueInputError(`The volume is still loading (${missing} of ${sourceIndices.length} images missing); run again when it has loaded.`);
+  const missing = sourceIndices.filter((k) => !cornerstone.cache.getImage(volume.imageIds[k]!));
+  if (missing.length > 0) {
+    // An image the host cannot decode never arrives: say so rather than "still loading".
+    checkDecodable(libraries, volume.imageIds[missing[0]!]!, `volume’s image ${missing[0]! + 1}`);
+    throw new ClueInputError(`The volume is still loading (${missing.length} of ${sourceIndices.length} images missing); run again when it has loaded.`);
   }
   const luts: ModalityLutInfo[] = [];
   const values = extractPlane(plane, geometry.dimensions, (k) => {

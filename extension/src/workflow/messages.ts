@@ -25,6 +25,24 @@ export function checkSliceSize(rows: number, columns: number): void {
   }
 }
 
+/** The host has no decoder for the image's transfer syntax: waiting will not help, re-sending will. */
+export function undecodableTransferSyntaxMessage(what: string, uid: string, name: string | undefined): string {
+  const syntax = name ? `${name} (${uid})` : uid;
+  return `The ${what} is stored with transfer syntax ${syntax}, which the viewer cannot decode; re-send it from the PACS in another transfer syntax (e.g. Explicit VR Little Endian).`;
+}
+
+/**
+ * A colour image: palette colour is named as such (the host turns its palette indices into
+ * RGB, so it would otherwise read as "3 components"); other colour images keep their count.
+ */
+export function colourImageMessage(what: string, photometricInterpretation: string | undefined, components: number): string {
+  if (photometricInterpretation === 'PALETTE COLOR') {
+    return `The ${what} is a palette colour (PALETTE COLOR) image, which is not supported: the model reads greyscale (MONOCHROME1 or MONOCHROME2) slices.`;
+  }
+  const stored = photometricInterpretation ? `, not ${photometricInterpretation}` : '';
+  return `The ${what} is a colour image (${components} components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2)${stored}.`;
+}
+
 /** The engine's error shape (engine/errors.ts), matched structurally to keep this pure. */
 interface CodedError {
   code: string;

@@ -294,7 +294,7 @@ describe('workflow commands on an MPR viewport', () => {
     uniform.images.get('img:7').color = true;
     uniform.setCamera({ ...SAGITTAL, focalPoint: [6, 0, 0], position: [16, 0, 0] });
     await actions.runOnSlice();
-    expect(uniformStore.getState().error).toBe('The volume’s image 8 is a colour image (3 components); CLUE needs greyscale.');
+    expect(uniformStore.getState().error).toBe('The volume’s image 8 is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2).');
   });
 
   it('a labelmap image missing from the cache is a panel message with what to do, not an unexpected error', async () => {
