@@ -13,7 +13,7 @@ import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, wri
 import { checkDecodable, displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { checkDomain, outsideFindings } from './workflow/domain';
-import { engineErrorMessage } from './workflow/messages';
+import { checkNotBlank, constantValue, engineErrorMessage } from './workflow/messages';
 import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, type StoredSliceResult } from './workflow/resultCache';
 
 /** A stored map plus what the panel shows about it. */
@@ -303,6 +303,8 @@ export function createClueActions(
           message: 'This slice was already computed: its stored result is shown (not recomputed).' });
         return;
       }
+      // A blank slice is refused before the model loads: its score would mean nothing.
+      checkNotBlank(slice.values, slice.plane ? `${slice.plane.plane.orientation} plane` : 'slice');
       if (store.getState().model.status !== 'ready') store.setState({ message: 'Loading the model…' });
       const mapper = await loadMapper();
       if (!isCurrent(id)) return;
@@ -342,7 +344,7 @@ export function createClueActions(
       const [sliceRows, sliceColumns] = first.plane ? [first.plane.volume.dimensions[1], first.plane.volume.dimensions[0]] : [first.rows, first.columns];
       // Slices of a series share their size in practice; refuse up front rather than midway.
       checkMemory(sliceRows, sliceColumns, imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length);
-      const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0 };
+      const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0, blank: 0 };
       store.setState({ series: { ...series } });
       const mapper = await loadMapper();
       if (!isCurrent(id)) return;
@@ -359,11 +361,16 @@ export function createClueActions(
           }
           if (!isCurrent(id)) return;
           const pixels = readImageValues(libraries, image, what);
-          const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
-          if (!summary) return;
-          written = { libraries, segmentationId: summary.segmentationId, viewportId };
-          series.computed++;
-          if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
+          if (constantValue(pixels.values) !== null) {
+            // Blank (e.g. padding at the ends of a volume): skipped and counted, not a reason to stop.
+            series.blank++;
+          } else {
+            const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
+            if (!summary) return;
+            written = { libraries, segmentationId: summary.segmentationId, viewportId };
+            series.computed++;
+            if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
+          }
         }
         series.done++;
         store.setState({ series: { ...series } });
@@ -373,7 +380,7 @@ export function createClueActions(
       store.setState({
         status: 'done', error: null, series: { ...series, status: 'done' },
         ...(kept ? { lastResult: kept.summary, displayedResult: kept.summary } : {}),
-        message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed} already stored).`,
+        message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed - series.blank} already stored${series.blank ? `, ${series.blank} blank — every pixel the same value — skipped: nothing to detect` : ''}).`,
       });
     } catch (error) {
       if (isAbortError(error) || !isCurrent(id)) return;

@@ -5,6 +5,22 @@ export class ClueInputError extends Error {
   override name = 'ClueInputError';
 }
 
+/**
+ * A slice whose pixels all have one value (a blank or padding slice): it holds no anatomy,
+ * so the model is not run on it. Its own class so a series run can skip such slices and
+ * count them instead of stopping.
+ */
+export class BlankSliceError extends ClueInputError {
+  override name = 'BlankSliceError';
+  constructor(
+    message: string,
+    /** The one value every pixel has (real-world, after the modality LUT). */
+    readonly value: number,
+  ) {
+    super(message);
+  }
+}
+
 export function messageForUser(error: unknown): string {
   if (error instanceof ClueInputError) return error.message;
   const detail = error instanceof Error ? error.message : String(error);

@@ -95,6 +95,8 @@ export interface SeriesRunState {
   done: number;
   /** Of those, computed by the model in this run. */
   computed: number;
+  /** Of those, skipped because every pixel has one value (blank): nothing to detect. */
+  blank: number;
 }
 
 export interface GroundTruthOption {
@@ -175,7 +177,7 @@ export function initialModelState(url: string): ModelState {
 }
 
 export const IDLE_SERIES: SeriesRunState = Object.freeze({
-  status: 'idle', displaySetInstanceUID: null, total: 0, done: 0, computed: 0,
+  status: 'idle', displaySetInstanceUID: null, total: 0, done: 0, computed: 0, blank: 0,
 }) as SeriesRunState;
 
 export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): ClueState {

@@ -102,7 +102,8 @@ function SeriesProgress({ series }: { series: SeriesRunState }) {
     <div data-testid="clue-series" data-series-status={series.status}>
       <progress style={styles.progress} max={series.total || 1} value={series.done} data-testid="clue-series-progress" />
       <div style={styles.note} data-testid="clue-series-text">
-        Series {series.status}: {series.done} of {series.total} slices ({series.computed} computed in this run)
+        Series {series.status}: {series.done} of {series.total} slices ({series.computed} computed in this run
+        {series.blank ? `, ${series.blank} blank skipped` : ''})
       </div>
     </div>
   );

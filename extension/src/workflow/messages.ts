@@ -1,6 +1,6 @@
 // What the panel says when something goes wrong: engine errors (model missing, corrupt,
 // too large, no backend...) and slices we refuse, as one clear sentence each. Pure.
-import { ClueInputError } from '../errors';
+import { BlankSliceError, ClueInputError } from '../errors';
 
 /** Slices we run on: bounded so a huge image cannot stall the worker or exhaust memory. */
 export const SLICE_LIMITS = Object.freeze({
@@ -23,6 +23,41 @@ export function checkSliceSize(rows: number, columns: number): void {
       `The displayed image is only ${rows}×${columns} pixels; CLUE needs at least ${minSide}×${minSide}.`,
     );
   }
+}
+
+/**
+ * The one value of a slice whose pixels all have it, or null when they differ. NaN never
+ * equals itself, so a slice holding NaN is not called constant here (preprocessing refuses
+ * non-finite values with its own message).
+ */
+export function constantValue(values: ArrayLike<number>): number | null {
+  if (values.length === 0) return null;
+  const first = values[0]!;
+  for (let i = 1; i < values.length; i++) if (values[i] !== first) return null;
+  return first === first ? first : null;
+}
+
+/** How a pixel value reads in a sentence: as stored for integers, 6 significant digits otherwise. */
+function formatPixelValue(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
+/**
+ * Throws a BlankSliceError when every pixel of the slice has the same value. Such a slice
+ * (all zero outside the body, or constant padding) shows no anatomy: the model would still
+ * give it a score, but one that means nothing, so CLUE refuses it instead. `what` names the
+ * slice in the sentence: "slice", "sagittal plane", "image 3 of the series".
+ */
+export function checkNotBlank(values: ArrayLike<number>, what = 'slice'): void {
+  const value = constantValue(values);
+  if (value === null) return;
+  const shown = formatPixelValue(value);
+  throw new BlankSliceError(
+    value === 0
+      ? `This ${what} is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.`
+      : `This ${what} is constant (every pixel is ${shown}): it shows no anatomy, so there is nothing to detect and the model was not run on it.`,
+    value,
+  );
 }
 
 /** The host has no decoder for the image's transfer syntax: waiting will not help, re-sending will. */

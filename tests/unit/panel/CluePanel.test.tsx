@@ -131,13 +131,17 @@ describe('CluePanel', () => {
 
   it('running a series: progress and a cancel button instead of clear', () => {
     const store = createClueStore();
-    store.setState({ status: 'running', series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10 } });
+    store.setState({ status: 'running', series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10, blank: 0 } });
     const html = render(store);
     expect(html).toContain('data-testid="clue-cancel-button"');
     expect(html).not.toContain('data-testid="clue-clear-button"');
     expect(html).toMatch(/<progress[^>]*max="160" value="12"[^>]*data-testid="clue-series-progress"/);
     expect(html).toContain('Series running: 12 of 160 slices (10 computed in this run)');
     expect(html).toMatch(/<button[^>]*disabled=""[^>]*data-testid="clue-run-series-button"/);
+
+    // Blank slices skipped so far are counted beside the computed ones.
+    store.setState((s) => ({ series: { ...s.series, blank: 2 } }));
+    expect(render(store)).toContain('Series running: 12 of 160 slices (10 computed in this run, 2 blank skipped)');
   });
 
   it('error: shows the message as an alert, and the model error in its section', () => {

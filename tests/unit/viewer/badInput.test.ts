@@ -1,5 +1,5 @@
-// Bad input the viewer meets in practice (issue 12): an image in a transfer syntax the host
-// cannot decode, a palette colour image. The commands run against a
+// Bad input the viewer meets in practice (issue 12): a blank or constant slice, an image in a
+// transfer syntax the host cannot decode, a palette colour image. The commands run against a
 // host of plain data with the shapes our viewer/ code reads (as in commands.test.ts) and a
 // slice mapper that counts its runs; what is under test is ours: which slices reach the
 // model, what the panel says, and that nothing of the user's is touched.
@@ -12,6 +12,7 @@ import type { MapperRegistry, SliceMapper } from '../../../extension/src/sliceMa
 import { createClueStore } from '../../../extension/src/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { HOST_DECODABLE_TRANSFER_SYNTAXES } from '../../../extension/src/viewer/transferSyntax';
+import { constantValue } from '../../../extension/src/workflow/messages';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
 
 const SIZE = 16;
@@ -20,6 +21,7 @@ const DISPLAYED = 2;
 
 /** A varied slice (a ramp), so it is not blank. */
 const ramp = (k: number) => Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + k * 3);
+const filled = (value: number) => new Float32Array(SIZE * SIZE).fill(value);
 
 interface FakeHostOptions {
   /** Stored pixels of slice k (default: a ramp). */
@@ -145,6 +147,76 @@ function countingRegistry() {
   };
   return { registry, seen, loads: () => loads };
 }
+
+describe('blank and constant slices', () => {
+  it('constantValue: the one value of a constant slice, else null', () => {
+    expect(constantValue(filled(0))).toBe(0);
+    expect(constantValue(Float32Array.of(-1024, -1024, -1024))).toBe(-1024);
+    expect(constantValue(ramp(0))).toBeNull();
+    expect(constantValue(Float32Array.of(0, 0, 0, 1e-6))).toBeNull(); // one pixel differs: not blank
+    expect(constantValue(Float32Array.of(NaN, NaN))).toBeNull(); // left to preprocessing's non-finite check
+    expect(constantValue(new Float32Array(0))).toBeNull();
+  });
+
+  it('a blank displayed slice is refused with a message, before the model loads, and nothing is written', async () => {
+    const host = fakeHost({ pixels: (k) => (k === DISPLAYED ? filled(0) : ramp(k)) });
+    const store = createClueStore();
+    const model = countingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSlice();
+    const state = store.getState();
+    expect(state.status).toBe('error');
+    expect(state.error).toBe('This slice is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.');
+    expect(state.lastResult).toBeNull();
+    expect(model.loads()).toBe(0);
+    expect(model.seen).toHaveLength(0);
+    expect(state.modelRuns).toBe(0);
+    expect([...host.segmentations.keys()]).toEqual(['user-seg']); // no labelmap of ours, the user's untouched
+  });
+
+  it('a constant slice names its value after the modality LUT', async () => {
+    // Stored 5 everywhere, RescaleSlope 2, RescaleIntercept -3: every real-world value is 7.
+    const host = fakeHost({ pixels: () => filled(5), modalityLut: { rescaleSlope: 2, rescaleIntercept: -3 } });
+    const store = createClueStore();
+    const model = countingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSlice();
+    expect(store.getState().error).toBe(
+      'This slice is constant (every pixel is 7): it shows no anatomy, so there is nothing to detect and the model was not run on it.',
+    );
+    expect(model.seen).toHaveLength(0);
+  });
+
+  it('a series run skips blank slices and counts them, even when the displayed slice is one', async () => {
+    const blank = new Set([0, DISPLAYED, 4]);
+    const host = fakeHost({ pixels: (k) => (blank.has(k) ? filled(k === 4 ? -1000 : 0) : ramp(k)) });
+    const store = createClueStore();
+    const model = countingRegistry();
+    const actions = createClueActions(host.params, store, model.registry);
+    await actions.runOnSeries();
+    const state = store.getState();
+    expect(state.status).toBe('done');
+    expect(state.error).toBeNull();
+    expect(state.series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: 2, blank: 3 });
+    expect(state.message).toBe('Series done: 5 slices (2 computed now, 0 already stored, 3 blank — every pixel the same value — skipped: nothing to detect).');
+    expect(model.seen).toHaveLength(2);
+    expect(model.seen.every((values) => constantValue(values) === null)).toBe(true);
+    expect(host.labelmapCount(1)).toBeGreaterThan(0);
+    for (const k of blank) expect(host.labelmapCount(k)).toBe(0);
+    expect(host.segmentations.get('user-seg')).toEqual({ segmentationId: 'user-seg', label: 'mine', representationData: {} });
+
+    // Again: the computed slices are stored, the blank ones skipped again (never stored).
+    await actions.runOnSeries();
+    expect(model.seen).toHaveLength(2);
+    expect(store.getState().message).toBe('Series done: 5 slices (0 computed now, 2 already stored, 3 blank — every pixel the same value — skipped: nothing to detect).');
+  });
+
+  it('a series without blank slices keeps its summary as before', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    await createClueActions(host.params, store, countingRegistry().registry).runOnSeries();
+    expect(store.getState().series).toMatchObject({ computed: SLICES, blank: 0 });
+    expect(store.getState().message).toBe('Series done: 5 slices (5 computed now, 0 already stored).');
+  });
+});
 
 describe('transfer syntaxes the host cannot decode', () => {
   const storedAs = (uid: string) => () => ({ SOPInstanceUID: 'x', TransferSyntaxUID: uid });

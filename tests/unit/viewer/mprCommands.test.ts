@@ -271,6 +271,18 @@ describe('workflow commands on an MPR viewport', () => {
     expect(store.getState().error).toMatch(/volume is still loading \(1 of 16 images missing\)/);
   });
 
+
+  it('a blank reformatted plane is refused by name before the model runs; the images it crosses are not blank', async () => {
+    const host = fakeVolumeHost();
+    // Column i = 3 of every source image is 0 (e.g. outside the body): the sagittal plane there is blank.
+    for (const [id, image] of host.images) if (id.startsWith('img:')) for (let j = 0; j < DY; j++) image.voxelManager.getScalarData()[j * DX + 3] = 0;
+    const store = createClueStore();
+    const model = recordingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSlice();
+    expect(store.getState().error).toBe('This sagittal plane is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.');
+    expect(model.inputs).toHaveLength(0);
+    expect([...host.segmentations.keys()]).toEqual(['user-seg']);
+  });
   it('a plane across images with different modality LUTs: each image’s applied, the reported one marked per image', async () => {
     const host = fakeVolumeHost();
     // Image 5 (k = 5) has its own slope; the others SLOPE.
