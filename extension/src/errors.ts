@@ -7,8 +7,8 @@ export class ClueInputError extends Error {
 
 /**
  * A slice whose pixels all have one value (a blank or padding slice): it holds no anatomy,
- * so the model is not run on it. Its own class so a series run can skip such slices and
- * count them instead of stopping.
+ * so the model is not run on it. Its own class, with the value, so a caller can tell a
+ * slice with nothing to detect from one that cannot be read.
  */
 export class BlankSliceError extends ClueInputError {
   override name = 'BlankSliceError';
