@@ -46,6 +46,18 @@ INTENDED_USE = (
     "inserted into one brain (the Colin27 T1 template) with a small CLIP pre-trained here on "
     "the same synthetic data; it has never seen a real patient's lesion. Not for clinical use."
 )
+# Where the demo model's Table holds up (docs/demo-model.md): written into the manifest, shown
+# in the viewer's panel, which cautions on slices outside it. Spacing: Colin27 is 1 mm and the
+# training augmentation scales by 0.85–1.15.
+DEMO_DOMAIN = {
+    "modality": ["MR"],
+    "body_part": ["BRAIN", "HEAD"],
+    "sequences": ["T1"],
+    "planes": ["axial"],
+    "pixel_spacing_mm": [0.8, 1.2],
+    "note": "Demo model: prompts trained on synthetic anomalies in T1 axial slices of one brain; "
+            "see the Table in docs/demo-model.md for where it holds and where it fails.",
+}
 
 
 @dataclass
@@ -82,6 +94,14 @@ def _table_markdown(eval_result: dict[str, Any], seconds: dict[str, float], thre
                 pixel, image = table["pixel_auroc"][r][c], table["image_auroc"][r][c]
                 cells.append(f"{pixel:.3f} / {image:.3f}" if pixel is not None and image is not None else "—")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append("")
+    from clue.evaluate import detail_table
+
+    for name in eval_result["table1"]:
+        rows = [r for r in eval_result["sets"] if r["table"] == 1 and r["name"] == name]
+        lines.append("```")
+        lines.extend(detail_table(name, rows))
+        lines.append("```")
         lines.append("")
     lines.append(f"Default threshold {float(threshold.get('default', 0.5)):.4f}: {threshold.get('chosen_on', '')}.")
     lines.append("")
@@ -132,7 +152,7 @@ def _build(
     from clue.checkpoints import architecture_name, load_backbone
     from clue.evaluate import format_tables, load_trained_model, run_eval
     from clue.export import export_model
-    from clue.manifest import Threshold, preprocessing_from_dict, read_manifest, write_manifest
+    from clue.manifest import Domain, Threshold, preprocessing_from_dict, read_manifest, write_manifest
     from clue.pretrain import load_pretrain_config, pretrain
     from clue.train import load_train_config, run_training
 
@@ -205,6 +225,7 @@ def _build(
         training_data=training_data,
         threshold=threshold,
         preprocessing=preprocessing_from_dict(info["preprocessing"]) if isinstance(info.get("preprocessing"), dict) else None,
+        domain=Domain(**DEMO_DOMAIN),
         fp16=fp16,
         overwrite=True,
         log=progress,
@@ -237,6 +258,13 @@ def _build(
 
 
 def _pretrain_data_text(cfg: Any) -> str:
+    if cfg.data == "anomalies":
+        return (
+            f"{cfg.slices_per_cell} slices per rendering and view of the training brains "
+            f"({', '.join(cfg.brains)}; spatially augmented), rendered as {' and '.join(cfg.renderings)} × "
+            f"{'/'.join(cfg.views)}, {round(100 * cfg.anomaly_fraction)} % with an anomaly of the training families "
+            f"({', '.join(cfg.families)}); captions naming the view and the anomaly's quarter of the image"
+        )
     return (
         f"{cfg.cases} training lesion cases (+{cfg.lesion_free_cases} lesion-free), "
         f"{'/'.join(s.upper() for s in cfg.sequences)} × {'/'.join(cfg.views)}, captions naming view, sequence "

@@ -62,10 +62,12 @@ REGION_CAPTIONS: tuple[str, ...] = (
     "background outside the brain in an MRI slice",
 )
 # With data = "anomalies" the lesions are of many families and contrasts are randomised, so
-# neither the captions nor the region captions name a tumour or a sequence.
+# neither the captions nor the region captions name a tumour or a sequence. They use the words
+# CLUE's prompts are made of — the states "normal" / "diseased" and the class "brain"
+# (docs/method.md) — so that the text tower has learned what those words mean about a patch.
 ANOMALY_REGION_CAPTIONS: tuple[str, ...] = (
-    "healthy brain tissue in an MRI slice",
-    "an abnormal region in an MRI slice of a brain",
+    "normal brain tissue in an MRI slice",
+    "diseased brain tissue in an MRI slice",
     "background outside the brain in an MRI slice",
 )
 PRETRAIN_DATA = ("tumour-cases", "anomalies")
@@ -109,6 +111,10 @@ class PretrainConfig:
     renderings: list[str] = field(default_factory=lambda: ["randomized", "t1"])
     families: list[str] = field(default_factory=lambda: ["tumour", "blob", "perlin", "cutpaste", "multifocal"])
     slices_per_cell: int = 600  # per (rendering, view)
+    # A patch counts as abnormal from this share of lesion pixels (smaller shares are left out
+    # of the region loss). Many anomalies are smaller than a 16-px patch: at 0.5 they would
+    # never be called abnormal, and the backbone would not learn to see them.
+    lesion_patch_fraction: float = 0.5
     anomaly_fraction: float = 0.7
 
     def __post_init__(self) -> None:
@@ -171,8 +177,8 @@ def caption(sequence: str | None, view: str, mask: np.ndarray | None) -> str:
     article = "an" if view[0] in "aeiou" else "a"
     if sequence is None:
         if mask is None or not mask.any():
-            return f"{article} {view} MRI slice of a healthy brain"
-        return f"{article} {view} MRI slice of a brain with an anomaly in the {lesion_quarter(mask)} of the image"
+            return f"{article} {view} MRI slice of a normal brain"
+        return f"{article} {view} MRI slice of a diseased brain with an anomaly in the {lesion_quarter(mask)} of the image"
     words = SEQUENCE_WORDS.get(sequence, sequence)
     if mask is None or not mask.any():
         return f"{article} {view} {words} MRI slice of a healthy brain"
@@ -298,7 +304,8 @@ def _build_anomaly_pairs(config: PretrainConfig, colin27: str | Path | None,
         mask = preprocess_mask(sample.mask, spec) if sample.mask is not None else np.zeros((spec.size, spec.size), np.float32)
         classes[i] = index_of[caption(None, str(sample.meta["view"]), (mask > 0.5).astype(np.uint8))]
         region = preprocess_mask(sample.region.astype(np.uint8), spec) if sample.region is not None else None
-        patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size, region))
+        patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size, region,
+                                                         config.lesion_patch_fraction))
         if (i + 1) % 1000 == 0:
             progress(f"pretrain pairs: {i + 1}/{len(slices)} slices ({time.perf_counter() - started:.0f} s)")
     progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
@@ -307,11 +314,12 @@ def _build_anomaly_pairs(config: PretrainConfig, colin27: str | Path | None,
                    patch_labels=patch_labels, region_captions=ANOMALY_REGION_CAPTIONS, distinct_batches=False)
 
 
-def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: np.ndarray | None = None) -> np.ndarray:
-    """Per patch: TUMOUR when ≥ half of it is lesion, IGNORE when some but less, else
-    BACKGROUND when less than a tenth of it has signal (outside the brain), else HEALTHY.
-    With a `brain` mask (on the plane's grid), BACKGROUND is less than half brain: scalp and
-    skull are outside the brain too."""
+def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: np.ndarray | None = None,
+                  lesion_fraction: float = 0.5) -> np.ndarray:
+    """Per patch: TUMOUR when at least `lesion_fraction` of it is lesion, IGNORE when some but
+    less, else BACKGROUND when less than a tenth of it has signal (outside the brain), else
+    HEALTHY. With a `brain` mask (on the plane's grid), BACKGROUND is less than half brain:
+    scalp and skull are outside the brain too."""
     size = plane.shape[0]
     grid = size // patch_size
 
@@ -325,7 +333,7 @@ def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: n
     else:
         labels[fraction((brain > 0.5).astype(np.float32)) < 0.5] = BACKGROUND_PATCH
     labels[lesion > 0] = IGNORE_PATCH
-    labels[lesion >= 0.5] = TUMOUR_PATCH
+    labels[lesion >= lesion_fraction] = TUMOUR_PATCH
     return labels
 
 

@@ -145,13 +145,13 @@ def test_anomaly_pairs_caption_no_sequence_and_train(tmp_path: Path) -> None:
     assert pairs.region_captions == ANOMALY_REGION_CAPTIONS
     assert "brains colin27/colin27-head" in pairs.description
     for labels, cls in zip(pairs.patch_labels, pairs.classes.tolist()):
-        if "healthy" in pairs.captions[cls]:
+        if "normal brain" in pairs.captions[cls]:
             assert TUMOUR_PATCH not in labels.unique().tolist()
     assert any("anomaly" in pairs.captions[c] for c in pairs.classes.tolist())
     result = pretrain(config, tmp_path / "b.safetensors", pairs=pairs, progress=lambda _: None)
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
     assert read_pretrain_metadata(result.path)["region_captions"] == list(ANOMALY_REGION_CAPTIONS)
-    assert caption(None, "axial", None) == "an axial MRI slice of a healthy brain"
+    assert caption(None, "axial", None) == "an axial MRI slice of a normal brain"
 
 
 def test_region_labels_with_a_brain_mask_call_scalp_background() -> None:
@@ -160,3 +160,12 @@ def test_region_labels_with_a_brain_mask_call_scalp_background() -> None:
     brain[8:16, 8:16] = 1.0
     labels = region_labels(plane, np.zeros((16, 16), np.float32), 8, brain)
     assert labels.tolist() == [[BACKGROUND_PATCH, BACKGROUND_PATCH], [BACKGROUND_PATCH, HEALTHY_PATCH]]
+
+
+def test_a_small_lesion_makes_its_patch_abnormal_below_half_when_asked() -> None:
+    plane = np.full((16, 16), 0.8, np.float32)
+    mask = np.zeros((16, 16), np.float32)
+    mask[1:4, 1:4] = 1.0  # 9 of patch (0, 0)'s 64 pixels: 14 %
+    assert region_labels(plane, mask, 8)[0, 0] == IGNORE_PATCH
+    assert region_labels(plane, mask, 8, lesion_fraction=0.1)[0, 0] == TUMOUR_PATCH
+    assert region_labels(plane, mask, 8, lesion_fraction=0.2)[0, 0] == IGNORE_PATCH
