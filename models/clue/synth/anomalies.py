@@ -150,6 +150,16 @@ def random_level(looks: np.random.Generator, reference: float, span: float) -> f
     return float(max(level, 0.0))
 
 
+def departing_level(looks: np.random.Generator, context: SliceContext, reference: float,
+                    shift: tuple[float, float]) -> float:
+    """A level away from `reference`: any visible one under domain randomisation, else brighter
+    or darker by a fraction within `shift`, whatever the contrast."""
+    if context.levels == "random":
+        return random_level(looks, reference, brain_span(context))
+    sign = 1 if looks.random() < 0.5 else -1
+    return reference * (1.0 + sign * looks.uniform(*shift))
+
+
 def brain_span(context: SliceContext) -> float:
     values = context.image[context.brain]
     if values.size == 0:
@@ -214,13 +224,7 @@ def blob(rng: np.random.Generator, looks: np.random.Generator, context: SliceCon
         return None
     radii = (radius, radius * rng.uniform(0.4, 1.0))
     alpha = noisy_disc(shape, centre, radii, rng.uniform(0, np.pi), rng.uniform(0.1, 0.5), rng) * context.brain
-    reference = local_reference(context, alpha)
-    span = brain_span(context)
-    if context.levels == "random":
-        level = random_level(looks, reference, span)
-    else:
-        # bright or dark by 25–70 % of white matter, whatever the contrast
-        level = reference * (1.0 + (1 if looks.random() < 0.5 else -1) * looks.uniform(0.25, 0.7))
+    level = departing_level(looks, context, local_reference(context, alpha), (0.25, 0.7))
     texture = smooth_noise(rng, shape, 1.5) * looks.uniform(0.0, 0.1)
     return Anomaly("blob", alpha, mix(context.image, alpha, level * (1.0 + texture)), centre, radius)
 
@@ -245,9 +249,7 @@ def perlin(rng: np.random.Generator, looks: np.random.Generator, context: SliceC
         target = np.roll(source, shift, axis=(0, 1))
         target = np.where(target > 0, target, local_reference(context, alpha))
     else:
-        reference = local_reference(context, alpha)
-        target = (random_level(looks, reference, brain_span(context)) if context.levels == "random"
-                  else reference * (1.0 + (1 if looks.random() < 0.5 else -1) * looks.uniform(0.25, 0.6)))
+        target = departing_level(looks, context, local_reference(context, alpha), (0.25, 0.6))
     return Anomaly("perlin", alpha, mix(context.image, alpha * strength, target), centre, radius)
 
 
