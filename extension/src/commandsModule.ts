@@ -205,11 +205,11 @@ export function createClueActions(
   }
 
   /** Model → labelmap + stored result. Returns null when the job was superseded meanwhile. */
-  async function computeSlice(input: SliceInput, mapper: SliceMapper, libraries: HostLibraries, jobId: number, signal: AbortSignal) {
+  async function computeSlice(input: SliceInput, mapper: SliceMapper, libraries: HostLibraries, jobId: number, signal: AbortSignal, blank = false) {
     checkMemory(input.rows, input.columns, 1);
-    const { map, score, timings } = await mapper.compute(input, signal);
+    const { map, score, timings } = blank ? blankResult(input) : await mapper.compute(input, signal);
     if (!isCurrent(jobId)) return null;
-    store.setState((s) => ({ modelRuns: s.modelRuns + 1 }));
+    if (!blank) store.setState((s) => ({ modelRuns: s.modelRuns + 1 }));
     const segmentationId = await ensureClueLabelmap(services, libraries, input.viewportId, input.displaySet);
     if (!isCurrent(jobId)) return null;
     const threshold = store.getState().threshold;
@@ -236,6 +236,7 @@ export function createClueActions(
       timings,
       durationMs: 0,
       domain: checkDomain(mapper.info.manifest.domain, input.attributes),
+      ...(blank ? { blank: true as const } : {}),
     };
     results.set({
       displaySetInstanceUID: summary.displaySetInstanceUID, imageId: input.imageId, rows: input.rows, columns: input.columns,
@@ -243,6 +244,11 @@ export function createClueActions(
       ...(input.plane ? { plane: input.plane } : {}),
     });
     return summary;
+  }
+
+  /** A blank slice's result without a model run: nothing to detect (see SliceResult.blank). */
+  function blankResult(input: SliceInput) {
+    return { map: new Float32Array(input.rows * input.columns), score: 0, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
   }
 
   /** What a viewport displays, as results are keyed (image id or plane key); null if nothing. */
@@ -361,16 +367,15 @@ export function createClueActions(
           }
           if (!isCurrent(id)) return;
           const pixels = readImageValues(libraries, image, what);
-          if (constantValue(pixels.values) !== null) {
-            // Blank (e.g. padding at the ends of a volume): skipped and counted, not a reason to stop.
-            series.blank++;
-          } else {
-            const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal);
-            if (!summary) return;
-            written = { libraries, segmentationId: summary.segmentationId, viewportId };
-            series.computed++;
-            if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
-          }
+          // Blank (e.g. padding at the ends of a volume): not run, kept as an all-zero map and
+          // counted, not a reason to stop (the SEG and Parametric Map need every frame).
+          const blank = constantValue(pixels.values) !== null;
+          const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal, blank);
+          if (!summary) return;
+          written = { libraries, segmentationId: summary.segmentationId, viewportId };
+          if (blank) series.blank++;
+          else series.computed++;
+          if (imageId === first.viewport.getCurrentImageId()) overlays?.redrawAll();
         }
         series.done++;
         store.setState({ series: { ...series } });
@@ -380,7 +385,7 @@ export function createClueActions(
       store.setState({
         status: 'done', error: null, series: { ...series, status: 'done' },
         ...(kept ? { lastResult: kept.summary, displayedResult: kept.summary } : {}),
-        message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed - series.blank} already stored${series.blank ? `, ${series.blank} blank — every pixel the same value — skipped: nothing to detect` : ''}).`,
+        message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed - series.blank} already stored${series.blank ? `; ${series.blank} blank — every pixel the same value — not run: nothing to detect, kept as empty maps` : ''}).`,
       });
     } catch (error) {
       if (isAbortError(error) || !isCurrent(id)) return;

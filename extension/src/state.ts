@@ -55,6 +55,12 @@ export interface SliceResult {
   durationMs: number;
   /** The slice against the model's validated domain (cautions when outside it). */
   domain: DomainCheck;
+  /**
+   * Set for a blank slice of a series run (every pixel one value, e.g. padding at a volume's
+   * ends): the model did not run; the map is all zeros (a constant image holds no anomaly) and
+   * the score 0, so the series' labelmap, SEG and Parametric Map keep one frame per image.
+   */
+  blank?: true;
 }
 
 export interface SkippedBackendInfo {
@@ -95,7 +101,7 @@ export interface SeriesRunState {
   done: number;
   /** Of those, computed by the model in this run. */
   computed: number;
-  /** Of those, skipped because every pixel has one value (blank): nothing to detect. */
+  /** Of those, not run because every pixel has one value (blank): kept as all-zero maps. */
   blank: number;
 }
 

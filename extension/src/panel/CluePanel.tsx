@@ -103,7 +103,7 @@ function SeriesProgress({ series }: { series: SeriesRunState }) {
       <progress style={styles.progress} max={series.total || 1} value={series.done} data-testid="clue-series-progress" />
       <div style={styles.note} data-testid="clue-series-text">
         Series {series.status}: {series.done} of {series.total} slices ({series.computed} computed in this run
-        {series.blank ? `, ${series.blank} blank skipped` : ''})
+        {series.blank ? `, ${series.blank} blank not run` : ''})
       </div>
     </div>
   );
@@ -146,7 +146,9 @@ function ResultTable({ result }: { result: SliceResult }) {
   return (
     <dl style={styles.table} data-testid="clue-result">
       <dt style={styles.term}>Score</dt>
-      <dd style={styles.value} data-testid="clue-result-score">{result.score.toFixed(3)}</dd>
+      <dd style={styles.value} data-testid="clue-result-score">
+        {result.blank ? 'blank slice (one value): not run, nothing to detect' : result.score.toFixed(3)}
+      </dd>
       <dt style={styles.term}>Voxels</dt>
       <dd style={styles.value} data-testid="clue-result-voxels">{result.voxelCount}</dd>
       <dt style={styles.term}>Map</dt>

@@ -238,7 +238,8 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
       const during = await step('series run under way (3 slices)', () =>
         page.waitForFunction(() => {
           const s = window.__clue.getState();
-          return s.series.status === 'running' && s.series.done >= 3 ? s : null;
+          // Computed, not just done: the demo volume's end slices are blank (not run).
+          return s.series.status === 'running' && s.series.computed >= 3 ? s : null;
         }, null, { timeout: STEP_TIMEOUT_MS, polling: 50 }).then((h) => h.jsonValue()));
       // The model runs in a worker: the page still produces frames during the series run
       // (measured and logged, not asserted: its length depends on the machine).

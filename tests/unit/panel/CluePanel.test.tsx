@@ -139,9 +139,9 @@ describe('CluePanel', () => {
     expect(html).toContain('Series running: 12 of 160 slices (10 computed in this run)');
     expect(html).toMatch(/<button[^>]*disabled=""[^>]*data-testid="clue-run-series-button"/);
 
-    // Blank slices skipped so far are counted beside the computed ones.
+    // Blank slices (not run) so far are counted beside the computed ones.
     store.setState((s) => ({ series: { ...s.series, blank: 2 } }));
-    expect(render(store)).toContain('Series running: 12 of 160 slices (10 computed in this run, 2 blank skipped)');
+    expect(render(store)).toContain('Series running: 12 of 160 slices (10 computed in this run, 2 blank not run)');
   });
 
   it('error: shows the message as an alert, and the model error in its section', () => {

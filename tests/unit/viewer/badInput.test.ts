@@ -185,7 +185,7 @@ describe('blank and constant slices', () => {
     expect(model.seen).toHaveLength(0);
   });
 
-  it('a series run skips blank slices and counts them, even when the displayed slice is one', async () => {
+  it('a series run does not run the model on blank slices but keeps them as empty maps, even when the displayed slice is one', async () => {
     const blank = new Set([0, DISPLAYED, 4]);
     const host = fakeHost({ pixels: (k) => (blank.has(k) ? filled(k === 4 ? -1000 : 0) : ramp(k)) });
     const store = createClueStore();
@@ -196,17 +196,20 @@ describe('blank and constant slices', () => {
     expect(state.status).toBe('done');
     expect(state.error).toBeNull();
     expect(state.series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: 2, blank: 3 });
-    expect(state.message).toBe('Series done: 5 slices (2 computed now, 0 already stored, 3 blank — every pixel the same value — skipped: nothing to detect).');
+    expect(state.message).toBe('Series done: 5 slices (2 computed now, 0 already stored; 3 blank — every pixel the same value — not run: nothing to detect, kept as empty maps).');
+    expect(state.modelRuns).toBe(2);
     expect(model.seen).toHaveLength(2);
     expect(model.seen.every((values) => constantValue(values) === null)).toBe(true);
     expect(host.labelmapCount(1)).toBeGreaterThan(0);
     for (const k of blank) expect(host.labelmapCount(k)).toBe(0);
     expect(host.segmentations.get('user-seg')).toEqual({ segmentationId: 'user-seg', label: 'mine', representationData: {} });
+    // The displayed (blank) slice's stored result says so: all-zero map, score 0, flagged.
+    expect(state.displayedResult).toMatchObject({ blank: true, score: 0, voxelCount: 0, mapMin: 0, mapMax: 0 });
 
-    // Again: the computed slices are stored, the blank ones skipped again (never stored).
+    // Again: every slice is stored now, the blank ones included; nothing runs.
     await actions.runOnSeries();
     expect(model.seen).toHaveLength(2);
-    expect(store.getState().message).toBe('Series done: 5 slices (0 computed now, 2 already stored, 3 blank — every pixel the same value — skipped: nothing to detect).');
+    expect(store.getState().message).toBe('Series done: 5 slices (0 computed now, 5 already stored).');
   });
 
   it('a series without blank slices keeps its summary as before', async () => {
