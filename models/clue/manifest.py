@@ -20,8 +20,10 @@ from clue.errors import UserFacingError
 SCHEMA = "clue-manifest/1"
 OUTPUT_NAMES = ("anomaly_map", "layer_maps", "score")
 FILE_DTYPES = ("float32", "float16")
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# CLIP's image normalisation (OpenAI), the default of every manifest. The one definition:
+# clue.preprocess re-exports it (this module needs no torch, so it can be imported anywhere).
+CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # The validated domain (optional "domain" block). Modality and body part are DICOM code strings
 # (CS: upper case, digits, space, underscore; at most 16 characters) compared with the slice's

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from clue.errors import UserFacingError
-
-# CLIP's image normalisation (OpenAI), the default of every manifest.
-CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+# CLIP's image normalisation, the default of every manifest: defined once in clue.manifest
+# (torch-free) and re-exported here, where training code has always imported it from.
+from clue.manifest import CLIP_MEAN as CLIP_MEAN, CLIP_STD as CLIP_STD
 
 INTENSITY_METHODS = ("percentile_clip",)
 FOREGROUND_METHODS = ("greater_than_min",)
