@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,9 @@ FILE_DTYPES = ("float32", "float16")
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# "https://host/model.onnx" (or "C:…") is not inside the model folder: the viewer would fetch it
+# from elsewhere.
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 # The validated domain (optional "domain" block). Modality and body part are DICOM code strings
 # (CS: upper case, digits, space, underscore; at most 16 characters) compared with the slice's
 # Modality and BodyPartExamined. Sequences and planes are closed vocabularies: the viewer can
@@ -92,8 +95,8 @@ def preprocessing_from_dict(block: dict[str, Any]) -> Preprocessing:
     return Preprocessing(
         intensity=IntensitySpec(**block["intensity"]),
         square=SquareSpec(**block["square"]),
-        resize=ResizeSpec(**block["resize"]),
-        channels=block["channels"],
+        resize=ResizeSpec(method=block["resize"]["method"], size=int(block["resize"]["size"])),
+        channels=int(block["channels"]),
         normalize=NormalizeSpec(**block["normalize"]),
     )
 
@@ -200,13 +203,31 @@ class _Checker:
             self.problems.append(message)
         return condition
 
+    def known(self, block: Any, where: str, known: list[str]) -> None:
+        """Refuse fields this reader does not know: each would be a rule silently not followed
+        (a preprocessing step, a domain limit); a new field needs a new schema version."""
+        if isinstance(block, dict):
+            unknown = [str(key) for key in block if key not in known]
+            self.need(not unknown, f"{where} has unknown fields: {', '.join(unknown)} (known: {', '.join(known)})")
+
+
+def _names(cls: Any) -> list[str]:
+    """A block's known fields are those of the dataclass `manifest_from_dict` builds from it."""
+    return [f.name for f in fields(cls)]
+
 
 def _is_int(value: Any) -> bool:
+    # JSON has one number type: 224.0 is the integer 224 (as for JSON Schema and for the
+    # viewer, whose JSON.parse cannot tell them apart); manifest_from_dict stores it as int.
+    if isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # json.loads reads NaN, Infinity and overflowing literals (1e400 → inf); the viewer
+    # refuses them, and no manifest field has a meaning for them.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_shape(value: Any) -> bool:
@@ -262,12 +283,16 @@ def validate_domain_dict(domain: Any) -> list[str]:
     return check.problems
 
 
+def _block(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def validate_manifest_dict(data: Any) -> list[str]:
     """Every problem found (empty list: valid)."""
     check = _Checker()
-    if not check.need(isinstance(data, dict), "manifest must be a JSON object"):
+    if not check.need(isinstance(data, dict), "the manifest must be a JSON object"):
         return check.problems
-    if not check.need(data.get("schema") == SCHEMA, f"schema must be {SCHEMA!r}, found {data.get('schema')!r}"):
+    if not check.need(data.get("schema") == SCHEMA, f'schema must be "{SCHEMA}", found {json.dumps(data.get("schema"))}'):
         return check.problems
     required = (
         "id", "version", "files", "opset", "input", "outputs", "layers",
@@ -276,6 +301,7 @@ def validate_manifest_dict(data: Any) -> list[str]:
     missing = [key for key in required if key not in data]
     if not check.need(not missing, f"missing fields: {', '.join(missing)}"):
         return check.problems
+    check.known(data, "manifest", _names(Manifest))
     check.need(isinstance(data["id"], str) and bool(data["id"]), "id must be a non-empty string")
     check.need(isinstance(data["version"], str) and bool(data["version"]), "version must be a non-empty string")
     check.need(_is_int(data["opset"]) and data["opset"] >= 1, "opset must be a positive integer")
@@ -286,12 +312,15 @@ def validate_manifest_dict(data: Any) -> list[str]:
             where = f"files[{index}]"
             if not check.need(isinstance(entry, dict), f"{where} must be an object"):
                 continue
+            check.known(entry, where, _names(ModelFile))
             path = entry.get("path")
             check.need(
-                isinstance(path, str) and bool(path) and not path.startswith("/") and ".." not in Path(path).parts,
+                isinstance(path, str) and bool(path) and not path.startswith("/") and not _URL_SCHEME.match(path)
+                and ".." not in path.split("/"),
                 f"{where}.path must be a relative path inside the model folder",
             )
-            check.need(entry.get("dtype") in FILE_DTYPES, f"{where}.dtype must be one of {FILE_DTYPES}")
+            check.need(entry.get("dtype") in FILE_DTYPES,
+                       f"{where}.dtype must be {' or '.join(json.dumps(d) for d in FILE_DTYPES)}")
             check.need(_is_int(entry.get("bytes")) and entry["bytes"] > 0, f"{where}.bytes must be a positive integer")
             check.need(
                 isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"])),
@@ -301,8 +330,9 @@ def validate_manifest_dict(data: Any) -> list[str]:
     image_size = None
     spec = data["input"]
     if check.need(isinstance(spec, dict), "input must be an object"):
-        check.need(spec.get("name") == "image", "input.name must be 'image'")
-        check.need(spec.get("dtype") == "float32", "input.dtype must be 'float32'")
+        check.known(spec, "input", _names(TensorSpec))
+        check.need(spec.get("name") == "image", 'input.name must be "image"')
+        check.need(spec.get("dtype") == "float32", 'input.dtype must be "float32"')
         shape = spec.get("shape")
         if check.need(
             _is_shape(shape) and len(shape) == 4 and shape[0] == 1 and shape[1] == 3 and shape[2] == shape[3],
@@ -317,10 +347,13 @@ def validate_manifest_dict(data: Any) -> list[str]:
     )
     outputs = data["outputs"]
     if check.need(isinstance(outputs, dict), "outputs must be an object"):
+        check.known(outputs, "outputs", list(OUTPUT_NAMES))
         for key in OUTPUT_NAMES:
             entry = outputs.get(key)
             if not check.need(isinstance(entry, dict), f"outputs.{key} is missing"):
                 continue
+            # The graph's outputs are float32; a dtype is stated for the input only.
+            check.known(entry, f"outputs.{key}", ["name", "shape"])
             check.need(isinstance(entry.get("name"), str) and bool(entry["name"]), f"outputs.{key}.name must be a string")
             check.need(_is_shape(entry.get("shape")), f"outputs.{key}.shape must be a list of positive integers")
         if image_size is not None and all(isinstance(outputs.get(k), dict) for k in OUTPUT_NAMES):
@@ -333,28 +366,32 @@ def validate_manifest_dict(data: Any) -> list[str]:
 
     pre = data["preprocessing"]
     if check.need(isinstance(pre, dict), "preprocessing must be an object"):
-        intensity = pre.get("intensity", {})
-        check.need(isinstance(intensity, dict) and intensity.get("method") == "percentile_clip",
-                   "preprocessing.intensity.method must be 'percentile_clip'")
-        if isinstance(intensity, dict):
-            low, high = intensity.get("low_percentile"), intensity.get("high_percentile")
-            check.need(_is_number(low) and _is_number(high) and 0 <= low < high <= 100,
-                       "preprocessing.intensity percentiles must satisfy 0 ≤ low < high ≤ 100")
-            check.need(intensity.get("foreground") == "greater_than_min",
-                       "preprocessing.intensity.foreground must be 'greater_than_min'")
-        square = pre.get("square", {})
-        check.need(isinstance(square, dict) and square.get("method") == "center_pad" and _is_number(square.get("value")),
-                   "preprocessing.square must be {method: 'center_pad', value: number}")
-        resize = pre.get("resize", {})
-        if check.need(isinstance(resize, dict) and resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")),
-                      "preprocessing.resize must be {method: 'bicubic_antialias', size: integer}"):
+        check.known(pre, "preprocessing", _names(Preprocessing))
+        # A sub-block that is not an object is read as {} (as the viewer does): each of its
+        # rules then names what is missing.
+        intensity = _block(pre.get("intensity"))
+        check.known(intensity, "preprocessing.intensity", _names(IntensitySpec))
+        check.need(intensity.get("method") == "percentile_clip", 'preprocessing.intensity.method must be "percentile_clip"')
+        low, high = intensity.get("low_percentile"), intensity.get("high_percentile")
+        check.need(_is_number(low) and _is_number(high) and 0 <= low < high <= 100,
+                   "preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100")
+        check.need(intensity.get("foreground") == "greater_than_min",
+                   'preprocessing.intensity.foreground must be "greater_than_min"')
+        square = _block(pre.get("square"))
+        check.known(square, "preprocessing.square", _names(SquareSpec))
+        check.need(square.get("method") == "center_pad" and _is_number(square.get("value")),
+                   'preprocessing.square must be {method: "center_pad", value: number}')
+        resize = _block(pre.get("resize"))
+        check.known(resize, "preprocessing.resize", _names(ResizeSpec))
+        if check.need(resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")) and resize["size"] > 0,
+                      'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}'):
             if image_size is not None:
                 check.need(resize["size"] == image_size, f"preprocessing.resize.size must equal the input size {image_size}")
         check.need(pre.get("channels") == 3, "preprocessing.channels must be 3")
-        normalize = pre.get("normalize", {})
+        normalize = _block(pre.get("normalize"))
+        check.known(normalize, "preprocessing.normalize", _names(NormalizeSpec))
         check.need(
-            isinstance(normalize, dict)
-            and isinstance(normalize.get("mean"), list) and len(normalize["mean"]) == 3
+            isinstance(normalize.get("mean"), list) and len(normalize["mean"]) == 3
             and all(_is_number(v) for v in normalize["mean"])
             and isinstance(normalize.get("std"), list) and len(normalize["std"]) == 3
             and all(_is_number(v) and v > 0 for v in normalize["std"]),
@@ -362,20 +399,23 @@ def validate_manifest_dict(data: Any) -> list[str]:
         )
 
     post = data["postprocessing"]
+    check.known(post, "postprocessing", _names(Postprocessing))
     check.need(isinstance(post, dict) and post.get("to_slice_grid") == "bilinear_uncrop",
-               "postprocessing.to_slice_grid must be 'bilinear_uncrop'")
+               'postprocessing.to_slice_grid must be "bilinear_uncrop"')
     threshold = data["threshold"]
     if check.need(isinstance(threshold, dict), "threshold must be an object"):
+        check.known(threshold, "threshold", _names(Threshold))
         check.need(_is_number(threshold.get("default")) and 0.0 <= threshold["default"] <= 1.0,
                    "threshold.default must be a number in [0, 1]")
         check.need(isinstance(threshold.get("chosen_on"), str), "threshold.chosen_on must be a string")
     provenance = data["provenance"]
     if check.need(isinstance(provenance, dict), "provenance must be an object"):
+        check.known(provenance, "provenance", _names(Provenance))
         for key in ("backbone", "training_data", "created", "intended_use"):
             check.need(isinstance(provenance.get(key), str), f"provenance.{key} must be a string")
         sha = provenance.get("backbone_sha256")
         check.need(sha is None or (isinstance(sha, str) and bool(_SHA256.match(sha))),
-                   "provenance.backbone_sha256 must be 64 hex digits or null")
+                   "provenance.backbone_sha256 must be 64 lowercase hex digits or null")
         check.need(provenance.get("commit") is None or isinstance(provenance.get("commit"), str),
                    "provenance.commit must be a string or null")
         check.need(isinstance(provenance.get("clinical_use"), bool), "provenance.clinical_use must be true or false")
@@ -391,17 +431,22 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         schema=data["schema"],
         id=data["id"],
         version=data["version"],
-        files=[ModelFile(**entry) for entry in data["files"]],
-        opset=data["opset"],
-        input=TensorSpec(**data["input"]),
-        outputs={key: TensorSpec(**value) for key, value in data["outputs"].items()},
-        layers=list(data["layers"]),
+        # int(): a validated integer may have been written as 224.0 (see _is_int).
+        files=[ModelFile(**{**entry, "bytes": int(entry["bytes"])}) for entry in data["files"]],
+        opset=int(data["opset"]),
+        input=_tensor_from_dict(data["input"]),
+        outputs={key: _tensor_from_dict(value) for key, value in data["outputs"].items()},
+        layers=[int(v) for v in data["layers"]],
         preprocessing=preprocessing_from_dict(pre),
         postprocessing=Postprocessing(**data["postprocessing"]),
         threshold=Threshold(**data["threshold"]),
         provenance=Provenance(**data["provenance"]),
         domain=Domain(**data["domain"]) if "domain" in data else None,
     )
+
+
+def _tensor_from_dict(data: dict[str, Any]) -> TensorSpec:
+    return TensorSpec(name=data["name"], shape=[int(v) for v in data["shape"]], dtype=data.get("dtype"))
 
 
 def write_manifest(manifest: Manifest, path: str | Path) -> Path:

@@ -96,6 +96,36 @@ export class ManifestError extends Error {
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
+/**
+ * The fields each block may hold (the fields of the dataclasses models/clue/manifest.py builds,
+ * in their order, so both sides list them alike). An unknown field is refused: it would be a
+ * rule (a preprocessing step, a limit) the viewer silently does not follow.
+ */
+const KNOWN = {
+  manifest: ['id', 'version', 'files', 'opset', 'input', 'outputs', 'layers', 'preprocessing', 'postprocessing',
+    'threshold', 'provenance', 'domain', 'schema'],
+  file: ['path', 'dtype', 'bytes', 'sha256'],
+  input: ['name', 'shape', 'dtype'],
+  outputs: ['anomaly_map', 'layer_maps', 'score'],
+  // The graph's outputs are float32; a dtype is stated for the input only.
+  output: ['name', 'shape'],
+  preprocessing: ['intensity', 'square', 'resize', 'channels', 'normalize'],
+  intensity: ['method', 'low_percentile', 'high_percentile', 'foreground'],
+  square: ['method', 'value'],
+  resize: ['method', 'size'],
+  normalize: ['mean', 'std'],
+  postprocessing: ['to_slice_grid'],
+  threshold: ['default', 'chosen_on'],
+  provenance: ['backbone', 'backbone_sha256', 'training_data', 'commit', 'created', 'intended_use', 'clinical_use'],
+};
+
+/** The problem of a block's unknown fields, or null (not an object: other rules report it). */
+function unknownFields(block: unknown, where: string, known: readonly string[]): string | null {
+  if (!isObject(block)) return null;
+  const unknown = Object.keys(block).filter((key) => !known.includes(key));
+  return unknown.length === 0 ? null : `${where} has unknown fields: ${unknown.join(', ')} (known: ${known.join(', ')})`;
+}
+
 type Json = Record<string, unknown>;
 
 const isObject = (value: unknown): value is Json =>
@@ -162,6 +192,10 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
   const fail = (): never => {
     throw new ManifestError(source, problems);
   };
+  const known = (block: unknown, where: string, fields: readonly string[]): void => {
+    const problem = unknownFields(block, where, fields);
+    if (problem !== null) problems.push(problem);
+  };
 
   if (!need(isObject(data), 'the manifest must be a JSON object')) fail();
   const m = data as Json;
@@ -172,6 +206,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     'postprocessing', 'threshold', 'provenance'];
   const missing = required.filter((key) => !(key in m));
   if (!need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
+  known(m, 'manifest', KNOWN.manifest);
 
   need(typeof m.id === 'string' && m.id !== '', 'id must be a non-empty string');
   need(typeof m.version === 'string' && m.version !== '', 'version must be a non-empty string');
@@ -182,6 +217,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
       const where = `files[${index}]`;
       if (!need(isObject(entry), `${where} must be an object`)) return;
       const file = entry as Json;
+      known(file, where, KNOWN.file);
       const path = file.path;
       need(
         typeof path === 'string' && path !== '' && !path.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(path) &&
@@ -197,6 +233,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
   let imageSize: number | null = null;
   if (need(isObject(m.input), 'input must be an object')) {
     const input = m.input as Json;
+    known(input, 'input', KNOWN.input);
     need(input.name === 'image', 'input.name must be "image"');
     need(input.dtype === 'float32', 'input.dtype must be "float32"');
     const shape = input.shape;
@@ -212,6 +249,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
   );
   if (need(isObject(m.outputs), 'outputs must be an object')) {
     const outputs = m.outputs as Json;
+    known(outputs, 'outputs', KNOWN.outputs);
     let allPresent = true;
     for (const key of ['anomaly_map', 'layer_maps', 'score']) {
       const value = outputs[key];
@@ -221,6 +259,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
         continue;
       }
       const entry: Json = value;
+      known(entry, `outputs.${key}`, KNOWN.output);
       need(typeof entry.name === 'string' && entry.name !== '', `outputs.${key}.name must be a string`);
       need(isShape(entry.shape), `outputs.${key}.shape must be a list of positive integers`);
     }
@@ -238,7 +277,10 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
 
   if (need(isObject(m.preprocessing), 'preprocessing must be an object')) {
     const pre = m.preprocessing as Json;
+    known(pre, 'preprocessing', KNOWN.preprocessing);
+    // A sub-block that is not an object is read as {}: each of its rules then names what is missing.
     const intensity = isObject(pre.intensity) ? pre.intensity : {};
+    known(intensity, 'preprocessing.intensity', KNOWN.intensity);
     need(intensity.method === 'percentile_clip', 'preprocessing.intensity.method must be "percentile_clip"');
     const low = intensity.low_percentile;
     const high = intensity.high_percentile;
@@ -246,15 +288,18 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
       'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100');
     need(intensity.foreground === 'greater_than_min', 'preprocessing.intensity.foreground must be "greater_than_min"');
     const square = isObject(pre.square) ? pre.square : {};
+    known(square, 'preprocessing.square', KNOWN.square);
     need(square.method === 'center_pad' && isNumber(square.value),
       'preprocessing.square must be {method: "center_pad", value: number}');
     const resize = isObject(pre.resize) ? pre.resize : {};
+    known(resize, 'preprocessing.resize', KNOWN.resize);
     if (need(resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
       'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}') && imageSize !== null) {
       need(resize.size === imageSize, `preprocessing.resize.size must equal the input size ${imageSize}`);
     }
     need(pre.channels === 3, 'preprocessing.channels must be 3');
     const normalize = isObject(pre.normalize) ? pre.normalize : {};
+    known(normalize, 'preprocessing.normalize', KNOWN.normalize);
     const mean = normalize.mean;
     const std = normalize.std;
     need(Array.isArray(mean) && mean.length === 3 && mean.every(isNumber) &&
@@ -262,22 +307,26 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
       'preprocessing.normalize must hold 3 means and 3 positive stds');
   }
 
+  known(m.postprocessing, 'postprocessing', KNOWN.postprocessing);
   need(isObject(m.postprocessing) && m.postprocessing.to_slice_grid === 'bilinear_uncrop',
     'postprocessing.to_slice_grid must be "bilinear_uncrop"');
   if (need(isObject(m.threshold), 'threshold must be an object')) {
     const threshold = m.threshold as Json;
+    known(threshold, 'threshold', KNOWN.threshold);
     need(isNumber(threshold.default) && threshold.default >= 0 && threshold.default <= 1,
       'threshold.default must be a number in [0, 1]');
     need(typeof threshold.chosen_on === 'string', 'threshold.chosen_on must be a string');
   }
   if (need(isObject(m.provenance), 'provenance must be an object')) {
     const provenance = m.provenance as Json;
+    known(provenance, 'provenance', KNOWN.provenance);
     for (const key of ['backbone', 'training_data', 'created', 'intended_use']) {
       need(typeof provenance[key] === 'string', `provenance.${key} must be a string`);
     }
     const sha = provenance.backbone_sha256;
-    need(sha === null || (typeof sha === 'string' && /^[0-9a-fA-F]{64}$/.test(sha)),
-      'provenance.backbone_sha256 must be 64 hex digits or null');
+    // Lowercase, as hashlib writes it and as files[].sha256: one spelling to compare.
+    need(sha === null || (typeof sha === 'string' && SHA256.test(sha)),
+      'provenance.backbone_sha256 must be 64 lowercase hex digits or null');
     need(provenance.commit === null || typeof provenance.commit === 'string', 'provenance.commit must be a string or null');
     need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
   }
