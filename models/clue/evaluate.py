@@ -5,6 +5,11 @@ image AUROC beside it. The rows and columns come from the data (each slice's `se
 `view` metadata, in the order the dataset yields them), so BraTS gives T1/T1CE/T2/FLAIR and
 the demo data T1/T2/FLAIR without any change here. Table 2 lists the zero-shot sets.
 
+Under torchrun (`torchrun --nproc_per_node=N -m clue.cli eval …`, docs/scaling.md) each rank
+runs whole batches of every set (the batches a single process would run, so every map is
+bit-identical), rank 0 gathers them in order and computes the metrics, which are therefore
+exactly those of a single process; rank 0 alone writes the JSON and prints the tables.
+
 Metrics (clue.metrics) are computed on raw outputs, never per-image normalised. Pixel metrics
 pool every pixel of every slice of a set; by default the model's map is first brought back
 onto each slice's own grid (`clue.preprocess.map_to_slice_grid`, what the viewer shows), so
@@ -46,8 +51,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from clue import distributed
 from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
 from clue.configfile import read_toml
+from clue.distributed import Runtime
 from clue.errors import UserFacingError
 from clue.metrics import aupro, auroc, dice_iou, max_f1
 from clue.preprocess import PreprocessSpec, map_to_slice_grid, normalise_intensity, preprocess_mask, preprocess_slice
@@ -141,6 +148,42 @@ def predict(
     finally:
         model.train(was_training)
     return predictions
+
+
+def merge_predictions(parts: Iterable[Predictions]) -> Predictions:
+    """Predictions of consecutive runs of slices, concatenated in the order given."""
+    merged = Predictions()
+    for part in parts:
+        for name in ("scores", "labels", "pixel_scores", "pixel_labels", "pixel_shapes", "pixel_regions", "pixel_slice_labels"):
+            getattr(merged, name).extend(getattr(part, name))
+        for name, maps in part.baseline_maps.items():
+            merged.baseline_maps.setdefault(name, []).extend(maps)
+    return merged
+
+
+def predict_sharded(
+    model: torch.nn.Module,
+    dataset: SliceDataset,
+    indices: Sequence[int],
+    spec: PreprocessSpec,
+    batch_size: int,
+    pixel_grid: str,
+    runtime: Runtime,
+) -> Predictions | None:
+    """`predict` across the ranks of a torchrun job: the slices are cut into the batches one
+    process would run, batch k goes to rank k mod world size, and rank 0 gathers them back
+    in order. The same batches give the same maps bit for bit, so the metrics computed from
+    the result on rank 0 are exactly the single-process ones. Returns None on other ranks."""
+    if not runtime.distributed:
+        return predict(model, dataset, indices, spec, batch_size, pixel_grid)
+    batches = [list(indices[start : start + batch_size]) for start in range(0, len(indices), batch_size)]
+    mine = {number: predict(model, dataset, batch, spec, batch_size, pixel_grid)
+            for number, batch in enumerate(batches) if number % runtime.world_size == runtime.rank}
+    gathered = distributed.gather_to_main(mine, runtime)
+    if gathered is None:
+        return None
+    by_number = {number: part for rank_parts in gathered for number, part in rank_parts.items()}
+    return merge_predictions(by_number[number] for number in range(len(batches)))
 
 
 BASELINES: tuple[str, ...] = ("brightness", "deviation")
@@ -431,7 +474,10 @@ def evaluate_sets(
     loaded: LoadedPrompts,
     config: EvalConfig,
     progress: Callable[[str], None] = print,
+    runtime: Runtime = distributed.SINGLE,
 ) -> list[dict[str, Any]]:
+    """One row per Table 1 cell and Table 2 set. Under torchrun every rank calls it; the
+    rows (computed on rank 0) are returned on every rank."""
     threshold_info = loaded.info.get("threshold") if isinstance(loaded.info.get("threshold"), dict) else None
     threshold = float(threshold_info["default"]) if threshold_info else None
     rows: list[dict[str, Any]] = []
@@ -443,7 +489,10 @@ def evaluate_sets(
             groups = {("", ""): list(range(len(dataset)))}
         for (sequence, view), indices in groups.items():
             started = time.perf_counter()
-            predictions = predict(loaded.model, dataset, indices, loaded.spec, config.batch_size, config.pixel_grid)
+            predictions = predict_sharded(loaded.model, dataset, indices, loaded.spec, config.batch_size,
+                                          config.pixel_grid, runtime)
+            if predictions is None:  # not rank 0: it scores the gathered predictions
+                continue
             metrics = compute_metrics(predictions, threshold, with_aupro=config.aupro)
             row = {
                 "name": eval_set.name,
@@ -461,7 +510,7 @@ def evaluate_sets(
             label = f"{eval_set.name}" + (f" {sequence} {view}" if eval_set.table == 1 else "")
             progress(f"evaluated {label}: {len(indices)} slices, image AUROC {_fmt(row['image_auroc'])}, "
                      f"pixel AUROC {_fmt(row['pixel_auroc'])} ({row['seconds']:.1f} s)")
-    return rows
+    return distributed.broadcast_from_main(rows, runtime)
 
 
 def _fmt(value: float | None) -> str:
@@ -576,16 +625,17 @@ def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None =
     from clue.checkpoints import file_sha256
 
     config = load_eval_config(config_path)
-    if Path(prompts).is_dir():
-        target = torch.device("cpu")
-        loaded = load_exported_model(Path(prompts))
-        prompts_sha = loaded.backbone_sha256
-    else:
-        target = resolve_device(device or config.device)
-        loaded = load_trained_model(prompts, backbone or config.backbone)
-        prompts_sha = file_sha256(prompts)
-    loaded.model.to(target)
-    rows = evaluate_sets(loaded, config, progress)
+    exported = Path(prompts).is_dir()
+    target = torch.device("cpu") if exported else resolve_device(device or config.device)
+    with distributed.session(target) as (runtime, target):
+        if exported:
+            loaded = load_exported_model(Path(prompts))
+            prompts_sha = loaded.backbone_sha256
+        else:
+            loaded = load_trained_model(prompts, backbone or config.backbone)
+            prompts_sha = file_sha256(prompts)
+        loaded.model.to(target)
+        rows = evaluate_sets(loaded, config, progress if runtime.is_main else _quiet, runtime)
     result = {
         "schema": EVAL_SCHEMA,
         "prompts": str(prompts),
@@ -602,8 +652,17 @@ def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None =
         "table1": table1(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_json_atomic(out, result)
+    if runtime.distributed:
+        # What the run was, beside the results; absent from a single process's JSON, which
+        # stays as it always was.
+        result["world_size"], result["backend"] = runtime.world_size, runtime.backend
+    if runtime.is_main:
+        write_json_atomic(out, result)
     return result
+
+
+def _quiet(_: str) -> None:
+    """Progress of ranks other than 0: one line per job, not one per process."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -628,6 +687,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _main(args: argparse.Namespace) -> int:
     result = run_eval(args.config, args.prompts, args.out, args.backbone,
                       progress=lambda line: print(line, file=sys.stderr), device=args.device)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun rank 0 prints the tables and wrote the file
     print(format_tables(result["sets"]))
     print(f"wrote {args.out}")
     return 0
@@ -644,7 +705,9 @@ __all__ = [
     "group_indices",
     "load_eval_config",
     "load_trained_model",
+    "merge_predictions",
     "predict",
+    "predict_sharded",
     "register",
     "resolve_device",
     "run_eval",

@@ -16,7 +16,13 @@ What a run guarantees:
   is used only to choose the default map threshold: the one with the best pixel F1, stored in
   the prompt file for the manifest.
 - Losses (every part: ce, dice, focal, …) go to `train_log.jsonl`, one record per step plus
-  one per epoch; a progress line is printed every `log_every` steps.
+  one per epoch (which also records the world size and backend it ran with); a progress line
+  is printed every `log_every` steps.
+- **Same command under torchrun** (`torchrun --nproc_per_node=N -m clue.cli train …`, see
+  docs/scaling.md): `batch_size` stays the *global* batch, each rank takes its share of every
+  global batch of the same seeded order, DDP averages the trainable parameters' gradients,
+  validation runs sharded and is scored on rank 0, and rank 0 alone writes files. A run
+  resumes with any world size.
 
 Config (TOML; paths relative to the config file)::
 
@@ -72,8 +78,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from clue import distributed
 from clue.data.common import PreprocessedSlices, open_dataset
 from clue.configfile import read_toml, dataclass_from_dict
+from clue.distributed import Runtime
 from clue.errors import UserFacingError
 
 STATE_FILE = "state.pt"
@@ -222,7 +230,19 @@ def _save_atomic_torch(obj: Any, path: Path) -> None:
 def _read_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            # The log is appended line by line: a job killed mid-write leaves a cut last
+            # line, which describes a step after the saved state anyway. Anything else is
+            # a damaged log, not ours to drop silently.
+            if number == len(lines) - 1:
+                break
+            raise UserFacingError(f"{path}: line {number + 1} is not JSON; the training log is damaged")
+    return records
 
 
 def _rewrite_log(path: Path, records: list[dict[str, Any]]) -> None:
@@ -234,6 +254,23 @@ def _rewrite_log(path: Path, records: list[dict[str, Any]]) -> None:
 def epoch_order_generator(seed: int, epoch: int) -> torch.Generator:
     """The shuffling generator of one epoch: a function of (seed, epoch) only."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def rank_batches(size: int, global_batch: int, seed: int, epoch: int, runtime: Runtime) -> list[tuple[list[int], int, int]]:
+    """This rank's share of every global batch of an epoch, as (indices, real count, global
+    count). The global batches are the single-process ones: drawn by the very DataLoader a
+    single process uses (over indices instead of slices, so its sampler and the generator
+    draws it makes are the same whatever torch version does inside), each then split evenly
+    among ranks. A rank left without a sample (a last batch shorter than the world size)
+    gets the batch's first slice with a real count of 0: it must still run forward and
+    backward, since DDP's all-reduce needs every rank, but its loss is weighted 0."""
+    order = DataLoader(range(size), batch_size=global_batch, shuffle=True, generator=epoch_order_generator(seed, epoch))
+    plan = []
+    for drawn in order:
+        batch = [int(i) for i in drawn]
+        mine = distributed.split_even(batch, runtime.world_size)[runtime.rank]
+        plan.append((mine, len(mine), len(batch)) if mine else ([batch[0]], 0, len(batch)))
+    return plan
 
 
 @dataclass
@@ -256,8 +293,29 @@ def run_training(
     stop_after: int | None = None,
     progress: Callable[[str], None] = print,
 ) -> TrainResult:
+    """Train, or continue a run. Under torchrun every rank calls this with the same
+    arguments (the CLI does); it joins the process group for the run."""
+    from clue.evaluate import resolve_device
+
+    with distributed.session(resolve_device(config.device)) as (runtime, device):
+        return _run_training(config, out_dir, resume, stop_after, progress if runtime.is_main else _quiet, runtime, device)
+
+
+def _quiet(_: str) -> None:
+    """Progress of ranks other than 0: one line per job, not one per process."""
+
+
+def _run_training(
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool,
+    stop_after: int | None,
+    progress: Callable[[str], None],
+    runtime: Runtime,
+    device: torch.device,
+) -> TrainResult:
     from clue.checkpoints import load_backbone
-    from clue.evaluate import compute_metrics, predict, resolve_device
+    from clue.evaluate import compute_metrics, predict_sharded
     from clue.losses import clue_loss
     from clue.model import CLUE, ClueConfig, save_trainable
     from clue.preprocess import PreprocessSpec
@@ -269,7 +327,9 @@ def run_training(
         raise UserFacingError(f"{out_dir}: already holds a training run ({STATE_FILE}); pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
         raise UserFacingError(f"{state_path}: nothing to resume (no {STATE_FILE} in the out folder)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    local_batch = distributed.per_rank_batch(config.batch_size, runtime)
+    if runtime.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -280,7 +340,6 @@ def run_training(
     model = CLUE(clip, model_cfg)
     loss_cfg = _loss_config(config)
     spec = PreprocessSpec(size=clip.config.image_size)
-    device = resolve_device(config.device)
     model.to(device)
 
     train_slices = open_dataset(config.data.kind, config.data.root, **config.data.options)
@@ -288,6 +347,10 @@ def run_training(
         raise UserFacingError(f"{config.source}: the training set is empty")
     loader_set = PreprocessedSlices(train_slices, spec, cache=config.cache_inputs and config.num_workers == 0)
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, betas=config.betas)
+    # Under torchrun: DDP over the trainable parameters only; the frozen backbone is neither
+    # wrapped nor all-reduced. Single process: the model itself, exactly as before.
+    forward = distributed.data_parallel(distributed.TrainableShell(model, model.trainable_modules()), runtime, device) \
+        if runtime.distributed else model
 
     start_epoch, step = 0, 0
     if resume:
@@ -304,9 +367,10 @@ def run_training(
         start_epoch, step = int(saved["epoch"]), int(saved["step"])
         _set_rng_state(saved["rng"])
         # Drop log records of steps after the saved state (an interrupted epoch).
-        _rewrite_log(log_path, [r for r in _read_log(log_path) if r["step"] <= step and r["epoch"] <= start_epoch])
+        if runtime.is_main:
+            _rewrite_log(log_path, [r for r in _read_log(log_path) if r["step"] <= step and r["epoch"] <= start_epoch])
         progress(f"resuming {out_dir} after epoch {start_epoch} (step {step})")
-    else:
+    elif runtime.is_main:
         _rewrite_log(log_path, [])
 
     metadata = {
@@ -324,26 +388,47 @@ def run_training(
     last_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     steps_per_epoch = (len(loader_set) + config.batch_size - 1) // config.batch_size
     progress(f"training {metadata['id']}: {len(train_slices)} slices, {steps_per_epoch} steps/epoch, "
-             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}; device {device}")
+             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}; device {device}"
+             + (f"; {runtime.describe()}, {local_batch} slices per process per step" if runtime.distributed else ""))
     model.train()
-    with log_path.open("a", encoding="utf-8") as log:
+    run_record = {"world_size": runtime.world_size, "backend": runtime.backend}
+    # Only rank 0 writes the log; the others write the same lines nowhere.
+    with (log_path.open("a", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8")) as log:
         for epoch in range(start_epoch, last_epoch):
-            loader = DataLoader(loader_set, batch_size=config.batch_size, shuffle=True,
-                                generator=epoch_order_generator(config.seed, epoch), num_workers=config.num_workers)
+            plan: list[tuple[list[int], int, int]] = []
+            if runtime.distributed:
+                plan = rank_batches(len(loader_set), config.batch_size, config.seed, epoch, runtime)
+                loader = DataLoader(loader_set, batch_sampler=[indices for indices, _, _ in plan], num_workers=config.num_workers)
+            else:
+                loader = DataLoader(loader_set, batch_size=config.batch_size, shuffle=True,
+                                    generator=epoch_order_generator(config.seed, epoch), num_workers=config.num_workers)
             epoch_parts: dict[str, float] = {}
             window_started, window_steps = time.perf_counter(), 0
-            for batch in loader:
-                out = model(batch["image"].to(device))
+            for batch_number, batch in enumerate(loader):
+                out = forward(batch["image"].to(device))
                 total, parts = clue_loss(out, batch["mask"].to(device), batch["label"].to(device), loss_cfg)
                 optimizer.zero_grad(set_to_none=True)
-                total.backward()
+                if runtime.distributed:
+                    # Every part is a mean over the batch's slices, and DDP averages the
+                    # ranks' gradients: weighting rank r's loss by n_r · world / n makes that
+                    # average the gradient of the mean over the whole global batch of n
+                    # slices, also when the last batch splits unevenly.
+                    _, real, whole = plan[batch_number]
+                    (total * (real * runtime.world_size / whole)).backward()
+                    names = list(parts)
+                    sums = distributed.all_reduce_sum([parts[name] * real for name in names], runtime, device)
+                    parts = {name: value / whole for name, value in zip(names, sums)}
+                    batch_slices = whole
+                else:
+                    total.backward()
+                    batch_slices = int(batch["image"].shape[0])
                 optimizer.step()
                 step += 1
                 window_steps += 1
                 losses.append(parts["total"])
                 for name, value in parts.items():
                     epoch_parts[name] = epoch_parts.get(name, 0.0) + value
-                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": step, "batch": int(batch["image"].shape[0]), **parts}) + "\n")
+                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": step, "batch": batch_slices, **parts}) + "\n")
                 if step % config.log_every == 0:
                     rate = window_steps / max(time.perf_counter() - window_started, 1e-9)
                     detail = " ".join(f"{k} {v:.4f}" for k, v in parts.items() if k != "total")
@@ -351,8 +436,10 @@ def run_training(
                     window_started, window_steps = time.perf_counter(), 0
             batches = max(1, len(loader))
             summary = {name: value / batches for name, value in epoch_parts.items()}
-            log.write(json.dumps({"event": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
+            log.write(json.dumps({"event": "epoch", "epoch": epoch + 1, "step": step, **summary, **run_record}) + "\n")
             log.flush()
+            if not runtime.is_main:
+                continue  # rank 0 alone writes checkpoints
             save_trainable(out_dir / f"epoch_{epoch + 1:03d}.safetensors", model, {**metadata, "epoch": epoch + 1})
             _save_atomic_torch(
                 {
@@ -375,7 +462,10 @@ def run_training(
         return TrainResult(out_dir, out_dir / f"epoch_{epochs_done:03d}.safetensors", epochs_done, step, losses, threshold)
     if config.validation is not None:
         validation = open_dataset(config.validation.kind, config.validation.root, **config.validation.options)
-        metrics = compute_metrics(predict(model, validation, list(range(len(validation))), spec, config.batch_size, "slice"))
+        # Sharded across ranks, scored once on rank 0 from the gathered maps; the others
+        # receive rank 0's choice so that every rank returns the same result.
+        predictions = predict_sharded(model, validation, list(range(len(validation))), spec, config.batch_size, "slice", runtime)
+        metrics = distributed.broadcast_from_main(compute_metrics(predictions) if predictions is not None else None, runtime)
         if metrics["pixel_max_f1_threshold"] is not None:
             threshold = {
                 "default": float(metrics["pixel_max_f1_threshold"]),
@@ -389,7 +479,10 @@ def run_training(
         threshold["validation"] = {key: metrics.get(key) for key in
                                    ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1")}
         progress("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in threshold["validation"].items() if v is not None))
-    prompts = save_trainable(out_dir / PROMPTS_FILE, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
+    prompts = out_dir / PROMPTS_FILE
+    if runtime.is_main:
+        save_trainable(prompts, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
+    distributed.barrier(runtime)  # no rank reports the run done before the file exists
     progress(f"wrote {prompts}")
     return TrainResult(out_dir, prompts, epochs_done, step, losses, threshold)
 
