@@ -32,6 +32,12 @@ left out). This is region–text contrastive pre-training in the RegionCLIP sens
 where the backbone learns what a lesion looks like in every contrast. Like the captions, the
 patch labels come from *training* seeds only; docs/demo-model.md says what this means for
 reading the demo's Table 1.
+
+Under torchrun (`torchrun --nproc_per_node=N -m clue.cli pretrain …`, docs/scaling.md) every
+rank draws the same global batch and encodes its share of the images; the contrastive loss is
+computed on the image features gathered from all ranks (with their gradients), the region
+loss is balanced with the class counts of the whole batch, and DDP averages the gradients:
+the same objective as one process over the same batch. Rank 0 alone writes the files.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clue import distributed
 from clue.configfile import read_toml, dataclass_from_dict
+from clue.distributed import Runtime
 from clue.errors import UserFacingError
 
 SEQUENCE_WORDS: dict[str, str] = {"T1": "T1", "T2": "T2", "FLAIR": "FLAIR"}
@@ -337,17 +345,25 @@ def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: n
     return labels
 
 
+def region_class_counts(labels: torch.Tensor) -> torch.Tensor:
+    """Patches per region class in a batch (IGNORE left out): what `region_loss` balances."""
+    flat = labels.reshape(-1).long()
+    return torch.bincount(flat[flat != IGNORE_PATCH], minlength=len(REGION_CAPTIONS)).float()
+
+
 def region_loss(patch_features: list[torch.Tensor], region_text: torch.Tensor, labels: torch.Tensor,
-                logit_scale: torch.Tensor) -> torch.Tensor:
+                logit_scale: torch.Tensor, class_counts: torch.Tensor | None = None) -> torch.Tensor:
     """Class-balanced cross-entropy of every block's normalized patch features [B, N, E]
-    against the normalized region-caption features [3, E]; labels [B, N] (IGNORE left out)."""
+    against the normalized region-caption features [3, E]; labels [B, N] (IGNORE left out).
+    `class_counts`: the balancing counts when `labels` are one rank's share of a batch (the
+    whole batch's, so that the ranks' losses add up to the one-process loss)."""
     flat = labels.reshape(-1).long()
     keep = flat != IGNORE_PATCH
-    present = torch.unique(flat[keep])
+    per_class = region_class_counts(labels) if class_counts is None else class_counts
+    present = torch.nonzero(per_class > 0).reshape(-1)
     weights = torch.zeros(len(REGION_CAPTIONS))
     for label in present.tolist():
         weights[label] = 1.0 / len(present)
-    per_class = torch.bincount(flat[keep], minlength=len(REGION_CAPTIONS)).float()
     pixel_weights = torch.where(keep, weights[flat.clamp(min=0)] / per_class[flat.clamp(min=0)].clamp(min=1), torch.zeros(()))
     total = torch.zeros(())
     for features in patch_features:
@@ -377,6 +393,42 @@ def sample_batch(members: dict[int, np.ndarray], batch_size: int, rng: np.random
 # -- training ------------------------------------------------------------------------------------
 
 
+class _Encode(torch.nn.Module):
+    """One step's forward as a module, so that under torchrun DDP sees it run: every block's
+    patch tokens, the image embedding (last block's CLS, projected) and the caption and
+    region-caption features."""
+
+    def __init__(self, model: torch.nn.Module, blocks: list[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.blocks = blocks
+
+    def forward(self, images: torch.Tensor, captions: torch.Tensor,
+                regions: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        model: Any = self.model
+        block_tokens = model.visual.forward_tokens(images, self.blocks)
+        image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
+        text_features = F.normalize(model.encode_text(captions), dim=-1)
+        region_text = F.normalize(model.encode_text(regions), dim=-1) if regions is not None else None
+        return block_tokens, image_features, text_features, region_text
+
+
+def _gather_with_grad(tensor: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """Every rank's rows, in rank order, on every rank; the gradient flows back to each
+    rank's own rows (summed over the ranks that used them)."""
+    if not runtime.distributed:
+        return tensor
+    import warnings
+
+    from torch.distributed.nn.functional import all_gather
+
+    with warnings.catch_warnings():
+        # Deprecated in favour of a private module (_functional_collectives) whose backward
+        # is a reduce-scatter gloo may not have; this one's works on gloo and NCCL alike.
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(tensor), dim=0)
+
+
 @dataclass
 class PretrainResult:
     path: Path
@@ -397,7 +449,18 @@ def _learning_rate(config: PretrainConfig, step: int) -> float:
 def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = None,
              pairs: PairSet | None = None, progress: Callable[[str], None] = print) -> PretrainResult:
     """Train a CLIP contrastively on the demo pairs; write its state dict to `out`
-    (.safetensors, atomically) and a JSONL loss log beside it."""
+    (.safetensors, atomically) and a JSONL loss log beside it. Under torchrun every rank
+    calls it with the same arguments; rank 0 writes."""
+    with distributed.session(torch.device("cpu")) as (runtime, _):
+        return _pretrain(config, out, colin27, pairs, progress if runtime.is_main else _quiet, runtime)
+
+
+def _quiet(_: str) -> None:
+    """Progress of ranks other than 0: one line per job, not one per process."""
+
+
+def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pairs: PairSet | None,
+              progress: Callable[[str], None], runtime: Runtime) -> PretrainResult:
     from safetensors.torch import save_file
 
     from clue.clip import build_clip
@@ -416,6 +479,12 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
     members = pairs.class_members()
     if len(members) < 2:
         raise UserFacingError("pretrain data: fewer than two caption classes; a contrastive batch needs negatives")
+    distributed.per_rank_batch(config.batch_size, runtime)
+    global_rows = min(config.batch_size, len(members)) if pairs.distinct_batches else config.batch_size
+    if global_rows % runtime.world_size:
+        raise UserFacingError(f"pretrain: a batch holds {global_rows} slices (one per caption class), which does not divide "
+                              f"among {runtime.world_size} processes; run with a world size that divides {global_rows}")
+    share = distributed.split_even(list(range(global_rows)), runtime.world_size)[runtime.rank]
     clip_cfg = config.clip_config()
     model = build_clip(clip_cfg, seed=config.seed)
     tokenizer = get_tokenizer()
@@ -429,14 +498,20 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
     )
-    rng = np.random.default_rng(config.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)  # the same draws on every rank: the same global batches
+    encode: torch.nn.Module = _Encode(model, blocks)
+    if runtime.distributed:
+        encode = distributed.data_parallel(encode, runtime, torch.device("cpu"))
+        progress(f"pretrain: {runtime.describe()}, {len(share)} of every {global_rows} slices per process")
+    if runtime.is_main:
+        out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_suffix(".log.jsonl")
     losses: list[float] = []
     correct, seen = 0, 0
     model.train()
     window = time.perf_counter()
-    with log_path.open("w", encoding="utf-8") as log:
+    # Only rank 0 writes the log; the others write the same lines nowhere.
+    with (log_path.open("w", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8")) as log:
         for step in range(config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step)
@@ -445,29 +520,52 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
             else:
                 rows = rng.choice(len(pairs.classes), size=config.batch_size, replace=False)
                 classes = pairs.classes[torch.from_numpy(rows)].numpy()
-            index = torch.from_numpy(rows)
+            mine = rows[share[0] : share[-1] + 1] if runtime.distributed else rows
+            index = torch.from_numpy(mine)
             images = to_model_input(pairs.planes[index])
             # CLIP's image embedding (last block's CLS, projected) and, from the same pass,
-            # every block's patch tokens projected the way CLUE reads them.
-            block_tokens = model.visual.forward_tokens(images, blocks)
-            image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
+            # every block's patch tokens projected the way CLUE reads them. Every rank
+            # encodes the batch's captions (few, short) but only its share of the images.
+            captions = tokens[torch.from_numpy(classes)] if pairs.distinct_batches else tokens
+            block_tokens, image_features, text_features, region_text = encode(
+                images, captions, region_tokens if config.region_weight > 0 else None)
             scale = model.logit_scale.exp()
             if pairs.distinct_batches:
-                text_features = F.normalize(model.encode_text(tokens[torch.from_numpy(classes)]), dim=-1)
-                caption_loss = clip_contrastive_loss(image_features, text_features, scale)
+                # The one-positive InfoNCE over the whole global batch: every rank computes
+                # it on all ranks' image features. A rank's images get the gradient from
+                # every rank's copy of the loss (summed by the gather), which DDP's average
+                # turns back into the one-process gradient.
+                all_images = _gather_with_grad(image_features, runtime)
+                caption_loss = clip_contrastive_loss(all_images, text_features, scale)
+                logged_caption = float(caption_loss.detach())
             else:
                 # Several slices share a caption: classify each image among all caption
                 # texts (CLIP's zero-shot head, trained) instead of the one-positive InfoNCE.
-                text_features = F.normalize(model.encode_text(tokens), dim=-1)
-                caption_loss = F.cross_entropy(scale * image_features @ text_features.t(), torch.from_numpy(classes))
+                # A mean over this rank's equal share: DDP's average makes it the batch mean.
+                all_images = image_features
+                mine_classes = torch.from_numpy(classes[share[0] : share[-1] + 1] if runtime.distributed else classes)
+                caption_loss = F.cross_entropy(scale * image_features @ text_features.t(), mine_classes)
+                logged_caption = float(caption_loss.detach())
+                if runtime.distributed:
+                    logged_caption = distributed.all_reduce_sum([logged_caption], runtime, torch.device("cpu"))[0] / runtime.world_size
             loss = caption_loss
             region_part = 0.0
             if config.region_weight > 0:
-                region_text = F.normalize(model.encode_text(region_tokens), dim=-1)
+                assert region_text is not None
                 patches = [F.normalize(model.visual.project(t[:, 1:]), dim=-1) for t in block_tokens]
-                region = region_loss(patches, region_text, pairs.patch_labels[index].reshape(len(rows), -1), scale)
-                loss = loss + config.region_weight * region
-                region_part = float(region.detach())
+                labels = pairs.patch_labels[index].reshape(len(mine), -1)
+                if runtime.distributed:
+                    # Balanced over the whole batch's patches; the ranks' losses add up to
+                    # the batch's, so each is scaled by the world size against DDP's average.
+                    counts = torch.tensor(distributed.all_reduce_sum(region_class_counts(labels).tolist(), runtime,
+                                                                     torch.device("cpu")), dtype=torch.float32)
+                    region = region_loss(patches, region_text, labels, scale, counts)
+                    loss = loss + config.region_weight * runtime.world_size * region
+                    region_part = distributed.all_reduce_sum([float(region.detach())], runtime, torch.device("cpu"))[0]
+                else:
+                    region = region_loss(patches, region_text, labels, scale)
+                    loss = loss + config.region_weight * region
+                    region_part = float(region.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -475,20 +573,23 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
                 # CLIP clamps the temperature at 100.
                 model.logit_scale.clamp_(0.0, math.log(100.0))
                 if pairs.distinct_batches:
-                    hits = (image_features @ text_features.t()).argmax(dim=1) == torch.arange(len(rows))
+                    hits = (all_images @ text_features.t()).argmax(dim=1) == torch.arange(len(rows))
                 else:
-                    hits = (image_features @ text_features.t()).argmax(dim=1) == torch.from_numpy(classes)
-            losses.append(float(loss.detach()))
-            correct += int(hits.sum())
+                    hits = (image_features @ text_features.t()).argmax(dim=1) == mine_classes
+            total_hits = int(hits.sum())
+            if runtime.distributed and not pairs.distinct_batches:
+                total_hits = int(distributed.all_reduce_sum([float(total_hits)], runtime, torch.device("cpu"))[0])
+            losses.append(logged_caption + config.region_weight * region_part if runtime.distributed else float(loss.detach()))
+            correct += total_hits
             seen += len(rows)
-            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "caption_loss": float(caption_loss.detach()),
+            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "caption_loss": logged_caption,
                                   "region_loss": region_part, "lr": _learning_rate(config, step),
                                   "logit_scale": float(model.logit_scale.detach().exp())}) + "\n")
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
                 rate = config.log_every / max(time.perf_counter() - window, 1e-9)
                 recent = losses[-config.log_every:]
                 progress(f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
-                         f"(caption {float(caption_loss.detach()):.3f}, region {region_part:.3f}) "
+                         f"(caption {logged_caption:.3f}, region {region_part:.3f}) "
                          f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
                          f"{rate:.2f} steps/s")
                 last_accuracy = correct / max(seen, 1)
@@ -503,9 +604,11 @@ def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = Non
         "final_loss": sum(losses[-config.log_every:]) / len(losses[-config.log_every:]),
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
-    temporary = out.with_name(out.name + ".tmp")
-    save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)})
-    os.replace(temporary, out)
+    if runtime.is_main:
+        temporary = out.with_name(out.name + ".tmp")
+        save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)})
+        os.replace(temporary, out)
+    distributed.barrier(runtime)  # no rank reports the file before it exists
     seconds = time.perf_counter() - started
     progress(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")
     return PretrainResult(path=out, losses=losses, accuracy=last_accuracy, seconds=seconds, description=pairs.description)

@@ -1,4 +1,4 @@
-"""`clue train` and `clue eval` under torchrun (2 CPU processes, gloo) against one process.
+"""`clue train`, `clue pretrain` and `clue eval` under torchrun (2 CPU processes, gloo) against one process.
 
 The multi-process runs are real `torchrun` jobs (`python -m torch.distributed.run`) of the
 unchanged CLI, on the tiny BraTS and BMAD folders the train and eval tests use. Every
@@ -246,3 +246,49 @@ def test_a_killed_rank_leaves_whole_files_and_resume_continues(workspace: Path) 
     sizes = [r["world_size"] for r in log if r["event"] == "epoch"]
     assert sizes == [2] * saved["epoch"] + [1] * (KILL_EPOCHS - saved["epoch"])
     assert not list(out.glob("*.tmp"))  # a temp file the kill cut short was written again and renamed
+
+
+PRETRAIN_CONFIG = """
+[pretrain]
+embed_dim = 32
+image_size = 32
+patch_size = 8
+vision_width = 64
+vision_layers = 2
+text_width = 64
+text_layers = 1
+cases = 1
+sequences = ["t1", "t2"]
+views = ["axial", "coronal"]
+slices_per_lesion = 6
+normal_slices = 3
+lesion_free_cases = 0
+batch_size = 8
+lr = 2e-3
+warmup_steps = 2
+log_every = 2
+steps = 4
+"""
+# AdamW divides by the root of the second moment: where a gradient is near zero, rounding
+# differences of the summed gradient move the update by more than they move the loss.
+PRETRAIN_WEIGHT_TOLERANCE = 1e-3
+
+
+def test_two_process_pretraining_equals_one_process(workspace: Path) -> None:
+    from safetensors.torch import load_file
+
+    (workspace / "pretrain.toml").write_text(PRETRAIN_CONFIG)
+    common = ["pretrain", "--config", "pretrain.toml"]
+    _run([sys.executable, "-m", "clue.cli", *common, "--out", "one.safetensors"], workspace)
+    two = _run(_torchrun(2, [*common, "--out", "two.safetensors"], workspace), workspace)
+    assert two.stdout.count("wrote two.safetensors") == 1
+    assert "2 process(es), backend gloo, 4 of every 8 slices per process" in two.stdout
+    one_log, two_log = _log(workspace / "one.log.jsonl"), _log(workspace / "two.log.jsonl")
+    assert len(one_log) == len(two_log) == 4
+    for a, b in zip(one_log, two_log):  # the whole batch's contrastive and region losses
+        for key in ("loss", "caption_loss", "region_loss"):
+            assert abs(a[key] - b[key]) < WEIGHT_TOLERANCE, (a["step"], key)
+    one, two_weights = load_file(str(workspace / "one.safetensors")), load_file(str(workspace / "two.safetensors"))
+    assert one.keys() == two_weights.keys()
+    for key in one:
+        assert float((one[key] - two_weights[key]).abs().max()) <= PRETRAIN_WEIGHT_TOLERANCE, key
