@@ -77,7 +77,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def _table_markdown(eval_result: dict[str, Any], seconds: dict[str, float], threshold: dict[str, Any]) -> str:
     """Table 1 of the demo model as Markdown (pixel AUROC / image AUROC per cell)."""
     lines = [
-        "# Demo model — Table 1 on held-out synthetic lesions",
+        "# Demo model — Table 1 and the held-out protocol (configs/demo_eval.toml)",
         "",
         "DEMO MODEL: synthetic lesions in one brain (Colin27), small CLIP pre-trained here; not for "
         "clinical use. Written by `clue demo-model` from `eval.json` (`clue eval`).",
@@ -310,4 +310,4 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["DemoBuildResult", "INTENDED_USE", "build_demo_model"]
+__all__ = ["DEFAULT_EVAL_CONFIG", "DEMO_DOMAIN", "DemoBuildResult", "INTENDED_USE", "build_demo_model"]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from clue.cli import main
-from clue.demo_model import build_demo_model
-from clue.manifest import read_manifest
+from clue.configfile import read_toml
+from clue.demo_model import DEFAULT_EVAL_CONFIG, DEMO_DOMAIN, build_demo_model
+from clue.manifest import Domain, read_manifest
 
 PRETRAIN = """
 [pretrain]
@@ -120,6 +121,12 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
     assert manifest.provenance.clinical_use is False
     assert "DEMO MODEL" in manifest.provenance.intended_use and "Colin27" in manifest.provenance.intended_use
     assert {entry.dtype for entry in manifest.files} == {"float32", "float16"}
+    # The validated domain the panel shows and checks slices against is the build's own.
+    assert manifest.domain == Domain(**DEMO_DOMAIN)
+    # eval.json holds the whole protocol of configs/demo_eval.toml: Table 1 on Colin27 test
+    # lesions, then the held-out brain, family and scanner.
+    eval_config = read_toml(DEFAULT_EVAL_CONFIG, "eval config")
     table = json.loads((folder / "eval.json").read_text())["table1"]
-    (cells,) = table.values()
+    assert list(table) == [entry["name"] for entry in eval_config["table1"]]
+    cells = table["synthetic test lesions (Colin27)"]
     assert cells["rows"] == ["T1", "T2", "FLAIR"] and cells["columns"] == ["axial", "sagittal", "coronal"]

@@ -150,8 +150,9 @@ def test_eval_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_shipped_eval_configs_parse() -> None:
     from clue.evaluate import load_eval_config
 
-    configs = sorted((Path(__file__).parents[1] / "clue" / "configs").glob("eval_*.toml"))
-    assert configs
+    folder = Path(__file__).parents[1] / "clue" / "configs"
+    configs = sorted(folder.glob("eval_*.toml")) + sorted(folder.glob("*_eval.toml"))
+    assert {"demo_eval.toml", "validation_eval.toml"} <= {path.name for path in configs}
     for path in configs:
         assert load_eval_config(path).sets
 
