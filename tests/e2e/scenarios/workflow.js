@@ -278,6 +278,23 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
           `score on the lesion slice ${result.score.toFixed(3)} > on the same position without a lesion ${controlScore?.toFixed(3)}`);
       }
 
+      // 7. Outside the validated domain: the demo model declares T1 only, so a slice of the
+      // lesion study's T2-like series (its SeriesDescription names T2) gets the caution.
+      const t2Series = demo.study.series.find((se) => se.view === demo.series.view && se.contrast === 't2');
+      expect(manifest.domain?.sequences && !manifest.domain.sequences.includes('T2') && t2Series,
+        `the model declares a validated domain without T2 (${JSON.stringify(manifest.domain?.sequences ?? null)}) and the demo has a T2-like ${demo.series.view} series`);
+      if (t2Series && manifest.domain?.sequences && !manifest.domain.sequences.includes('T2')) {
+        const instance = String(demo.lesionSlice.instance_number).padStart(4, '0');
+        const t2Sop = await sopInstanceUidOf(path.join(probe.demoDataDir, t2Series.folder, `${instance}.dcm`));
+        await openSlice(page, url, { study: demo.study, series: t2Series, sopInstanceUID: t2Sop, what: 'T2-like lesion' });
+        await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
+        const t2 = await step('run on the T2-like slice', () => settled(page));
+        const sequence = t2.lastResult?.domain.findings.find((f) => f.field === 'sequence');
+        const caution = await page.locator('[data-testid="clue-domain-caution"] [data-domain-field="sequence"]').textContent({ timeout: STEP_TIMEOUT_MS }).catch(() => null);
+        expect(t2.status === 'done' && sequence?.status === 'outside' && caution !== null,
+          `T2-like slice: the panel cautions that it is outside the validated domain (${caution ?? sequence?.message ?? t2.error})`);
+      }
+
       expect(watch.foreign.length === 0, `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`);
       expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
       return { checks, timings, screenshot: shot, watch };
