@@ -242,7 +242,11 @@ export function createResultsActions(
     if (which.map) {
       files.push(dicom.buildParametricMap({ source, frames: slices.map((s) => s.map), model, threshold, seriesDescription: 'CLUE anomaly map' }));
     }
-    return { files, sliceCount: slices.length, dicom, partialMapNote: which.map ? partialMapNote(slices.length, displaySet.imageIds?.length ?? 0) : '' };
+    const first = source.images[0]!;
+    const reopen = dicom.ohifReopenCheck(first.rows, first.columns, slices.length);
+    // Only what was built, so a download of the SEG says nothing about the map.
+    const cannotReopen = [which.seg ? reopen.seg : null, which.map ? reopen.parametricMap : null].filter((r): r is string => r !== null);
+    return { files, sliceCount: slices.length, dicom, reopen, cannotReopen, partialMapNote: which.map && reopen.parametricMap === null ? partialMapNote(slices.length, displaySet.imageIds?.length ?? 0) : '' };
   }
 
   /**
@@ -260,10 +264,10 @@ export function createResultsActions(
     const what = kind === 'seg' ? 'SEG' : 'Parametric Map';
     setSave({ status: 'working', error: null, message: `Building the ${what}…` });
     try {
-      const { files, sliceCount, partialMapNote: note } = await buildDerived(viewportId, { seg: kind === 'seg', map: kind === 'map' });
+      const { files, sliceCount, partialMapNote: note, cannotReopen } = await buildDerived(viewportId, { seg: kind === 'seg', map: kind === 'map' });
       const file = files[0]!;
       downloadFile(`clue-${kind === 'seg' ? 'seg' : 'parametric-map'}-${file.seriesInstanceUID}.dcm`, file.data, 'application/dicom');
-      setSave({ status: 'done', message: `Downloaded the ${what} (${sliceCount} frame(s)).${note}` });
+      setSave({ status: 'done', message: `Downloaded the ${what} (${sliceCount} frame(s)).${cannotReopen.map((r) => ` ${r}.`).join('')}${note}` });
     } catch (error) {
       if (!(error instanceof ClueInputError)) console.error('[clue]', error);
       setSave({ status: 'error', error: `${what} not built: ${messageForUser(error)}`, message: 'The map is still in the viewer.' });
@@ -274,8 +278,10 @@ export function createResultsActions(
     setSave({ ...INITIAL_SAVE, status: 'working', message: 'Building the SEG and Parametric Map…' });
     try {
       const target = stowTarget(params.extensionManager, services);
-      const { files, dicom, partialMapNote: note } = await buildDerived(options.viewportId, { seg: true, map: true });
-      setSave({ message: `Storing ${files.length} instance(s) to ${target.sourceName}…` });
+      const { files, dicom, partialMapNote: note, reopen, cannotReopen } = await buildDerived(options.viewportId, { seg: true, map: true });
+      // Said before the store, so nobody waits on a "Loading SEG…" that cannot end.
+      const warning = cannotReopen.map((r) => ` ${r}.`).join('');
+      setSave({ message: `Storing ${files.length} instance(s) to ${target.sourceName}…${warning}` });
       const studyInstanceUID = files[0]!.studyInstanceUID;
       let result;
       try {
@@ -291,9 +297,11 @@ export function createResultsActions(
         seriesInstanceUID: files.find((f) => f.sopInstanceUID === i.sopInstanceUID)?.seriesInstanceUID ?? '',
       }));
       if (result.allStored) {
+        const reopens = stored.map((i) => kindOf(i.sopClassUID)).filter((k) => (k === 'SEG' ? reopen.seg : reopen.parametricMap) === null);
+        const reopenLine = reopens.length > 0 ? ` Reopen the study to see the ${reopens.join(' and ')}.` : '';
         setSave({
           status: 'done', error: null, stored: storedList,
-          message: `Stored to ${target.sourceName}: ${stored.map((i) => kindOf(i.sopClassUID)).join(' and ')}. Reopen the study to see the new series.${note}`,
+          message: `Stored to ${target.sourceName}: ${stored.map((i) => kindOf(i.sopClassUID)).join(' and ')}.${reopenLine}${warning}${note}`,
         });
       } else {
         const failures = failed.map((i) => `${kindOf(i.sopClassUID)} failed (${i.reason ?? 'no reason given'})`);

@@ -11,3 +11,4 @@ export {
 export * from './segmentation';
 export * from './parametricMap';
 export * from './stow';
+export * from './hostReopen';
