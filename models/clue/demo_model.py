@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from clue.atomic import write_text_atomic
 from clue.errors import UserFacingError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -66,12 +67,6 @@ class DemoBuildResult:
     manifest: dict[str, Any]
     table: str
     seconds: dict[str, float]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _table_markdown(eval_result: dict[str, Any], seconds: dict[str, float], threshold: dict[str, Any]) -> str:
@@ -247,9 +242,9 @@ def _build(
     for name in shipped:
         os.replace(staging / name, out_dir / name)
     eval_result["build_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
-    _write_text_atomic(out_dir / "eval.json", json.dumps(eval_result, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out_dir / "eval.json", json.dumps(eval_result, indent=2, allow_nan=False) + "\n")
     markdown = _table_markdown(eval_result, seconds, threshold_info)
-    _write_text_atomic(out_dir / "table.md", markdown)
+    write_text_atomic(out_dir / "table.md", markdown)
     shutil.rmtree(staging, ignore_errors=True)
     for entry in manifest.files:
         progress(f"{out_dir / entry.path}: {entry.bytes / 1e6:.2f} MB ({entry.dtype}) sha256 {entry.sha256[:12]}…")

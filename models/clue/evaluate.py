@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from clue.atomic import write_json_atomic
 from clue import distributed
 from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
 from clue.configfile import read_toml
@@ -600,13 +601,6 @@ def detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{(str(r['sequence']) + ' ' + str(r['view']))[:22]:<22}" + "".join(f"  {c:>15}" for c in cells))
     lines.append("")
     return lines
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _portable_path(path: Path) -> str:

@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clue.atomic import write_text_atomic
 from clue.preprocess import (
     PreprocessSpec,
     letterbox_geometry,
@@ -264,16 +263,7 @@ def write_golden(out_dir: Path) -> list[Path]:
     written: list[Path] = []
     for file_name, document in golden_documents().items():
         target = out_dir / file_name
-        handle, temp_name = tempfile.mkstemp(prefix=f".{file_name}.", dir=out_dir)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(serialise(document))
-            os.chmod(temp_name, 0o644)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        written.append(target)
+        written.append(write_text_atomic(target, serialise(document)))
     return written
 
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from clue.atomic import write_text_atomic
 from clue.metrics import auroc, best_dice_threshold, dice_iou, max_f1, threshold_sweep
 
 FORMAT = "clue-golden-metrics/1"
@@ -223,17 +222,7 @@ def serialise(document: dict[str, Any]) -> str:
 def write_golden_metrics(out: Path) -> Path:
     """Writes the file atomically (temp + rename). `out` is a folder or a .json path."""
     target = out if out.suffix == ".json" else out / FILE_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(serialise(golden_document()))
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, serialise(golden_document()))
 
 
 def _run(args: argparse.Namespace) -> int:

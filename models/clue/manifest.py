@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from clue.atomic import write_text_atomic
 from clue.errors import UserFacingError
 
 SCHEMA = "clue-manifest/1"
@@ -456,10 +457,7 @@ def write_manifest(manifest: Manifest, path: str | Path) -> Path:
     problems = validate_manifest_dict(data)
     if problems:
         raise ValueError("refusing to write an invalid manifest: " + "; ".join(problems))
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def read_manifest(path: str | Path, verify_files: bool = False) -> Manifest:

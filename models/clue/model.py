@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from clue.atomic import atomic_write, save_torch_atomic
 from clue.clip import CLIP
 from clue.configfile import read_toml, dataclass_from_dict
 from clue.errors import UserFacingError
@@ -291,15 +292,11 @@ def save_trainable(path: str | Path, model: CLUE, metadata: dict[str, Any] | Non
     info = {"format": TRAINABLE_FORMAT, "model_config": model.cfg.to_dict(), "layers": model.layers}
     info.update(metadata or {})
     state = {key: value.contiguous() for key, value in model.trainable_state_dict().items()}
-    temporary = path.with_name(path.name + ".tmp")
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(state, str(temporary), metadata={"clue": json.dumps(info)})
-    else:
-        torch.save({"clue": info, "state_dict": state}, temporary)
-    temporary.replace(path)
-    return path
+        return atomic_write(path, lambda temporary: save_file(state, str(temporary), metadata={"clue": json.dumps(info)}))
+    return save_torch_atomic({"clue": info, "state_dict": state}, path)
 
 
 def load_trainable(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

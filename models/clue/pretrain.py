@@ -56,6 +56,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clue.atomic import atomic_write
 from clue import distributed
 from clue.configfile import read_toml, dataclass_from_dict
 from clue.distributed import Runtime
@@ -605,9 +606,7 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     if runtime.is_main:
-        temporary = out.with_name(out.name + ".tmp")
-        save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)})
-        os.replace(temporary, out)
+        atomic_write(out, lambda temporary: save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)}))
     distributed.barrier(runtime)  # no rank reports the file before it exists
     seconds = time.perf_counter() - started
     progress(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")

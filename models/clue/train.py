@@ -78,6 +78,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from clue.atomic import save_torch_atomic, write_text_atomic
 from clue import distributed
 from clue.data.common import PreprocessedSlices, open_dataset
 from clue.configfile import read_toml, dataclass_from_dict
@@ -221,12 +222,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
-def _save_atomic_torch(obj: Any, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(obj, temporary)
-    os.replace(temporary, path)
-
-
 def _read_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -246,9 +241,7 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def _rewrite_log(path: Path, records: list[dict[str, Any]]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def epoch_order_generator(seed: int, epoch: int) -> torch.Generator:
@@ -441,7 +434,7 @@ def _run_training(
             if not runtime.is_main:
                 continue  # rank 0 alone writes checkpoints
             save_trainable(out_dir / f"epoch_{epoch + 1:03d}.safetensors", model, {**metadata, "epoch": epoch + 1})
-            _save_atomic_torch(
+            save_torch_atomic(
                 {
                     "format": STATE_FORMAT,
                     "config_fingerprint": _fingerprint(config),
