@@ -1,5 +1,6 @@
 // ohifReopenCheck against the host's own code: the SEG verdict is checked by reading our SEG with
-// dcmjs' AsyncDicomReader (the reader the OHIF 3.13.2 bundle uses; same dcmjs 0.51 code), the
+// dcmjs' AsyncDicomReader (the reader the OHIF 3.13.2 bundle uses; same dcmjs 0.51 code) and
+// comparing every frame it delivers with the mask stored, the
 // Parametric Map verdict against the adapter's frame view, whose expression must still be in the
 // unpacked host bundle when setup has put it in .cache/.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,19 +12,32 @@ import { fakeMrSeries } from './fakeSeries';
 const MODEL = { id: 'clue-demo-t1-axial', version: '0.1.0', sha256: '0123456789abcdef'.repeat(4) };
 const SIZES: [number, number, number][] = [
   [197, 233, 1], [197, 233, 2], [197, 233, 3], [189, 197, 3], [152, 192, 3], [12, 16, 4], [5, 7, 2], [6, 6, 3],
+  [7, 9, 4], [8, 9, 3],
 ];
 
-async function hostReads(data: ArrayBuffer): Promise<string | null> {
-  const reader = new (dcmjs as unknown as { async: { AsyncDicomReader: new () => {
-    stream: { addBuffer(b: ArrayBuffer): void; setComplete(): void }; readFile(): Promise<unknown> } } }).async.AsyncDicomReader();
+type Reader = { stream: { addBuffer(b: ArrayBuffer): void; setComplete(): void }; readFile(): Promise<unknown>;
+  dict: Record<string, { Value: (ArrayBuffer | ArrayBuffer[])[] }> };
+
+/** null when the host's reader gives back every frame as stored (1 bit, LSB first); else why not. */
+async function hostReads(data: ArrayBuffer, masks: Uint8Array[]): Promise<string | null> {
+  const reader = new (dcmjs as unknown as { async: { AsyncDicomReader: new () => Reader } }).async.AsyncDicomReader();
   reader.stream.addBuffer(data);
   reader.stream.setComplete();
   try {
     await reader.readFile();
-    return null;
   } catch (error) {
     return String(error);
   }
+  const values = reader.dict['7FE00010']!.Value;
+  if (values.length !== masks.length) return `${values.length} frame value(s) for ${masks.length} frames`;
+  for (let k = 0; k < masks.length; k++) {
+    const value = values[k]!;
+    const bytes = new Uint8Array(Array.isArray(value) ? value[0]! : value);
+    for (let i = 0; i < masks[k]!.length; i++) {
+      if (((bytes[i >>> 3]! >> (i & 7)) & 1) !== masks[k]![i]) return `frame ${k + 1} differs at pixel ${i}`;
+    }
+  }
+  return null;
 }
 
 describe('ohifReopenCheck', () => {
@@ -32,11 +46,12 @@ describe('ohifReopenCheck', () => {
     const source = sourceSeriesFromInstances(series.instances);
     const masks = Array.from({ length: n }, (_, k) => {
       const m = new Uint8Array(rows * columns);
-      m[(k * 7) % m.length] = 1;
+      m[(k * 7 + 1) % m.length] = 1;
+      m[(k * 13 + 20) % m.length] = 1;
       return m;
     });
     const seg = buildSegmentation({ source, frames: masks, model: MODEL, threshold: 0.5 });
-    const failure = await hostReads(seg.data);
+    const failure = await hostReads(seg.data, masks);
     const verdict = ohifReopenCheck(rows, columns, n).seg;
     expect(verdict === null, `${rows}×${columns}×${n}: reader said ${failure}, check said ${verdict}`).toBe(failure === null);
   });
