@@ -120,6 +120,9 @@ export async function buildDicomIndex(dir) {
     }
     const json = jsonDataset(dict, { skip: [PIXEL_DATA] });
     const transferSyntax = firstValue(meta, '00020010');
+    // As a PACS reports it in WADO-RS metadata (Available Transfer Syntax UID): the viewer
+    // names it when it cannot load the frames (we serve uncompressed ones only).
+    if (transferSyntax) json['00083002'] = { vr: 'UI', Value: [transferSyntax] };
     let study = studies.get(studyUid);
     if (!study) {
       study = { uid: studyUid, json: pick(json, STUDY_TAGS), series: new Map() };

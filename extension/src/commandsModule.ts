@@ -10,7 +10,7 @@ import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
 import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
 import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
-import { checkDecodable, displayedView, getViewportDisplaySet, readDisplayedSlice, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
+import { displayedView, getViewportDisplaySet, loadImageOrExplain, readDisplayedSliceLoaded, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { checkDomain, outsideFindings } from './workflow/domain';
 import { checkNotBlank, constantValue, engineErrorMessage } from './workflow/messages';
@@ -299,7 +299,8 @@ export function createClueActions(
     try {
       const libraries = getHostLibraries(params.extensionManager);
       const viewportId = typeof options.viewportId === 'string' ? options.viewportId : undefined;
-      const slice = readDisplayedSlice(services, libraries, viewportId);
+      const slice = await readDisplayedSliceLoaded(services, libraries, viewportId);
+      if (!isCurrent(id)) return;
       const kept = results.get(slice.displaySet.displaySetInstanceUID, slice.imageId);
       if (kept && services.segmentationService.getSegmentation(kept.summary.segmentationId)) {
         // Stored: shown again at the current threshold, not recomputed.
@@ -341,7 +342,8 @@ export function createClueActions(
       const libraries = getHostLibraries(params.extensionManager);
       const viewportId = resolveViewportId(services, typeof options.viewportId === 'string' ? options.viewportId : undefined);
       // The displayed slice first: its checks (stack viewport, image series) apply to all.
-      const first = readDisplayedSlice(services, libraries, viewportId);
+      const first = await readDisplayedSliceLoaded(services, libraries, viewportId);
+      if (!isCurrent(id)) return;
       const displaySet = first.displaySet;
       displaySetInstanceUID = displaySet.displaySetInstanceUID;
       // On an MPR viewport the series run covers the series' own (acquisition) images, in the
@@ -361,10 +363,8 @@ export function createClueActions(
           store.setState({ message: `Series: slice ${series.done + 1} of ${series.total} (${mapper.info.backend})…` });
           const what = `image ${series.done + 1} of the series`;
           let image = libraries.cornerstone.cache.getImage(imageId);
-          if (!image) {
-            checkDecodable(libraries, imageId, what); // the host's loader would fail on it
-            image = await libraries.cornerstone.imageLoader.loadAndCacheImage(imageId);
-          }
+          // Not cached: the host's loader fetches it; an image it cannot load is named as such.
+          if (!image) image = await loadImageOrExplain(libraries, imageId, what);
           if (!isCurrent(id)) return;
           const pixels = readImageValues(libraries, image, what);
           // Blank (e.g. padding at the ends of a volume): not run, kept as an all-zero map and

@@ -4,9 +4,9 @@ import { ClueInputError } from '../errors';
 import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
-import { checkSliceSize, colourImageMessage, undecodableTransferSyntaxMessage } from '../workflow/messages';
+import { checkSliceSize, colourImageMessage, imageLoadFailedMessage, undecodableTransferSyntaxMessage } from '../workflow/messages';
 import type { SliceAttributes } from '../workflow/domain';
-import { undecodableTransferSyntax } from './transferSyntax';
+import { imageTransferSyntax, transferSyntaxName, undecodableTransferSyntax } from './transferSyntax';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
 import { extractPlane, planeFromCamera, planeSourceIndices, planeVoxel, voxelToWorld, type PlaneSource, type Vec3, type VolumeGeometry, type VolumePlane } from './volumePlane';
 
@@ -164,7 +164,54 @@ export function checkDecodable(libraries: HostLibraries, imageId: string, what: 
  */
 function notLoadedError(libraries: HostLibraries, imageId: string, what: string): ClueInputError {
   checkDecodable(libraries, imageId, what);
-  return new ClueInputError(`The ${what} is not loaded yet; try again in a moment.`);
+  return new ImageNotCachedError(`The ${what} is not loaded yet; try again in a moment.`, imageId, what);
+}
+
+/** The displayed image is not in the host's cache: an async caller asks the loader for it. */
+export class ImageNotCachedError extends ClueInputError {
+  constructor(message: string, readonly imageId: string, readonly what: string) {
+    super(message);
+  }
+}
+
+/** What a failed load says, short: an Error's message, else the HTTP status of a failed request. */
+function loadErrorDetail(error: unknown): string | undefined {
+  if (error instanceof Error && error.message) return error.message;
+  const e = (error ?? {}) as { status?: unknown; statusText?: unknown; message?: unknown; error?: unknown };
+  if (typeof e.message === 'string' && e.message) return e.message;
+  if (typeof e.status === 'number' && e.status > 0) return `the server answered HTTP ${e.status}${typeof e.statusText === 'string' && e.statusText ? ` ${e.statusText}` : ''}`;
+  if (e.error instanceof Error) return e.error.message;
+  return typeof error === 'string' && error ? error : undefined;
+}
+
+/**
+ * The image from the host's loader (its in-flight load when there is one). When the loader
+ * rejects it, that rejection is the signal: the message names the transfer syntax and says
+ * waiting will not help, instead of "not loaded yet; try again".
+ */
+export async function loadImageOrExplain(libraries: HostLibraries, imageId: string, what: string): Promise<HostImage> {
+  checkDecodable(libraries, imageId, what);
+  try {
+    return await libraries.cornerstone.imageLoader.loadAndCacheImage(imageId);
+  } catch (error) {
+    const uid = imageTransferSyntax(libraries, imageId);
+    const name = uid ? transferSyntaxName(uid) : undefined;
+    throw new ClueInputError(imageLoadFailedMessage(what, uid ? (name ? `${name} (${uid})` : uid) : undefined, loadErrorDetail(error)));
+  }
+}
+
+/**
+ * readDisplayedSlice, waiting for the displayed image when it is still loading: a load the
+ * host's loader rejects gets its own message (loadImageOrExplain).
+ */
+export async function readDisplayedSliceLoaded(services: HostServices, libraries: HostLibraries, viewportId?: string): Promise<DisplayedSlice> {
+  try {
+    return readDisplayedSlice(services, libraries, viewportId);
+  } catch (error) {
+    if (!(error instanceof ImageNotCachedError)) throw error;
+    await loadImageOrExplain(libraries, error.imageId, error.what);
+    return readDisplayedSlice(services, libraries, viewportId);
+  }
 }
 
 /** PhotometricInterpretation from the host's metadata (instance, else Cornerstone's imagePixelModule). */

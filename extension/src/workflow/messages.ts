@@ -67,6 +67,17 @@ export function undecodableTransferSyntaxMessage(what: string, uid: string, name
 }
 
 /**
+ * The host's loader tried and failed to load the image (e.g. the server refused its frames,
+ * or the decoder rejected them): waiting will not help. `syntax` is the name and UID of its
+ * transfer syntax when the instance metadata has one, `detail` what the loader said.
+ */
+export function imageLoadFailedMessage(what: string, syntax: string | undefined, detail: string | undefined): string {
+  const stored = syntax ? ` (stored with transfer syntax ${syntax})` : '';
+  const why = detail ? `: ${detail}` : '';
+  return `The viewer could not load or decode the ${what}${stored}${why}. Waiting will not help; have the PACS send it in another transfer syntax (e.g. Explicit VR Little Endian).`;
+}
+
+/**
  * A colour image: palette colour is named as such (the host turns its palette indices into
  * RGB, so it would otherwise read as "3 components"); other colour images keep their count.
  */

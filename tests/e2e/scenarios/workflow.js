@@ -13,13 +13,16 @@
 //   workflow-bad-model — a manifest whose sha256 does not match its model file: the panel
 //                        names the mismatch and the viewer keeps working
 //   workflow-bad-input — a study written here with dcmjs (a colour image, an 8×8 image, a
-//                        4100-pixel-wide image, a 3-frame image): each refusal has its own
-//                        panel message, the multi-frame image runs per frame, and the viewer
-//                        keeps working
+//                        4100-pixel-wide image, a 3-frame image) plus pydicom's deflated,
+//                        big-endian and palette-colour test files: each refusal has its own
+//                        panel message (the transfer syntax named, not "not loaded yet"), the
+//                        multi-frame image runs per frame, and the viewer keeps working
 // The model: `<modelsDir>/demo/manifest.json` (settings' modelsDir, CLUE_MODELS_DIR
 // overrides; e.g. a tiny export: .venv/bin/clue export --backbone preset:tiny-random
 // --model-config models/clue/configs/clue-tiny.toml --out .cache/models/tiny/demo).
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../../server/config.js';
@@ -92,7 +95,42 @@ async function writeBadInputStudy(dir) {
     dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
     await writeFile(path.join(dir, `series-${s.number}.dcm`), Buffer.from(dict.write()));
   }
+  // Real files in the encodings users meet, from pydicom's test files (in the venv), moved
+  // into this study by pydicom so their transfer syntax and pixel encoding stay as they are.
+  const fromPydicom = [
+    { number: 5, file: 'image_dfl.dcm', description: 'bad input: deflated', cached: false,
+      expect: /could not load or decode the displayed image \(stored with transfer syntax Deflated Explicit VR Little Endian \(1\.2\.840\.10008\.1\.2\.1\.99\)\).*Waiting will not help/ },
+    { number: 6, file: 'MR_small_bigendian.dcm', description: 'bad input: big endian', cached: false,
+      expect: /could not load or decode the displayed image \(stored with transfer syntax Explicit VR Big Endian \(1\.2\.840\.10008\.1\.2\.2\)\).*Waiting will not help/ },
+    { number: 7, file: 'examples_palette.dcm', description: 'bad input: palette colour', expect: /palette colour \(PALETTE COLOR\) image/ },
+  ];
+  const script = [
+    'import json, os, sys, pydicom',
+    'from pydicom.data import get_testdata_file',
+    'args = json.loads(sys.argv[1])',
+    'for s in args["series"]:',
+    '    ds = pydicom.dcmread(get_testdata_file(s["file"]))',
+    '    ds.StudyInstanceUID = args["study"]; ds.SeriesInstanceUID = s["uid"]; ds.SOPInstanceUID = s["sop"]',
+    '    ds.file_meta.MediaStorageSOPInstanceUID = s["sop"]',
+    '    ds.SeriesNumber = s["number"]; ds.SeriesDescription = s["description"]',
+    '    ds.save_as(os.path.join(args["dir"], "series-%d.dcm" % s["number"]))',
+  ].join('\n');
+  for (const s of fromPydicom) Object.assign(s, { uid: uid(s.number), sop: uid(100 + s.number) });
+  await promisify(execFile)(path.resolve('.venv/bin/python'), ['-c', script, JSON.stringify({ study, dir, series: fromPydicom })]);
+  series.push(...fromPydicom);
   return { study, series };
+}
+
+/** The active viewport's image and series, whether or not the image reached the cache (page). */
+function viewportSeries() {
+  const services = window.services;
+  const viewportId = services?.viewportGridService.getActiveViewportId();
+  const vp = viewportId && services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  const imageId = vp?.getCurrentImageId?.();
+  if (!imageId) return null;
+  const uid = services.viewportGridService.getState().viewports.get(viewportId)?.displaySetInstanceUIDs?.[0];
+  const displaySet = uid && services.displaySetService.getDisplaySetByUID(uid);
+  return { imageId, rows: '?', columns: '?', seriesInstanceUID: displaySet?.SeriesInstanceUID ?? null };
 }
 
 
@@ -317,9 +355,10 @@ export function workflowScenarios({ step, waitForState, watchPage, log, RESULTS_
           const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${s.number}"]`);
           await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
           await thumbnail.dblclick();
-          await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(s.uid)}`);
+          // An image the host cannot load never reaches the cache: wait for the viewport only.
+          await waitForState(page, s.cached === false ? viewportSeries : displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(s.uid)}`);
         });
-        const shown = await page.evaluate(displayedImage);
+        const shown = await page.evaluate(s.cached === false ? viewportSeries : displayedImage);
         await page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click();
         const after = await step(`run on "${s.description}"`, () => settled(page));
         if (s.expect) {

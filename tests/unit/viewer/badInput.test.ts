@@ -34,6 +34,10 @@ interface FakeHostOptions {
   image?: (k: number) => Record<string, unknown>;
   /** Slices not in the host's cache (their frames never decoded). */
   notCached?: number[];
+  /** What the host's loader rejects an uncached slice with (default: its "No decoder" error). */
+  loadError?: (id: string) => unknown;
+  /** Uncached slices whose load is in flight: the loader delivers them when asked. */
+  loading?: number[];
   modalityLut?: { rescaleSlope: number; rescaleIntercept: number };
 }
 
@@ -78,8 +82,12 @@ function fakeHost(options: FakeHostOptions = {}) {
         // What the host's loader does with a frame it has no decoder for.
         loadAndCacheImage: async (id: string) => {
           loadRequests.push(id);
+          const k = indexOf(id);
+          if (!images.has(id) && options.loading?.includes(k)) {
+            images.set(id, { imageId: id, rows: SIZE, columns: SIZE, voxelManager: voxels((options.pixels ?? ramp)(k)), ...options.image?.(k) });
+          }
           const image = images.get(id);
-          if (!image) throw new Error(`No decoder for transfer syntax (image ${id})`);
+          if (!image) throw options.loadError ? options.loadError(id) : new Error(`No decoder for transfer syntax (image ${id})`);
           return image;
         },
       },
@@ -247,14 +255,57 @@ describe('transfer syntaxes the host cannot decode', () => {
     expect(store.getState().error).toMatch(/^The displayed image is stored with transfer syntax 1\.2\.3\.4\.5, which the viewer cannot decode; re-send it/);
   });
 
-  it('an image the host can decode but has not yet is still "not loaded yet" (deflated and big endian included)', async () => {
-    // The host's loader decodes deflated (it inflates) and big endian (it swaps bytes): see
-    // HOST_DECODABLE_TRANSFER_SYNTAXES. Without a transfer syntax, nothing is claimed either.
-    for (const instance of [storedAs('1.2.840.10008.1.2.1'), storedAs('1.2.840.10008.1.2.1.99'), storedAs('1.2.840.10008.1.2.2'), () => ({})]) {
+  it('an image whose load the host rejects is named with its transfer syntax, not "not loaded yet" (deflated and big endian included)', async () => {
+    // The host's loader decodes deflated and big endian (HOST_DECODABLE_TRANSFER_SYNTAXES), but
+    // a server may refuse their frames: our static DICOMweb server answers 406, which the
+    // WADO-RS loader rejects with the request's status rather than an Error.
+    const refused = () => ({ status: 406, statusText: 'Not Acceptable' });
+    const cases: Array<[string, string]> = [
+      ['1.2.840.10008.1.2.1.99', 'Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99)'],
+      ['1.2.840.10008.1.2.2', 'Explicit VR Big Endian (1.2.840.10008.1.2.2)'],
+    ];
+    for (const [uid, named] of cases) {
       const store = createClueStore();
-      await createClueActions(fakeHost({ notCached: [DISPLAYED], instance }).params, store, countingRegistry().registry).runOnSlice();
-      expect(store.getState().error).toBe('The displayed image is not loaded yet; try again in a moment.');
+      const model = countingRegistry();
+      const host = fakeHost({ notCached: [DISPLAYED], instance: storedAs(uid), loadError: refused });
+      await createClueActions(host.params, store, model.registry).runOnSlice();
+      expect(store.getState().error).toBe(
+        `The viewer could not load or decode the displayed image (stored with transfer syntax ${named}): the server answered HTTP 406 Not Acceptable. Waiting will not help; have the PACS send it in another transfer syntax (e.g. Explicit VR Little Endian).`,
+      );
+      expect(host.loadRequests).toEqual([`img:${DISPLAYED}`]);
+      expect(model.loads()).toBe(0);
+      expect([...host.segmentations.keys()]).toEqual(['user-seg']);
     }
+    // No transfer syntax in the metadata: the loader's own words, nothing claimed about a syntax.
+    const store = createClueStore();
+    await createClueActions(fakeHost({ notCached: [DISPLAYED], instance: () => ({}) }).params, store, countingRegistry().registry).runOnSlice();
+    expect(store.getState().error).toBe(
+      `The viewer could not load or decode the displayed image: No decoder for transfer syntax (image img:${DISPLAYED}). Waiting will not help; have the PACS send it in another transfer syntax (e.g. Explicit VR Little Endian).`,
+    );
+  });
+
+  it('a displayed image still loading is waited for and run on', async () => {
+    const host = fakeHost({ notCached: [DISPLAYED], loading: [DISPLAYED], instance: storedAs('1.2.840.10008.1.2.1') });
+    const store = createClueStore();
+    const model = countingRegistry();
+    await createClueActions(host.params, store, model.registry).runOnSlice();
+    expect(store.getState()).toMatchObject({ status: 'done', error: null });
+    expect(host.loadRequests).toEqual([`img:${DISPLAYED}`]);
+    expect(model.seen).toHaveLength(1);
+    expect(host.labelmapCount(DISPLAYED)).toBeGreaterThan(0);
+  });
+
+  it('a series run names an image whose load the host rejects, keeping what it computed', async () => {
+    const host = fakeHost({
+      notCached: [4],
+      instance: (k) => ({ TransferSyntaxUID: k === 4 ? '1.2.840.10008.1.2.2' : '1.2.840.10008.1.2.1' }),
+      loadError: () => ({ status: 406, statusText: 'Not Acceptable' }),
+    });
+    const store = createClueStore();
+    await createClueActions(host.params, store, countingRegistry().registry).runOnSeries();
+    expect(store.getState().series).toMatchObject({ status: 'error', done: 4, computed: 4 });
+    expect(store.getState().error).toMatch(/^The viewer could not load or decode the image 5 of the series \(stored with transfer syntax Explicit VR Big Endian \(1\.2\.840\.10008\.1\.2\.2\)\): the server answered HTTP 406/);
+    expect([0, 1, 2, 3].map(host.labelmapCount).every((n) => n > 0)).toBe(true);
   });
 
   it('a series run stops at an image the host cannot decode, with its message, keeping what it computed', async () => {
