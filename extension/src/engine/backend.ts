@@ -37,6 +37,12 @@ export interface BackendPreferences {
   disabled?: BackendName[];
   /** Upper bound on WASM threads (default 4). */
   maxThreads?: number;
+  /**
+   * Accept a software WebGPU adapter (e.g. SwiftShader) instead of skipping it. Off by default
+   * (it is slower than WASM); the browser checks turn it on to execute the WebGPU path on a
+   * machine without a GPU.
+   */
+  allowSoftwareGpu?: boolean;
 }
 
 export const MAX_WASM_THREADS = 4;
@@ -57,7 +63,7 @@ function isFallbackAdapter(adapter: unknown): boolean {
   return a.info?.isFallbackAdapter === true || a.isFallbackAdapter === true;
 }
 
-async function webgpuVerdict(env: BackendEnvironment): Promise<string | null> {
+async function webgpuVerdict(env: BackendEnvironment, allowSoftware: boolean): Promise<string | null> {
   if (!env.gpu || typeof env.gpu.requestAdapter !== 'function') return 'navigator.gpu is not available in this browser';
   let adapter: unknown;
   try {
@@ -66,7 +72,7 @@ async function webgpuVerdict(env: BackendEnvironment): Promise<string | null> {
     return `requestAdapter() failed: ${error instanceof Error ? error.message : String(error)}`;
   }
   if (!adapter) return 'requestAdapter() returned no adapter (no usable GPU, or GPU disabled)';
-  if (isFallbackAdapter(adapter)) return 'the only adapter is a software fallback (slower than WASM)';
+  if (isFallbackAdapter(adapter) && !allowSoftware) return 'the only adapter is a software fallback (slower than WASM)';
   return null;
 }
 
@@ -80,7 +86,7 @@ export async function chooseBackend(
 
   if (disabled.has('webgpu')) skipped.push({ backend: 'webgpu', reason: 'disabled by configuration' });
   else {
-    const reason = await webgpuVerdict(env);
+    const reason = await webgpuVerdict(env, preferences.allowSoftwareGpu === true);
     if (reason === null) candidates.push('webgpu');
     else skipped.push({ backend: 'webgpu', reason });
   }

@@ -37,6 +37,13 @@ describe('chooseBackend', () => {
     }
   });
 
+  it('a software adapter is used only when asked for (allowSoftwareGpu), WASM still last', async () => {
+    const plan = await chooseBackend({ gpu: gpuWith({ info: { isFallbackAdapter: true } }) }, { allowSoftwareGpu: true });
+    expect(plan.chosen).toBe('webgpu');
+    expect(plan.candidates).toEqual(['webgpu', 'wasm']);
+    expect(plan.skipped.some((s) => s.backend === 'webgpu')).toBe(false);
+  });
+
   it('requestAdapter throwing is a reason, not a crash', async () => {
     const plan = await chooseBackend({ gpu: { requestAdapter: async () => { throw new Error('GPU process lost'); } } });
     expect(plan.skipped[0]!.reason).toMatch(/requestAdapter\(\) failed: GPU process lost/);

@@ -129,6 +129,67 @@ const figures = {};
   check(result.info.skipped.some((s) => s.backend === 'wasm' && /crossOriginIsolated/.test(s.reason)), 'and says why');
 }
 await browser.close();
+
+// 3. The WebGPU backend, executed: the demo model (fp32) on Chromium's software adapter
+// (SwiftShader) against WASM in the same page. The adapter is part of the Debian image this
+// runs on (here and in CI), so its absence is a failure, not a skip; CLUE_WEBGPU_CHECK=off
+// skips it loudly on another machine, and is refused under CI=true.
+if (process.env.CLUE_WEBGPU_CHECK === 'off' && process.env.CI !== 'true') {
+  console.log('SKIP WebGPU check (CLUE_WEBGPU_CHECK=off): the WebGPU backend was NOT executed');
+} else {
+  const gpuBrowser = await launchChromium({ webgpu: true });
+  const demoDir = path.join(repoRoot, 'models', 'artifacts', 'demo');
+  const { result: gpu } = await openPage(gpuBrowser, { distDir, root: demoDir, isolated: true }, async () => {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter) return { adapter: null };
+    const adapterInfo = { architecture: adapter.info?.architecture, vendor: adapter.info?.vendor, f16: adapter.features.has('shader-f16') };
+    const { createEngine } = await import('/clue/engine-harness.js');
+    // A deterministic 224×224 slice: smooth background plus a bright blob (the demo input size).
+    const width = 224, height = 224;
+    const values = new Float32Array(width * height);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      const blob = Math.exp(-((x - 150) ** 2 + (y - 80) ** 2) / 200);
+      values[y * width + x] = 300 + 200 * Math.sin(x / 17) * Math.cos(y / 23) + 900 * blob;
+    }
+    const slice = { values, width, height };
+    const compare = async (dtype) => {
+      const wasm = await createEngine({ manifestUrl: '/manifest.json', dtype, backends: { disabled: ['webgpu', 'webnn'] } });
+      const cpu = await wasm.run(slice);
+      wasm.dispose();
+      const engine = await createEngine({ manifestUrl: '/manifest.json', dtype, backends: { allowSoftwareGpu: true } });
+      const info = { backend: engine.info.backend, skipped: engine.info.skipped };
+      const first = await engine.run(slice);
+      const started = performance.now();
+      const second = await engine.run(slice);
+      const runMs = performance.now() - started;
+      engine.dispose();
+      let worst = 0, worstRepeat = 0;
+      for (let i = 0; i < cpu.map.length; i++) {
+        worst = Math.max(worst, Math.abs(first.map[i] - cpu.map[i]));
+        worstRepeat = Math.max(worstRepeat, Math.abs(second.map[i] - first.map[i]));
+      }
+      return { dtype, info, worst, worstRepeat, scoreDiff: Math.abs(first.score - cpu.score), score: first.score, finite: first.map.every(Number.isFinite), runMs };
+    };
+    const runs = [await compare('float32')];
+    if (adapterInfo.f16) runs.push(await compare('float16'));
+    return { adapter: adapterInfo, runs };
+  });
+  await gpuBrowser.close();
+  if (!gpu.adapter) {
+    check(false, 'WebGPU: Chromium launched with --enable-unsafe-webgpu (no --disable-gpu) offers no adapter; ' +
+      'this Debian image is expected to have the SwiftShader one (set CLUE_WEBGPU_CHECK=off to skip outside CI)');
+  } else {
+    console.log(`     WebGPU adapter: ${gpu.adapter.vendor}/${gpu.adapter.architecture}, shader-f16: ${gpu.adapter.f16}`);
+    if (!gpu.adapter.f16) console.log('     (no shader-f16 on this adapter: the float16 model is not run on WebGPU here)');
+    for (const r of gpu.runs) {
+      check(r.info.backend === 'webgpu', `WebGPU ${r.dtype}: the engine reports it ran on webgpu (got ${r.info.backend}; skipped ${JSON.stringify(r.info.skipped)})`);
+      check(r.finite && r.worst < 1e-3 && r.scoreDiff < 1e-3,
+        `WebGPU ${r.dtype}: demo map and score within 1e-3 of WASM (max abs map diff ${r.worst.toExponential(2)}, score diff ${r.scoreDiff.toExponential(2)})`);
+      check(r.worstRepeat === 0 || r.worstRepeat < 1e-6, `WebGPU ${r.dtype}: a second run gives the same map (${r.worstRepeat})`);
+    }
+    figures.webgpuSoftwareAdapter = { adapter: gpu.adapter.architecture, runs: gpu.runs.map((r) => ({ dtype: r.dtype, maxAbsDiff: r.worst, runMs: Math.round(r.runMs) })) };
+  }
+}
 rmSync(work, { recursive: true, force: true });
 console.log(JSON.stringify(figures));
 if (failures.length) {

@@ -59,9 +59,14 @@ const CHROMIUM = {
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 };
 
+// WebGPU on: no --disable-gpu, plus --enable-unsafe-webgpu. Headless Debian Chromium then offers
+// a software adapter (SwiftShader over Vulkan, no shader-f16) that runs the same WGSL kernels:
+// a correctness check of the WebGPU path, not a speed figure.
+export const WEBGPU_ARGS = [...CHROMIUM.args.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'];
+
 /** A browser whose contexts are ephemeral (small storage quota, like a private window). */
-export function launchChromium() {
-  return chromium.launch(CHROMIUM);
+export function launchChromium({ webgpu = false } = {}) {
+  return chromium.launch(webgpu ? { ...CHROMIUM, args: WEBGPU_ARGS } : CHROMIUM);
 }
 
 /** A profile on disk (`userDataDir`): real storage quota, as a user's browser has. */
