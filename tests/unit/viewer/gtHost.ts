@@ -22,8 +22,8 @@ export interface GtHost {
   setDataSource(definition: HostDataSourceDefinition | undefined): void;
 }
 
-export function gtHost(options: { slices?: number } = {}): GtHost {
-  const series = fakeMrSeries({ slices: options.slices ?? 4, rows: 16, columns: 20 });
+export function gtHost(options: { slices?: number; rows?: number; columns?: number } = {}): GtHost {
+  const series = fakeMrSeries({ slices: options.slices ?? 4, rows: options.rows ?? 16, columns: options.columns ?? 20 });
   const { rows, columns } = series;
   const pixels = rows * columns;
   const images = new Map<string, any>();

@@ -124,6 +124,30 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
     }
   }, 60000);
 
+  it('an image size OHIF 3.13 cannot reopen: said before the store, and no reopen promised', async () => {
+    // 33×35 = 1155 pixels: not a multiple of 8 (the host's SEG reader garbles frames 2 on) nor of 4
+    // (its Parametric Map loader throws from frame 2 on); see dicom/hostReopen.ts.
+    const host = gtHost({ slices: 3, rows: 33, columns: 35 });
+    const store = createClueStore();
+    const actions = createClueActions(host.params, store, fakeRegistry());
+    await actions.runOnSeries();
+    expect(store.getState().series.status).toBe('done');
+    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    const messages: string[] = [];
+    const unsubscribe = store.subscribe(() => messages.push(store.getState().save.message));
+    await actions.storeToPacs();
+    unsubscribe();
+    const storing = messages.find((m) => m.startsWith('Storing 2 instance(s)'));
+    expect(storing).toMatch(/OHIF 3\.13 would reopen this SEG with wrong voxels: 33×35 = 1155 pixels/);
+    expect(storing).toMatch(/OHIF 3\.13 cannot reopen this Parametric Map: 33×35 = 1155 pixels is not a multiple of 4/);
+    const save = store.getState().save;
+    expect(save.error).toBeNull();
+    expect(save.status).toBe('done');
+    expect(save.stored).toHaveLength(2);
+    expect(save.message).toMatch(/^Stored to dicomweb: SEG and Parametric Map\. OHIF 3\.13 would reopen this SEG/);
+    expect(save.message).not.toMatch(/Reopen the study/);
+  }, 60000);
+
   it('a map of only some slices is stored, with the warning that OHIF 3.13 reopens it on the wrong slices', async () => {
     const host = gtHost({ slices: 3 });
     const store = createClueStore();
