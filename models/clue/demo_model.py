@@ -147,7 +147,7 @@ def _build(
     from clue.checkpoints import architecture_name, load_backbone
     from clue.evaluate import format_tables, load_trained_model, run_eval
     from clue.export import export_model
-    from clue.manifest import Domain, Threshold, preprocessing_from_dict, read_manifest, write_manifest
+    from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
     from clue.pretrain import load_pretrain_config, pretrain
     from clue.train import load_train_config, run_training
 
@@ -219,7 +219,7 @@ def _build(
         backbone_sha256=backbone_sha,
         training_data=training_data,
         threshold=threshold,
-        preprocessing=preprocessing_from_dict(info["preprocessing"]) if isinstance(info.get("preprocessing"), dict) else None,
+        preprocessing=PreprocessSpec.from_manifest(info["preprocessing"], source="checkpoint") if isinstance(info.get("preprocessing"), dict) else None,
         domain=Domain(**DEMO_DOMAIN),
         fp16=fp16,
         overwrite=True,

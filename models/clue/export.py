@@ -37,13 +37,11 @@ from clue.manifest import (
     Domain,
     Manifest,
     Postprocessing,
-    Preprocessing,
+    PreprocessSpec,
     Provenance,
-    ResizeSpec,
     TensorSpec,
     Threshold,
     file_entry,
-    preprocessing_from_dict,
     validate_domain_dict,
     write_manifest,
 )
@@ -219,7 +217,7 @@ def export_model(
     backbone_sha256: str | None,
     training_data: str,
     threshold: Threshold | None = None,
-    preprocessing: Preprocessing | None = None,
+    preprocessing: PreprocessSpec | None = None,
     domain: Domain | None = None,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
@@ -239,9 +237,9 @@ def export_model(
         problems = validate_domain_dict(domain.to_json_dict())
         if problems:
             raise UserFacingError(f"domain: {'; '.join(problems)}")
-    if preprocessing is not None and preprocessing.resize.size != model.image_size:
+    if preprocessing is not None and preprocessing.size != model.image_size:
         raise UserFacingError(
-            f"preprocessing resizes to {preprocessing.resize.size} px but the model takes {model.image_size} px"
+            f"preprocessing resizes to {preprocessing.size} px but the model takes {model.image_size} px"
         )
     if out_dir.exists() and not overwrite:
         raise UserFacingError(f"{out_dir}: output folder exists; pass --overwrite to replace it")
@@ -291,7 +289,7 @@ def export_model(
                 "score": TensorSpec("score", [1]),
             },
             layers=layers,
-            preprocessing=preprocessing if preprocessing is not None else Preprocessing(resize=ResizeSpec(size=size)),
+            preprocessing=preprocessing if preprocessing is not None else PreprocessSpec(size=size),
             postprocessing=Postprocessing(),
             threshold=threshold if threshold is not None else Threshold(),
             provenance=Provenance(
@@ -399,7 +397,7 @@ def run_export(args: argparse.Namespace) -> int:
     preprocessing = None
     if isinstance(info.get("preprocessing"), dict):
         try:
-            preprocessing = preprocessing_from_dict(info["preprocessing"])
+            preprocessing = PreprocessSpec.from_manifest(info["preprocessing"], source=str(args.prompts))
         except (KeyError, TypeError) as error:
             raise UserFacingError(f"{args.prompts}: recorded preprocessing block is malformed ({error})") from error
     result = export_model(

@@ -54,52 +54,150 @@ class TensorSpec:
     dtype: str | None = None  # stated for the input only
 
 
-@dataclass
-class IntensitySpec:
-    method: str = "percentile_clip"
+INTENSITY_METHODS = ("percentile_clip",)
+FOREGROUND_METHODS = ("greater_than_min",)
+SQUARE_METHODS = ("center_pad",)
+RESIZE_METHODS = ("bicubic_antialias",)
+POSTPROCESSING_METHODS = ("bilinear_uncrop",)
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """The manifest's "preprocessing" block as a typed value (defaults = docs/manifest.md)."""
+
     low_percentile: float = 0.5
     high_percentile: float = 99.5
     foreground: str = "greater_than_min"
-
-
-@dataclass
-class SquareSpec:
-    method: str = "center_pad"
-    value: float = 0.0
-
-
-@dataclass
-class ResizeSpec:
-    method: str = "bicubic_antialias"
+    pad_value: float = 0.0
     size: int = 224
-
-
-@dataclass
-class NormalizeSpec:
-    mean: list[float] = field(default_factory=lambda: list(CLIP_MEAN))
-    std: list[float] = field(default_factory=lambda: list(CLIP_STD))
-
-
-@dataclass
-class Preprocessing:
-    """docs/manifest.md § Preprocessing, exactly; the defaults are the training pipeline's."""
-
-    intensity: IntensitySpec = field(default_factory=IntensitySpec)
-    square: SquareSpec = field(default_factory=SquareSpec)
-    resize: ResizeSpec = field(default_factory=ResizeSpec)
     channels: int = 3
-    normalize: NormalizeSpec = field(default_factory=NormalizeSpec)
+    mean: tuple[float, ...] = field(default=CLIP_MEAN)
+    std: tuple[float, ...] = field(default=CLIP_STD)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "preprocessing spec") -> None:
+        """Raise UserFacingError naming the field when a value cannot be used."""
+        if not (0.0 <= self.low_percentile < self.high_percentile <= 100.0):
+            raise UserFacingError(
+                f"{source}: intensity percentiles must satisfy 0 <= low_percentile < "
+                f"high_percentile <= 100, got {self.low_percentile} and {self.high_percentile}"
+            )
+        if self.foreground not in FOREGROUND_METHODS:
+            raise UserFacingError(
+                f"{source}: intensity.foreground {self.foreground!r} is not one of "
+                f"{list(FOREGROUND_METHODS)}"
+            )
+        if not math.isfinite(self.pad_value):
+            raise UserFacingError(f"{source}: square.value must be a finite number")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise UserFacingError(f"{source}: resize.size must be a positive integer, got {self.size!r}")
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
+            raise UserFacingError(
+                f"{source}: channels must be a positive integer, got {self.channels!r}"
+            )
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise UserFacingError(
+                f"{source}: normalize.mean and normalize.std need {self.channels} values each "
+                f"(one per channel), got {len(self.mean)} and {len(self.std)}"
+            )
+        if not all(math.isfinite(m) for m in self.mean):
+            raise UserFacingError(f"{source}: normalize.mean must be finite numbers")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise UserFacingError(f"{source}: normalize.std must be positive finite numbers")
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest's "preprocessing" block (JSON-ready, key order as in the doc)."""
+        return {
+            "intensity": {
+                "method": "percentile_clip",
+                "low_percentile": self.low_percentile,
+                "high_percentile": self.high_percentile,
+                "foreground": self.foreground,
+            },
+            "square": {"method": "center_pad", "value": self.pad_value},
+            "resize": {"method": "bicubic_antialias", "size": self.size},
+            "channels": self.channels,
+            "normalize": {"mean": list(self.mean), "std": list(self.std)},
+        }
+
+    @classmethod
+    def from_manifest(cls, block: Any, source: str = "manifest") -> PreprocessSpec:
+        """Build from a manifest's "preprocessing" block; errors name `source` and the field."""
+        where = f"{source}: preprocessing"
+        if not isinstance(block, dict):
+            raise UserFacingError(f"{where} must be an object")
+        intensity = _section(block, "intensity", where)
+        square = _section(block, "square", where)
+        resize = _section(block, "resize", where)
+        normalize = _section(block, "normalize", where)
+        _expect_method(intensity, INTENSITY_METHODS, f"{where}.intensity")
+        _expect_method(square, SQUARE_METHODS, f"{where}.square")
+        _expect_method(resize, RESIZE_METHODS, f"{where}.resize")
+        return cls(
+            low_percentile=_number(intensity, "low_percentile", f"{where}.intensity"),
+            high_percentile=_number(intensity, "high_percentile", f"{where}.intensity"),
+            foreground=_string(intensity, "foreground", f"{where}.intensity"),
+            pad_value=_number(square, "value", f"{where}.square"),
+            size=_integer(resize, "size", f"{where}.resize"),
+            channels=_integer(block, "channels", where),
+            mean=_numbers(normalize, "mean", f"{where}.normalize"),
+            std=_numbers(normalize, "std", f"{where}.normalize"),
+        )
 
 
-def preprocessing_from_dict(block: dict[str, Any]) -> Preprocessing:
-    """The dataclasses of a manifest's "preprocessing" block (as `clue.preprocess` writes it)."""
-    return Preprocessing(
-        intensity=IntensitySpec(**block["intensity"]),
-        square=SquareSpec(**block["square"]),
-        resize=ResizeSpec(method=block["resize"]["method"], size=int(block["resize"]["size"])),
-        channels=int(block["channels"]),
-        normalize=NormalizeSpec(**block["normalize"]),
-    )
+def _section(block: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = block.get(key)
+    if not isinstance(value, dict):
+        raise UserFacingError(f"{where}.{key} is missing or not an object")
+    return value
+
+
+def _expect_method(section: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    method = section.get("method")
+    if method not in known:
+        raise UserFacingError(f"{where}.method {method!r} is not supported (known: {list(known)})")
+
+
+def _number(section: dict[str, Any], key: str, where: str) -> float:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserFacingError(f"{where}.{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(section: dict[str, Any], key: str, where: str) -> int:
+    value = section.get(key)
+    if not _is_int(value):
+        raise UserFacingError(f"{where}.{key} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _string(section: dict[str, Any], key: str, where: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str):
+        raise UserFacingError(f"{where}.{key} must be a string, got {value!r}")
+    return value
+
+
+def _numbers(section: dict[str, Any], key: str, where: str) -> tuple[float, ...]:
+    value = section.get(key)
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise UserFacingError(f"{where}.{key} must be a list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+# The keys each "preprocessing" sub-block may hold (docs/manifest.md); anything else is refused.
+PREPROCESSING_KEYS: dict[str, list[str]] = {
+    "": ["intensity", "square", "resize", "channels", "normalize"],
+    "intensity": ["method", "low_percentile", "high_percentile", "foreground"],
+    "square": ["method", "value"],
+    "resize": ["method", "size"],
+    "normalize": ["mean", "std"],
+}
 
 
 @dataclass
@@ -151,7 +249,7 @@ class Manifest:
     input: TensorSpec
     outputs: dict[str, TensorSpec]
     layers: list[int]
-    preprocessing: Preprocessing
+    preprocessing: PreprocessSpec
     postprocessing: Postprocessing
     threshold: Threshold
     provenance: Provenance
@@ -160,6 +258,7 @@ class Manifest:
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_manifest()
         data["input"] = _tensor_dict(self.input)
         data["outputs"] = {key: _tensor_dict(spec) for key, spec in self.outputs.items()}
         if self.domain is None:
@@ -367,11 +466,11 @@ def validate_manifest_dict(data: Any) -> list[str]:
 
     pre = data["preprocessing"]
     if check.need(isinstance(pre, dict), "preprocessing must be an object"):
-        check.known(pre, "preprocessing", _names(Preprocessing))
+        check.known(pre, "preprocessing", PREPROCESSING_KEYS[""])
         # A sub-block that is not an object is read as {} (as the viewer does): each of its
         # rules then names what is missing.
         intensity = _block(pre.get("intensity"))
-        check.known(intensity, "preprocessing.intensity", _names(IntensitySpec))
+        check.known(intensity, "preprocessing.intensity", PREPROCESSING_KEYS["intensity"])
         check.need(intensity.get("method") == "percentile_clip", 'preprocessing.intensity.method must be "percentile_clip"')
         low, high = intensity.get("low_percentile"), intensity.get("high_percentile")
         check.need(_is_number(low) and _is_number(high) and 0 <= low < high <= 100,
@@ -379,18 +478,18 @@ def validate_manifest_dict(data: Any) -> list[str]:
         check.need(intensity.get("foreground") == "greater_than_min",
                    'preprocessing.intensity.foreground must be "greater_than_min"')
         square = _block(pre.get("square"))
-        check.known(square, "preprocessing.square", _names(SquareSpec))
+        check.known(square, "preprocessing.square", PREPROCESSING_KEYS["square"])
         check.need(square.get("method") == "center_pad" and _is_number(square.get("value")),
                    'preprocessing.square must be {method: "center_pad", value: number}')
         resize = _block(pre.get("resize"))
-        check.known(resize, "preprocessing.resize", _names(ResizeSpec))
+        check.known(resize, "preprocessing.resize", PREPROCESSING_KEYS["resize"])
         if check.need(resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")) and resize["size"] > 0,
                       'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}'):
             if image_size is not None:
                 check.need(resize["size"] == image_size, f"preprocessing.resize.size must equal the input size {image_size}")
         check.need(pre.get("channels") == 3, "preprocessing.channels must be 3")
         normalize = _block(pre.get("normalize"))
-        check.known(normalize, "preprocessing.normalize", _names(NormalizeSpec))
+        check.known(normalize, "preprocessing.normalize", PREPROCESSING_KEYS["normalize"])
         check.need(
             isinstance(normalize.get("mean"), list) and len(normalize["mean"]) == 3
             and all(_is_number(v) for v in normalize["mean"])
@@ -438,7 +537,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         input=_tensor_from_dict(data["input"]),
         outputs={key: _tensor_from_dict(value) for key, value in data["outputs"].items()},
         layers=[int(v) for v in data["layers"]],
-        preprocessing=preprocessing_from_dict(pre),
+        preprocessing=PreprocessSpec.from_manifest(pre),
         postprocessing=Postprocessing(**data["postprocessing"]),
         threshold=Threshold(**data["threshold"]),
         provenance=Provenance(**data["provenance"]),

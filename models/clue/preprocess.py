@@ -9,154 +9,23 @@ tensor. Change the algorithm here, in the TypeScript and in the doc together, or
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clue.errors import UserFacingError
-# CLIP's image normalisation, the default of every manifest: defined once in clue.manifest
-# (torch-free) and re-exported here, where training code has always imported it from.
+# The preprocessing type and CLIP's normalisation are defined once in clue.manifest (torch-free:
+# the manifest parses into the very PreprocessSpec that preprocessing uses) and re-exported here,
+# where training code has always imported them from.
 from clue.manifest import CLIP_MEAN as CLIP_MEAN, CLIP_STD as CLIP_STD
-
-INTENSITY_METHODS = ("percentile_clip",)
-FOREGROUND_METHODS = ("greater_than_min",)
-SQUARE_METHODS = ("center_pad",)
-RESIZE_METHODS = ("bicubic_antialias",)
-POSTPROCESSING_METHODS = ("bilinear_uncrop",)
-
-
-@dataclass(frozen=True)
-class PreprocessSpec:
-    """The manifest's "preprocessing" block as a typed value (defaults = docs/manifest.md)."""
-
-    low_percentile: float = 0.5
-    high_percentile: float = 99.5
-    foreground: str = "greater_than_min"
-    pad_value: float = 0.0
-    size: int = 224
-    channels: int = 3
-    mean: tuple[float, ...] = field(default=CLIP_MEAN)
-    std: tuple[float, ...] = field(default=CLIP_STD)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self, source: str = "preprocessing spec") -> None:
-        """Raise UserFacingError naming the field when a value cannot be used."""
-        if not (0.0 <= self.low_percentile < self.high_percentile <= 100.0):
-            raise UserFacingError(
-                f"{source}: intensity percentiles must satisfy 0 <= low_percentile < "
-                f"high_percentile <= 100, got {self.low_percentile} and {self.high_percentile}"
-            )
-        if self.foreground not in FOREGROUND_METHODS:
-            raise UserFacingError(
-                f"{source}: intensity.foreground {self.foreground!r} is not one of "
-                f"{list(FOREGROUND_METHODS)}"
-            )
-        if not math.isfinite(self.pad_value):
-            raise UserFacingError(f"{source}: square.value must be a finite number")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise UserFacingError(f"{source}: resize.size must be a positive integer, got {self.size!r}")
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
-            raise UserFacingError(
-                f"{source}: channels must be a positive integer, got {self.channels!r}"
-            )
-        if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise UserFacingError(
-                f"{source}: normalize.mean and normalize.std need {self.channels} values each "
-                f"(one per channel), got {len(self.mean)} and {len(self.std)}"
-            )
-        if not all(math.isfinite(m) for m in self.mean):
-            raise UserFacingError(f"{source}: normalize.mean must be finite numbers")
-        if not all(math.isfinite(s) and s > 0 for s in self.std):
-            raise UserFacingError(f"{source}: normalize.std must be positive finite numbers")
-
-    def to_manifest(self) -> dict[str, Any]:
-        """The manifest's "preprocessing" block (JSON-ready, key order as in the doc)."""
-        return {
-            "intensity": {
-                "method": "percentile_clip",
-                "low_percentile": self.low_percentile,
-                "high_percentile": self.high_percentile,
-                "foreground": self.foreground,
-            },
-            "square": {"method": "center_pad", "value": self.pad_value},
-            "resize": {"method": "bicubic_antialias", "size": self.size},
-            "channels": self.channels,
-            "normalize": {"mean": list(self.mean), "std": list(self.std)},
-        }
-
-    @classmethod
-    def from_manifest(cls, block: Any, source: str = "manifest") -> PreprocessSpec:
-        """Build from a manifest's "preprocessing" block; errors name `source` and the field."""
-        where = f"{source}: preprocessing"
-        if not isinstance(block, dict):
-            raise UserFacingError(f"{where} must be an object")
-        intensity = _section(block, "intensity", where)
-        square = _section(block, "square", where)
-        resize = _section(block, "resize", where)
-        normalize = _section(block, "normalize", where)
-        _expect_method(intensity, INTENSITY_METHODS, f"{where}.intensity")
-        _expect_method(square, SQUARE_METHODS, f"{where}.square")
-        _expect_method(resize, RESIZE_METHODS, f"{where}.resize")
-        return cls(
-            low_percentile=_number(intensity, "low_percentile", f"{where}.intensity"),
-            high_percentile=_number(intensity, "high_percentile", f"{where}.intensity"),
-            foreground=_string(intensity, "foreground", f"{where}.intensity"),
-            pad_value=_number(square, "value", f"{where}.square"),
-            size=_integer(resize, "size", f"{where}.resize"),
-            channels=_integer(block, "channels", where),
-            mean=_numbers(normalize, "mean", f"{where}.normalize"),
-            std=_numbers(normalize, "std", f"{where}.normalize"),
-        )
-
-
-def _section(block: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = block.get(key)
-    if not isinstance(value, dict):
-        raise UserFacingError(f"{where}.{key} is missing or not an object")
-    return value
-
-
-def _expect_method(section: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    method = section.get("method")
-    if method not in known:
-        raise UserFacingError(f"{where}.method {method!r} is not supported (known: {list(known)})")
-
-
-def _number(section: dict[str, Any], key: str, where: str) -> float:
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserFacingError(f"{where}.{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(section: dict[str, Any], key: str, where: str) -> int:
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserFacingError(f"{where}.{key} must be an integer, got {value!r}")
-    return value
-
-
-def _string(section: dict[str, Any], key: str, where: str) -> str:
-    value = section.get(key)
-    if not isinstance(value, str):
-        raise UserFacingError(f"{where}.{key} must be a string, got {value!r}")
-    return value
-
-
-def _numbers(section: dict[str, Any], key: str, where: str) -> tuple[float, ...]:
-    value = section.get(key)
-    if not isinstance(value, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        raise UserFacingError(f"{where}.{key} must be a list of numbers, got {value!r}")
-    return tuple(float(v) for v in value)
-
+from clue.manifest import (
+    FOREGROUND_METHODS as FOREGROUND_METHODS,
+    INTENSITY_METHODS as INTENSITY_METHODS,
+    POSTPROCESSING_METHODS as POSTPROCESSING_METHODS,
+    RESIZE_METHODS as RESIZE_METHODS,
+    SQUARE_METHODS as SQUARE_METHODS,
+    PreprocessSpec as PreprocessSpec,
+)
 
 def _check_slice(values: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(values)

@@ -97,7 +97,7 @@ def test_manifest_describes_the_files(exported: tuple[CLUE, Path]) -> None:
     manifest = read_manifest(out / MANIFEST_FILE, verify_files=True)
     assert [(f.path, f.dtype) for f in manifest.files] == [(FP32_FILE, "float32"), (FP16_FILE, "float16")]
     assert manifest.layers == model.layers == [1, 2, 3, 4]
-    assert manifest.input.shape == [1, 3, 32, 32] and manifest.preprocessing.resize.size == 32
+    assert manifest.input.shape == [1, 3, 32, 32] and manifest.preprocessing.size == 32
     assert manifest.outputs["layer_maps"].shape == [1, 4, 32, 32]
     assert manifest.opset == 17 and manifest.provenance.clinical_use is False
 
@@ -172,8 +172,8 @@ def test_command_line(tiny_clip: CLIP, tmp_path: Path) -> None:
     assert manifest.layers == [2, 4]  # from the config stored with the prompts
     assert manifest.threshold.default == pytest.approx(0.42)
     assert manifest.provenance.training_data == "synthetic squares"
-    assert manifest.preprocessing.intensity.low_percentile == 1.0
-    assert manifest.preprocessing.normalize.mean == [0.5, 0.5, 0.5]
+    assert manifest.preprocessing.low_percentile == 1.0
+    assert manifest.preprocessing.mean == (0.5, 0.5, 0.5)
     assert "random" in manifest.provenance.backbone and manifest.provenance.backbone_sha256 is None
     # The exported graph computes what the trained model computes.
     image = parity_inputs(32, count=1, seed=5)[0]

@@ -10,7 +10,7 @@ import pytest
 
 from clue.errors import UserFacingError
 from clue.manifest import (
-    Domain, Manifest, ModelFile, Postprocessing, Preprocessing, Provenance, ResizeSpec, TensorSpec, Threshold,
+    Domain, Manifest, ModelFile, Postprocessing, PreprocessSpec, Provenance, TensorSpec, Threshold,
     file_entry, read_manifest, validate_manifest_dict, write_manifest,
 )
 
@@ -29,7 +29,7 @@ def make_manifest(folder: Path) -> Manifest:
             "score": TensorSpec("score", [1]),
         },
         layers=[3, 6, 9, 12],
-        preprocessing=Preprocessing(resize=ResizeSpec(size=224)),
+        preprocessing=PreprocessSpec(size=224),
         postprocessing=Postprocessing(),
         threshold=Threshold(0.35, "validation split, max pixel F1"),
         provenance=Provenance(

@@ -80,7 +80,7 @@ def test_shipped_manifest_meets_the_schema(path: Path, schema_validator: jsonsch
 def test_integers_written_as_floats_are_stored_as_int() -> None:
     manifest = read_manifest(GOLDEN / "valid" / "integers-written-as-floats.json")
     assert load(GOLDEN / "valid" / "integers-written-as-floats.json")["opset"] == 17.0
-    for value in (manifest.opset, manifest.files[0].bytes, manifest.preprocessing.resize.size, manifest.preprocessing.channels):
+    for value in (manifest.opset, manifest.files[0].bytes, manifest.preprocessing.size, manifest.preprocessing.channels):
         assert type(value) is int
     assert all(type(v) is int for v in manifest.input.shape)
 

@@ -232,3 +232,15 @@ def test_golden_generation_is_deterministic() -> None:
     first = {name: serialise(doc) for name, doc in golden_documents().items()}
     second = {name: serialise(doc) for name, doc in golden_documents().items()}
     assert first == second
+
+
+def test_spec_reads_an_integral_float_size_as_the_manifest_validator_does() -> None:
+    # JSON has one number type: the manifest validator accepts "size": 224.0, so the spec that
+    # evaluation and export build from the same block must too (and hold the int 224).
+    block = PreprocessSpec().to_manifest()
+    block["resize"]["size"] = 224.0
+    spec = PreprocessSpec.from_manifest(block)
+    assert spec.size == 224 and type(spec.size) is int
+    block["resize"]["size"] = 224.5
+    with pytest.raises(UserFacingError, match=r"preprocessing.resize.size must be an integer, got 224.5"):
+        PreprocessSpec.from_manifest(block)
