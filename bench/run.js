@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildEngine, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
+import { buildEngine, launchChromium, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
 import { measureViewer } from './viewer.js';
 import { CHROMIUM_PATH } from '../tests/e2e/lib/chromium.js';
 
@@ -155,11 +155,11 @@ function withTimeout(promise, ms, what) {
 }
 
 // --- the engine in the browser (these run inside the page; the engine lives on window)
-async function pageLoad({ manifestUrl, dtype, threads, coldLoad }) {
+async function pageLoad({ manifestUrl, dtype, threads, coldLoad, allowSoftwareGpu = false }) {
   const { createEngine } = await import('/clue/engine-harness.js');
   const out = { isolated: crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
   if (coldLoad) out.cacheCleared = await caches.delete('clue-models-v1');
-  window.__bench = { longTasks: [], createEngine, options: { manifestUrl, dtype, backends: { maxThreads: threads } } };
+  window.__bench = { longTasks: [], createEngine, options: { manifestUrl, dtype, backends: { maxThreads: threads, allowSoftwareGpu } } };
   new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__bench.longTasks.push(e.duration))).observe({ type: 'longtask' });
   // A 256×240 slice of deterministic pseudo-random values (the cost does not depend on them).
   const values = new Float32Array(256 * 240);
@@ -309,6 +309,42 @@ async function measurePair({ origin, profileDir, model, manifest, filePath, dtyp
 }
 
 // --- records
+/**
+ * WebGPU executed on Chromium's software adapter (SwiftShader; launched with
+ * --enable-unsafe-webgpu, no --disable-gpu): whether the WebGPU path runs and how long it takes
+ * there. A software rasteriser on the CPU — correctness, not speed; no GPU figure comes from it.
+ */
+async function measureSoftwareWebgpu({ origin, model, dtype, runs, timeoutMs, base }) {
+  const note = 'software adapter (SwiftShader) — correctness, not speed';
+  const browser = await launchChromium({ webgpu: true });
+  const load = loadAverage();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/`);
+    const inPage = (fn, arg) => withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} on WebGPU (software)`)
+      .catch((error) => ({ error: `browser: ${error.message.split('\n')[0]}` }));
+    const loaded = await inPage(pageLoad, { manifestUrl: `/${path.basename(model.dir)}/manifest.json`, dtype, threads: 1, coldLoad: false, allowSoftwareGpu: true });
+    const context = { ...base, software_adapter: true, note };
+    if (loaded.error || loaded.info?.backend !== 'webgpu') {
+      const why = loaded.error ?? `the engine chose ${loaded.info?.backend} (${JSON.stringify(loaded.info?.skipped)})`;
+      return [record({ name: 'inference', backend: 'webgpu', runs: 0, error: why, ...context, note: `${note}; not executed: ${why}` })];
+    }
+    const times = [];
+    for (let k = 0; k <= runs; k++) {
+      const timing = await inPage(pageRun);
+      if (timing.error) return [record({ name: 'inference', backend: 'webgpu', runs: 0, error: timing.error, ...context, note: `${note}; ${timing.error}` })];
+      if (k > 0) times.push(timing.inferenceMs);
+    }
+    log(`${model.name}: WebGPU on the software adapter, median ${round(median(times))} ms (${note})`);
+    return [record({
+      name: 'inference', backend: 'webgpu', median_ms: median(times), runs: times.length, ...context,
+      runs_ms: times.map((x) => round(x)), load_average: [load[0], loadAverage()[0]], session_ms: round(loaded.load.sessionMs),
+    })];
+  } finally {
+    await browser.close();
+  }
+}
+
 function record(fields) {
   return {
     name: fields.name, model: fields.model, backend: fields.backend, threads: fields.threads ?? null,
@@ -346,7 +382,9 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
       const nativeMedian = native.runsMs.length ? median(native.runsMs) : null;
       if (browser.info && !webgpuReported) {
         for (const skip of browser.info.skipped.filter((s) => s.backend !== 'wasm')) {
-          records.push(record({ name: 'inference', model: model.name, backend: skip.backend, threads: null, runs: 0, unavailable: skip.reason }));
+          // Said of the Chromium the WASM rows ran in (--disable-gpu); WebGPU's own row on the
+          // software adapter follows the thread counts.
+          records.push(record({ name: 'inference', model: model.name, backend: skip.backend, threads: null, runs: 0, unavailable: `${skip.reason}${skip.backend === 'webgpu' ? ' (in the WASM rows\' Chromium, launched with --disable-gpu)' : ''}` }));
         }
         webgpuReported = true;
       }
@@ -395,6 +433,7 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
       }));
       log(`${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`);
     }
+    records.push(...await measureSoftwareWebgpu({ origin, model, dtype: options.dtype, runs: Math.min(runs, 3), timeoutMs: timeoutFor(1), base }));
   } finally {
     server.close();
   }
@@ -427,7 +466,7 @@ export function markdown(records, sessions) {
       notes = `${r.peak_mib ?? '—'} MiB renderer peak RSS vs ${r.baseline_peak_mib ?? '—'} MiB native maxRSS${r.error ? `; ${r.error}` : ''}`;
     } else if (r.name.startsWith('load')) {
       notes = `${r.note.split(';')[0]}: fetch/cache+sha256 ${cell(r.fetch_verify_ms)} ms, session ${cell(r.session_ms)} ms, ${r.network_bytes ?? 0} network bytes${r.cache_problem ? `; cache: ${r.cache_problem}` : ''}`;
-    } else if (r.name.startsWith('click-to-overlay')) {
+    } else if (r.name.startsWith('click-to-overlay') || r.software_adapter) {
       notes = r.note ?? '';
     } else if (r.main_thread_long_tasks_ms) {
       const longest = r.main_thread_long_tasks_ms.length ? Math.max(...r.main_thread_long_tasks_ms) : 0;
