@@ -145,7 +145,8 @@ def _build(
     import torch
 
     from clue.checkpoints import architecture_name, load_backbone
-    from clue.evaluate import format_tables, load_trained_model, run_eval
+    from clue.evaluate import format_tables, run_eval
+    from clue.inference import load_trained_model
     from clue.export import export_model
     from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
     from clue.pretrain import load_pretrain_config, pretrain

@@ -168,7 +168,7 @@ def load_train_config(path: Path) -> TrainConfig:
     betas = optimizer.get("betas", [0.5, 0.999])
     if not (isinstance(betas, list) and len(betas) == 2 and all(0 <= float(b) < 1 for b in betas)):
         raise UserFacingError(f"{path}: optimizer.betas must be two numbers in [0, 1)")
-    from clue.evaluate import resolve_backbone_spec
+    from clue.inference import resolve_backbone_spec
     from clue.model import load_model_config
 
     model_settings: dict[str, Any] = {}
@@ -288,7 +288,7 @@ def run_training(
 ) -> TrainResult:
     """Train, or continue a run. Under torchrun every rank calls this with the same
     arguments (the CLI does); it joins the process group for the run."""
-    from clue.evaluate import resolve_device
+    from clue.inference import resolve_device
 
     with distributed.session(resolve_device(config.device)) as (runtime, device):
         return _run_training(config, out_dir, resume, stop_after, progress if runtime.is_main else _quiet, runtime, device)
@@ -308,7 +308,8 @@ def _run_training(
     device: torch.device,
 ) -> TrainResult:
     from clue.checkpoints import load_backbone
-    from clue.evaluate import compute_metrics, predict_sharded
+    from clue.evaluate import compute_metrics
+    from clue.inference import predict_sharded
     from clue.losses import clue_loss
     from clue.model import CLUE, ClueConfig, save_trainable
     from clue.preprocess import PreprocessSpec
