@@ -8,6 +8,7 @@ run() { local name="$1"; shift; printf '\n\033[1m[test] %s\033[0m\n' "$name"; "$
 
 run "typecheck (tsc --noEmit)" npx tsc -p tsconfig.json --noEmit
 run "TypeScript unit tests (vitest)" npx vitest run
+run "Python lint (ruff)" bash -c ".venv/bin/ruff check models && .venv/bin/ruff format --check models"
 run "Python tests (pytest models/tests)" .venv/bin/python -m pytest -q models/tests
 run "engine in Chromium vs Python (real browser, real ONNX)" node tests/unit/engine/browser/check-engine-in-chromium.mjs
 run "browser end-to-end tests (Chromium)" node tests/e2e/run.js

@@ -127,9 +127,10 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
             result["fp_area_pct"] = _false_positive_area(predictions, threshold)
         result["baselines"] = {
             name: {
-                "pixel_auroc": _metric_or_none(lambda: auroc(np.concatenate(maps), pixel_labels), [], name),
+                # The lambdas run at once, inside this iteration: `maps` is the current one.
+                "pixel_auroc": _metric_or_none(lambda: auroc(np.concatenate(maps), pixel_labels), [], name),  # noqa: B023
                 "pixel_auroc_brain": _metric_or_none(
-                    lambda: auroc(np.concatenate(maps)[regions], pixel_labels[regions]), [], name),
+                    lambda: auroc(np.concatenate(maps)[regions], pixel_labels[regions]), [], name),  # noqa: B023
             }
             for name, maps in predictions.baseline_maps.items()
         }

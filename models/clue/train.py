@@ -230,13 +230,13 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(lines):
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as error:
             # The log is appended line by line: a job killed mid-write leaves a cut last
             # line, which describes a step after the saved state anyway. Anything else is
             # a damaged log, not ours to drop silently.
             if number == len(lines) - 1:
                 break
-            raise UserFacingError(f"{path}: line {number + 1} is not JSON; the training log is damaged")
+            raise UserFacingError(f"{path}: line {number + 1} is not JSON; the training log is damaged") from error
     return records
 
 

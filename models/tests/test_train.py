@@ -106,7 +106,7 @@ def test_resume_equals_uninterrupted(workspace: Path, first) -> None:  # type: i
     rest = run_training(config, workspace / "halves", resume=True, progress=lambda _: None)
     assert half.losses + rest.losses == straight.losses
     assert_same_tensors(trainable(rest.prompts), trainable(straight.prompts))
-    read = lambda run: [json.loads(l)["total"] for l in (workspace / run / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
+    read = lambda run: [json.loads(line)["total"] for line in (workspace / run / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
     assert read("halves") == read("run_a")
 
 

@@ -174,10 +174,10 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
     centre = np.asarray(spec.centre_vox)
     low = np.maximum(centre - half, 0)
     high = np.minimum(centre + half + 1, np.asarray(shape))
-    box_shape = tuple(int(h - l) for l, h in zip(low, high))
+    box_shape = tuple(int(h - lo) for lo, h in zip(low, high))
 
     grid = np.stack(
-        np.meshgrid(*[np.arange(l, h) for l, h in zip(low, high)], indexing="ij"), axis=-1
+        np.meshgrid(*[np.arange(lo, h) for lo, h in zip(low, high)], indexing="ij"), axis=-1
     ).astype(np.float32)
     offsets_mm = (grid - centre.astype(np.float32)) * spacing.astype(np.float32)
     local = offsets_mm @ np.asarray(spec.rotation, dtype=np.float32)  # into the lesion's axes
@@ -208,7 +208,7 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
 
     # Confine to the brain: oedema follows tissue (not the ventricles), the core may not leave
     # the brain either. Tissue probability = P(GM) + P(WM) from our segmentation.
-    window = tuple(slice(int(l), int(h)) for l, h in zip(low, high))
+    window = tuple(slice(int(lo), int(h)) for lo, h in zip(low, high))
     tissue_probability = anatomy.posteriors[1][window] + anatomy.posteriors[2][window]
     brain = anatomy.brain[window].astype(np.float32)
     core = core * brain
