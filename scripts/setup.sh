@@ -49,14 +49,18 @@ if [ ! -x .venv/bin/python ] || [ models/requirements.txt -nt .venv/.installed ]
   touch .venv/.installed
 fi
 
-# --- The prebuilt OHIF viewer (cannot be built from npm; see docs/deploy.md).
-ohif_dir=".cache/ohif-app-$OHIF_APP_VERSION"
-if [ ! -f "$ohif_dir/package/dist/index.html" ]; then
-  step "fetch prebuilt OHIF viewer @ohif/app@$OHIF_APP_VERSION"
-  mkdir -p "$ohif_dir"
-  tarball=$(cd "$ohif_dir" && npm pack "@ohif/app@$OHIF_APP_VERSION" --silent)
-  tar xzf "$ohif_dir/$tarball" -C "$ohif_dir" && rm "$ohif_dir/$tarball"
-fi
+# --- The prebuilt OHIF viewers (cannot be built from npm; see docs/deploy.md): the default
+# host, then the other versions the e2e matrix runs on (server/config.js OHIF_APP_VERSIONS).
+# Each is unpacked once into .cache/ and kept between runs.
+for ohif_version in "$OHIF_APP_VERSION" 3.12.10 3.14.0-beta.6; do
+  ohif_dir=".cache/ohif-app-$ohif_version"
+  if [ ! -f "$ohif_dir/package/dist/index.html" ]; then
+    step "fetch prebuilt OHIF viewer @ohif/app@$ohif_version"
+    mkdir -p "$ohif_dir"
+    tarball=$(cd "$ohif_dir" && npm pack "@ohif/app@$ohif_version" --silent)
+    tar xzf "$ohif_dir/$tarball" -C "$ohif_dir" && rm "$ohif_dir/$tarball"
+  fi
+done
 
 # --- Our bundles (extension + mode as ES modules the prebuilt viewer imports).
 step "build extension and mode bundles"

@@ -20,10 +20,12 @@ export function buildAppConfig(settings) {
       // The mode keys its extension by URL (the host re-imports every key of mode.extensions).
       extensionUrl: settings.extensionUrl,
     },
-    customizationService: {
-      // The onboarding tour covers the viewport; our users (and tests) start in our mode.
-      global: { 'ohif.tours': { $set: [] } },
-    },
+    // The onboarding tour covers the viewport; our users (and tests) start in our mode.
+    // The flat (legacy) form on purpose: 3.13+ also read `{ global: {...} }` as a phase, but
+    // 3.12.10 takes every key as a customization id and applies `{ 'ohif.tours': … }` as an
+    // update to an undefined 'global' (black page: "reading 'ohif.tours'"). 3.12–3.14 all
+    // read the flat object as global customizations.
+    customizationService: { 'ohif.tours': { $set: [] } },
     investigationalUseDialog: { option: 'never' },
     maxNumberOfWebWorkers: 2,
     showWarningMessageForCrossOrigin: false,

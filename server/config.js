@@ -9,6 +9,14 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 // One place for the pinned host version in JavaScript (scripts/setup.sh holds the shell copy).
 export const OHIF_APP_VERSION = '3.13.2';
+// Every host version setup fetches and e2e runs on (the default first); scripts/setup.sh
+// holds the shell copy. `npm start` keeps the default unless --viewer-dir says otherwise.
+export const OHIF_APP_VERSIONS = Object.freeze([OHIF_APP_VERSION, '3.12.10', '3.14.0-beta.6']);
+
+/** The prebuilt viewer of one host version, as setup unpacks it (relative to the repo). */
+export function ohifViewerDir(version) {
+  return `.cache/ohif-app-${version}/package/dist`;
+}
 
 /** URL prefix under which the server serves `bundlesDir` (our dist/). */
 export const BUNDLES_PREFIX = '/plugins/clue/';
@@ -26,7 +34,7 @@ export const DEFAULTS = Object.freeze({
   dataSource: 'static',
   pacsUrl: '',
   pacsWadoUriUrl: '',
-  viewerDir: `.cache/ohif-app-${OHIF_APP_VERSION}/package/dist`,
+  viewerDir: ohifViewerDir(OHIF_APP_VERSION),
   bundlesDir: 'dist',
   demoDataDir: 'data/generated/demo',
   staticDicomDir: 'data/generated/demo/dicom',

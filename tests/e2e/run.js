@@ -9,6 +9,8 @@
 //               button → labelmap (voxels vs the extension's stored map, counted by the test) + panel → threshold
 //               slider → labelmap again; then the series' ground-truth SEG loads with the
 //               file's voxels
+//   embedded-ohif-3.12, embedded-ohif-3.14 — the embedded flow on the prebuilt OHIF 3.12.10
+//               and 3.14.0-beta.6 (the default host is 3.13.2): the supported range
 //   start     — `npm start`'s server/start.js as a process: the URL it prints opens our mode
 //               on the demo's T1 axial lesion slice (series and image from the URL, nothing
 //               scrolled), where the run button gives labelmap voxels; the panel shows the
@@ -30,7 +32,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSettings, REPO_ROOT } from '../../server/config.js';
+import { loadSettings, OHIF_APP_VERSION, ohifViewerDir, REPO_ROOT } from '../../server/config.js';
 import { checkOrthancInstalled, startOrthanc, uploadDicomFolder } from '../../server/orthanc.js';
 import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
@@ -254,7 +256,8 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
     timings.studyListMs = watch.scriptToView[0];
     await step('select the demo lesion study', () => page.locator('tr', { hasText: demo.study.StudyDescription }).first().click());
     await step('enter our mode from the workflow list', async () => {
-      const launch = page.locator(`button[title]`).filter({ hasText: /CLUE/i });
+      // Any button: 3.13+ give the mode buttons a title, 3.12.10 does not.
+      const launch = page.locator('button').filter({ hasText: /CLUE anomaly map/i });
       await launch.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
       timings.modeEnteredAt = Date.now();
       await launch.first().click();
@@ -286,6 +289,19 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
   return { ...result, timings, screenshot: shot, watch };
 }
 
+/** The embedded flow (study list → our mode → run on the lesion slice) on one host version. */
+async function embeddedOn(ctx, name, ohifVersion) {
+  const viewerDir = ohifViewerDir(ohifVersion);
+  if (!existsSync(path.join(REPO_ROOT, viewerDir, 'index.html'))) {
+    throw new PrerequisiteError(`${viewerDir}: prebuilt OHIF viewer ${ohifVersion} missing — run \`bash scripts/setup.sh test\``);
+  }
+  const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', viewerDir } });
+  const server = await createClueServer(settings);
+  ctx.cleanups.push(() => server.close());
+  const { url } = await server.listen();
+  return viewerScenario({ name, page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list', demoDataDir: settings.demoDataDir });
+}
+
 const SCENARIOS = {
   // No browser: our server's HTTP behaviour and the static DICOMweb against the files.
   async http(ctx) {
@@ -293,11 +309,15 @@ const SCENARIOS = {
   },
 
   async embedded(ctx) {
-    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static' } });
-    const server = await createClueServer(settings);
-    ctx.cleanups.push(() => server.close());
-    const { url } = await server.listen();
-    return viewerScenario({ name: 'embedded', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list', demoDataDir: settings.demoDataDir });
+    return embeddedOn(ctx, 'embedded', OHIF_APP_VERSION);
+  },
+  // The same flow on the other hosts of the supported range (server/config.js
+  // OHIF_APP_VERSIONS), with our server's generated app-config.js unchanged.
+  async 'embedded-ohif-3.12'(ctx) {
+    return embeddedOn(ctx, 'embedded-ohif-3.12', '3.12.10');
+  },
+  async 'embedded-ohif-3.14'(ctx) {
+    return embeddedOn(ctx, 'embedded-ohif-3.14', '3.14.0-beta.6');
   },
 
   // What `npm start` runs: server/start.js as its own process; open the URL it prints. It
@@ -435,7 +455,7 @@ window.config.dataSources = [{
   configuration: { friendlyName: 'demo files', name: 'json' },
 }];
 window.config.defaultDataSourceName = 'dicomjson';
-window.config.customizationService = { global: { 'ohif.tours': { $set: [] } } };
+window.config.customizationService = { 'ohif.tours': { $set: [] } };
 window.config.investigationalUseDialog = { option: 'never' };
 // docs/deploy.md, route 1, step 3:
 window.config.extensions = [...(window.config.extensions || []), '/plugins/clue/clue-extension.js'];
