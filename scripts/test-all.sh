@@ -7,6 +7,7 @@ failed=()
 run() { local name="$1"; shift; printf '\n\033[1m[test] %s\033[0m\n' "$name"; "$@" || failed+=("$name"); }
 
 run "typecheck (tsc --noEmit)" npx tsc -p tsconfig.json --noEmit
+run "TypeScript/JavaScript lint (eslint + prettier --check)" npm run --silent lint
 run "TypeScript unit tests (vitest)" npx vitest run
 run "Python lint (ruff)" bash -c ".venv/bin/ruff check models && .venv/bin/ruff format --check models"
 run "Python tests (pytest models/tests)" .venv/bin/python -m pytest -q models/tests

@@ -124,10 +124,6 @@ function watchPage(page, origin) {
   return watch;
 }
 
-async function waitForDisplayedImage(page) {
-  return page.waitForFunction(displayedImage, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
-}
-
 /** Polls a page-state function until `accept(result)` (a string of JS over `s`) holds. */
 async function waitForState(page, fn, arg, accept, timeout = STEP_TIMEOUT_MS) {
   const expression = `(() => { let s; try { s = (${fn})(${JSON.stringify(arg ?? null)}); } catch (e) { return null; } return (${accept}) ? s : null; })()`;

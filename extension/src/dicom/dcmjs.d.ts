@@ -12,7 +12,7 @@ declare module 'dcmjs' {
     write(options?: Record<string, unknown>): ArrayBuffer;
   }
 
-  const data: {
+  type DcmjsData = {
     DicomDict: typeof DicomDict;
     DicomMessage: {
       readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): DicomDict;
@@ -24,6 +24,6 @@ declare module 'dcmjs' {
     };
   };
 
-  const dcmjs: { data: typeof data };
+  const dcmjs: { data: DcmjsData };
   export default dcmjs;
 }

@@ -134,7 +134,10 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
     expect(store.getState().series.status).toBe('done');
     host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
     const messages: string[] = [];
-    const unsubscribe = store.subscribe(() => messages.push(store.getState().save.message));
+    const unsubscribe = store.subscribe(() => {
+      const message = store.getState().save.message;
+      if (message !== null) messages.push(message);
+    });
     await actions.storeToPacs();
     unsubscribe();
     const storing = messages.find((m) => m.startsWith('Storing 2 instance(s)'));
