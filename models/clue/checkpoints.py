@@ -19,9 +19,9 @@ import json
 import re
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import Tensor
@@ -72,9 +72,7 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Tensor], str]:
             loaded = loaded[wrapper]
             break
     if not isinstance(loaded, Mapping) or not all(isinstance(v, Tensor) for v in loaded.values()):
-        raise UserFacingError(
-            f"{path}: not a CLIP state dict (found {type(loaded).__name__} without tensor values)"
-        )
+        raise UserFacingError(f"{path}: not a CLIP state dict (found {type(loaded).__name__} without tensor values)")
     return dict(loaded), "state_dict"
 
 
@@ -192,9 +190,7 @@ def normalize_names(state: Mapping[str, Tensor], path: Path) -> dict[str, Tensor
     if is_hugging_face_layout(stripped):
         stripped = convert_hugging_face(stripped, path)
     return {
-        key: value
-        for key, value in stripped.items()
-        if key not in IGNORED_KEYS and not key.endswith(IGNORED_SUFFIXES)
+        key: value for key, value in stripped.items() if key not in IGNORED_KEYS and not key.endswith(IGNORED_SUFFIXES)
     }
 
 
@@ -321,9 +317,7 @@ def _load_clip_with_origin(
     if activation is None:
         activation = (_hugging_face_activation(path) if hugging_face else None) or "quick_gelu"
     model = build_from_state_dict(state, path, activation, vision_head_width, text_head_width)
-    origin = {"torchscript": "OpenAI TorchScript archive", "state_dict": "PyTorch state dict"}.get(
-        container, container
-    )
+    origin = {"torchscript": "OpenAI TorchScript archive", "state_dict": "PyTorch state dict"}.get(container, container)
     if hugging_face:
         origin += ", Hugging Face names"
     return freeze(model), origin  # type: ignore[return-value]
@@ -345,13 +339,11 @@ def load_clip(
 
 
 def architecture_name(cfg: CLIPConfig) -> str:
-    """"ViT-L/14" for the known shapes, else the sizes spelled out."""
+    """ "ViT-L/14" for the known shapes, else the sizes spelled out."""
     for name, preset in PRESETS.items():
         if replace(preset, activation=cfg.activation) == cfg and name in PRESET_ALIASES.values():
             return next(alias for alias, key in PRESET_ALIASES.items() if key == name)
-    return (
-        f"ViT patch {cfg.patch_size}, width {cfg.vision_width}, {cfg.vision_layers} blocks, {cfg.image_size}px"
-    )
+    return f"ViT patch {cfg.patch_size}, width {cfg.vision_width}, {cfg.vision_layers} blocks, {cfg.image_size}px"
 
 
 def load_backbone(spec: str, activation: Activation | None = None, seed: int = 0) -> tuple[CLIP, str, str | None]:

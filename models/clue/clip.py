@@ -152,9 +152,7 @@ class Transformer(nn.Module):
 
     def __init__(self, width: int, layers: int, heads: int, activation: Activation) -> None:
         super().__init__()
-        self.resblocks = nn.ModuleList(
-            ResidualAttentionBlock(width, heads, activation) for _ in range(layers)
-        )
+        self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads, activation) for _ in range(layers))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         for block in self.resblocks:

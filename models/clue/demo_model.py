@@ -27,9 +27,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from clue.atomic import write_text_atomic
 from clue.errors import UserFacingError
@@ -57,7 +58,7 @@ DEMO_DOMAIN = {
     "planes": ["axial"],
     "pixel_spacing_mm": [0.8, 1.2],
     "note": "Demo model: prompts trained on synthetic anomalies in T1 axial slices of one brain; "
-            "see the Table in docs/demo-model.md for where it holds and where it fails.",
+    "see the Table in docs/demo-model.md for where it holds and where it fails.",
 }
 
 
@@ -146,8 +147,8 @@ def _build(
 
     from clue.checkpoints import architecture_name, load_backbone
     from clue.evaluate import format_tables, run_eval
-    from clue.inference import load_trained_model
     from clue.export import export_model
+    from clue.inference import load_trained_model
     from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
     from clue.pretrain import load_pretrain_config, pretrain
     from clue.train import load_train_config, run_training
@@ -184,7 +185,9 @@ def _build(
     started = time.perf_counter()
     progress(f"[3/4] eval ({eval_config})")
     eval_tmp = work / "eval.json"
-    eval_result = run_eval(Path(eval_config), trained.prompts, eval_tmp, backbone=str(backbone.resolve()), progress=progress)
+    eval_result = run_eval(
+        Path(eval_config), trained.prompts, eval_tmp, backbone=str(backbone.resolve()), progress=progress
+    )
     table_text = format_tables(eval_result["sets"])
     progress(table_text)
     seconds["eval"] = time.perf_counter() - started
@@ -197,7 +200,9 @@ def _build(
     del clip
     info = loaded.info
     threshold_info = info.get("threshold") or {}
-    threshold = Threshold(default=float(threshold_info.get("default", 0.5)), chosen_on=str(threshold_info.get("chosen_on", "")))
+    threshold = Threshold(
+        default=float(threshold_info.get("default", 0.5)), chosen_on=str(threshold_info.get("chosen_on", ""))
+    )
     arch = architecture_name(loaded.model.clip.config)
     backbone_text = (
         f"demo CLIP, {arch}, text width {loaded.model.clip.config.text_width} × {loaded.model.clip.config.text_layers} blocks; "
@@ -220,7 +225,9 @@ def _build(
         backbone_sha256=backbone_sha,
         training_data=training_data,
         threshold=threshold,
-        preprocessing=PreprocessSpec.from_manifest(info["preprocessing"], source="checkpoint") if isinstance(info.get("preprocessing"), dict) else None,
+        preprocessing=PreprocessSpec.from_manifest(info["preprocessing"], source="checkpoint")
+        if isinstance(info.get("preprocessing"), dict)
+        else None,
         domain=Domain(**DEMO_DOMAIN),
         fp16=fp16,
         overwrite=True,
@@ -249,7 +256,9 @@ def _build(
     shutil.rmtree(staging, ignore_errors=True)
     for entry in manifest.files:
         progress(f"{out_dir / entry.path}: {entry.bytes / 1e6:.2f} MB ({entry.dtype}) sha256 {entry.sha256[:12]}…")
-    progress(f"demo model built in {seconds['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
+    progress(
+        f"demo model built in {seconds['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+    )
     return DemoBuildResult(out_dir=out_dir, manifest=manifest.to_json_dict(), table=table_text, seconds=seconds)
 
 
@@ -278,12 +287,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "synthetic lesions in one brain; not for clinical use.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder (e.g. models/artifacts/demo)")
-    parser.add_argument("--pretrain-config", type=Path, default=DEFAULT_PRETRAIN_CONFIG, help="backbone pre-training config")
-    parser.add_argument("--train-config", type=Path, default=DEFAULT_TRAIN_CONFIG, help="CLUE training config (its backbone is replaced)")
+    parser.add_argument(
+        "--pretrain-config", type=Path, default=DEFAULT_PRETRAIN_CONFIG, help="backbone pre-training config"
+    )
+    parser.add_argument(
+        "--train-config",
+        type=Path,
+        default=DEFAULT_TRAIN_CONFIG,
+        help="CLUE training config (its backbone is replaced)",
+    )
     parser.add_argument("--eval-config", type=Path, default=DEFAULT_EVAL_CONFIG, help="Table 1 test sets")
     parser.add_argument("--colin27", type=Path, default=None, help="Colin27 T1 NIfTI (default: the mricron-data file)")
-    parser.add_argument("--reuse-backbone", action="store_true",
-                        help="keep <out>/checkpoints/backbone.safetensors if present instead of pre-training again")
+    parser.add_argument(
+        "--reuse-backbone",
+        action="store_true",
+        help="keep <out>/checkpoints/backbone.safetensors if present instead of pre-training again",
+    )
     parser.add_argument("--no-fp16", action="store_true", help="do not write model.fp16.onnx")
     parser.set_defaults(func=_main)
 

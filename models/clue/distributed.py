@@ -91,8 +91,13 @@ def session(device: torch.device) -> Iterator[tuple[Runtime, torch.device]]:
     else:
         backend = str(dist.get_backend())
     object_group = dist.new_group(backend="gloo") if backend != "gloo" else None
-    runtime = Runtime(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank,
-                      backend=backend, object_group=object_group)
+    runtime = Runtime(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=local_rank,
+        backend=backend,
+        object_group=object_group,
+    )
     try:
         yield runtime, device
     finally:

@@ -43,17 +43,18 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
-from clue.atomic import write_json_atomic
 from clue import distributed
-from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
+from clue.atomic import write_json_atomic
 from clue.configfile import read_toml
+from clue.data.common import SliceDataset, has_pixel_labels, open_dataset, sample_meta
 from clue.distributed import Runtime
 from clue.errors import UserFacingError
 from clue.inference import (  # re-exported: `clue.evaluate` has always offered them
@@ -83,7 +84,9 @@ def _metric_or_none(compute: Callable[[], float], notes: list[str], what: str) -
         return None
 
 
-def compute_metrics(predictions: Predictions, threshold: float | None = None, with_aupro: bool = False) -> dict[str, Any]:
+def compute_metrics(
+    predictions: Predictions, threshold: float | None = None, with_aupro: bool = False
+) -> dict[str, Any]:
     """Image AUROC and max-F1; pixel AUROC, max-F1 (+ its threshold) and, at `threshold`, Dice
     and IoU; AUPRO (FPR ≤ 0.3) when asked. A metric that cannot be computed (one class only,
     no masks) is None, with a note."""
@@ -117,9 +120,12 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
             result["pixel_max_f1_threshold"] = best.threshold
         except ValueError as error:
             notes.append(f"pixel max-F1: {error}")
-        regions = np.concatenate(predictions.pixel_regions) if predictions.pixel_regions else np.ones(pixel_labels.size, bool)
+        regions = (
+            np.concatenate(predictions.pixel_regions) if predictions.pixel_regions else np.ones(pixel_labels.size, bool)
+        )
         result["pixel_auroc_brain"] = _metric_or_none(
-            lambda: auroc(pixel_scores[regions], pixel_labels[regions]), notes, "pixel AUROC (brain)")
+            lambda: auroc(pixel_scores[regions], pixel_labels[regions]), notes, "pixel AUROC (brain)"
+        )
         if threshold is not None:
             overlap = dice_iou(pixel_scores, pixel_labels, threshold)
             result["dice_at_threshold"] = overlap.dice if pixel_labels.any() else None
@@ -130,7 +136,10 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
                 # The lambdas run at once, inside this iteration: `maps` is the current one.
                 "pixel_auroc": _metric_or_none(lambda: auroc(np.concatenate(maps), pixel_labels), [], name),  # noqa: B023
                 "pixel_auroc_brain": _metric_or_none(
-                    lambda: auroc(np.concatenate(maps)[regions], pixel_labels[regions]), [], name),  # noqa: B023
+                    lambda: auroc(np.concatenate(maps)[regions], pixel_labels[regions]),  # noqa: B023
+                    [],
+                    name,
+                ),
             }
             for name, maps in predictions.baseline_maps.items()
         }
@@ -148,7 +157,9 @@ def compute_metrics(predictions: Predictions, threshold: float | None = None, wi
 def _false_positive_area(predictions: Predictions, threshold: float) -> float | None:
     """% of brain (or head) pixels at or above the threshold, pooled over lesion-free slices."""
     flagged, counted = 0, 0
-    for scores, region, label in zip(predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels):
+    for scores, region, label in zip(
+        predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels
+    ):
         if label:
             continue
         flagged += int(np.count_nonzero(scores[region] >= np.float32(threshold)))
@@ -272,8 +283,9 @@ def evaluate_sets(
             groups = {("", ""): list(range(len(dataset)))}
         for (sequence, view), indices in groups.items():
             started = time.perf_counter()
-            predictions = predict_sharded(loaded.model, dataset, indices, loaded.spec, config.batch_size,
-                                          config.pixel_grid, runtime)
+            predictions = predict_sharded(
+                loaded.model, dataset, indices, loaded.spec, config.batch_size, config.pixel_grid, runtime
+            )
             if predictions is None:  # not rank 0: it scores the gathered predictions
                 continue
             metrics = compute_metrics(predictions, threshold, with_aupro=config.aupro)
@@ -291,8 +303,10 @@ def evaluate_sets(
             }
             rows.append(row)
             label = f"{eval_set.name}" + (f" {sequence} {view}" if eval_set.table == 1 else "")
-            progress(f"evaluated {label}: {len(indices)} slices, image AUROC {_fmt(row['image_auroc'])}, "
-                     f"pixel AUROC {_fmt(row['pixel_auroc'])} ({row['seconds']:.1f} s)")
+            progress(
+                f"evaluated {label}: {len(indices)} slices, image AUROC {_fmt(row['image_auroc'])}, "
+                f"pixel AUROC {_fmt(row['pixel_auroc'])} ({row['seconds']:.1f} s)"
+            )
     return distributed.broadcast_from_main(rows, runtime)
 
 
@@ -319,10 +333,16 @@ def table1(rows: list[dict[str, Any]]) -> dict[str, Any]:
         tables[name] = {
             "rows": sequences,
             "columns": views,
-            "pixel_auroc": [[cell[(s, v)]["pixel_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
-            "image_auroc": [[cell[(s, v)]["image_auroc"] if (s, v) in cell else None for v in views] for s in sequences],
-            **{key: [[cell[(s, v)].get(key) if (s, v) in cell else None for v in views] for s in sequences]
-               for key in ("pixel_auroc_brain", "dice_at_threshold", "iou_at_threshold", "fp_area_pct")},
+            "pixel_auroc": [
+                [cell[(s, v)]["pixel_auroc"] if (s, v) in cell else None for v in views] for s in sequences
+            ],
+            "image_auroc": [
+                [cell[(s, v)]["image_auroc"] if (s, v) in cell else None for v in views] for s in sequences
+            ],
+            **{
+                key: [[cell[(s, v)].get(key) if (s, v) in cell else None for v in views] for s in sequences]
+                for key in ("pixel_auroc_brain", "dice_at_threshold", "iou_at_threshold", "fp_area_pct")
+            },
         }
     return tables
 
@@ -347,7 +367,9 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
     if zero_shot:
         lines.append("Table 2 — zero-shot sets")
         width = max(8, *(len(r["name"]) for r in zero_shot))
-        lines.append(f"{'set':<{width}}  {'image AUROC':>11}  {'pixel AUROC':>11}  {'image max-F1':>12}  {'pixel max-F1':>12}  {'slices':>6}")
+        lines.append(
+            f"{'set':<{width}}  {'image AUROC':>11}  {'pixel AUROC':>11}  {'image max-F1':>12}  {'pixel max-F1':>12}  {'slices':>6}"
+        )
         for r in zero_shot:
             lines.append(
                 f"{r['name']:<{width}}  {_fmt(r['image_auroc']):>11}  {_fmt(r['pixel_auroc']):>11}  "
@@ -357,14 +379,14 @@ def format_tables(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-DETAIL_COLUMNS = ("pixel all", "pixel brain", "image", "Dice@t", "IoU@t", "FP%@t",
-                  "bright all/brain", "dev. all/brain")
+DETAIL_COLUMNS = ("pixel all", "pixel brain", "image", "Dice@t", "IoU@t", "FP%@t", "bright all/brain", "dev. all/brain")
 
 
 def detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
     """One line per cell: the model's figures and, last, the two training-free baselines'
     pixel AUROC (over all pixels / over brain pixels). FP% = % of brain pixels at or above the
     threshold on lesion-free slices."""
+
     def pair(baseline: dict[str, Any] | None) -> str:
         if not baseline:
             return "—"
@@ -377,9 +399,16 @@ def detail_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
     lines.append(f"{'cell':<22}" + "".join(f"  {c:>15}" for c in DETAIL_COLUMNS))
     for r in rows:
         baselines = r.get("baselines") or {}
-        cells = [_fmt(r.get("pixel_auroc")), _fmt(r.get("pixel_auroc_brain")), _fmt(r.get("image_auroc")),
-                 _fmt(r.get("dice_at_threshold")), _fmt(r.get("iou_at_threshold")), percent(r.get("fp_area_pct")),
-                 pair(baselines.get("brightness")), pair(baselines.get("deviation"))]
+        cells = [
+            _fmt(r.get("pixel_auroc")),
+            _fmt(r.get("pixel_auroc_brain")),
+            _fmt(r.get("image_auroc")),
+            _fmt(r.get("dice_at_threshold")),
+            _fmt(r.get("iou_at_threshold")),
+            percent(r.get("fp_area_pct")),
+            pair(baselines.get("brightness")),
+            pair(baselines.get("deviation")),
+        ]
         lines.append(f"{(str(r['sequence']) + ' ' + str(r['view']))[:22]:<22}" + "".join(f"  {c:>15}" for c in cells))
     lines.append("")
     return lines
@@ -394,8 +423,14 @@ def _portable_path(path: Path) -> str:
         return str(path)
 
 
-def run_eval(config_path: Path, prompts: Path, out: Path, backbone: str | None = None,
-             progress: Callable[[str], None] = print, device: str | None = None) -> dict[str, Any]:
+def run_eval(
+    config_path: Path,
+    prompts: Path,
+    out: Path,
+    backbone: str | None = None,
+    progress: Callable[[str], None] = print,
+    device: str | None = None,
+) -> dict[str, Any]:
     """`prompts`: a prompt file from `clue train`, or an export folder (manifest.json +
     model.onnx), which is then run by onnxruntime on the CPU."""
     from clue.checkpoints import file_sha256
@@ -449,20 +484,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "as JSON and print Table 1 (sequence × view: pixel AUROC, image AUROC in brackets) and "
         "Table 2 (zero-shot sets). Metrics use raw maps (no per-image normalisation).",
     )
-    parser.add_argument("--config", type=Path, required=True, help="eval config TOML (test sets; see clue/configs/eval_*.toml)")
-    parser.add_argument("--prompts", type=Path, required=True,
-                        help="prompt file written by `clue train` (prompts.safetensors), or an exported model folder "
-                        "(manifest.json + model.onnx, e.g. models/artifacts/demo: run by onnxruntime)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="eval config TOML (test sets; see clue/configs/eval_*.toml)"
+    )
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        required=True,
+        help="prompt file written by `clue train` (prompts.safetensors), or an exported model folder "
+        "(manifest.json + model.onnx, e.g. models/artifacts/demo: run by onnxruntime)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the results JSON")
-    parser.add_argument("--backbone", default=None,
-                        help="backbone checkpoint (or preset:<name>-random); default: the one recorded in --prompts")
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        help="backbone checkpoint (or preset:<name>-random); default: the one recorded in --prompts",
+    )
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's, else auto)")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    result = run_eval(args.config, args.prompts, args.out, args.backbone,
-                      progress=lambda line: print(line, file=sys.stderr), device=args.device)
+    result = run_eval(
+        args.config,
+        args.prompts,
+        args.out,
+        args.backbone,
+        progress=lambda line: print(line, file=sys.stderr),
+        device=args.device,
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun rank 0 prints the tables and wrote the file
     print(format_tables(result["sets"]))

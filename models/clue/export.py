@@ -22,9 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -184,7 +185,9 @@ def check_parity(onnx_path: Path, model: CLUE, inputs: list[np.ndarray]) -> dict
             torch_outputs = wrapper(torch.from_numpy(image))
         for name, got, expected in zip(names, onnx_outputs, torch_outputs):
             if got.shape != tuple(expected.shape):
-                raise AssertionError(f"{onnx_path}: output {name} has shape {got.shape}, PyTorch {tuple(expected.shape)}")
+                raise AssertionError(
+                    f"{onnx_path}: output {name} has shape {got.shape}, PyTorch {tuple(expected.shape)}"
+                )
             worst[name] = max(worst[name], float(np.abs(got - expected.numpy()).max()))
     return worst
 
@@ -297,7 +300,7 @@ def export_model(
                 backbone_sha256=backbone_sha256,
                 training_data=training_data,
                 commit=git_commit(Path(__file__).resolve().parent),
-                created=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+                created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             ),
             domain=domain,
         )
@@ -326,26 +329,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Export CLUE as one ONNX graph (image → anomaly_map, layer_maps, score) with "
         "the manifest the viewer reads. Runs a parity check against PyTorch in onnxruntime.",
     )
-    parser.add_argument("--backbone", default=None,
-                        help="CLIP checkpoint file (OpenAI .pt, open_clip .pt/.bin, .safetensors) "
-                        "or preset:<ViT-B-16|ViT-L-14|tiny>-random for a random backbone "
-                        "(default: the backbone recorded in --prompts)")
-    parser.add_argument("--prompts", type=Path, default=None,
-                        help="trained prompt weights (.pt/.safetensors from `clue train`); omitted: "
-                        "untrained random prompts (for size/speed measurements only)")
-    parser.add_argument("--model-config", type=Path, default=None,
-                        help="model config TOML (default: the config stored in --prompts)")
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        help="CLIP checkpoint file (OpenAI .pt, open_clip .pt/.bin, .safetensors) "
+        "or preset:<ViT-B-16|ViT-L-14|tiny>-random for a random backbone "
+        "(default: the backbone recorded in --prompts)",
+    )
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        default=None,
+        help="trained prompt weights (.pt/.safetensors from `clue train`); omitted: "
+        "untrained random prompts (for size/speed measurements only)",
+    )
+    parser.add_argument(
+        "--model-config", type=Path, default=None, help="model config TOML (default: the config stored in --prompts)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created atomically)")
     parser.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float16 weights)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default 17)")
     parser.add_argument("--id", dest="model_id", default=None, help="model id for the manifest")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="default map threshold (default: the one stored in --prompts, else 0.5)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="default map threshold (default: the one stored in --prompts, else 0.5)",
+    )
     parser.add_argument("--training-data", default=None, help="training data description for provenance")
-    parser.add_argument("--activation", choices=["quick_gelu", "gelu"], default=None,
-                        help="backbone MLP activation (default: QuickGELU, OpenAI's; LAION weights need gelu)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed of a random backbone (default: the one recorded in --prompts, else 0)")
+    parser.add_argument(
+        "--activation",
+        choices=["quick_gelu", "gelu"],
+        default=None,
+        help="backbone MLP activation (default: QuickGELU, OpenAI's; LAION weights need gelu)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of a random backbone (default: the one recorded in --prompts, else 0)",
+    )
     parser.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(func=run_export)
@@ -387,11 +410,15 @@ def run_export(args: argparse.Namespace) -> int:
             raise UserFacingError(f"--threshold {args.threshold}: must be in [0, 1]")
         threshold = Threshold(default=args.threshold, chosen_on="given on the command line")
     elif stored_threshold is not None:
-        threshold = Threshold(default=float(stored_threshold["default"]), chosen_on=str(stored_threshold.get("chosen_on", "")))
+        threshold = Threshold(
+            default=float(stored_threshold["default"]), chosen_on=str(stored_threshold.get("chosen_on", ""))
+        )
     else:
         threshold = Threshold()
-    training_data = args.training_data or info.get("training_data") or (
-        "untrained prompts (random initialisation)" if args.prompts is None else "not recorded"
+    training_data = (
+        args.training_data
+        or info.get("training_data")
+        or ("untrained prompts (random initialisation)" if args.prompts is None else "not recorded")
     )
     model_id = args.model_id or info.get("id") or f"clue-{args.out.name}"
     preprocessing = None

@@ -129,66 +129,123 @@ def build_preprocess_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
 
     wide = (100.0 * _smooth_field(7, 12, rng)).astype(np.float32)
-    cases.append(_preprocess_case(
-        "wide_7x12_to_16", "non-square, wider than tall, odd height, enlarged 12 -> 16",
-        wide, small, rng))
+    cases.append(
+        _preprocess_case(
+            "wide_7x12_to_16", "non-square, wider than tall, odd height, enlarged 12 -> 16", wide, small, rng
+        )
+    )
 
     tall = (rng.random((13, 6)) * 50.0 + 10.0).astype(np.float32)
-    cases.append(_preprocess_case(
-        "tall_13x6_to_8", "non-square, taller than wide, odd sizes, shrunk 13 -> 8 "
-        "(kernel support widened), padded columns on both sides",
-        tall, PreprocessSpec(size=8), rng))
+    cases.append(
+        _preprocess_case(
+            "tall_13x6_to_8",
+            "non-square, taller than wide, odd sizes, shrunk 13 -> 8 "
+            "(kernel support widened), padded columns on both sides",
+            tall,
+            PreprocessSpec(size=8),
+            rng,
+        )
+    )
 
     tiny = (rng.random((5, 3)) * 10.0).astype(np.float32)
-    cases.append(_preprocess_case(
-        "tiny_5x3_to_32", "tiny slice enlarged 5 -> 32 (edge weights truncated + renormalised)",
-        tiny, PreprocessSpec(size=32), rng))
+    cases.append(
+        _preprocess_case(
+            "tiny_5x3_to_32",
+            "tiny slice enlarged 5 -> 32 (edge weights truncated + renormalised)",
+            tiny,
+            PreprocessSpec(size=32),
+            rng,
+        )
+    )
 
     constant = np.full((9, 9), 412.5, dtype=np.float32)
-    cases.append(_preprocess_case(
-        "constant_9x9_to_8", "constant slice: no foreground, the plane is all 0 before "
-        "normalisation", constant, PreprocessSpec(size=8), rng))
+    cases.append(
+        _preprocess_case(
+            "constant_9x9_to_8",
+            "constant slice: no foreground, the plane is all 0 before normalisation",
+            constant,
+            PreprocessSpec(size=8),
+            rng,
+        )
+    )
 
     negative = (-500.0 + 400.0 * _smooth_field(10, 11, rng)).astype(np.float32)
-    cases.append(_preprocess_case(
-        "negative_10x11_to_12", "all values negative (about -500 .. -50)", negative,
-        PreprocessSpec(size=12), rng))
+    cases.append(
+        _preprocess_case(
+            "negative_10x11_to_12", "all values negative (about -500 .. -50)", negative, PreprocessSpec(size=12), rng
+        )
+    )
 
     two_valued = np.zeros((6, 10), dtype=np.float32)
     two_valued[2:5, 3:8] = 7.0
-    cases.append(_preprocess_case(
-        "two_valued_6x10_to_16", "degenerate window hi == lo: foreground becomes 1, "
-        "background 0", two_valued, small, rng))
+    cases.append(
+        _preprocess_case(
+            "two_valued_6x10_to_16",
+            "degenerate window hi == lo: foreground becomes 1, background 0",
+            two_valued,
+            small,
+            rng,
+        )
+    )
 
-    custom = PreprocessSpec(low_percentile=2.0, high_percentile=98.0, pad_value=0.25, size=20,
-                            channels=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    custom = PreprocessSpec(
+        low_percentile=2.0,
+        high_percentile=98.0,
+        pad_value=0.25,
+        size=20,
+        channels=3,
+        mean=(0.5, 0.4, 0.3),
+        std=(0.2, 0.25, 0.3),
+    )
     outliers = (1000.0 * _smooth_field(15, 9, rng)).astype(np.float32)
     outliers[3, 4] = 1.0e6
     outliers[11, 2] = 1.0e-3
-    cases.append(_preprocess_case(
-        "custom_spec_15x9_to_20", "non-default percentiles, pad value, mean and std; one huge "
-        "outlier clipped", outliers, custom, rng))
+    cases.append(
+        _preprocess_case(
+            "custom_spec_15x9_to_20",
+            "non-default percentiles, pad value, mean and std; one huge outlier clipped",
+            outliers,
+            custom,
+            rng,
+        )
+    )
 
     stored_ct = np.full((40, 33), 0, dtype=np.int16)
     stored_ct += (3000.0 * _smooth_field(40, 33, rng)).astype(np.int16)
     stored_ct[18:22, 10:14] = 32767
     ct_values = (stored_ct.astype(np.float64) * 1.0 - 1024.0).astype(np.float32)
-    cases.append(_preprocess_case(
-        "ct_int16_40x33_to_16", "int16 stored values, slope 1 intercept -1024 (CT-like), "
-        "background at the minimum, saturated insert", ct_values, small, rng,
-        stored_int16=(stored_ct, 1.0, -1024.0)))
+    cases.append(
+        _preprocess_case(
+            "ct_int16_40x33_to_16",
+            "int16 stored values, slope 1 intercept -1024 (CT-like), background at the minimum, saturated insert",
+            ct_values,
+            small,
+            rng,
+            stored_int16=(stored_ct, 1.0, -1024.0),
+        )
+    )
 
     stored_mr = (2000.0 * _smooth_field(300, 260, rng)).astype(np.int16)
     mr_values = (stored_mr.astype(np.float64) * 0.5 + 3.0).astype(np.float32)
-    cases.append(_preprocess_case(
-        "mr_300x260_to_224", "realistic size, default manifest spec, shrunk 300 -> 224; "
-        "int16 stored values, slope 0.5 intercept 3", mr_values, PreprocessSpec(), rng,
-        stored_int16=(stored_mr, 0.5, 3.0)))
+    cases.append(
+        _preprocess_case(
+            "mr_300x260_to_224",
+            "realistic size, default manifest spec, shrunk 300 -> 224; int16 stored values, slope 0.5 intercept 3",
+            mr_values,
+            PreprocessSpec(),
+            rng,
+            stored_int16=(stored_mr, 0.5, 3.0),
+        )
+    )
     return cases
 
 
 def _postprocess_case(
-    name: str, description: str, model_map: np.ndarray, height: int, width: int,
+    name: str,
+    description: str,
+    model_map: np.ndarray,
+    height: int,
+    width: int,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     size = model_map.shape[0]
@@ -199,8 +256,7 @@ def _postprocess_case(
         "description": description,
         "map": {"size": size, **_encode_float32(model_map)},
         "slice": {"height": height, "width": width},
-        "expected": {"geometry": {"square": square, "top": top, "left": left},
-                     **_expected(output, rng)},
+        "expected": {"geometry": {"square": square, "top": top, "left": left}, **_expected(output, rng)},
         "tolerance": {"abs": POSTPROCESS_ABS_TOLERANCE},
     }
 
@@ -212,34 +268,42 @@ def build_postprocess_cases() -> list[dict[str, Any]]:
     def random_map(size: int) -> np.ndarray:
         return rng.random((size, size)).astype(np.float32)
 
-    cases.append(_postprocess_case(
-        "wide_16_to_7x12", "non-square wide slice, map enlarged", random_map(16), 7, 12, rng))
-    cases.append(_postprocess_case(
-        "tall_8_to_13x6", "non-square tall slice, odd sizes", random_map(8), 13, 6, rng))
-    cases.append(_postprocess_case(
-        "tiny_32_to_5x3", "map larger than the slice (point sampling, no antialias)",
-        random_map(32), 5, 3, rng))
-    cases.append(_postprocess_case(
-        "square_identity_12_to_12x12", "same size: the map comes back unchanged",
-        random_map(12), 12, 12, rng))
-    cases.append(_postprocess_case(
-        "one_pixel_4_to_1x1", "1×1 slice", random_map(4), 1, 1, rng))
-    cases.append(_postprocess_case(
-        "enlarge_16_to_40x33", "enlarged, odd padding", random_map(16), 40, 33, rng))
+    cases.append(
+        _postprocess_case("wide_16_to_7x12", "non-square wide slice, map enlarged", random_map(16), 7, 12, rng)
+    )
+    cases.append(_postprocess_case("tall_8_to_13x6", "non-square tall slice, odd sizes", random_map(8), 13, 6, rng))
+    cases.append(
+        _postprocess_case(
+            "tiny_32_to_5x3", "map larger than the slice (point sampling, no antialias)", random_map(32), 5, 3, rng
+        )
+    )
+    cases.append(
+        _postprocess_case(
+            "square_identity_12_to_12x12", "same size: the map comes back unchanged", random_map(12), 12, 12, rng
+        )
+    )
+    cases.append(_postprocess_case("one_pixel_4_to_1x1", "1×1 slice", random_map(4), 1, 1, rng))
+    cases.append(_postprocess_case("enlarge_16_to_40x33", "enlarged, odd padding", random_map(16), 40, 33, rng))
     smooth = _smooth_field(32, 32, rng).astype(np.float32)
-    cases.append(_postprocess_case(
-        "large_32_to_300x260", "realistic slice size from a small map (sampled output)",
-        smooth, 300, 260, rng))
-    cases.append(_postprocess_case(
-        "large_48_to_260x300", "wide slice of realistic size (sampled output)",
-        random_map(48), 260, 300, rng))
+    cases.append(
+        _postprocess_case(
+            "large_32_to_300x260", "realistic slice size from a small map (sampled output)", smooth, 300, 260, rng
+        )
+    )
+    cases.append(
+        _postprocess_case(
+            "large_48_to_260x300", "wide slice of realistic size (sampled output)", random_map(48), 260, 300, rng
+        )
+    )
     return cases
 
 
 def golden_documents() -> dict[str, dict[str, Any]]:
     """File name → document, exactly what `clue golden` writes."""
-    about = ("Golden vectors of docs/manifest.md, written by `clue golden` from "
-             "models/clue/preprocess.py; read by tests/unit/engine. Do not edit by hand.")
+    about = (
+        "Golden vectors of docs/manifest.md, written by `clue golden` from "
+        "models/clue/preprocess.py; read by tests/unit/engine. Do not edit by hand."
+    )
     return {
         "preprocess.json": {"format": FORMAT, "about": about, "cases": build_preprocess_cases()},
         "postprocess.json": {"format": FORMAT, "about": about, "cases": build_postprocess_cases()},
@@ -248,13 +312,13 @@ def golden_documents() -> dict[str, dict[str, Any]]:
 
 def serialise(document: dict[str, Any]) -> str:
     """Compact JSON with one case per line, so a diff shows which case changed."""
+
     def dump(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
-    header = ",".join(f"{dump(key)}:{dump(value)}" for key, value in document.items()
-                      if key != "cases")
+    header = ",".join(f"{dump(key)}:{dump(value)}" for key, value in document.items() if key != "cases")
     cases = ",\n".join(dump(case) for case in document["cases"])
-    return f"{{{header},\"cases\":[\n{cases}\n]}}\n"
+    return f'{{{header},"cases":[\n{cases}\n]}}\n'
 
 
 def write_golden(out_dir: Path) -> list[Path]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,7 @@ def _or_error(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def _expected_metrics(scores: np.ndarray, labels: np.ndarray, thresholds: list[float]) -> dict[str, Any]:
     """Everything the TypeScript computes from one (scores, labels) problem."""
+
     def max_f1_values() -> dict[str, Any]:
         best = max_f1(scores, labels)
         return {"f1": best.f1, "threshold": best.threshold, "precision": best.precision, "recall": best.recall}
@@ -132,21 +134,25 @@ def build_cases() -> list[dict[str, Any]]:
     rng = np.random.default_rng(20261123)
     cases: list[dict[str, Any]] = []
 
-    cases.append(_case(
-        "hand",
-        "models/tests/test_metrics.py's hand case: AUROC 3/4, max-F1 0.8 at 0.35",
-        [np.array([[0.1, 0.4], [0.35, 0.8]])],
-        [np.array([[0, 0], [1, 1]])],
-        [0.35, 0.4, 0.5, 0.0, 1.0],
-    ))
+    cases.append(
+        _case(
+            "hand",
+            "models/tests/test_metrics.py's hand case: AUROC 3/4, max-F1 0.8 at 0.35",
+            [np.array([[0.1, 0.4], [0.35, 0.8]])],
+            [np.array([[0, 0], [1, 1]])],
+            [0.35, 0.4, 0.5, 0.0, 1.0],
+        )
+    )
 
-    cases.append(_case(
-        "ties",
-        "scores rounded to one decimal: many ties between positives and negatives",
-        [np.round(rng.random((12, 12)) * 0.8 + 0.2 * _blob_mask(12, 12, (5, 6), 3.5), 1)],
-        [_blob_mask(12, 12, (5, 6), 3.5)],
-        [0.5, 0.6, 0.7, 0.55],
-    ))
+    cases.append(
+        _case(
+            "ties",
+            "scores rounded to one decimal: many ties between positives and negatives",
+            [np.round(rng.random((12, 12)) * 0.8 + 0.2 * _blob_mask(12, 12, (5, 6), 3.5), 1)],
+            [_blob_mask(12, 12, (5, 6), 3.5)],
+            [0.5, 0.6, 0.7, 0.55],
+        )
+    )
 
     # A small series: a lesion across two slices, one all-normal slice, one all-abnormal
     # slice (AUROC undefined per slice for both); maps are smooth noise plus the lesion.
@@ -163,13 +169,16 @@ def build_cases() -> list[dict[str, Any]]:
             mask = _blob_mask(height, width, lesion[0], lesion[1])
         maps.append(np.round(base + 0.4 * mask + 0.1 * rng.random((height, width)), 3))
         masks.append(mask)
-    cases.append(_case(
-        "series",
-        "4 slices: lesion on 0-1, all-normal slice 2, all-abnormal slice 3; pooled and per slice",
-        maps, masks,
-        [0.5, 0.6, float(np.float32(0.75)), 2.0],
-        image_scores=[0.9, 0.7, 0.7, 0.95],
-    ))
+    cases.append(
+        _case(
+            "series",
+            "4 slices: lesion on 0-1, all-normal slice 2, all-abnormal slice 3; pooled and per slice",
+            maps,
+            masks,
+            [0.5, 0.6, float(np.float32(0.75)), 2.0],
+            image_scores=[0.9, 0.7, 0.7, 0.95],
+        )
+    )
 
     # Larger slices (base64): float32 values with few distinct levels, so sorting-based code
     # must handle long tie runs; also a threshold equal to an existing score.
@@ -181,21 +190,26 @@ def build_cases() -> list[dict[str, Any]]:
         maps.append(np.round(field * 64) / 64)
         masks.append(mask)
     tied_value = float(np.float32(maps[0][20, 18]))
-    cases.append(_case(
-        "quantised",
-        "3 slices of 48×40, scores on a 1/64 grid (long tie runs), base64-encoded",
-        maps, masks,
-        [0.45, tied_value, 0.5],
-        image_scores=[0.3, 0.2, 0.25],
-    ))
+    cases.append(
+        _case(
+            "quantised",
+            "3 slices of 48×40, scores on a 1/64 grid (long tie runs), base64-encoded",
+            maps,
+            masks,
+            [0.45, tied_value, 0.5],
+            image_scores=[0.3, 0.2, 0.25],
+        )
+    )
 
-    cases.append(_case(
-        "all-normal",
-        "a single slice with an empty ground truth: AUROC and max-F1 refused, Dice 0 or 1",
-        [np.round(rng.random((8, 8)), 2)],
-        [np.zeros((8, 8), dtype=bool)],
-        [0.5, 2.0],
-    ))
+    cases.append(
+        _case(
+            "all-normal",
+            "a single slice with an empty ground truth: AUROC and max-F1 refused, Dice 0 or 1",
+            [np.round(rng.random((8, 8)), 2)],
+            [np.zeros((8, 8), dtype=bool)],
+            [0.5, 2.0],
+        )
+    )
     return cases
 
 
@@ -211,12 +225,13 @@ def golden_document() -> dict[str, Any]:
 
 def serialise(document: dict[str, Any]) -> str:
     """Compact JSON, one case per line, so a diff shows which case changed."""
+
     def dump(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
     header = ",".join(f"{dump(key)}:{dump(value)}" for key, value in document.items() if key != "cases")
     cases = ",\n".join(dump(case) for case in document["cases"])
-    return f"{{{header},\"cases\":[\n{cases}\n]}}\n"
+    return f'{{{header},"cases":[\n{cases}\n]}}\n'
 
 
 def write_golden_metrics(out: Path) -> Path:
@@ -238,5 +253,7 @@ def register(subparsers: Any) -> None:
         description="Regenerate the shared metrics test case that the TypeScript metrics "
         "(extension/src/metrics) are checked against. Deterministic: a rerun writes the same bytes.",
     )
-    parser.add_argument("--out", required=True, help="output file (…/metrics.json) or folder, e.g. tests/golden/metrics.json")
+    parser.add_argument(
+        "--out", required=True, help="output file (…/metrics.json) or folder, e.g. tests/golden/metrics.json"
+    )
     parser.set_defaults(func=_run)

@@ -10,9 +10,10 @@ the maps are bit-identical to a single process's.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ def resolve_backbone_spec(base: Path, spec: str) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" picks CUDA when present, else the CPU; anything else is passed to torch."""
+    """ "auto" picks CUDA when present, else the CPU; anything else is passed to torch."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -125,7 +126,15 @@ def merge_predictions(parts: Iterable[Predictions]) -> Predictions:
     """Predictions of consecutive runs of slices, concatenated in the order given."""
     merged = Predictions()
     for part in parts:
-        for name in ("scores", "labels", "pixel_scores", "pixel_labels", "pixel_shapes", "pixel_regions", "pixel_slice_labels"):
+        for name in (
+            "scores",
+            "labels",
+            "pixel_scores",
+            "pixel_labels",
+            "pixel_shapes",
+            "pixel_regions",
+            "pixel_slice_labels",
+        ):
             getattr(merged, name).extend(getattr(part, name))
         for name, maps in part.baseline_maps.items():
             merged.baseline_maps.setdefault(name, []).extend(maps)
@@ -148,8 +157,11 @@ def predict_sharded(
     if not runtime.distributed:
         return predict(model, dataset, indices, spec, batch_size, pixel_grid)
     batches = [list(indices[start : start + batch_size]) for start in range(0, len(indices), batch_size)]
-    mine = {number: predict(model, dataset, batch, spec, batch_size, pixel_grid)
-            for number, batch in enumerate(batches) if number % runtime.world_size == runtime.rank}
+    mine = {
+        number: predict(model, dataset, batch, spec, batch_size, pixel_grid)
+        for number, batch in enumerate(batches)
+        if number % runtime.world_size == runtime.rank
+    }
     gathered = distributed.gather_to_main(mine, runtime)
     if gathered is None:
         return None
@@ -189,7 +201,9 @@ def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedProm
     state, info = load_trainable(prompts)
     spec_text = backbone or info.get("backbone")
     if not spec_text:
-        raise UserFacingError(f"{prompts}: the prompt file records no backbone; give one with --backbone or `backbone` in the config")
+        raise UserFacingError(
+            f"{prompts}: the prompt file records no backbone; give one with --backbone or `backbone` in the config"
+        )
     if not spec_text.startswith("preset:") and not Path(spec_text).is_file():
         raise UserFacingError(
             f"{spec_text}: backbone checkpoint not found (recorded in {prompts.name}); give its path with --backbone or `backbone` in the eval config"
@@ -199,7 +213,9 @@ def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedProm
     )
     recorded_sha = info.get("backbone_sha256")
     if recorded_sha and sha and recorded_sha != sha:
-        raise UserFacingError(f"{spec_text}: sha256 {sha[:12]}… differs from the backbone the prompts in {prompts.name} were trained on ({recorded_sha[:12]}…)")
+        raise UserFacingError(
+            f"{spec_text}: sha256 {sha[:12]}… differs from the backbone the prompts in {prompts.name} were trained on ({recorded_sha[:12]}…)"
+        )
     cfg = ClueConfig.from_dict(dict(info.get("model_config", {})), source=str(prompts))
     model = CLUE(clip, cfg)
     model.load_trainable_state_dict(state, source=str(prompts))
@@ -209,7 +225,9 @@ def load_trained_model(prompts: Path, backbone: str | None = None) -> LoadedProm
     else:
         spec = PreprocessSpec(size=clip.config.image_size)
     if spec.size != clip.config.image_size:
-        raise UserFacingError(f"{prompts}: preprocessing size {spec.size} differs from the backbone's input size {clip.config.image_size}")
+        raise UserFacingError(
+            f"{prompts}: preprocessing size {spec.size} differs from the backbone's input size {clip.config.image_size}"
+        )
     return LoadedPrompts(model, spec, info, description, sha)
 
 
@@ -232,8 +250,12 @@ class ExportedModel(torch.nn.Module):
 
         maps, scores = [], []
         for image in images.detach().cpu().numpy():
-            out = dict(zip([o.name for o in self.session.get_outputs()],
-                           self.session.run(None, {self.input_name: image[None].astype(np.float32)})))
+            out = dict(
+                zip(
+                    [o.name for o in self.session.get_outputs()],
+                    self.session.run(None, {self.input_name: image[None].astype(np.float32)}),
+                )
+            )
             maps.append(out["anomaly_map"][0])
             scores.append(float(np.asarray(out["score"]).reshape(-1)[0]))
         return SimpleNamespace(anomaly_map=torch.from_numpy(np.stack(maps)), score=torch.tensor(scores))
@@ -250,10 +272,15 @@ def load_exported_model(folder: Path) -> LoadedPrompts:
     if not fp32:
         raise UserFacingError(f"{manifest_path}: no float32 model file to evaluate")
     spec = manifest.preprocessing  # parsed by read_manifest into the one PreprocessSpec
-    info = {"id": manifest.id, "threshold": {"default": manifest.threshold.default, "chosen_on": manifest.threshold.chosen_on},
-            "training_data": manifest.provenance.training_data}
+    info = {
+        "id": manifest.id,
+        "threshold": {"default": manifest.threshold.default, "chosen_on": manifest.threshold.chosen_on},
+        "training_data": manifest.provenance.training_data,
+    }
     model = ExportedModel(Path(folder) / fp32[0].path)
-    return LoadedPrompts(model, spec, info, f"exported model {manifest.id} ({fp32[0].path}, onnxruntime)", fp32[0].sha256)
+    return LoadedPrompts(
+        model, spec, info, f"exported model {manifest.id} ({fp32[0].path}, onnxruntime)", fp32[0].sha256
+    )
 
 
 __all__ = [

@@ -43,7 +43,9 @@ def focal_loss(probability: Tensor, target: Tensor, gamma: float = 2.0) -> Tenso
     return (-((1.0 - p_t) ** gamma) * torch.log(p_t)).mean()
 
 
-def clue_loss(out: ClueOutput, masks: Tensor, labels: Tensor, cfg: LossConfig | None = None) -> tuple[Tensor, dict[str, float]]:
+def clue_loss(
+    out: ClueOutput, masks: Tensor, labels: Tensor, cfg: LossConfig | None = None
+) -> tuple[Tensor, dict[str, float]]:
     """Weighted sum of the parts; returns (loss, {part: value}) for logging.
 
     masks: [B, S, S] float in {0, 1} at the model's input resolution; labels: [B] float.

@@ -86,17 +86,14 @@ class PreprocessSpec:
             )
         if self.foreground not in FOREGROUND_METHODS:
             raise UserFacingError(
-                f"{source}: intensity.foreground {self.foreground!r} is not one of "
-                f"{list(FOREGROUND_METHODS)}"
+                f"{source}: intensity.foreground {self.foreground!r} is not one of {list(FOREGROUND_METHODS)}"
             )
         if not math.isfinite(self.pad_value):
             raise UserFacingError(f"{source}: square.value must be a finite number")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise UserFacingError(f"{source}: resize.size must be a positive integer, got {self.size!r}")
         if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
-            raise UserFacingError(
-                f"{source}: channels must be a positive integer, got {self.channels!r}"
-            )
+            raise UserFacingError(f"{source}: channels must be a positive integer, got {self.channels!r}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise UserFacingError(
                 f"{source}: normalize.mean and normalize.std need {self.channels} values each "
@@ -183,9 +180,7 @@ def _string(section: dict[str, Any], key: str, where: str) -> str:
 
 def _numbers(section: dict[str, Any], key: str, where: str) -> tuple[float, ...]:
     value = section.get(key)
-    if not isinstance(value, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise UserFacingError(f"{where}.{key} must be a list of numbers, got {value!r}")
     return tuple(float(v) for v in value)
 
@@ -336,7 +331,9 @@ def _is_shape(value: Any) -> bool:
 
 def _is_code_list(value: Any) -> bool:
     return (
-        isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
+        isinstance(value, list)
+        and len(value) > 0
+        and len(set(map(str, value))) == len(value)
         and all(isinstance(v, str) and bool(_DICOM_CODE.match(v)) and v.strip() == v for v in value)
     )
 
@@ -347,34 +344,48 @@ def validate_domain_dict(domain: Any) -> list[str]:
     if not check.need(isinstance(domain, dict), "domain must be an object"):
         return check.problems
     unknown = [key for key in domain if key not in DOMAIN_FIELDS]
-    check.need(not unknown, f"domain has unknown fields: {', '.join(map(str, unknown))} (known: {', '.join(DOMAIN_FIELDS)})")
+    check.need(
+        not unknown, f"domain has unknown fields: {', '.join(map(str, unknown))} (known: {', '.join(DOMAIN_FIELDS)})"
+    )
     if check.need("modality" in domain, "domain.modality is missing"):
-        check.need(_is_code_list(domain["modality"]),
-                   'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])')
+        check.need(
+            _is_code_list(domain["modality"]),
+            'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])',
+        )
     if "body_part" in domain:
-        check.need(_is_code_list(domain["body_part"]),
-                   'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])')
+        check.need(
+            _is_code_list(domain["body_part"]),
+            'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])',
+        )
     if "sequences" in domain:
         sequences = domain["sequences"]
         check.need(
-            isinstance(sequences, list) and len(sequences) > 0 and len(set(map(str, sequences))) == len(sequences)
+            isinstance(sequences, list)
+            and len(sequences) > 0
+            and len(set(map(str, sequences))) == len(sequences)
             and all(v in DOMAIN_SEQUENCES for v in sequences),
             f"domain.sequences must be a non-empty list of distinct names from {', '.join(DOMAIN_SEQUENCES)}",
         )
         modality = domain.get("modality")
-        check.need(not isinstance(modality, list) or "MR" in modality,
-                   'domain.sequences applies to MR only, but domain.modality does not list "MR"')
+        check.need(
+            not isinstance(modality, list) or "MR" in modality,
+            'domain.sequences applies to MR only, but domain.modality does not list "MR"',
+        )
     if "planes" in domain:
         planes = domain["planes"]
         check.need(
-            isinstance(planes, list) and len(planes) > 0 and len(set(map(str, planes))) == len(planes)
+            isinstance(planes, list)
+            and len(planes) > 0
+            and len(set(map(str, planes))) == len(planes)
             and all(v in DOMAIN_PLANES for v in planes),
             f"domain.planes must be a non-empty list of distinct planes from {', '.join(DOMAIN_PLANES)}",
         )
     if "pixel_spacing_mm" in domain:
         spacing = domain["pixel_spacing_mm"]
         check.need(
-            isinstance(spacing, list) and len(spacing) == 2 and all(_is_number(v) and math.isfinite(v) and v > 0 for v in spacing)
+            isinstance(spacing, list)
+            and len(spacing) == 2
+            and all(_is_number(v) and math.isfinite(v) and v > 0 for v in spacing)
             and spacing[0] <= spacing[1],
             "domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max",
         )
@@ -392,11 +403,22 @@ def validate_manifest_dict(data: Any) -> list[str]:
     check = _Checker()
     if not check.need(isinstance(data, dict), "the manifest must be a JSON object"):
         return check.problems
-    if not check.need(data.get("schema") == SCHEMA, f'schema must be "{SCHEMA}", found {json.dumps(data.get("schema"))}'):
+    if not check.need(
+        data.get("schema") == SCHEMA, f'schema must be "{SCHEMA}", found {json.dumps(data.get("schema"))}'
+    ):
         return check.problems
     required = (
-        "id", "version", "files", "opset", "input", "outputs", "layers",
-        "preprocessing", "postprocessing", "threshold", "provenance",
+        "id",
+        "version",
+        "files",
+        "opset",
+        "input",
+        "outputs",
+        "layers",
+        "preprocessing",
+        "postprocessing",
+        "threshold",
+        "provenance",
     )
     missing = [key for key in required if key not in data]
     if not check.need(not missing, f"missing fields: {', '.join(missing)}"):
@@ -415,12 +437,17 @@ def validate_manifest_dict(data: Any) -> list[str]:
             check.known(entry, where, _names(ModelFile))
             path = entry.get("path")
             check.need(
-                isinstance(path, str) and bool(path) and not path.startswith("/") and not _URL_SCHEME.match(path)
+                isinstance(path, str)
+                and bool(path)
+                and not path.startswith("/")
+                and not _URL_SCHEME.match(path)
                 and ".." not in path.split("/"),
                 f"{where}.path must be a relative path inside the model folder",
             )
-            check.need(entry.get("dtype") in FILE_DTYPES,
-                       f"{where}.dtype must be {' or '.join(json.dumps(d) for d in FILE_DTYPES)}")
+            check.need(
+                entry.get("dtype") in FILE_DTYPES,
+                f"{where}.dtype must be {' or '.join(json.dumps(d) for d in FILE_DTYPES)}",
+            )
             check.need(_is_int(entry.get("bytes")) and entry["bytes"] > 0, f"{where}.bytes must be a positive integer")
             check.need(
                 isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"])),
@@ -454,14 +481,20 @@ def validate_manifest_dict(data: Any) -> list[str]:
                 continue
             # The graph's outputs are float32; a dtype is stated for the input only.
             check.known(entry, f"outputs.{key}", ["name", "shape"])
-            check.need(isinstance(entry.get("name"), str) and bool(entry["name"]), f"outputs.{key}.name must be a string")
+            check.need(
+                isinstance(entry.get("name"), str) and bool(entry["name"]), f"outputs.{key}.name must be a string"
+            )
             check.need(_is_shape(entry.get("shape")), f"outputs.{key}.shape must be a list of positive integers")
         if image_size is not None and all(isinstance(outputs.get(k), dict) for k in OUTPUT_NAMES):
-            check.need(outputs["anomaly_map"].get("shape") == [1, image_size, image_size],
-                       f"outputs.anomaly_map.shape must be [1, {image_size}, {image_size}]")
+            check.need(
+                outputs["anomaly_map"].get("shape") == [1, image_size, image_size],
+                f"outputs.anomaly_map.shape must be [1, {image_size}, {image_size}]",
+            )
             if layers_ok:
-                check.need(outputs["layer_maps"].get("shape") == [1, len(layers), image_size, image_size],
-                           f"outputs.layer_maps.shape must be [1, {len(layers)}, {image_size}, {image_size}] (one map per layer)")
+                check.need(
+                    outputs["layer_maps"].get("shape") == [1, len(layers), image_size, image_size],
+                    f"outputs.layer_maps.shape must be [1, {len(layers)}, {image_size}, {image_size}] (one map per layer)",
+                )
             check.need(outputs["score"].get("shape") == [1], "outputs.score.shape must be [1]")
 
     pre = data["preprocessing"]
@@ -471,42 +504,60 @@ def validate_manifest_dict(data: Any) -> list[str]:
         # rules then names what is missing.
         intensity = _block(pre.get("intensity"))
         check.known(intensity, "preprocessing.intensity", PREPROCESSING_KEYS["intensity"])
-        check.need(intensity.get("method") == "percentile_clip", 'preprocessing.intensity.method must be "percentile_clip"')
+        check.need(
+            intensity.get("method") == "percentile_clip", 'preprocessing.intensity.method must be "percentile_clip"'
+        )
         low, high = intensity.get("low_percentile"), intensity.get("high_percentile")
-        check.need(_is_number(low) and _is_number(high) and 0 <= low < high <= 100,
-                   "preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100")
-        check.need(intensity.get("foreground") == "greater_than_min",
-                   'preprocessing.intensity.foreground must be "greater_than_min"')
+        check.need(
+            _is_number(low) and _is_number(high) and 0 <= low < high <= 100,
+            "preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100",
+        )
+        check.need(
+            intensity.get("foreground") == "greater_than_min",
+            'preprocessing.intensity.foreground must be "greater_than_min"',
+        )
         square = _block(pre.get("square"))
         check.known(square, "preprocessing.square", PREPROCESSING_KEYS["square"])
-        check.need(square.get("method") == "center_pad" and _is_number(square.get("value")),
-                   'preprocessing.square must be {method: "center_pad", value: number}')
+        check.need(
+            square.get("method") == "center_pad" and _is_number(square.get("value")),
+            'preprocessing.square must be {method: "center_pad", value: number}',
+        )
         resize = _block(pre.get("resize"))
         check.known(resize, "preprocessing.resize", PREPROCESSING_KEYS["resize"])
-        if check.need(resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")) and resize["size"] > 0,
-                      'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}'):
+        if check.need(
+            resize.get("method") == "bicubic_antialias" and _is_int(resize.get("size")) and resize["size"] > 0,
+            'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}',
+        ):
             if image_size is not None:
-                check.need(resize["size"] == image_size, f"preprocessing.resize.size must equal the input size {image_size}")
+                check.need(
+                    resize["size"] == image_size, f"preprocessing.resize.size must equal the input size {image_size}"
+                )
         check.need(pre.get("channels") == 3, "preprocessing.channels must be 3")
         normalize = _block(pre.get("normalize"))
         check.known(normalize, "preprocessing.normalize", PREPROCESSING_KEYS["normalize"])
         check.need(
-            isinstance(normalize.get("mean"), list) and len(normalize["mean"]) == 3
+            isinstance(normalize.get("mean"), list)
+            and len(normalize["mean"]) == 3
             and all(_is_number(v) for v in normalize["mean"])
-            and isinstance(normalize.get("std"), list) and len(normalize["std"]) == 3
+            and isinstance(normalize.get("std"), list)
+            and len(normalize["std"]) == 3
             and all(_is_number(v) and v > 0 for v in normalize["std"]),
             "preprocessing.normalize must hold 3 means and 3 positive stds",
         )
 
     post = data["postprocessing"]
     check.known(post, "postprocessing", _names(Postprocessing))
-    check.need(isinstance(post, dict) and post.get("to_slice_grid") == "bilinear_uncrop",
-               'postprocessing.to_slice_grid must be "bilinear_uncrop"')
+    check.need(
+        isinstance(post, dict) and post.get("to_slice_grid") == "bilinear_uncrop",
+        'postprocessing.to_slice_grid must be "bilinear_uncrop"',
+    )
     threshold = data["threshold"]
     if check.need(isinstance(threshold, dict), "threshold must be an object"):
         check.known(threshold, "threshold", _names(Threshold))
-        check.need(_is_number(threshold.get("default")) and 0.0 <= threshold["default"] <= 1.0,
-                   "threshold.default must be a number in [0, 1]")
+        check.need(
+            _is_number(threshold.get("default")) and 0.0 <= threshold["default"] <= 1.0,
+            "threshold.default must be a number in [0, 1]",
+        )
         check.need(isinstance(threshold.get("chosen_on"), str), "threshold.chosen_on must be a string")
     provenance = data["provenance"]
     if check.need(isinstance(provenance, dict), "provenance must be an object"):
@@ -514,10 +565,14 @@ def validate_manifest_dict(data: Any) -> list[str]:
         for key in ("backbone", "training_data", "created", "intended_use"):
             check.need(isinstance(provenance.get(key), str), f"provenance.{key} must be a string")
         sha = provenance.get("backbone_sha256")
-        check.need(sha is None or (isinstance(sha, str) and bool(_SHA256.match(sha))),
-                   "provenance.backbone_sha256 must be 64 lowercase hex digits or null")
-        check.need(provenance.get("commit") is None or isinstance(provenance.get("commit"), str),
-                   "provenance.commit must be a string or null")
+        check.need(
+            sha is None or (isinstance(sha, str) and bool(_SHA256.match(sha))),
+            "provenance.backbone_sha256 must be 64 lowercase hex digits or null",
+        )
+        check.need(
+            provenance.get("commit") is None or isinstance(provenance.get("commit"), str),
+            "provenance.commit must be a string or null",
+        )
         check.need(isinstance(provenance.get("clinical_use"), bool), "provenance.clinical_use must be true or false")
     if "domain" in data:  # optional: manifests written before it existed stay valid
         check.problems.extend(validate_domain_dict(data["domain"]))
@@ -574,7 +629,11 @@ def read_manifest(path: str | Path, verify_files: bool = False) -> Manifest:
     manifest = manifest_from_dict(data)
     if verify_files:
         for entry in manifest.files:
-            actual = file_entry(path.parent / entry.path, entry.dtype, path.parent) if (path.parent / entry.path).is_file() else None
+            actual = (
+                file_entry(path.parent / entry.path, entry.dtype, path.parent)
+                if (path.parent / entry.path).is_file()
+                else None
+            )
             if actual is None:
                 raise UserFacingError(f"{path}: listed model file {entry.path} does not exist")
             if actual.bytes != entry.bytes or actual.sha256 != entry.sha256:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from clue.atomic import atomic_write, save_torch_atomic
 from clue.clip import CLIP
-from clue.configfile import read_toml, dataclass_from_dict
+from clue.configfile import dataclass_from_dict, read_toml
 from clue.errors import UserFacingError
 from clue.prompts import ImageAdaptor, PrefixCachedTextEncoder, PromptLearner, TextEncoder
 
@@ -75,7 +75,7 @@ class ClueConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "model config") -> "ClueConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "model config") -> ClueConfig:
         return dataclass_from_dict(cls, data, source, "model")
 
 
@@ -151,7 +151,7 @@ class CLUE(nn.Module):
         self.logit_scale_value = scale
         self.tau_value = cfg.tau if cfg.tau is not None else 1.0 / scale
 
-    def train(self, mode: bool = True) -> "CLUE":
+    def train(self, mode: bool = True) -> CLUE:
         """The backbone stays in eval mode whatever the trainer asks."""
         super().train(mode)
         self.clip.eval()
@@ -159,7 +159,7 @@ class CLUE(nn.Module):
             self.prefix_cached_text = None  # V changes while training: the cache would be stale
         return self
 
-    def cache_prompt_prefix(self) -> "CLUE":
+    def cache_prompt_prefix(self) -> CLUE:
         """Compute the image-independent part of both prompts once (see
         `PrefixCachedTextEncoder`); forward then runs only the image-conditioned tokens
         through the text tower. Same outputs to float rounding. Dropped by `train()` and by
@@ -168,7 +168,7 @@ class CLUE(nn.Module):
         self.prefix_cached_text = PrefixCachedTextEncoder(self.clip, self.prompt_learner)
         return self
 
-    def drop_prompt_prefix_cache(self) -> "CLUE":
+    def drop_prompt_prefix_cache(self) -> CLUE:
         self.prefix_cached_text = None
         return self
 
@@ -295,7 +295,9 @@ def save_trainable(path: str | Path, model: CLUE, metadata: dict[str, Any] | Non
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        return atomic_write(path, lambda temporary: save_file(state, str(temporary), metadata={"clue": json.dumps(info)}))
+        return atomic_write(
+            path, lambda temporary: save_file(state, str(temporary), metadata={"clue": json.dumps(info)})
+        )
     return save_torch_atomic({"clue": info, "state_dict": state}, path)
 
 
@@ -320,7 +322,9 @@ def load_trainable(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]
     except UserFacingError:
         raise
     except Exception as error:
-        raise UserFacingError(f"{path}: cannot read prompt weights; truncated or corrupt ({type(error).__name__})") from error
+        raise UserFacingError(
+            f"{path}: cannot read prompt weights; truncated or corrupt ({type(error).__name__})"
+        ) from error
     if info.get("format") not in (None, TRAINABLE_FORMAT):
         raise UserFacingError(f"{path}: unknown prompt file format {info.get('format')!r}")
     return state, info

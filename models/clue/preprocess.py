@@ -9,7 +9,6 @@ tensor. Change the algorithm here, in the TypeScript and in the doc together, or
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,15 +16,27 @@ import torch.nn.functional as F
 # The preprocessing type and CLIP's normalisation are defined once in clue.manifest (torch-free:
 # the manifest parses into the very PreprocessSpec that preprocessing uses) and re-exported here,
 # where training code has always imported them from.
-from clue.manifest import CLIP_MEAN as CLIP_MEAN, CLIP_STD as CLIP_STD
+from clue.manifest import CLIP_MEAN as CLIP_MEAN
+from clue.manifest import CLIP_STD as CLIP_STD
 from clue.manifest import (
     FOREGROUND_METHODS as FOREGROUND_METHODS,
+)
+from clue.manifest import (
     INTENSITY_METHODS as INTENSITY_METHODS,
+)
+from clue.manifest import (
     POSTPROCESSING_METHODS as POSTPROCESSING_METHODS,
+)
+from clue.manifest import (
     RESIZE_METHODS as RESIZE_METHODS,
+)
+from clue.manifest import (
     SQUARE_METHODS as SQUARE_METHODS,
+)
+from clue.manifest import (
     PreprocessSpec as PreprocessSpec,
 )
+
 
 def _check_slice(values: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(values)
@@ -90,9 +101,7 @@ def center_pad(plane: np.ndarray, value: float) -> tuple[np.ndarray, int, int]:
 def resize_square(square: np.ndarray, size: int, mode: str = "bicubic") -> np.ndarray:
     """Step 4: antialiased resize S×S → size×size (PyTorch, align_corners=False), float32."""
     tensor = torch.from_numpy(np.ascontiguousarray(square, dtype=np.float32))[None, None]
-    resized = F.interpolate(
-        tensor, size=(size, size), mode=mode, align_corners=False, antialias=True
-    )
+    resized = F.interpolate(tensor, size=(size, size), mode=mode, align_corners=False, antialias=True)
     return resized[0, 0].numpy()
 
 

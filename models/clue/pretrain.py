@@ -48,17 +48,18 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clue.atomic import atomic_write
 from clue import distributed
-from clue.configfile import read_toml, dataclass_from_dict
+from clue.atomic import atomic_write
+from clue.configfile import dataclass_from_dict, read_toml
 from clue.distributed import Runtime
 from clue.errors import UserFacingError
 
@@ -154,7 +155,7 @@ class PretrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "pretrain config") -> "PretrainConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "pretrain config") -> PretrainConfig:
         return dataclass_from_dict(cls, data, source, "pretrain")
 
 
@@ -187,7 +188,9 @@ def caption(sequence: str | None, view: str, mask: np.ndarray | None) -> str:
     if sequence is None:
         if mask is None or not mask.any():
             return f"{article} {view} MRI slice of a normal brain"
-        return f"{article} {view} MRI slice of a diseased brain with an anomaly in the {lesion_quarter(mask)} of the image"
+        return (
+            f"{article} {view} MRI slice of a diseased brain with an anomaly in the {lesion_quarter(mask)} of the image"
+        )
     words = SEQUENCE_WORDS.get(sequence, sequence)
     if mask is None or not mask.any():
         return f"{article} {view} {words} MRI slice of a healthy brain"
@@ -214,7 +217,9 @@ def all_captions(sequences: list[str] | None, views: list[str]) -> list[str]:
             article = "an" if view[0] in "aeiou" else "a"
             texts.append(f"{article} {view} {label} MRI slice of a healthy brain")
             for quarter in QUARTERS:
-                texts.append(f"{article} {view} {label} MRI slice of a brain with a tumour in the {quarter} of the image")
+                texts.append(
+                    f"{article} {view} {label} MRI slice of a brain with a tumour in the {quarter} of the image"
+                )
     return texts
 
 
@@ -242,8 +247,9 @@ class PairSet:
         return {int(c): np.flatnonzero(classes == c) for c in np.unique(classes)}
 
 
-def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
-                progress: Callable[[str], None] = print) -> PairSet:
+def build_pairs(
+    config: PretrainConfig, colin27: str | Path | None = None, progress: Callable[[str], None] = print
+) -> PairSet:
     from clue.data.demo import open_synthetic
     from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
 
@@ -276,27 +282,42 @@ def build_pairs(config: PretrainConfig, colin27: str | Path | None = None,
         padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
         planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
         classes[i] = index_of[text]
-        mask = preprocess_mask(sample.mask, spec) if sample.mask is not None else np.zeros((spec.size, spec.size), np.float32)
+        mask = (
+            preprocess_mask(sample.mask, spec)
+            if sample.mask is not None
+            else np.zeros((spec.size, spec.size), np.float32)
+        )
         patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size))
-    progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
-             f"made in {time.perf_counter() - started:.1f} s")
+    progress(
+        f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
+        f"made in {time.perf_counter() - started:.1f} s"
+    )
     description = (
         f"synthetic training seeds {config.cases} lesion cases (+{config.lesion_free_cases} lesion-free), "
         f"sequences {'/'.join(config.sequences)}, views {'/'.join(config.views)}, {len(slices)} slices"
     )
-    return PairSet(planes=planes, classes=classes, captions=captions, description=description, patch_labels=patch_labels)
+    return PairSet(
+        planes=planes, classes=classes, captions=captions, description=description, patch_labels=patch_labels
+    )
 
 
-def _build_anomaly_pairs(config: PretrainConfig, colin27: str | Path | None,
-                         progress: Callable[[str], None]) -> PairSet:
+def _build_anomaly_pairs(
+    config: PretrainConfig, colin27: str | Path | None, progress: Callable[[str], None]
+) -> PairSet:
     """Pairs from `clue.data.anomalies` (training brains and families, augmented)."""
     from clue.data.anomalies import open_synthetic_anomalies
     from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
 
     slices = open_synthetic_anomalies(
-        split="train", brains=config.brains, sequences=config.renderings, views=config.views,
-        families=config.families, count=config.slices_per_cell, anomaly_fraction=config.anomaly_fraction,
-        augment=True, colin27=None if colin27 is None else str(colin27),
+        split="train",
+        brains=config.brains,
+        sequences=config.renderings,
+        views=config.views,
+        families=config.families,
+        count=config.slices_per_cell,
+        anomaly_fraction=config.anomaly_fraction,
+        augment=True,
+        colin27=None if colin27 is None else str(colin27),
     )
     spec = PreprocessSpec(size=config.image_size)
     captions = all_captions(None, config.views)
@@ -310,21 +331,36 @@ def _build_anomaly_pairs(config: PretrainConfig, colin27: str | Path | None,
         sample = slices[i]
         padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
         planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
-        mask = preprocess_mask(sample.mask, spec) if sample.mask is not None else np.zeros((spec.size, spec.size), np.float32)
+        mask = (
+            preprocess_mask(sample.mask, spec)
+            if sample.mask is not None
+            else np.zeros((spec.size, spec.size), np.float32)
+        )
         classes[i] = index_of[caption(None, str(sample.meta["view"]), (mask > 0.5).astype(np.uint8))]
         region = preprocess_mask(sample.region.astype(np.uint8), spec) if sample.region is not None else None
-        patch_labels[i] = torch.from_numpy(region_labels(planes[i].float().numpy(), mask, config.patch_size, region,
-                                                         config.lesion_patch_fraction))
+        patch_labels[i] = torch.from_numpy(
+            region_labels(planes[i].float().numpy(), mask, config.patch_size, region, config.lesion_patch_fraction)
+        )
         if (i + 1) % 1000 == 0:
             progress(f"pretrain pairs: {i + 1}/{len(slices)} slices ({time.perf_counter() - started:.0f} s)")
-    progress(f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
-             f"made in {time.perf_counter() - started:.1f} s")
-    return PairSet(planes=planes, classes=classes, captions=captions, description=slices.description,
-                   patch_labels=patch_labels, region_captions=ANOMALY_REGION_CAPTIONS, distinct_batches=False)
+    progress(
+        f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
+        f"made in {time.perf_counter() - started:.1f} s"
+    )
+    return PairSet(
+        planes=planes,
+        classes=classes,
+        captions=captions,
+        description=slices.description,
+        patch_labels=patch_labels,
+        region_captions=ANOMALY_REGION_CAPTIONS,
+        distinct_batches=False,
+    )
 
 
-def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: np.ndarray | None = None,
-                  lesion_fraction: float = 0.5) -> np.ndarray:
+def region_labels(
+    plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: np.ndarray | None = None, lesion_fraction: float = 0.5
+) -> np.ndarray:
     """Per patch: TUMOUR when at least `lesion_fraction` of it is lesion, IGNORE when some but
     less, else BACKGROUND when less than a tenth of it has signal (outside the brain), else
     HEALTHY. With a `brain` mask (on the plane's grid), BACKGROUND is less than half brain:
@@ -333,7 +369,11 @@ def region_labels(plane: np.ndarray, mask: np.ndarray, patch_size: int, brain: n
     grid = size // patch_size
 
     def fraction(values: np.ndarray) -> np.ndarray:
-        return values[: grid * patch_size, : grid * patch_size].reshape(grid, patch_size, grid, patch_size).mean(axis=(1, 3))
+        return (
+            values[: grid * patch_size, : grid * patch_size]
+            .reshape(grid, patch_size, grid, patch_size)
+            .mean(axis=(1, 3))
+        )
 
     lesion = fraction((mask > 0.5).astype(np.float32))
     labels = np.full((grid, grid), HEALTHY_PATCH, dtype=np.int8)
@@ -352,8 +392,13 @@ def region_class_counts(labels: torch.Tensor) -> torch.Tensor:
     return torch.bincount(flat[flat != IGNORE_PATCH], minlength=len(REGION_CAPTIONS)).float()
 
 
-def region_loss(patch_features: list[torch.Tensor], region_text: torch.Tensor, labels: torch.Tensor,
-                logit_scale: torch.Tensor, class_counts: torch.Tensor | None = None) -> torch.Tensor:
+def region_loss(
+    patch_features: list[torch.Tensor],
+    region_text: torch.Tensor,
+    labels: torch.Tensor,
+    logit_scale: torch.Tensor,
+    class_counts: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Class-balanced cross-entropy of every block's normalized patch features [B, N, E]
     against the normalized region-caption features [3, E]; labels [B, N] (IGNORE left out).
     `class_counts`: the balancing counts when `labels` are one rank's share of a batch (the
@@ -365,7 +410,9 @@ def region_loss(patch_features: list[torch.Tensor], region_text: torch.Tensor, l
     weights = torch.zeros(len(REGION_CAPTIONS))
     for label in present.tolist():
         weights[label] = 1.0 / len(present)
-    pixel_weights = torch.where(keep, weights[flat.clamp(min=0)] / per_class[flat.clamp(min=0)].clamp(min=1), torch.zeros(()))
+    pixel_weights = torch.where(
+        keep, weights[flat.clamp(min=0)] / per_class[flat.clamp(min=0)].clamp(min=1), torch.zeros(())
+    )
     total = torch.zeros(())
     for features in patch_features:
         logits = logit_scale * features.reshape(-1, features.shape[-1]) @ region_text.t()
@@ -383,7 +430,9 @@ def to_model_input(planes: torch.Tensor) -> torch.Tensor:
     return (planes.float()[:, None].expand(-1, 3, -1, -1) - mean) / std
 
 
-def sample_batch(members: dict[int, np.ndarray], batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_batch(
+    members: dict[int, np.ndarray], batch_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct caption classes (at most `batch_size`), one random slice of each."""
     available = np.array(sorted(members))
     chosen = rng.choice(available, size=min(batch_size, len(available)), replace=False)
@@ -404,8 +453,9 @@ class _Encode(torch.nn.Module):
         self.model = model
         self.blocks = blocks
 
-    def forward(self, images: torch.Tensor, captions: torch.Tensor,
-                regions: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, images: torch.Tensor, captions: torch.Tensor, regions: torch.Tensor | None
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor | None]:
         model: Any = self.model
         block_tokens = model.visual.forward_tokens(images, self.blocks)
         image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
@@ -447,8 +497,13 @@ def _learning_rate(config: PretrainConfig, step: int) -> float:
     return 0.5 * config.lr * (1.0 + math.cos(math.pi * progress))
 
 
-def pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None = None,
-             pairs: PairSet | None = None, progress: Callable[[str], None] = print) -> PretrainResult:
+def pretrain(
+    config: PretrainConfig,
+    out: Path,
+    colin27: str | Path | None = None,
+    pairs: PairSet | None = None,
+    progress: Callable[[str], None] = print,
+) -> PretrainResult:
     """Train a CLIP contrastively on the demo pairs; write its state dict to `out`
     (.safetensors, atomically) and a JSONL loss log beside it. Under torchrun every rank
     calls it with the same arguments; rank 0 writes."""
@@ -460,8 +515,14 @@ def _quiet(_: str) -> None:
     """Progress of ranks other than 0: one line per job, not one per process."""
 
 
-def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pairs: PairSet | None,
-              progress: Callable[[str], None], runtime: Runtime) -> PretrainResult:
+def _pretrain(
+    config: PretrainConfig,
+    out: Path,
+    colin27: str | Path | None,
+    pairs: PairSet | None,
+    progress: Callable[[str], None],
+    runtime: Runtime,
+) -> PretrainResult:
     from safetensors.torch import save_file
 
     from clue.clip import build_clip
@@ -483,21 +544,27 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
     distributed.per_rank_batch(config.batch_size, runtime)
     global_rows = min(config.batch_size, len(members)) if pairs.distinct_batches else config.batch_size
     if global_rows % runtime.world_size:
-        raise UserFacingError(f"pretrain: a batch holds {global_rows} slices (one per caption class), which does not divide "
-                              f"among {runtime.world_size} processes; run with a world size that divides {global_rows}")
+        raise UserFacingError(
+            f"pretrain: a batch holds {global_rows} slices (one per caption class), which does not divide "
+            f"among {runtime.world_size} processes; run with a world size that divides {global_rows}"
+        )
     share = distributed.split_even(list(range(global_rows)), runtime.world_size)[runtime.rank]
     clip_cfg = config.clip_config()
     model = build_clip(clip_cfg, seed=config.seed)
     tokenizer = get_tokenizer()
     tokens = torch.tensor(tokenizer.tokenize(pairs.captions, context_length=clip_cfg.context_length))
-    region_tokens = torch.tensor(tokenizer.tokenize(list(pairs.region_captions), context_length=clip_cfg.context_length))
+    region_tokens = torch.tensor(
+        tokenizer.tokenize(list(pairs.region_captions), context_length=clip_cfg.context_length)
+    )
     blocks = list(range(1, clip_cfg.vision_layers + 1))
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
+        lr=config.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
     )
     rng = np.random.default_rng(config.seed)  # the same draws on every rank: the same global batches
     encode: torch.nn.Module = _Encode(model, blocks)
@@ -512,7 +579,7 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
     model.train()
     window = time.perf_counter()
     # Only rank 0 writes the log; the others write the same lines nowhere.
-    with (log_path.open("w", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8")) as log:
+    with log_path.open("w", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8") as log:
         for step in range(config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step)
@@ -529,7 +596,8 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
             # encodes the batch's captions (few, short) but only its share of the images.
             captions = tokens[torch.from_numpy(classes)] if pairs.distinct_batches else tokens
             block_tokens, image_features, text_features, region_text = encode(
-                images, captions, region_tokens if config.region_weight > 0 else None)
+                images, captions, region_tokens if config.region_weight > 0 else None
+            )
             scale = model.logit_scale.exp()
             if pairs.distinct_batches:
                 # The one-positive InfoNCE over the whole global batch: every rank computes
@@ -548,7 +616,10 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
                 caption_loss = F.cross_entropy(scale * image_features @ text_features.t(), mine_classes)
                 logged_caption = float(caption_loss.detach())
                 if runtime.distributed:
-                    logged_caption = distributed.all_reduce_sum([logged_caption], runtime, torch.device("cpu"))[0] / runtime.world_size
+                    logged_caption = (
+                        distributed.all_reduce_sum([logged_caption], runtime, torch.device("cpu"))[0]
+                        / runtime.world_size
+                    )
             loss = caption_loss
             region_part = 0.0
             if config.region_weight > 0:
@@ -558,8 +629,10 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
                 if runtime.distributed:
                     # Balanced over the whole batch's patches; the ranks' losses add up to
                     # the batch's, so each is scaled by the world size against DDP's average.
-                    counts = torch.tensor(distributed.all_reduce_sum(region_class_counts(labels).tolist(), runtime,
-                                                                     torch.device("cpu")), dtype=torch.float32)
+                    counts = torch.tensor(
+                        distributed.all_reduce_sum(region_class_counts(labels).tolist(), runtime, torch.device("cpu")),
+                        dtype=torch.float32,
+                    )
                     region = region_loss(patches, region_text, labels, scale, counts)
                     loss = loss + config.region_weight * runtime.world_size * region
                     region_part = distributed.all_reduce_sum([float(region.detach())], runtime, torch.device("cpu"))[0]
@@ -580,19 +653,33 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
             total_hits = int(hits.sum())
             if runtime.distributed and not pairs.distinct_batches:
                 total_hits = int(distributed.all_reduce_sum([float(total_hits)], runtime, torch.device("cpu"))[0])
-            losses.append(logged_caption + config.region_weight * region_part if runtime.distributed else float(loss.detach()))
+            losses.append(
+                logged_caption + config.region_weight * region_part if runtime.distributed else float(loss.detach())
+            )
             correct += total_hits
             seen += len(rows)
-            log.write(json.dumps({"step": step + 1, "loss": losses[-1], "caption_loss": logged_caption,
-                                  "region_loss": region_part, "lr": _learning_rate(config, step),
-                                  "logit_scale": float(model.logit_scale.detach().exp())}) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "step": step + 1,
+                        "loss": losses[-1],
+                        "caption_loss": logged_caption,
+                        "region_loss": region_part,
+                        "lr": _learning_rate(config, step),
+                        "logit_scale": float(model.logit_scale.detach().exp()),
+                    }
+                )
+                + "\n"
+            )
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
                 rate = config.log_every / max(time.perf_counter() - window, 1e-9)
-                recent = losses[-config.log_every:]
-                progress(f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
-                         f"(caption {logged_caption:.3f}, region {region_part:.3f}) "
-                         f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
-                         f"{rate:.2f} steps/s")
+                recent = losses[-config.log_every :]
+                progress(
+                    f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
+                    f"(caption {logged_caption:.3f}, region {region_part:.3f}) "
+                    f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
+                    f"{rate:.2f} steps/s"
+                )
                 last_accuracy = correct / max(seen, 1)
                 correct, seen, window = 0, 0, time.perf_counter()
     model.eval()
@@ -602,15 +689,19 @@ def _pretrain(config: PretrainConfig, out: Path, colin27: str | Path | None, pai
         "data": pairs.description,
         "captions": pairs.captions,
         "region_captions": list(pairs.region_captions),
-        "final_loss": sum(losses[-config.log_every:]) / len(losses[-config.log_every:]),
+        "final_loss": sum(losses[-config.log_every :]) / len(losses[-config.log_every :]),
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     if runtime.is_main:
-        atomic_write(out, lambda temporary: save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)}))
+        atomic_write(
+            out, lambda temporary: save_file(state, str(temporary), metadata={"clue_pretrain": json.dumps(metadata)})
+        )
     distributed.barrier(runtime)  # no rank reports the file before it exists
     seconds = time.perf_counter() - started
     progress(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s")
-    return PretrainResult(path=out, losses=losses, accuracy=last_accuracy, seconds=seconds, description=pairs.description)
+    return PretrainResult(
+        path=out, losses=losses, accuracy=last_accuracy, seconds=seconds, description=pairs.description
+    )
 
 
 def read_pretrain_metadata(path: Path) -> dict[str, Any]:
@@ -636,7 +727,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "loss on image–caption pairs made from synthetic training cases (Colin27 + seeded lesions). "
         "Writes a CLIP state dict (.safetensors) that `clue train` takes as its backbone.",
     )
-    parser.add_argument("--config", type=Path, default=None, help="pretrain config TOML (default: built-in demo settings)")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="pretrain config TOML (default: built-in demo settings)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="backbone file to write (.safetensors)")
     parser.add_argument("--colin27", type=Path, default=None, help="Colin27 T1 NIfTI (default: the mricron-data file)")
     parser.set_defaults(func=_main)

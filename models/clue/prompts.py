@@ -178,9 +178,7 @@ class PrefixCachedTextEncoder(nn.Module):
         self.register_buffer("context_w", prompts.context_w.detach().clone(), persistent=False)
         # Causal mask among the per-image rows (they all see the whole prefix).
         rows = n_ctx + 1
-        self.register_buffer(
-            "suffix_mask", torch.full((rows, rows), float("-inf")).triu(1), persistent=False
-        )
+        self.register_buffer("suffix_mask", torch.full((rows, rows), float("-inf")).triu(1), persistent=False)
 
     def _keys_values(self, block: nn.Module, normed: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values [B, heads, length, head_width] of `block`'s attention."""

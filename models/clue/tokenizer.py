@@ -105,9 +105,7 @@ class ClipTokenizer:
         vocabulary += [START_TOKEN, END_TOKEN]
         self.encoder: dict[str, int] = {token: index for index, token in enumerate(vocabulary)}
         self.decoder: dict[int, str] = dict(enumerate(vocabulary))
-        self.merge_rank: dict[tuple[str, str], int] = {
-            (pair[0], pair[1]): rank for rank, pair in enumerate(merges)
-        }
+        self.merge_rank: dict[tuple[str, str], int] = {(pair[0], pair[1]): rank for rank, pair in enumerate(merges)}
         self.sot_token_id = self.encoder[START_TOKEN]
         self.eot_token_id = self.encoder[END_TOKEN]
         self.vocab_size = len(vocabulary)
@@ -120,9 +118,7 @@ class ClipTokenizer:
             return cached
         parts = list(word[:-1]) + [word[-1] + END_OF_WORD]
         while len(parts) > 1:
-            ranked = [
-                (self.merge_rank.get((parts[i], parts[i + 1]), None), i) for i in range(len(parts) - 1)
-            ]
+            ranked = [(self.merge_rank.get((parts[i], parts[i + 1]), None), i) for i in range(len(parts) - 1)]
             known = [(rank, i) for rank, i in ranked if rank is not None]
             if not known:
                 break
@@ -155,9 +151,7 @@ class ClipTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` (special tokens dropped); words are separated by single spaces."""
-        pieces = [
-            self.decoder[i] for i in ids if i not in (self.sot_token_id, self.eot_token_id)
-        ]
+        pieces = [self.decoder[i] for i in ids if i not in (self.sot_token_id, self.eot_token_id)]
         symbols = "".join(pieces)
         words: list[str] = []
         for chunk in symbols.split(END_OF_WORD):

@@ -68,20 +68,20 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from clue.atomic import save_torch_atomic, write_text_atomic
 from clue import distributed
+from clue.atomic import save_torch_atomic, write_text_atomic
+from clue.configfile import dataclass_from_dict, read_toml
 from clue.data.common import PreprocessedSlices, open_dataset
-from clue.configfile import read_toml, dataclass_from_dict
 from clue.distributed import Runtime
 from clue.errors import UserFacingError
 
@@ -151,8 +151,25 @@ def _data_spec(table: Any, where: str, base: Path) -> DataSpec:
 
 def load_train_config(path: Path) -> TrainConfig:
     data = read_toml(path, "train")
-    known = {"seed", "epochs", "batch_size", "backbone", "backbone_activation", "log_every", "id", "out",
-             "cache_inputs", "num_workers", "device", "model_config", "model", "loss", "optimizer", "data", "validation"}
+    known = {
+        "seed",
+        "epochs",
+        "batch_size",
+        "backbone",
+        "backbone_activation",
+        "log_every",
+        "id",
+        "out",
+        "cache_inputs",
+        "num_workers",
+        "device",
+        "model_config",
+        "model",
+        "loss",
+        "optimizer",
+        "data",
+        "validation",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserFacingError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -249,7 +266,9 @@ def epoch_order_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def rank_batches(size: int, global_batch: int, seed: int, epoch: int, runtime: Runtime) -> list[tuple[list[int], int, int]]:
+def rank_batches(
+    size: int, global_batch: int, seed: int, epoch: int, runtime: Runtime
+) -> list[tuple[list[int], int, int]]:
     """This rank's share of every global batch of an epoch, as (indices, real count, global
     count). The global batches are the single-process ones: drawn by the very DataLoader a
     single process uses (over indices instead of slices, so its sampler and the generator
@@ -291,7 +310,9 @@ def run_training(
     from clue.inference import resolve_device
 
     with distributed.session(resolve_device(config.device)) as (runtime, device):
-        return _run_training(config, out_dir, resume, stop_after, progress if runtime.is_main else _quiet, runtime, device)
+        return _run_training(
+            config, out_dir, resume, stop_after, progress if runtime.is_main else _quiet, runtime, device
+        )
 
 
 def _quiet(_: str) -> None:
@@ -318,7 +339,9 @@ def _run_training(
     state_path = out_dir / STATE_FILE
     log_path = out_dir / LOG_FILE
     if state_path.exists() and not resume:
-        raise UserFacingError(f"{out_dir}: already holds a training run ({STATE_FILE}); pass --resume to continue it or choose another --out")
+        raise UserFacingError(
+            f"{out_dir}: already holds a training run ({STATE_FILE}); pass --resume to continue it or choose another --out"
+        )
     if resume and not state_path.exists():
         raise UserFacingError(f"{state_path}: nothing to resume (no {STATE_FILE} in the out folder)")
     local_batch = distributed.per_rank_batch(config.batch_size, runtime)
@@ -328,7 +351,9 @@ def _run_training(
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
-    clip, backbone_description, backbone_sha = load_backbone(config.backbone, activation=config.backbone_activation, seed=config.seed)
+    clip, backbone_description, backbone_sha = load_backbone(
+        config.backbone, activation=config.backbone_activation, seed=config.seed
+    )
     model_cfg = ClueConfig.from_dict(config.model, source=f"{config.source}: [model]")
     torch.manual_seed(config.seed)  # the prompt initialisation depends on the seed only
     model = CLUE(clip, model_cfg)
@@ -343,19 +368,26 @@ def _run_training(
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, betas=config.betas)
     # Under torchrun: DDP over the trainable parameters only; the frozen backbone is neither
     # wrapped nor all-reduced. Single process: the model itself, exactly as before.
-    forward = distributed.data_parallel(distributed.TrainableShell(model, model.trainable_modules()), runtime, device) \
-        if runtime.distributed else model
+    forward = (
+        distributed.data_parallel(distributed.TrainableShell(model, model.trainable_modules()), runtime, device)
+        if runtime.distributed
+        else model
+    )
 
     start_epoch, step = 0, 0
     if resume:
         try:
             saved = torch.load(state_path, map_location="cpu", weights_only=False)
         except Exception as error:
-            raise UserFacingError(f"{state_path}: cannot read the training state; truncated or corrupt ({type(error).__name__})") from error
+            raise UserFacingError(
+                f"{state_path}: cannot read the training state; truncated or corrupt ({type(error).__name__})"
+            ) from error
         if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
             raise UserFacingError(f"{state_path}: not a CLUE training state")
         if saved.get("config_fingerprint") != _fingerprint(config):
-            raise UserFacingError(f"{state_path}: was written with a different config (seed, data, model, loss or optimizer changed); resume with the same config")
+            raise UserFacingError(
+                f"{state_path}: was written with a different config (seed, data, model, loss or optimizer changed); resume with the same config"
+            )
         model.load_trainable_state_dict(saved["trainable"], source=str(state_path))
         optimizer.load_state_dict(saved["optimizer"])
         start_epoch, step = int(saved["epoch"]), int(saved["step"])
@@ -381,21 +413,30 @@ def _run_training(
     losses: list[float] = []
     last_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     steps_per_epoch = (len(loader_set) + config.batch_size - 1) // config.batch_size
-    progress(f"training {metadata['id']}: {len(train_slices)} slices, {steps_per_epoch} steps/epoch, "
-             f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}; device {device}"
-             + (f"; {runtime.describe()}, {local_batch} slices per process per step" if runtime.distributed else ""))
+    progress(
+        f"training {metadata['id']}: {len(train_slices)} slices, {steps_per_epoch} steps/epoch, "
+        f"epochs {start_epoch + 1}..{last_epoch} of {config.epochs}; backbone {backbone_description}; device {device}"
+        + (f"; {runtime.describe()}, {local_batch} slices per process per step" if runtime.distributed else "")
+    )
     model.train()
     run_record = {"world_size": runtime.world_size, "backend": runtime.backend}
     # Only rank 0 writes the log; the others write the same lines nowhere.
-    with (log_path.open("a", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8")) as log:
+    with log_path.open("a", encoding="utf-8") if runtime.is_main else open(os.devnull, "w", encoding="utf-8") as log:
         for epoch in range(start_epoch, last_epoch):
             plan: list[tuple[list[int], int, int]] = []
             if runtime.distributed:
                 plan = rank_batches(len(loader_set), config.batch_size, config.seed, epoch, runtime)
-                loader = DataLoader(loader_set, batch_sampler=[indices for indices, _, _ in plan], num_workers=config.num_workers)
+                loader = DataLoader(
+                    loader_set, batch_sampler=[indices for indices, _, _ in plan], num_workers=config.num_workers
+                )
             else:
-                loader = DataLoader(loader_set, batch_size=config.batch_size, shuffle=True,
-                                    generator=epoch_order_generator(config.seed, epoch), num_workers=config.num_workers)
+                loader = DataLoader(
+                    loader_set,
+                    batch_size=config.batch_size,
+                    shuffle=True,
+                    generator=epoch_order_generator(config.seed, epoch),
+                    num_workers=config.num_workers,
+                )
             epoch_parts: dict[str, float] = {}
             window_started, window_steps = time.perf_counter(), 0
             for batch_number, batch in enumerate(loader):
@@ -422,11 +463,16 @@ def _run_training(
                 losses.append(parts["total"])
                 for name, value in parts.items():
                     epoch_parts[name] = epoch_parts.get(name, 0.0) + value
-                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": step, "batch": batch_slices, **parts}) + "\n")
+                log.write(
+                    json.dumps({"event": "step", "epoch": epoch + 1, "step": step, "batch": batch_slices, **parts})
+                    + "\n"
+                )
                 if step % config.log_every == 0:
                     rate = window_steps / max(time.perf_counter() - window_started, 1e-9)
                     detail = " ".join(f"{k} {v:.4f}" for k, v in parts.items() if k != "total")
-                    progress(f"epoch {epoch + 1}/{config.epochs} step {step} loss {parts['total']:.4f} ({detail}) {rate:.2f} it/s")
+                    progress(
+                        f"epoch {epoch + 1}/{config.epochs} step {step} loss {parts['total']:.4f} ({detail}) {rate:.2f} it/s"
+                    )
                     window_started, window_steps = time.perf_counter(), 0
             batches = max(1, len(loader))
             summary = {name: value / batches for name, value in epoch_parts.items()}
@@ -447,19 +493,27 @@ def _run_training(
                 },
                 state_path,
             )
-            progress(f"epoch {epoch + 1}/{config.epochs} done: mean loss {summary.get('total', float('nan')):.4f}; saved {out_dir / f'epoch_{epoch + 1:03d}.safetensors'}")
+            progress(
+                f"epoch {epoch + 1}/{config.epochs} done: mean loss {summary.get('total', float('nan')):.4f}; saved {out_dir / f'epoch_{epoch + 1:03d}.safetensors'}"
+            )
 
     epochs_done = last_epoch
     threshold = {"default": 0.5, "chosen_on": "default 0.5 (no validation set configured)"}
     if epochs_done < config.epochs:
         progress(f"stopped after epoch {epochs_done} of {config.epochs}; continue with --resume")
-        return TrainResult(out_dir, out_dir / f"epoch_{epochs_done:03d}.safetensors", epochs_done, step, losses, threshold)
+        return TrainResult(
+            out_dir, out_dir / f"epoch_{epochs_done:03d}.safetensors", epochs_done, step, losses, threshold
+        )
     if config.validation is not None:
         validation = open_dataset(config.validation.kind, config.validation.root, **config.validation.options)
         # Sharded across ranks, scored once on rank 0 from the gathered maps; the others
         # receive rank 0's choice so that every rank returns the same result.
-        predictions = predict_sharded(model, validation, list(range(len(validation))), spec, config.batch_size, "slice", runtime)
-        metrics = distributed.broadcast_from_main(compute_metrics(predictions) if predictions is not None else None, runtime)
+        predictions = predict_sharded(
+            model, validation, list(range(len(validation))), spec, config.batch_size, "slice", runtime
+        )
+        metrics = distributed.broadcast_from_main(
+            compute_metrics(predictions) if predictions is not None else None, runtime
+        )
         if metrics["pixel_max_f1_threshold"] is not None:
             threshold = {
                 "default": float(metrics["pixel_max_f1_threshold"]),
@@ -467,12 +521,17 @@ def _run_training(
                 f"max pixel F1 = {metrics['pixel_max_f1']:.4f}",
             }
         else:
-            threshold["chosen_on"] = f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
+            threshold["chosen_on"] = (
+                f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
+            )
         progress(f"threshold {threshold['default']:.4f}: {threshold['chosen_on']}")
         # The figures choices are made on (docs/demo-model.md): validation only, never test.
-        threshold["validation"] = {key: metrics.get(key) for key in
-                                   ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1")}
-        progress("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in threshold["validation"].items() if v is not None))
+        threshold["validation"] = {
+            key: metrics.get(key) for key in ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1")
+        }
+        progress(
+            "validation: " + ", ".join(f"{k} {v:.4f}" for k, v in threshold["validation"].items() if v is not None)
+        )
     prompts = out_dir / PROMPTS_FILE
     if runtime.is_main:
         save_trainable(prompts, model, {**metadata, "epoch": epochs_done, "threshold": threshold})
@@ -513,8 +572,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the config's `out`)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last saved epoch")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the config's, else auto)")
-    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
-                        help="stop after N epochs of this invocation (continue later with --resume)")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs of this invocation (continue later with --resume)",
+    )
     parser.set_defaults(func=_main)
 
 

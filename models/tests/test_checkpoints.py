@@ -209,7 +209,9 @@ def test_truncated_files(source: CLIP, tmp_path: Path, kind: str) -> None:
         save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # an interrupted download
-    with pytest.raises(UserFacingError, match=r"model\.(pt|safetensors): cannot read the checkpoint; the file is truncated or corrupt"):
+    with pytest.raises(
+        UserFacingError, match=r"model\.(pt|safetensors): cannot read the checkpoint; the file is truncated or corrupt"
+    ):
         load_clip(path)
 
 
@@ -223,7 +225,9 @@ def test_unknown_format(tmp_path: Path) -> None:
 def test_not_a_clip_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "resnet.pt"
     torch.save({"conv1.weight": torch.zeros(4, 3, 3, 3)}, path)
-    with pytest.raises(UserFacingError, match=r"resnet\.pt: not a CLIP ViT checkpoint; missing keys: visual\.conv1\.weight"):
+    with pytest.raises(
+        UserFacingError, match=r"resnet\.pt: not a CLIP ViT checkpoint; missing keys: visual\.conv1\.weight"
+    ):
         load_clip(path)
 
 

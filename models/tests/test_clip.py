@@ -25,11 +25,22 @@ def test_openai_parameter_names() -> None:
     with torch.device("meta"):
         names = set(CLIP(preset_config("ViT-B/16")).state_dict())
     for name in (
-        "visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding", "visual.ln_pre.weight",
-        "visual.transformer.resblocks.11.attn.in_proj_weight", "visual.transformer.resblocks.0.attn.out_proj.bias",
-        "visual.transformer.resblocks.0.mlp.c_fc.weight", "visual.transformer.resblocks.0.mlp.c_proj.weight",
-        "visual.ln_post.bias", "visual.proj", "token_embedding.weight", "positional_embedding",
-        "transformer.resblocks.11.ln_2.weight", "ln_final.weight", "text_projection", "logit_scale",
+        "visual.conv1.weight",
+        "visual.class_embedding",
+        "visual.positional_embedding",
+        "visual.ln_pre.weight",
+        "visual.transformer.resblocks.11.attn.in_proj_weight",
+        "visual.transformer.resblocks.0.attn.out_proj.bias",
+        "visual.transformer.resblocks.0.mlp.c_fc.weight",
+        "visual.transformer.resblocks.0.mlp.c_proj.weight",
+        "visual.ln_post.bias",
+        "visual.proj",
+        "token_embedding.weight",
+        "positional_embedding",
+        "transformer.resblocks.11.ln_2.weight",
+        "ln_final.weight",
+        "text_projection",
+        "logit_scale",
     ):
         assert name in names
     assert "attn_mask" not in names  # rebuilt, not stored (as in OpenAI's checkpoints)

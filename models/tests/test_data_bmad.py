@@ -58,8 +58,15 @@ def test_chest_layout(chest_root: Path) -> None:
     assert samples[0].image[0, 0] == 20
     # Colour is converted to luminance (ITU-R 601: 0.587 * 200 ≈ 117).
     assert samples[2].image[0, 0] == pytest.approx(117, abs=1)
-    assert samples[2].meta == {"dataset": "bmad-chest", "case": "3", "sequence": "X-ray", "view": "image",
-                               "slice_index": -1, "label": 1, "source": str(chest_root / "test/Ungood/3.png")}
+    assert samples[2].meta == {
+        "dataset": "bmad-chest",
+        "case": "3",
+        "sequence": "X-ray",
+        "view": "image",
+        "slice_index": -1,
+        "label": 1,
+        "source": str(chest_root / "test/Ungood/3.png"),
+    }
     assert len(open_dataset("bmad-chest", chest_root, split="train")) == 1
     assert len(open_dataset("bmad-chest", chest_root, split="valid")) == 3
 
@@ -108,7 +115,9 @@ def test_image_without_mask(oct_root: Path) -> None:
 
 def test_mask_size_differs(oct_root: Path) -> None:
     write_png(oct_root / "test/ungood/label/2.png", np.zeros((11, 10), dtype=np.uint8))
-    with pytest.raises(UserFacingError, match=r"label/2\.png: mask size \(11, 10\) differs from image 2\.png size \(12, 10\)"):
+    with pytest.raises(
+        UserFacingError, match=r"label/2\.png: mask size \(11, 10\) differs from image 2\.png size \(12, 10\)"
+    ):
         open_dataset("bmad-oct", oct_root)
 
 

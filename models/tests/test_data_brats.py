@@ -63,14 +63,21 @@ def selected(dataset, view: str, case: str = "BraTS2021_00000") -> dict[int, int
 
 
 def test_tumour_window_per_view(brats_root: Path) -> None:
-    dataset = open_dataset("brats", brats_root, split="all", views=["axial", "sagittal", "coronal"],
-                           train_patients=3, normal_slices=0)
+    dataset = open_dataset(
+        "brats", brats_root, split="all", views=["axial", "sagittal", "coronal"], train_patients=3, normal_slices=0
+    )
     one_patient = [i for i in range(len(dataset)) if dataset.meta(i)["case"] == "BraTS2021_00000"]
-    by_view = {view: [dataset.meta(i)["slice_index"] for i in one_patient if dataset.meta(i)["view"] == view]
-               for view in ("axial", "sagittal", "coronal")}
+    by_view = {
+        view: [dataset.meta(i)["slice_index"] for i in one_patient if dataset.meta(i)["view"] == view]
+        for view in ("axial", "sagittal", "coronal")
+    }
     # axial: tumour z 6..8, middle 7, window 2..11; sagittal: x 5..7 -> 1..10; coronal: y 9..12, middle 10 -> 5..14
     assert by_view == {"axial": list(range(2, 12)), "sagittal": list(range(1, 11)), "coronal": list(range(5, 15))}
-    labels = {dataset.meta(i)["slice_index"]: dataset.meta(i)["label"] for i in one_patient if dataset.meta(i)["view"] == "axial"}
+    labels = {
+        dataset.meta(i)["slice_index"]: dataset.meta(i)["label"]
+        for i in one_patient
+        if dataset.meta(i)["view"] == "axial"
+    }
     assert [k for k, label in labels.items() if label] == [6, 7, 8]
     sample = dataset[one_patient[0]]
     assert sample.image.dtype == np.float32 and sample.mask is not None and sample.mask.dtype == np.uint8
@@ -125,7 +132,9 @@ def test_orientation_from_the_affine(tmp_path: Path) -> None:
     options = dict(split="all", views=["axial", "sagittal", "coronal"], normal_slices=2)
     ras = open_dataset("brats", tmp_path / "ras", **options)
     lps = open_dataset("brats", tmp_path / "lps", **options)
-    assert [ras.meta(i)["slice_index"] for i in range(len(ras))] == [lps.meta(i)["slice_index"] for i in range(len(lps))]
+    assert [ras.meta(i)["slice_index"] for i in range(len(ras))] == [
+        lps.meta(i)["slice_index"] for i in range(len(lps))
+    ]
     for i in range(len(ras)):
         np.testing.assert_array_equal(ras[i].image, lps[i].image)
         np.testing.assert_array_equal(ras[i].mask, lps[i].mask)
@@ -140,7 +149,13 @@ def test_orientation_from_the_affine(tmp_path: Path) -> None:
 
 
 def test_patient_split(brats_root: Path) -> None:
-    cases = lambda split: sorted({d.meta(i)["case"] for d in [open_dataset("brats", brats_root, split=split, train_patients=2, val_patients=1)] for i in range(len(d))})  # noqa: E731
+    cases = lambda split: sorted(  # noqa: E731
+        {
+            d.meta(i)["case"]
+            for d in [open_dataset("brats", brats_root, split=split, train_patients=2, val_patients=1)]
+            for i in range(len(d))
+        }
+    )
     assert cases("train") == ["BraTS2021_00000"]
     assert cases("val") == ["BraTS2021_00001"]
     assert cases("test") == ["BraTS2021_00002"]
@@ -149,8 +164,15 @@ def test_patient_split(brats_root: Path) -> None:
 
 
 def test_sequences_and_views_group_order(brats_root: Path) -> None:
-    dataset = open_dataset("brats", brats_root, split="test", train_patients=2,
-                           sequences=["t2", "flair"], views=["axial", "coronal"], normal_slices=1)
+    dataset = open_dataset(
+        "brats",
+        brats_root,
+        split="test",
+        train_patients=2,
+        sequences=["t2", "flair"],
+        views=["axial", "coronal"],
+        normal_slices=1,
+    )
     groups = []
     for i in range(len(dataset)):
         key = (dataset.meta(i)["sequence"], dataset.meta(i)["view"])
@@ -170,7 +192,9 @@ def test_missing_modality(brats_root: Path) -> None:
 def test_shape_mismatch(brats_root: Path) -> None:
     path = brats_root / "BraTS2021_00002" / "BraTS2021_00002_t1ce.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros((16, 18, 19), dtype=np.float32), np.eye(4)), str(path))
-    with pytest.raises(UserFacingError, match=r"BraTS2021_00002_t1ce\.nii\.gz: shape \(16, 18, 19\) differs from the segmentation"):
+    with pytest.raises(
+        UserFacingError, match=r"BraTS2021_00002_t1ce\.nii\.gz: shape \(16, 18, 19\) differs from the segmentation"
+    ):
         open_dataset("brats", brats_root, split="all")
 
 
@@ -192,7 +216,9 @@ def test_not_nifti_and_truncated(brats_root: Path) -> None:
     write_patient(brats_root / "x", "BraTS2021_00001", {"t2": ras_volumes()["t2"]})
     (brats_root / "x" / "BraTS2021_00001" / "BraTS2021_00001_t2.nii.gz").rename(path)
     seg.write_bytes(gzip.compress(raw[: len(raw) // 2]))  # header intact, voxels cut short
-    with pytest.raises(UserFacingError, match=r"BraTS2021_00001_seg\.nii\.gz: cannot read the voxel data; truncated or corrupt"):
+    with pytest.raises(
+        UserFacingError, match=r"BraTS2021_00001_seg\.nii\.gz: cannot read the voxel data; truncated or corrupt"
+    ):
         open_dataset("brats", brats_root, split="all")
 
 
@@ -203,7 +229,9 @@ def test_unknown_option_and_missing_root(brats_root: Path) -> None:
         open_dataset("brats", brats_root / "nope")
     with pytest.raises(UserFacingError, match="views must list"):
         open_dataset("brats", brats_root, views=["oblique"])
-    with pytest.raises(UserFacingError, match="dataset kind 'brats2020' is not known; choose one of: brats, bmad-chest"):
+    with pytest.raises(
+        UserFacingError, match="dataset kind 'brats2020' is not known; choose one of: brats, bmad-chest"
+    ):
         open_dataset("brats2020", brats_root)
     with pytest.raises(UserFacingError, match="brats dataset needs a folder"):
         open_dataset("brats", None)
@@ -218,7 +246,9 @@ def test_selection_does_not_depend_on_which_views_are_opened(brats_root: Path) -
 def test_orientation_mismatch(brats_root: Path) -> None:
     path = brats_root / "BraTS2021_00001" / "BraTS2021_00001_t1.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros(SHAPE, dtype=np.float32), np.diag([-1.0, 1.0, 1.0, 1.0])), str(path))
-    with pytest.raises(UserFacingError, match=r"BraTS2021_00001_t1\.nii\.gz: orientation LAS differs from the segmentation"):
+    with pytest.raises(
+        UserFacingError, match=r"BraTS2021_00001_t1\.nii\.gz: orientation LAS differs from the segmentation"
+    ):
         open_dataset("brats", brats_root, split="all")
 
 

@@ -45,7 +45,9 @@ def test_demo_folder_slices_match_the_case_they_were_made_from(demo: Path) -> No
     assert sample.image.dtype == np.float32 and sample.image.shape == expected.shape
     assert np.abs(sample.image - expected).max() <= RESCALE_SLOPE / 2 + 1e-3
     # Mask: from the SEG, equal to the case's lesion (core ∪ oedema) on that slice.
-    np.testing.assert_array_equal(sample.mask, (extract_slice(pad_for_dicom(case.mask), "axial", best["volume_index"]) > 0).astype(np.uint8))
+    np.testing.assert_array_equal(
+        sample.mask, (extract_slice(pad_for_dicom(case.mask), "axial", best["volume_index"]) > 0).astype(np.uint8)
+    )
     assert int(sample.mask.sum()) == best["lesion_pixels"]
 
 

@@ -14,14 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from test_data_bmad import write_png
+from test_data_brats import ras_volumes, write_patient
+from test_evaluate import EVAL_CONFIG
+from test_train import CONFIG
 from torch.utils.data import DataLoader
 
 from clue.checkpoints import load_backbone
@@ -31,10 +35,6 @@ from clue.evaluate import run_eval
 from clue.model import CLUE, ClueConfig, load_trainable, save_trainable
 from clue.preprocess import PreprocessSpec
 from clue.train import epoch_order_generator, load_train_config, rank_batches, run_training
-from test_data_bmad import write_png
-from test_data_brats import ras_volumes, write_patient
-from test_evaluate import EVAL_CONFIG
-from test_train import CONFIG
 
 # Weights of a 2-process run differ from one process's by float rounding only (the gradient
 # is summed over ranks in another order): ~1e-7 here; the bound leaves room for other CPUs.
@@ -74,15 +74,25 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_png(root / f"RESC/test/Ungood/label/{name}.png", mask)
     # 10 training slices in global batches of 4: the last batch (2) splits 1 + 1.
     (root / "train.toml").write_text(CONFIG.format(seed=3))
-    (root / "long.toml").write_text(CONFIG.format(seed=3).replace("epochs = 2", f"epochs = {KILL_EPOCHS}").replace("log_every = 1", "log_every = 50"))
+    (root / "long.toml").write_text(
+        CONFIG.format(seed=3)
+        .replace("epochs = 2", f"epochs = {KILL_EPOCHS}")
+        .replace("log_every = 1", "log_every = 50")
+    )
     (root / "eval.toml").write_text(EVAL_CONFIG)
     torch.manual_seed(1)  # the eval tests' random prompts on the tiny backbone
     clip, _, _ = load_backbone("preset:tiny-random", seed=0)
-    save_trainable(root / "prompts.safetensors", CLUE(clip, ClueConfig(n_ctx=4)), {
-        "backbone": "preset:tiny-random", "backbone_seed": 0, "id": "clue-tiny",
-        "preprocessing": PreprocessSpec(size=32).to_manifest(),
-        "threshold": {"default": 0.5, "chosen_on": "test fixture"},
-    })
+    save_trainable(
+        root / "prompts.safetensors",
+        CLUE(clip, ClueConfig(n_ctx=4)),
+        {
+            "backbone": "preset:tiny-random",
+            "backbone_seed": 0,
+            "id": "clue-tiny",
+            "preprocessing": PreprocessSpec(size=32).to_manifest(),
+            "threshold": {"default": 0.5, "chosen_on": "test fixture"},
+        },
+    )
     return root
 
 
@@ -92,8 +102,16 @@ def _env() -> dict[str, str]:
 
 def _torchrun(nproc: int, args: list[str], cwd: Path) -> list[str]:
     # --standalone: a local rendezvous on a free port, so parallel test runs do not collide.
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-            "-m", "clue.cli", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "clue.cli",
+        *args,
+    ]
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -123,9 +141,15 @@ def _log(path: Path) -> list[dict[str, Any]]:
 def test_ranks_share_the_single_process_batches() -> None:
     size, batch, seed = 10, 4, 3
     for epoch in (0, 1, 5):
-        single = [b.tolist() for b in DataLoader(range(size), batch_size=batch, shuffle=True,
-                                                 generator=epoch_order_generator(seed, epoch))]
-        plans = [rank_batches(size, batch, seed, epoch, Runtime(rank=r, world_size=2, backend="gloo")) for r in range(2)]
+        single = [
+            b.tolist()
+            for b in DataLoader(
+                range(size), batch_size=batch, shuffle=True, generator=epoch_order_generator(seed, epoch)
+            )
+        ]
+        plans = [
+            rank_batches(size, batch, seed, epoch, Runtime(rank=r, world_size=2, backend="gloo")) for r in range(2)
+        ]
         assert len(plans[0]) == len(plans[1]) == len(single)
         for step, whole in enumerate(single):
             assert plans[0][step][0] + plans[1][step][0] == whole  # rank 0 then rank 1, in order
@@ -165,8 +189,12 @@ def test_two_process_training_equals_one_process(workspace: Path) -> None:
         two_threshold = json.loads(handle.metadata()["clue"])["threshold"]
     assert abs(two_threshold["default"] - single.threshold["default"]) < METRIC_TOLERANCE
     one_eval = run_eval(workspace / "eval.toml", single.prompts, workspace / "one.json", progress=lambda _: None)
-    two_eval = run_eval(workspace / "eval.toml", workspace / "two" / "prompts.safetensors", workspace / "two.json",
-                        progress=lambda _: None)
+    two_eval = run_eval(
+        workspace / "eval.toml",
+        workspace / "two" / "prompts.safetensors",
+        workspace / "two.json",
+        progress=lambda _: None,
+    )
     for a, b in zip(one_eval["sets"], two_eval["sets"]):
         for key in ("image_auroc", "pixel_auroc", "pixel_auroc_brain", "pixel_max_f1", "dice_at_threshold"):
             bound = DICE_TOLERANCE if key == "dice_at_threshold" else METRIC_TOLERANCE
@@ -213,8 +241,13 @@ def _worker_with_rank(parent: int, rank: int) -> int | None:
 
 def test_a_killed_rank_leaves_whole_files_and_resume_continues(workspace: Path) -> None:
     out = workspace / "killed"
-    launcher = subprocess.Popen(_torchrun(2, ["train", "--config", "long.toml", "--out", "killed"], workspace),
-                                cwd=workspace, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = subprocess.Popen(
+        _torchrun(2, ["train", "--config", "long.toml", "--out", "killed"], workspace),
+        cwd=workspace,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (out / "epoch_001.safetensors").exists():  # mid-run: a checkpoint written

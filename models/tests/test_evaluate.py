@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from test_data_bmad import write_png
+from test_data_brats import ras_volumes, write_patient
 
 from clue.checkpoints import load_backbone
 from clue.cli import main as clue_main
@@ -17,8 +19,6 @@ from clue.errors import UserFacingError
 from clue.evaluate import format_tables, load_trained_model, run_eval
 from clue.model import CLUE, ClueConfig, save_trainable
 from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_slice
-from test_data_bmad import grey, write_png
-from test_data_brats import ras_volumes, write_patient
 
 EVAL_CONFIG = """
 batch_size = 4
@@ -59,11 +59,17 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(1)
     clip, _, _ = load_backbone("preset:tiny-random", seed=0)
     model = CLUE(clip, ClueConfig(n_ctx=4))
-    save_trainable(root / "prompts.safetensors", model, {
-        "backbone": "preset:tiny-random", "backbone_seed": 0, "id": "clue-tiny",
-        "preprocessing": PreprocessSpec(size=32).to_manifest(),
-        "threshold": {"default": 0.5, "chosen_on": "test fixture"},
-    })
+    save_trainable(
+        root / "prompts.safetensors",
+        model,
+        {
+            "backbone": "preset:tiny-random",
+            "backbone_seed": 0,
+            "id": "clue-tiny",
+            "preprocessing": PreprocessSpec(size=32).to_manifest(),
+            "threshold": {"default": 0.5, "chosen_on": "test fixture"},
+        },
+    )
     (root / "eval.toml").write_text(EVAL_CONFIG)
     return root
 
@@ -84,7 +90,11 @@ def test_eval_json_and_tables(workspace: Path, evaluated: dict) -> None:
     sets = written["sets"]
     # Table 1 groups come from the data: FLAIR first because the options list it first.
     assert [(s["sequence"], s["view"]) for s in sets if s["table"] == 1] == [
-        ("FLAIR", "axial"), ("FLAIR", "coronal"), ("T1", "axial"), ("T1", "coronal")]
+        ("FLAIR", "axial"),
+        ("FLAIR", "coronal"),
+        ("T1", "axial"),
+        ("T1", "coronal"),
+    ]
     table = written["table1"]["tiny BraTS"]
     assert table["rows"] == ["FLAIR", "T1"] and table["columns"] == ["axial", "coronal"]
     for s in sets:
@@ -106,24 +116,52 @@ def test_eval_metrics_match_an_independent_computation(workspace: Path, evaluate
     result = evaluated
     row = next(s for s in result["sets"] if s["sequence"] == "T1" and s["view"] == "coronal")
     loaded = load_trained_model(workspace / "prompts.safetensors")
-    dataset = open_dataset("brats", workspace / "brats", split="test", train_patients=1, sequences=["t1"], views=["coronal"], normal_slices=1, slices_per_tumour=4)
+    dataset = open_dataset(
+        "brats",
+        workspace / "brats",
+        split="test",
+        train_patients=1,
+        sequences=["t1"],
+        views=["coronal"],
+        normal_slices=1,
+        slices_per_tumour=4,
+    )
     samples = [dataset[i] for i in range(len(dataset))]
     with torch.no_grad():
-        out = loaded.model(torch.from_numpy(np.stack([preprocess_slice(s.image, PreprocessSpec(size=32)) for s in samples])))
+        out = loaded.model(
+            torch.from_numpy(np.stack([preprocess_slice(s.image, PreprocessSpec(size=32)) for s in samples]))
+        )
     labels = [s.label for s in samples]
     assert row["slices"] == len(samples) and row["abnormal_slices"] == sum(labels)
     assert row["image_auroc"] == pytest.approx(roc_auc_score(labels, out.score.numpy()), abs=1e-9)
-    maps = np.concatenate([map_to_slice_grid(m, *s.mask.shape).ravel() for m, s in zip(out.anomaly_map.numpy(), samples)])
+    maps = np.concatenate(
+        [map_to_slice_grid(m, *s.mask.shape).ravel() for m, s in zip(out.anomaly_map.numpy(), samples)]
+    )
     masks = np.concatenate([s.mask.ravel() for s in samples])
     assert row["pixel_auroc"] == pytest.approx(roc_auc_score(masks, maps), abs=1e-6)
-    assert row["dice_at_threshold"] == pytest.approx(2 * np.sum((maps >= 0.5) & (masks > 0)) / (np.sum(maps >= 0.5) + masks.sum()))
+    assert row["dice_at_threshold"] == pytest.approx(
+        2 * np.sum((maps >= 0.5) & (masks > 0)) / (np.sum(maps >= 0.5) + masks.sum())
+    )
 
 
 def test_cli_eval_prints_tables(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    small = EVAL_CONFIG.replace('sequences = ["flair", "t1"], views = ["axial", "coronal"]', 'sequences = ["flair"], views = ["axial"]')
-    (workspace / "small.toml").write_text(small.split("[[zero_shot]]")[0] + '[[zero_shot]]\nname = "Chest X-ray"\nkind = "bmad-chest"\nroot = "chest"\n')
-    code = clue_main(["eval", "--config", str(workspace / "small.toml"), "--prompts", str(workspace / "prompts.safetensors"),
-                      "--out", str(workspace / "cli.json")])
+    small = EVAL_CONFIG.replace(
+        'sequences = ["flair", "t1"], views = ["axial", "coronal"]', 'sequences = ["flair"], views = ["axial"]'
+    )
+    (workspace / "small.toml").write_text(
+        small.split("[[zero_shot]]")[0] + '[[zero_shot]]\nname = "Chest X-ray"\nkind = "bmad-chest"\nroot = "chest"\n'
+    )
+    code = clue_main(
+        [
+            "eval",
+            "--config",
+            str(workspace / "small.toml"),
+            "--prompts",
+            str(workspace / "prompts.safetensors"),
+            "--out",
+            str(workspace / "cli.json"),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "Table 1 — tiny BraTS" in captured.out and "Chest X-ray" in captured.out
@@ -141,8 +179,17 @@ def test_eval_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> Non
         run_eval(bad, workspace / "prompts.safetensors", workspace / "x.json", progress=lambda _: None)
     with pytest.raises(UserFacingError, match="backbone checkpoint not found"):
         load_trained_model(workspace / "prompts.safetensors", backbone=str(workspace / "missing.pt"))
-    code = clue_main(["eval", "--config", str(workspace / "eval.toml"), "--prompts", str(workspace / "nope.safetensors"),
-                      "--out", str(workspace / "y.json")])
+    code = clue_main(
+        [
+            "eval",
+            "--config",
+            str(workspace / "eval.toml"),
+            "--prompts",
+            str(workspace / "nope.safetensors"),
+            "--out",
+            str(workspace / "y.json"),
+        ]
+    )
     assert code == 2 and "nope.safetensors: prompt weights file does not exist" in capsys.readouterr().err
     assert not (workspace / "y.json").exists()
 
@@ -225,7 +272,8 @@ def test_brain_auroc_false_positive_area_and_baselines_by_hand() -> None:
     # pixel maps to 1, so the lesion-free slice's 120 ties with the lesion
     bright = np.concatenate([normalise_intensity(image, spec).ravel(), normalise_intensity(normal_image, spec).ravel()])
     assert result["baselines"]["brightness"]["pixel_auroc_brain"] == pytest.approx(
-        roc_auc_score(labels[inside], bright[inside]))
+        roc_auc_score(labels[inside], bright[inside])
+    )
     assert 0.5 < result["baselines"]["brightness"]["pixel_auroc_brain"] < 1.0
     assert set(result["baselines"]) == {"brightness", "deviation"}
     text = format_tables([{**result, "name": "hand", "table": 1, "sequence": "T1", "view": "axial"}])
@@ -240,9 +288,16 @@ def test_an_exported_folder_evaluates_like_its_prompts(workspace: Path, evaluate
 
     loaded = load_trained_model(workspace / "prompts.safetensors")
     folder = workspace / "exported"
-    export_model(loaded.model, folder, model_id="clue-tiny", backbone_description="tiny (random)",
-                 backbone_sha256=None, training_data="none", threshold=Threshold(0.5, "test fixture"),
-                 log=lambda _m: None)
+    export_model(
+        loaded.model,
+        folder,
+        model_id="clue-tiny",
+        backbone_description="tiny (random)",
+        backbone_sha256=None,
+        training_data="none",
+        threshold=Threshold(0.5, "test fixture"),
+        log=lambda _m: None,
+    )
     result = run_eval(workspace / "eval.toml", folder, workspace / "results" / "onnx.json", progress=lambda _: None)
     assert "onnxruntime" in result["backbone"]
     for mine, theirs in zip(result["sets"], evaluated["sets"]):

@@ -22,10 +22,40 @@ from clue.model import CLUE, ClueConfig, save_trainable
 # Ops the exported graph may contain: all run on onnxruntime-web's WASM backend, and on its
 # WebGPU backend (shape arithmetic — Shape, ConstantOfShape, Equal, Where — runs on CPU there).
 ALLOWED_OPS = {
-    "Add", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Expand",
-    "Flatten", "Gather", "Gemm", "Identity", "LayerNormalization", "MatMul", "Mul", "Pow", "ReduceL2",
-    "ReduceMean", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax",
-    "Squeeze", "Sub", "Tile", "Transpose", "Unsqueeze", "Where",
+    "Add",
+    "Cast",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Div",
+    "Equal",
+    "Expand",
+    "Flatten",
+    "Gather",
+    "Gemm",
+    "Identity",
+    "LayerNormalization",
+    "MatMul",
+    "Mul",
+    "Pow",
+    "ReduceL2",
+    "ReduceMean",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Squeeze",
+    "Sub",
+    "Tile",
+    "Transpose",
+    "Unsqueeze",
+    "Where",
 }
 
 
@@ -41,8 +71,14 @@ def trained_looking(clip: CLIP, cfg: ClueConfig | None = None) -> CLUE:
 
 def do_export(model: CLUE, out: Path, **kwargs: object) -> export_module.ExportResult:
     return export_model(
-        model, out, model_id="clue-test", backbone_description="tiny (random)", backbone_sha256=None,
-        training_data="none", log=lambda _message: None, **kwargs,  # type: ignore[arg-type]
+        model,
+        out,
+        model_id="clue-test",
+        backbone_description="tiny (random)",
+        backbone_sha256=None,
+        training_data="none",
+        log=lambda _message: None,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -104,7 +140,9 @@ def test_manifest_describes_the_files(exported: tuple[CLUE, Path]) -> None:
 
 def test_domain_is_written_into_the_manifest(tiny_clip: CLIP, tmp_path: Path) -> None:
     model = trained_looking(tiny_clip)
-    domain = Domain(modality=["MR"], body_part=["BRAIN"], sequences=["T1"], planes=["axial"], pixel_spacing_mm=[0.5, 2.0])
+    domain = Domain(
+        modality=["MR"], body_part=["BRAIN"], sequences=["T1"], planes=["axial"], pixel_spacing_mm=[0.5, 2.0]
+    )
     do_export(model, tmp_path / "model", domain=domain, parity=False)
     assert read_manifest(tmp_path / "model" / MANIFEST_FILE, verify_files=True).domain == domain
     # Without one, the manifest declares none (the viewer says so).
@@ -149,15 +187,20 @@ def run_cli(argv: list[str]) -> int:
 def test_command_line(tiny_clip: CLIP, tmp_path: Path) -> None:
     model = trained_looking(tiny_clip, ClueConfig(n_ctx=4, layers=[2, 4], class_name="chest"))
     prompts = save_trainable(
-        tmp_path / "prompts.safetensors", model,
+        tmp_path / "prompts.safetensors",
+        model,
         {  # what `clue train` records beside the weights
             "training_data": "synthetic squares",
             "threshold": {"default": 0.42, "chosen_on": "validation, max pixel F1"},
             "backbone": "preset:tiny-random",
             "backbone_seed": 0,
             "preprocessing": {
-                "intensity": {"method": "percentile_clip", "low_percentile": 1.0, "high_percentile": 99.0,
-                              "foreground": "greater_than_min"},
+                "intensity": {
+                    "method": "percentile_clip",
+                    "low_percentile": 1.0,
+                    "high_percentile": 99.0,
+                    "foreground": "greater_than_min",
+                },
                 "square": {"method": "center_pad", "value": 0.0},
                 "resize": {"method": "bicubic_antialias", "size": 32},
                 "channels": 3,
@@ -182,7 +225,17 @@ def test_command_line(tiny_clip: CLIP, tmp_path: Path) -> None:
         expected = model(torch.from_numpy(image)).anomaly_map.numpy()
     assert np.abs(got - expected).max() <= 1e-4
     with pytest.raises(UserFacingError, match=r"prompt weights file does not exist"):
-        run_cli(["export", "--backbone", "preset:tiny-random", "--prompts", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x")])
+        run_cli(
+            [
+                "export",
+                "--backbone",
+                "preset:tiny-random",
+                "--prompts",
+                str(tmp_path / "nope.pt"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
 
 
 def test_command_line_with_a_checkpoint_file(tiny_clip: CLIP, tmp_path: Path) -> None:
@@ -195,7 +248,18 @@ def test_command_line_with_a_checkpoint_file(tiny_clip: CLIP, tmp_path: Path) ->
     config = tmp_path / "model.toml"
     config.write_text("[model]\nn_ctx = 2\nlayers = [4]\nlayer_weighting = 'mean'\nupsample = 'bilinear'\n")
     out = tmp_path / "exported"
-    argv = ["export", "--backbone", str(backbone), "--model-config", str(config), "--out", str(out), "--fp16", "--id", "my-model"]
+    argv = [
+        "export",
+        "--backbone",
+        str(backbone),
+        "--model-config",
+        str(config),
+        "--out",
+        str(out),
+        "--fp16",
+        "--id",
+        "my-model",
+    ]
     assert run_cli(argv) == 0
     manifest = read_manifest(out / MANIFEST_FILE, verify_files=True)
     assert manifest.id == "my-model" and manifest.layers == [4]

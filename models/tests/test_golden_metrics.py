@@ -20,7 +20,8 @@ def test_golden_metrics_file_is_up_to_date(tmp_path: Path) -> None:
     written = write_golden_metrics(tmp_path)
     assert written.name == "metrics.json"
     assert COMMITTED.read_bytes() == written.read_bytes(), (
-        f"{COMMITTED} is stale: run `clue golden-metrics --out tests/golden/metrics.json`")
+        f"{COMMITTED} is stale: run `clue golden-metrics --out tests/golden/metrics.json`"
+    )
 
 
 def test_generation_is_deterministic() -> None:
@@ -50,4 +51,5 @@ def test_cases_cover_ties_refusals_and_an_independent_auroc() -> None:
     labels = np.asarray(ties["mask"]["values"])
     assert np.unique(scores).size < scores.size / 4
     assert cases["ties"]["expected"]["pooled"]["auroc"]["value"] == pytest.approx(
-        roc_auc_score(labels, scores), abs=1e-12)
+        roc_auc_score(labels, scores), abs=1e-12
+    )

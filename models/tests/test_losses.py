@@ -16,9 +16,15 @@ def fake_output(anomaly_map: torch.Tensor, score: torch.Tensor) -> ClueOutput:
     batch = anomaly_map.shape[0]
     empty = torch.zeros(batch, 1)
     return ClueOutput(
-        anomaly_map=anomaly_map, layer_maps=anomaly_map[:, None], score=score, layer_scores=score[:, None],
-        grid_map=anomaly_map, grid_layer_maps=anomaly_map[:, None], grid_layer_diffs=anomaly_map[:, None],
-        layer_weights=empty, text_features=torch.zeros(batch, 2, 1),
+        anomaly_map=anomaly_map,
+        layer_maps=anomaly_map[:, None],
+        score=score,
+        layer_scores=score[:, None],
+        grid_map=anomaly_map,
+        grid_layer_maps=anomaly_map[:, None],
+        grid_layer_diffs=anomaly_map[:, None],
+        layer_weights=empty,
+        text_features=torch.zeros(batch, 2, 1),
     )
 
 

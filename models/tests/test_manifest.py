@@ -10,8 +10,18 @@ import pytest
 
 from clue.errors import UserFacingError
 from clue.manifest import (
-    Domain, Manifest, ModelFile, Postprocessing, PreprocessSpec, Provenance, TensorSpec, Threshold,
-    file_entry, read_manifest, validate_manifest_dict, write_manifest,
+    Domain,
+    Manifest,
+    ModelFile,
+    Postprocessing,
+    PreprocessSpec,
+    Provenance,
+    TensorSpec,
+    Threshold,
+    file_entry,
+    read_manifest,
+    validate_manifest_dict,
+    write_manifest,
 )
 
 
@@ -33,8 +43,11 @@ def make_manifest(folder: Path) -> Manifest:
         postprocessing=Postprocessing(),
         threshold=Threshold(0.35, "validation split, max pixel F1"),
         provenance=Provenance(
-            backbone="ViT-B/16 (OpenAI)", backbone_sha256="ab" * 32, training_data="demo",
-            commit="0123abc", created="2026-11-23T10:00:00+00:00",
+            backbone="ViT-B/16 (OpenAI)",
+            backbone_sha256="ab" * 32,
+            training_data="demo",
+            commit="0123abc",
+            created="2026-11-23T10:00:00+00:00",
         ),
     )
 
@@ -46,11 +59,27 @@ def test_round_trip(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert next(iter(data)) == "schema" and data["schema"] == "clue-manifest/1"
     # The documented example's field layout (docs/manifest.md).
-    assert set(data) == {"schema", "id", "version", "files", "opset", "input", "outputs", "layers",
-                         "preprocessing", "postprocessing", "threshold", "provenance"}
+    assert set(data) == {
+        "schema",
+        "id",
+        "version",
+        "files",
+        "opset",
+        "input",
+        "outputs",
+        "layers",
+        "preprocessing",
+        "postprocessing",
+        "threshold",
+        "provenance",
+    }
     assert data["preprocessing"] == {
-        "intensity": {"method": "percentile_clip", "low_percentile": 0.5, "high_percentile": 99.5,
-                      "foreground": "greater_than_min"},
+        "intensity": {
+            "method": "percentile_clip",
+            "low_percentile": 0.5,
+            "high_percentile": 99.5,
+            "foreground": "greater_than_min",
+        },
         "square": {"method": "center_pad", "value": 0.0},
         "resize": {"method": "bicubic_antialias", "size": 224},
         "channels": 3,
@@ -59,8 +88,12 @@ def test_round_trip(tmp_path: Path) -> None:
     assert "dtype" not in data["outputs"]["score"] and data["input"]["dtype"] == "float32"
     import hashlib
 
-    assert data["files"][0] == {"path": "model.onnx", "dtype": "float32", "bytes": 11,
-                                "sha256": hashlib.sha256(b"graph bytes").hexdigest()}
+    assert data["files"][0] == {
+        "path": "model.onnx",
+        "dtype": "float32",
+        "bytes": 11,
+        "sha256": hashlib.sha256(b"graph bytes").hexdigest(),
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,8 +128,12 @@ def test_validation_names_the_problem(tmp_path: Path, change, problem: str) -> N
 
 
 DEMO_DOMAIN = Domain(
-    modality=["MR"], body_part=["BRAIN", "HEAD"], sequences=["T1"], planes=["axial"],
-    pixel_spacing_mm=[0.5, 2.0], note="synthetic lesions in one brain",
+    modality=["MR"],
+    body_part=["BRAIN", "HEAD"],
+    sequences=["T1"],
+    planes=["axial"],
+    pixel_spacing_mm=[0.5, 2.0],
+    note="synthetic lesions in one brain",
 )
 
 
@@ -107,13 +144,20 @@ def test_domain_round_trip(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "manifest.json").domain == DEMO_DOMAIN
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["domain"] == {
-        "modality": ["MR"], "body_part": ["BRAIN", "HEAD"], "sequences": ["T1"], "planes": ["axial"],
-        "pixel_spacing_mm": [0.5, 2.0], "note": "synthetic lesions in one brain",
+        "modality": ["MR"],
+        "body_part": ["BRAIN", "HEAD"],
+        "sequences": ["T1"],
+        "planes": ["axial"],
+        "pixel_spacing_mm": [0.5, 2.0],
+        "note": "synthetic lesions in one brain",
     }
     # Undeclared fields are left out, not written as null; only the modality is required.
     manifest.domain = Domain(modality=["CR", "DX"], body_part=["CHEST"])
     write_manifest(manifest, tmp_path / "manifest.json")
-    assert json.loads((tmp_path / "manifest.json").read_text())["domain"] == {"modality": ["CR", "DX"], "body_part": ["CHEST"]}
+    assert json.loads((tmp_path / "manifest.json").read_text())["domain"] == {
+        "modality": ["CR", "DX"],
+        "body_part": ["CHEST"],
+    }
     assert read_manifest(tmp_path / "manifest.json").domain == Domain(modality=["CR", "DX"], body_part=["CHEST"])
 
 
@@ -136,9 +180,15 @@ def test_manifest_without_domain_stays_valid(tmp_path: Path) -> None:
         ({"modality": ["MR", "MR"]}, "domain.modality must be a non-empty list of distinct"),
         ({"modality": ["MR"], "body_part": ["brain"]}, "domain.body_part must be"),
         ({"modality": ["MR"], "body_part": ["BRAIN "]}, "domain.body_part must be"),
-        ({"modality": ["MR"], "sequences": ["T1W"]}, "domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI"),
-        ({"modality": ["CT"], "sequences": ["T1"]}, 'domain.sequences applies to MR only'),
-        ({"modality": ["MR"], "planes": ["transverse"]}, "domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal"),
+        (
+            {"modality": ["MR"], "sequences": ["T1W"]},
+            "domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI",
+        ),
+        ({"modality": ["CT"], "sequences": ["T1"]}, "domain.sequences applies to MR only"),
+        (
+            {"modality": ["MR"], "planes": ["transverse"]},
+            "domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal",
+        ),
         ({"modality": ["MR"], "planes": []}, "domain.planes must be"),
         ({"modality": ["MR"], "pixel_spacing_mm": [2.0, 0.5]}, "domain.pixel_spacing_mm must be [min, max]"),
         ({"modality": ["MR"], "pixel_spacing_mm": [0, 2]}, "domain.pixel_spacing_mm must be [min, max]"),

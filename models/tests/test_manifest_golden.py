@@ -20,7 +20,9 @@ from clue.manifest import manifest_from_dict, read_manifest, validate_manifest_d
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = REPO_ROOT / "tests" / "golden" / "manifests"
 SCHEMA_PATH = REPO_ROOT / "docs" / "manifest.schema.json"
-EXPECTED: dict[str, dict[str, Any]] = json.loads((GOLDEN / "invalid.expected.json").read_text(encoding="utf-8"))["invalid"]
+EXPECTED: dict[str, dict[str, Any]] = json.loads((GOLDEN / "invalid.expected.json").read_text(encoding="utf-8"))[
+    "invalid"
+]
 VALID = sorted((GOLDEN / "valid").glob("*.json"))
 INVALID = sorted((GOLDEN / "invalid").glob("*.json"))
 # The manifests `clue export` / `clue demo-model` shipped: they must meet the schema as well.
@@ -57,7 +59,9 @@ def test_valid_manifest_is_accepted(path: Path, schema_validator: jsonschema.pro
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
-def test_invalid_manifest_is_refused_with_its_reason(path: Path, schema_validator: jsonschema.protocols.Validator) -> None:
+def test_invalid_manifest_is_refused_with_its_reason(
+    path: Path, schema_validator: jsonschema.protocols.Validator
+) -> None:
     expected = EXPECTED[path.name]
     data = load(path)
     assert validate_manifest_dict(data) == [expected["problem"]]  # that rule, and only it
@@ -80,7 +84,12 @@ def test_shipped_manifest_meets_the_schema(path: Path, schema_validator: jsonsch
 def test_integers_written_as_floats_are_stored_as_int() -> None:
     manifest = read_manifest(GOLDEN / "valid" / "integers-written-as-floats.json")
     assert load(GOLDEN / "valid" / "integers-written-as-floats.json")["opset"] == 17.0
-    for value in (manifest.opset, manifest.files[0].bytes, manifest.preprocessing.size, manifest.preprocessing.channels):
+    for value in (
+        manifest.opset,
+        manifest.files[0].bytes,
+        manifest.preprocessing.size,
+        manifest.preprocessing.channels,
+    ):
         assert type(value) is int
     assert all(type(v) is int for v in manifest.input.shape)
 

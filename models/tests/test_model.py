@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from clue.clip import CLIP
 from clue.errors import UserFacingError
 from clue.losses import LossConfig, clue_loss
-from clue.model import CLUE, ClueConfig, default_layers, load_model_config, load_trainable, save_trainable, clue_from_files
+from clue.model import (
+    CLUE,
+    ClueConfig,
+    clue_from_files,
+    default_layers,
+    load_model_config,
+    load_trainable,
+    save_trainable,
+)
 from clue.tokenizer import get_tokenizer
 
 
@@ -166,8 +174,12 @@ def test_only_prompts_and_adaptor_get_gradients(tiny_clip: CLIP, projection: str
     loss.backward()
     with_grad = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     expected = {
-        "prompt_learner.context_v", "prompt_learner.context_w", "adaptor.linear1.weight",
-        "adaptor.linear1.bias", "adaptor.linear2.weight", "adaptor.linear2.bias",
+        "prompt_learner.context_v",
+        "prompt_learner.context_w",
+        "adaptor.linear1.weight",
+        "adaptor.linear1.bias",
+        "adaptor.linear2.weight",
+        "adaptor.linear2.bias",
     }
     if projection == "trainable":
         expected |= {f"layer_projections.{i}.weight" for i in range(4)}
@@ -253,7 +265,9 @@ def test_trainable_weights_must_fit(tiny_clip: CLIP, tmp_path: Path) -> None:
 
 def test_model_config_toml(tmp_path: Path, tiny_clip: CLIP) -> None:
     path = tmp_path / "model.toml"
-    path.write_text('[model]\nlayers = [2, 4]\nn_ctx = 3\nlayer_weighting = "mean"\nstate_words = ["healthy", "tumour"]\n')
+    path.write_text(
+        '[model]\nlayers = [2, 4]\nn_ctx = 3\nlayer_weighting = "mean"\nstate_words = ["healthy", "tumour"]\n'
+    )
     cfg = load_model_config(path)
     assert cfg.layers == [2, 4] and cfg.n_ctx == 3 and cfg.state_words == ("healthy", "tumour")
     assert CLUE(tiny_clip, cfg)(images(1)).layer_maps.shape == (1, 2, 32, 32)

@@ -51,8 +51,14 @@ def resize_matrix(n_in: int, n_out: int, a: float) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("height", "width", "expected"),
-    [(7, 12, (12, 2, 0)), (13, 6, (13, 0, 3)), (4, 7, (7, 1, 0)), (5, 5, (5, 0, 0)),
-     (1, 4, (4, 1, 0)), (300, 260, (300, 0, 20))],
+    [
+        (7, 12, (12, 2, 0)),
+        (13, 6, (13, 0, 3)),
+        (4, 7, (7, 1, 0)),
+        (5, 5, (5, 0, 0)),
+        (1, 4, (4, 1, 0)),
+        (300, 260, (300, 0, 20)),
+    ],
 )
 def test_letterbox_geometry(height: int, width: int, expected: tuple[int, int, int]) -> None:
     assert letterbox_geometry(height, width, 224) == expected
@@ -63,8 +69,10 @@ def test_output_shape_dtype_and_layout() -> None:
     out = preprocess_slice(values, PreprocessSpec(size=24))
     assert out.shape == (3, 24, 24) and out.dtype == np.float32
     # The same plane three times, each with its own mean/std.
-    planes = out * np.asarray(CLIP_STD, dtype=np.float32)[:, None, None] + np.asarray(
-        CLIP_MEAN, dtype=np.float32)[:, None, None]
+    planes = (
+        out * np.asarray(CLIP_STD, dtype=np.float32)[:, None, None]
+        + np.asarray(CLIP_MEAN, dtype=np.float32)[:, None, None]
+    )
     np.testing.assert_allclose(planes[0], planes[1], atol=1e-5)
     np.testing.assert_allclose(planes[0], planes[2], atol=1e-5)
 
@@ -110,8 +118,13 @@ def test_resize_is_keys_half_kernel_not_torch_plain_bicubic() -> None:
     rng = np.random.default_rng(2)
     for n_in, n_out in [(13, 8), (5, 32), (30, 22), (7, 16)]:
         square = rng.random((n_in, n_in)).astype(np.float32)
-        torch_out = F.interpolate(torch.from_numpy(square)[None, None], size=(n_out, n_out),
-                                  mode="bicubic", align_corners=False, antialias=True)[0, 0].numpy()
+        torch_out = F.interpolate(
+            torch.from_numpy(square)[None, None],
+            size=(n_out, n_out),
+            mode="bicubic",
+            align_corners=False,
+            antialias=True,
+        )[0, 0].numpy()
         half = resize_matrix(n_in, n_out, -0.5)
         np.testing.assert_allclose(half @ square @ half.T, torch_out, atol=2e-6)
         other = resize_matrix(n_in, n_out, -0.75)
@@ -157,15 +170,17 @@ def test_map_to_slice_grid_equals_torch_bilinear_then_crop() -> None:
     for size, height, width in [(16, 7, 12), (8, 13, 6), (32, 5, 3), (24, 50, 41)]:
         model_map = rng.random((size, size)).astype(np.float32)
         square, top, left = letterbox_geometry(height, width, size)
-        full = F.interpolate(torch.from_numpy(model_map)[None, None], size=(square, square),
-                             mode="bilinear", align_corners=False)[0, 0].numpy()
+        full = F.interpolate(
+            torch.from_numpy(model_map)[None, None], size=(square, square), mode="bilinear", align_corners=False
+        )[0, 0].numpy()
         np.testing.assert_allclose(
-            map_to_slice_grid(model_map, height, width),
-            full[top:top + height, left:left + width], atol=5e-6)  # torch works in float32
+            map_to_slice_grid(model_map, height, width), full[top : top + height, left : left + width], atol=5e-6
+        )  # torch works in float32
 
 
 def test_map_to_slice_grid_round_trip_of_a_smooth_map() -> None:
     """A smooth function sampled at model pixel centres comes back at slice pixel centres."""
+
     def field(y: np.ndarray, x: np.ndarray) -> np.ndarray:  # coordinates in [0, 1] of the square
         return 0.5 + 0.4 * np.sin(2.0 * y) * np.cos(1.5 * x)
 
@@ -181,8 +196,7 @@ def test_map_to_slice_grid_round_trip_of_a_smooth_map() -> None:
     # it, coordinates clamp, so the border value repeats (error ~ slope * half a pixel).
     row_in = (rows >= centres[0]) & (rows <= centres[-1])
     col_in = (cols >= centres[0]) & (cols <= centres[-1])
-    np.testing.assert_allclose(back[np.ix_(row_in, col_in)],
-                               expected[np.ix_(row_in, col_in)], atol=2e-4)
+    np.testing.assert_allclose(back[np.ix_(row_in, col_in)], expected[np.ix_(row_in, col_in)], atol=2e-4)
     np.testing.assert_allclose(back, expected, atol=0.4 * 2.0 / size)
     same = map_to_slice_grid(model_map, size, size)
     np.testing.assert_array_equal(same, model_map)
@@ -225,7 +239,8 @@ def test_golden_files_are_up_to_date(tmp_path: Path) -> None:
     for path in written:
         committed = REPO_ROOT / "tests" / "golden" / path.name
         assert committed.read_bytes() == path.read_bytes(), (
-            f"{committed} is stale: run `clue golden --out tests/golden`")
+            f"{committed} is stale: run `clue golden --out tests/golden`"
+        )
 
 
 def test_golden_generation_is_deterministic() -> None:

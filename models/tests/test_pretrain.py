@@ -11,6 +11,10 @@ import torch
 from clue.checkpoints import load_backbone
 from clue.errors import UserFacingError
 from clue.pretrain import (
+    BACKGROUND_PATCH,
+    HEALTHY_PATCH,
+    IGNORE_PATCH,
+    TUMOUR_PATCH,
     PretrainConfig,
     all_captions,
     build_pairs,
@@ -22,12 +26,25 @@ from clue.pretrain import (
     region_loss,
     sample_batch,
 )
-from clue.pretrain import BACKGROUND_PATCH, HEALTHY_PATCH, IGNORE_PATCH, TUMOUR_PATCH
 
 TINY = dict(
-    embed_dim=32, image_size=32, patch_size=8, vision_width=64, vision_layers=2, text_width=64, text_layers=1,
-    cases=1, sequences=["t1", "t2"], views=["axial", "coronal"], slices_per_lesion=6, normal_slices=3,
-    lesion_free_cases=0, batch_size=8, lr=2e-3, warmup_steps=2, log_every=10,
+    embed_dim=32,
+    image_size=32,
+    patch_size=8,
+    vision_width=64,
+    vision_layers=2,
+    text_width=64,
+    text_layers=1,
+    cases=1,
+    sequences=["t1", "t2"],
+    views=["axial", "coronal"],
+    slices_per_lesion=6,
+    normal_slices=3,
+    lesion_free_cases=0,
+    batch_size=8,
+    lr=2e-3,
+    warmup_steps=2,
+    log_every=10,
 )
 
 
@@ -42,7 +59,10 @@ def test_caption_names_view_sequence_and_the_lesion_quarter() -> None:
     assert caption("T1", "axial", mask) == "an axial T1 MRI slice of a healthy brain"
     assert caption("FLAIR", "coronal", None) == "a coronal FLAIR MRI slice of a healthy brain"
     mask[7:9, 2:4] = 1  # bottom rows, left columns of the displayed slice
-    assert caption("T2", "sagittal", mask) == "a sagittal T2 MRI slice of a brain with a tumour in the lower left of the image"
+    assert (
+        caption("T2", "sagittal", mask)
+        == "a sagittal T2 MRI slice of a brain with a tumour in the lower left of the image"
+    )
     mask[:] = 0
     mask[1, 15] = 1
     assert caption("T2", "sagittal", mask).endswith("in the upper right of the image")
@@ -136,8 +156,17 @@ def test_bad_config_is_reported_by_name(tmp_path: Path) -> None:
 def test_anomaly_pairs_caption_no_sequence_and_train(tmp_path: Path) -> None:
     from clue.pretrain import ANOMALY_REGION_CAPTIONS
 
-    config = PretrainConfig(**{**TINY, "data": "anomalies", "views": ["axial", "sagittal"], "slices_per_cell": 4,
-                               "renderings": ["randomized", "t1"], "anomaly_fraction": 1.0, "steps": 4})
+    config = PretrainConfig(
+        **{
+            **TINY,
+            "data": "anomalies",
+            "views": ["axial", "sagittal"],
+            "slices_per_cell": 4,
+            "renderings": ["randomized", "t1"],
+            "anomaly_fraction": 1.0,
+            "steps": 4,
+        }
+    )
     pairs = build_pairs(config, progress=lambda _: None)
     assert len(pairs.classes) == 2 * 2 * 4 and not pairs.distinct_batches
     assert pairs.captions == all_captions(None, ["axial", "sagittal"]) and len(pairs.captions) == 10

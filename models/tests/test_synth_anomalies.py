@@ -17,9 +17,7 @@ from clue.synth.anomalies import (
     FAMILIES,
     HELD_OUT_FAMILIES,
     TRAINING_FAMILIES,
-    SliceContext,
     check_families,
-    draw_anomaly,
     visible_mask,
 )
 from clue.synth.brains import HEAD_DARK, load_brain
@@ -57,8 +55,14 @@ def test_brains_have_their_tissue_classes_and_the_head_outside_the_brain() -> No
 
 
 def test_same_seed_same_slice_other_seed_other_slice() -> None:
-    recipe = SliceRecipe(brains=("colin27", "colin27-head"), rendering="randomized", view="axial",
-                         families=TRAINING_FAMILIES, anomaly_probability=1.0, augment=True)
+    recipe = SliceRecipe(
+        brains=("colin27", "colin27-head"),
+        rendering="randomized",
+        view="axial",
+        families=TRAINING_FAMILIES,
+        anomaly_probability=1.0,
+        augment=True,
+    )
     a, b, c = make_slice(recipe, (1000, 0, 3)), make_slice(recipe, (1000, 0, 3)), make_slice(recipe, (1000, 0, 4))
     assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) and a.meta == b.meta
     assert a.image.shape != c.image.shape or not np.array_equal(a.image, c.image)
@@ -69,8 +73,9 @@ def test_every_family_draws_a_visible_anomaly_inside_the_brain(family: str) -> N
     rendering = "t1"
     drawn = 0
     for i in range(6):
-        recipe = SliceRecipe(brains=("mni152",), rendering=rendering, view="axial", families=(family,),
-                             anomaly_probability=1.0)
+        recipe = SliceRecipe(
+            brains=("mni152",), rendering=rendering, view="axial", families=(family,), anomaly_probability=1.0
+        )
         made = make_slice(recipe, (5000, 9, i))
         if made.meta["family"] == "none":
             continue
@@ -96,8 +101,9 @@ def test_ground_truth_is_where_the_change_is_visible() -> None:
 def test_the_same_seed_gives_the_same_lesion_in_every_contrast() -> None:
     masks = []
     for rendering in ("t1", "t2", "flair"):
-        recipe = SliceRecipe(brains=("mni152",), rendering=rendering, view="coronal", families=("tumour",),
-                             anomaly_probability=1.0)
+        recipe = SliceRecipe(
+            brains=("mni152",), rendering=rendering, view="coronal", families=("tumour",), anomaly_probability=1.0
+        )
         masks.append(make_slice(recipe, (5000, 2, 1)))
     assert all(m.meta["slice_index"] == masks[0].meta["slice_index"] for m in masks)
     first = masks[0].mask.astype(bool)
@@ -121,8 +127,16 @@ def test_randomized_contrast_changes_tissue_intensities_but_not_the_anatomy() ->
 
 
 def test_dataset_cells_and_meta() -> None:
-    data = open_dataset("synthetic-anomalies", None, split="test", brains=["mni152"], sequences=["t1", "flair"],
-                        views=["axial", "sagittal"], families=["infarct"], count=2)
+    data = open_dataset(
+        "synthetic-anomalies",
+        None,
+        split="test",
+        brains=["mni152"],
+        sequences=["t1", "flair"],
+        views=["axial", "sagittal"],
+        families=["infarct"],
+        count=2,
+    )
     assert len(data) == 8
     cells = [(data.meta(i)["sequence"], data.meta(i)["view"]) for i in range(len(data))]
     assert cells[:4] == [("T1", "axial"), ("T1", "axial"), ("T1", "sagittal"), ("T1", "sagittal")]
@@ -134,9 +148,9 @@ def test_dataset_cells_and_meta() -> None:
 
 
 def _write_series(folder: Path, count: int) -> None:
+    from pydicom import Dataset
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-    from pydicom import Dataset
 
     series = generate_uid()
     yy, xx = np.mgrid[0:40, 0:48]

@@ -13,7 +13,6 @@ import numpy as np
 import pydicom
 import pytest
 
-
 from clue.synth.anatomy import DEFAULT_COLIN27_PATH
 from clue.synth.dicom_writer import RESCALE_SLOPE
 from clue.synth.generate import generate_demo
@@ -71,7 +70,9 @@ def test_layout_and_complete_marker(demo: Path, index: dict) -> None:
     assert [p.name for p in demo.parent.iterdir()] == ["demo"]
 
 
-@pytest.mark.parametrize("study_key,series_key", [("lesion", "t1-axial"), ("lesion", "t1-sagittal"), ("normal", "t1-coronal")])
+@pytest.mark.parametrize(
+    "study_key,series_key", [("lesion", "t1-axial"), ("lesion", "t1-sagittal"), ("normal", "t1-coronal")]
+)
 def test_series_geometry_steps_along_the_normal(demo: Path, index: dict, study_key: str, series_key: str) -> None:
     series = next(s for st, s in _all_series(index) if st["key"] == study_key and s["key"] == series_key)
     datasets = [pydicom.dcmread(p) for p in sorted((demo / series["folder"]).glob("*.dcm"))]
@@ -106,7 +107,9 @@ def test_seg_references_its_series_and_frames_line_up_with_lesion_slices(demo: P
         assert seg.SegmentationType == "BINARY"
         assert [str(s.SegmentLabel) for s in seg.SegmentSequence] == ["Lesion", "Tumour core", "Oedema"]
         assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series["SeriesInstanceUID"]
-        referenced = {str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+        referenced = {
+            str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+        }
         assert referenced == set(sop_by_position)
         # Frames of segment 1 ("Lesion") are exactly on the slices the index lists.
         lesion_positions = set()
@@ -155,7 +158,10 @@ def test_dicomjson_lists_every_instance_with_its_url(demo: Path, index: dict) ->
                 assert metadata["StudyInstanceUID"] == study["StudyInstanceUID"]
                 assert "PixelData" not in metadata
                 if metadata["Modality"] == "MR":
-                    assert isinstance(metadata["ImagePositionPatient"], list) and len(metadata["ImagePositionPatient"]) == 3
+                    assert (
+                        isinstance(metadata["ImagePositionPatient"], list)
+                        and len(metadata["ImagePositionPatient"]) == 3
+                    )
                     assert metadata["Rows"] > 0 and metadata["RescaleSlope"] == RESCALE_SLOPE
                 else:
                     assert metadata["Modality"] == "SEG"

@@ -41,7 +41,14 @@ def test_words_used_by_the_prompts() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["normal brain", "diseased brain", "hello, world! 123", "café naïve résumé", "x-ray of the chest (pa view)", "脳 mri 🧠"],
+    [
+        "normal brain",
+        "diseased brain",
+        "hello, world! 123",
+        "café naïve résumé",
+        "x-ray of the chest (pa view)",
+        "脳 mri 🧠",
+    ],
 )
 def test_round_trip(text: str) -> None:
     tokenizer = get_tokenizer()

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from test_data_brats import ras_volumes, write_patient
 
 from clue.cli import main as clue_main
 from clue.errors import UserFacingError
 from clue.model import load_trainable
 from clue.train import load_train_config, run_training
-from test_data_brats import ras_volumes, write_patient
 
 CONFIG = """
 seed = {seed}
@@ -72,10 +72,14 @@ def test_two_epochs_deterministic_and_saves_only_trainables(workspace: Path, fir
     assert first.epochs_done == 2 and first.steps == second.steps > 2
     assert first.losses == second.losses  # bit-identical
     assert_same_tensors(trainable(first.prompts), trainable(second.prompts))
-    other = run_training(load_train_config(workspace / "train_seed4.toml"), workspace / "run_c", progress=lambda _: None)
+    other = run_training(
+        load_train_config(workspace / "train_seed4.toml"), workspace / "run_c", progress=lambda _: None
+    )
     assert other.losses != first.losses  # the seed matters
     (workspace / "cached.toml").write_text("cache_inputs = true\n" + CONFIG.format(seed=3))
-    cached = run_training(load_train_config(workspace / "cached.toml"), workspace / "run_cached", progress=lambda _: None)
+    cached = run_training(
+        load_train_config(workspace / "cached.toml"), workspace / "run_cached", progress=lambda _: None
+    )
     assert cached.losses == first.losses  # kept inputs are the same inputs
 
     with safe_open(str(first.prompts), framework="pt") as handle:
@@ -106,7 +110,9 @@ def test_resume_equals_uninterrupted(workspace: Path, first) -> None:  # type: i
     rest = run_training(config, workspace / "halves", resume=True, progress=lambda _: None)
     assert half.losses + rest.losses == straight.losses
     assert_same_tensors(trainable(rest.prompts), trainable(straight.prompts))
-    read = lambda run: [json.loads(line)["total"] for line in (workspace / run / "train_log.jsonl").read_text().splitlines()]  # noqa: E731
+    read = lambda run: [  # noqa: E731
+        json.loads(line)["total"] for line in (workspace / run / "train_log.jsonl").read_text().splitlines()
+    ]
     assert read("halves") == read("run_a")
 
 
@@ -123,7 +129,12 @@ def test_refuses_to_overwrite_and_to_resume_nothing(workspace: Path) -> None:
 
 
 def test_cli_train_and_config_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert clue_main(["train", "--config", str(workspace / "train.toml"), "--out", str(workspace / "cli"), "--stop-after", "1"]) == 0
+    assert (
+        clue_main(
+            ["train", "--config", str(workspace / "train.toml"), "--out", str(workspace / "cli"), "--stop-after", "1"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "epoch 1/2 step 1 loss" in printed and "it/s" in printed and "continue with --resume" in printed
     bad = workspace / "bad.toml"

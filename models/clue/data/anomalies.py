@@ -15,8 +15,9 @@ refused for the train and val splits (`clue.synth.brains`, `clue.synth.anomalies
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from clue.data.common import SliceSample, name_list
 from clue.errors import UserFacingError
@@ -28,9 +29,18 @@ class AnomalySlices:
     name = "synthetic-anomalies"
     has_masks = True
 
-    def __init__(self, split: str, brains: Sequence[str], sequences: Sequence[str], views: Sequence[str],
-                 families: Sequence[str], count: int, anomaly_fraction: float, augment: bool,
-                 colin27: str | None) -> None:
+    def __init__(
+        self,
+        split: str,
+        brains: Sequence[str],
+        sequences: Sequence[str],
+        views: Sequence[str],
+        families: Sequence[str],
+        count: int,
+        anomaly_fraction: float,
+        augment: bool,
+        colin27: str | None,
+    ) -> None:
         from clue.synth.randomize import RENDERING_LABELS, SliceRecipe
 
         self.split = split
@@ -39,14 +49,22 @@ class AnomalySlices:
         self._cells = [(s, v) for s in sequences for v in views]
         self._count = count
         self._recipes = {
-            (s, v): SliceRecipe(brains=tuple(brains), rendering=s, view=v, families=tuple(families),
-                                anomaly_probability=anomaly_fraction, augment=augment, colin27=colin27)
+            (s, v): SliceRecipe(
+                brains=tuple(brains),
+                rendering=s,
+                view=v,
+                families=tuple(families),
+                anomaly_probability=anomaly_fraction,
+                augment=augment,
+                colin27=colin27,
+            )
             for s, v in self._cells
         }
         self._labels = RENDERING_LABELS
-        self.description = (f"{split} seeds, brains {'/'.join(brains)}, families {'/'.join(families) or 'none'}, "
-                            f"{'/'.join(sequences)} × {'/'.join(views)}, {count} per cell"
-                            + (", augmented" if augment else ""))
+        self.description = (
+            f"{split} seeds, brains {'/'.join(brains)}, families {'/'.join(families) or 'none'}, "
+            f"{'/'.join(sequences)} × {'/'.join(views)}, {count} per cell" + (", augmented" if augment else "")
+        )
 
     def __len__(self) -> int:
         return len(self._cells) * self._count

@@ -31,9 +31,10 @@ image's, a file Pillow cannot read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -120,7 +121,9 @@ def _mask_for(image_path: Path, mask_dir: Path) -> Path | None:
 class BMADSlices:
     """One split of a BMAD set as 2-D slices (view "image")."""
 
-    def __init__(self, root: Path, kind: str, sequence: str, pixel_level: bool, split: str, limit_per_class: int | None) -> None:
+    def __init__(
+        self, root: Path, kind: str, sequence: str, pixel_level: bool, split: str, limit_per_class: int | None
+    ) -> None:
         self.root = Path(root)
         self.kind = kind
         self.sequence = sequence
@@ -134,7 +137,9 @@ class BMADSlices:
         abnormal = _find_abnormal(split_dir)
         if split != "train":
             if abnormal is None:
-                raise UserFacingError(f"{split_dir / ABNORMAL_CLASSES[0]}: missing class folder 'Ungood' (abnormal images)")
+                raise UserFacingError(
+                    f"{split_dir / ABNORMAL_CLASSES[0]}: missing class folder 'Ungood' (abnormal images)"
+                )
             classes.append((abnormal, 1))
         items: list[_Image] = []
         for class_dir, label in classes:
@@ -152,7 +157,9 @@ class BMADSlices:
             return [_Image(path, None, label) for path in files]
         mask_dir = _mask_folder(class_dir)
         if label == 1 and mask_dir is None:
-            raise UserFacingError(f"{class_dir / MASK_FOLDERS[0]}: missing mask folder for the abnormal images of {image_dir}")
+            raise UserFacingError(
+                f"{class_dir / MASK_FOLDERS[0]}: missing mask folder for the abnormal images of {image_dir}"
+            )
         items = []
         for path in files:
             mask_path = _mask_for(path, mask_dir) if mask_dir is not None else None
@@ -192,7 +199,9 @@ class BMADSlices:
             else:
                 mask = (read_image(item.mask_path) > 0).astype(np.uint8)
                 if mask.shape != image.shape:
-                    raise UserFacingError(f"{item.mask_path}: mask size {mask.shape} differs from image size {image.shape}")
+                    raise UserFacingError(
+                        f"{item.mask_path}: mask size {mask.shape} differs from image size {image.shape}"
+                    )
         return SliceSample(image=image, mask=mask, label=item.label, meta=self.meta(index))
 
 

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -95,7 +96,9 @@ def _read_canonical(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
         canonical = nib.as_closest_canonical(image)
         data = np.asarray(canonical.dataobj, dtype=np.float32)
     except Exception as error:
-        raise UserFacingError(f"{path}: cannot read the voxel data; truncated or corrupt ({type(error).__name__}: {error})") from error
+        raise UserFacingError(
+            f"{path}: cannot read the voxel data; truncated or corrupt ({type(error).__name__}: {error})"
+        ) from error
     if not np.all(np.isfinite(data)):
         raise UserFacingError(f"{path}: voxel data contain NaN or infinity")
     return data, tuple(nib.aff2axcodes(canonical.affine))
@@ -200,7 +203,9 @@ class BraTSDataset:
         if not 0 <= val_patients <= train_patients:
             raise UserFacingError(f"{self.root}: brats options need 0 <= val_patients <= train_patients")
         if slices_per_tumour < 1 or normal_slices < 0 or normal_margin < 0:
-            raise UserFacingError(f"{self.root}: brats options slices_per_tumour >= 1, normal_slices >= 0, normal_margin >= 0")
+            raise UserFacingError(
+                f"{self.root}: brats options slices_per_tumour >= 1, normal_slices >= 0, normal_margin >= 0"
+            )
         self.split = split
         self.sequences = name_list(sequences, SEQUENCES, "brats option sequences", self.root)
         self.views = name_list(views, VIEWS, "brats option views", self.root)
@@ -215,8 +220,9 @@ class BraTSDataset:
         # Per patient and view: the selected slice indices and their labels (sequence-independent).
         selection: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for patient in patients:
-            for view, chosen in self._select_patient(patient, slices_per_tumour, normal_slices, normal_margin,
-                                                     min_brain_fraction, seed).items():
+            for view, chosen in self._select_patient(
+                patient, slices_per_tumour, normal_slices, normal_margin, min_brain_fraction, seed
+            ).items():
                 selection[(patient, view)] = chosen
         self._selection = selection
         self._slices = [
@@ -276,7 +282,9 @@ class BraTSDataset:
         seg, codes = _read_canonical(paths["seg"])
         tumour = seg > 0
         if not tumour.any():
-            raise UserFacingError(f"{paths['seg']}: segmentation is empty (no tumour voxels); BraTS slices are chosen around the tumour")
+            raise UserFacingError(
+                f"{paths['seg']}: segmentation is empty (no tumour voxels); BraTS slices are chosen around the tumour"
+            )
         reference, _ = _read_canonical(paths[self.brain_reference])
         brain = reference > reference.min()
         chosen: dict[str, list[tuple[int, int]]] = {}

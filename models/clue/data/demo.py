@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,9 @@ def read_seg_masks(seg_path: Path, source_uids: list[str], segment_number: int =
     referenced = {str(uid) for _, _, uid in seg.get_source_image_uids()}
     missing = [uid for uid in source_uids if uid not in referenced]
     if missing:
-        raise UserFacingError(f"{seg_path}: does not reference {len(missing)} image(s) of its series, e.g. {missing[0]}")
+        raise UserFacingError(
+            f"{seg_path}: does not reference {len(missing)} image(s) of its series, e.g. {missing[0]}"
+        )
     pixels = seg.get_pixels_by_source_instance(
         source_sop_instance_uids=source_uids,
         segment_numbers=[segment_number],
@@ -120,7 +123,9 @@ class DemoDicomSlices:
         self.root = Path(root)
         index_path = self.root / "index.json"
         if not (self.root / ".complete").is_file() or not index_path.is_file():
-            raise UserFacingError(f"{self.root}: not a complete demo-data folder (no .complete / index.json); run `clue demo-data --out {self.root}`")
+            raise UserFacingError(
+                f"{self.root}: not a complete demo-data folder (no .complete / index.json); run `clue demo-data --out {self.root}`"
+            )
         try:
             index = json.loads(index_path.read_text())
             study_entries = index["studies"]
@@ -270,7 +275,12 @@ class SyntheticSlices:
         self._colin27_path = colin27_path
         anatomy = load_anatomy(colin27_path)
         brain_area = {
-            view: np.asarray([np.count_nonzero(extract_slice(anatomy.brain, view, k)) for k in range(num_slices(anatomy.shape, view))])
+            view: np.asarray(
+                [
+                    np.count_nonzero(extract_slice(anatomy.brain, view, k))
+                    for k in range(num_slices(anatomy.shape, view))
+                ]
+            )
             for view in views
         }
         self._slices: list[_SyntheticSlice] = []
@@ -288,16 +298,21 @@ class SyntheticSlices:
                 window = list(range(start, start + slices_per_lesion))
                 areas = brain_area[view]
                 far = [
-                    k for k in range(count)
+                    k
+                    for k in range(count)
                     if (k < extent[0] - normal_margin or k > extent[-1] + normal_margin)
                     and areas[k] >= min_brain_fraction * areas.max()
                 ]
                 rng = np.random.default_rng([seed, axis, 0xA0])
-                normals = sorted(rng.choice(far, size=min(normal_slices, len(far)), replace=False).tolist()) if far else []
+                normals = (
+                    sorted(rng.choice(far, size=min(normal_slices, len(far)), replace=False).tolist()) if far else []
+                )
                 lesion_slices = set(int(k) for k in extent)
                 for sequence in sequences:
                     for k in sorted(set(window) | set(normals)):
-                        self._slices.append(_SyntheticSlice(seed, True, sequence, view, int(k), int(k in lesion_slices)))
+                        self._slices.append(
+                            _SyntheticSlice(seed, True, sequence, view, int(k), int(k in lesion_slices))
+                        )
         # Whole lesion-free cases: extra normals with other acquisitions (seeds after the split's).
         free_seeds = [int(max(seeds, default=0)) + 1 + i for i in range(lesion_free_cases)]
         for seed in free_seeds:
@@ -305,7 +320,9 @@ class SyntheticSlices:
                 areas = brain_area[view]
                 candidates = [k for k in range(len(areas)) if areas[k] >= min_brain_fraction * areas.max()]
                 rng = np.random.default_rng([seed, slice_axis(view), 0xF0])
-                chosen = sorted(rng.choice(candidates, size=min(slices_per_lesion, len(candidates)), replace=False).tolist())
+                chosen = sorted(
+                    rng.choice(candidates, size=min(slices_per_lesion, len(candidates)), replace=False).tolist()
+                )
                 for sequence in sequences:
                     for k in chosen:
                         self._slices.append(_SyntheticSlice(seed, False, sequence, view, int(k), 0))
@@ -388,4 +405,12 @@ def open_synthetic(
     )
 
 
-__all__ = ["DemoDicomSlices", "SyntheticSlices", "open_demo", "open_synthetic", "read_seg_masks", "read_series", "split_seeds"]
+__all__ = [
+    "DemoDicomSlices",
+    "SyntheticSlices",
+    "open_demo",
+    "open_synthetic",
+    "read_seg_masks",
+    "read_series",
+    "split_seeds",
+]

@@ -13,8 +13,9 @@ percentile, closed, holes filled, largest piece): no brain mask exists for these
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -73,15 +74,22 @@ class DicomSeriesSlices:
         return len(self._files)
 
     def meta(self, index: int) -> Mapping[str, Any]:
-        return {"dataset": self.name, "case": self._series, "sequence": self._sequence, "view": self._view,
-                "slice_index": index, "source": str(self._files[index])}
+        return {
+            "dataset": self.name,
+            "case": self._series,
+            "sequence": self._sequence,
+            "view": self._view,
+            "slice_index": index,
+            "source": str(self._files[index]),
+        }
 
     def __getitem__(self, index: int) -> SliceSample:
         import pydicom
 
         dataset = pydicom.dcmread(str(self._files[index]))
         image = dataset.pixel_array.astype(np.float32) * float(dataset.get("RescaleSlope", 1) or 1) + float(
-            dataset.get("RescaleIntercept", 0) or 0)
+            dataset.get("RescaleIntercept", 0) or 0
+        )
         if image.ndim != 2:
             raise UserFacingError(f"{self._files[index]}: expected a single-frame grey image, got shape {image.shape}")
         # Lesion-free: an all-zero mask. Otherwise no pixel labels, and the image label is

@@ -31,8 +31,8 @@ tissue it replaces.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -106,8 +106,14 @@ def perlin_like(rng: np.random.Generator, shape: tuple[int, int], octaves: int =
     return total / (float(total.std()) or 1.0)
 
 
-def noisy_disc(shape: tuple[int, int], centre: tuple[float, float], radii: tuple[float, float], angle: float,
-               roughness: float, rng: np.random.Generator) -> np.ndarray:
+def noisy_disc(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    radii: tuple[float, float],
+    angle: float,
+    roughness: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Soft occupancy of an ellipse whose border is pushed in and out by smooth noise."""
     rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     dy, dx = rows - centre[0], cols - centre[1]
@@ -150,8 +156,9 @@ def random_level(looks: np.random.Generator, reference: float, span: float) -> f
     return float(max(level, 0.0))
 
 
-def departing_level(looks: np.random.Generator, context: SliceContext, reference: float,
-                    shift: tuple[float, float]) -> float:
+def departing_level(
+    looks: np.random.Generator, context: SliceContext, reference: float, shift: tuple[float, float]
+) -> float:
     """A level away from `reference`: any visible one under domain randomisation, else brighter
     or darker by a fraction within `shift`, whatever the contrast."""
     if context.levels == "random":
@@ -185,12 +192,15 @@ def tumour(rng: np.random.Generator, looks: np.random.Generator, context: SliceC
     core_radii = (core_radius, core_radius * rng.uniform(0.6, 1.0))
     core = noisy_disc(shape, centre, core_radii, angle, rng.uniform(0.05, 0.3), rng)
     margin = rng.uniform(2.0, 12.0)
-    oedema_outer = noisy_disc(shape, centre, (core_radii[0] + margin, core_radii[1] + margin), angle,
-                              rng.uniform(0.1, 0.4), rng)
+    oedema_outer = noisy_disc(
+        shape, centre, (core_radii[0] + margin, core_radii[1] + margin), angle, rng.uniform(0.1, 0.4), rng
+    )
     necrosis = np.zeros(shape, np.float32)
     if rng.random() < 0.6:
         fraction = rng.uniform(0.3, 0.6)
-        necrosis = noisy_disc(shape, centre, (core_radii[0] * fraction, core_radii[1] * fraction), angle, 0.1, rng) * core
+        necrosis = (
+            noisy_disc(shape, centre, (core_radii[0] * fraction, core_radii[1] * fraction), angle, 0.1, rng) * core
+        )
     brain = context.brain.astype(np.float32)
     oedema = np.clip(oedema_outer - core, 0.0, 1.0) * brain
     core, necrosis = core * brain, necrosis * brain
@@ -296,8 +306,9 @@ def multifocal(rng: np.random.Generator, looks: np.random.Generator, context: Sl
         if centre is None:
             continue
         radius = rng.uniform(1.5, 5.0)
-        alpha = np.maximum(alpha, noisy_disc(shape, centre, (radius, radius * rng.uniform(0.5, 1.0)),
-                                             rng.uniform(0, np.pi), 0.15, rng))
+        alpha = np.maximum(
+            alpha, noisy_disc(shape, centre, (radius, radius * rng.uniform(0.5, 1.0)), rng.uniform(0, np.pi), 0.15, rng)
+        )
         centres.append(centre)
     if not centres:
         return None
@@ -364,8 +375,9 @@ FAMILY_FUNCTIONS: dict[str, Callable[[np.random.Generator, np.random.Generator, 
 }
 
 
-def draw_anomaly(family: str, rng: np.random.Generator, looks: np.random.Generator,
-                 context: SliceContext, attempts: int = 4) -> Anomaly | None:
+def draw_anomaly(
+    family: str, rng: np.random.Generator, looks: np.random.Generator, context: SliceContext, attempts: int = 4
+) -> Anomaly | None:
     """One anomaly of `family`, or None when the slice has no room for one."""
     for _ in range(attempts):
         anomaly = FAMILY_FUNCTIONS[family](rng, looks, context)

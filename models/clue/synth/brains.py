@@ -84,13 +84,21 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == (int(np.argmax(sizes)) + 1)
 
 
-def _resample_onto(values: np.ndarray, source_affine: np.ndarray, target_shape: tuple[int, ...],
-                   target_affine: np.ndarray, order: int) -> np.ndarray:
+def _resample_onto(
+    values: np.ndarray, source_affine: np.ndarray, target_shape: tuple[int, ...], target_affine: np.ndarray, order: int
+) -> np.ndarray:
     """`values` (on the source grid) sampled at every voxel of the target grid (world → voxel
     through both affines); outside the source grid → 0."""
     transform = np.linalg.inv(source_affine) @ target_affine
-    return ndimage.affine_transform(values, transform[:3, :3], offset=transform[:3, 3],
-                                    output_shape=target_shape, order=order, mode="constant", cval=0.0)
+    return ndimage.affine_transform(
+        values,
+        transform[:3, :3],
+        offset=transform[:3, 3],
+        output_shape=target_shape,
+        order=order,
+        mode="constant",
+        cval=0.0,
+    )
 
 
 def _head_tissue_classes(t1: np.ndarray, head: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -119,9 +127,9 @@ def _colin27_head(path_text: str, brain_path_text: str) -> Anatomy:
     brain_only = load_anatomy(brain_path_text)
     shape = t1.shape
     brain = _resample_onto(brain_only.brain.astype(np.float32), brain_only.affine, shape, affine, order=1) > 0.5
-    posteriors = np.stack([
-        _resample_onto(p, brain_only.affine, shape, affine, order=1) for p in brain_only.posteriors
-    ]).astype(np.float32)
+    posteriors = np.stack(
+        [_resample_onto(p, brain_only.affine, shape, affine, order=1) for p in brain_only.posteriors]
+    ).astype(np.float32)
     posteriors *= brain[None]
     tissue = np.zeros(shape, dtype=np.uint8)
     tissue[brain] = (np.argmax(posteriors[:, brain], axis=0) + 1).astype(np.uint8)
@@ -132,8 +140,19 @@ def _colin27_head(path_text: str, brain_path_text: str) -> Anatomy:
     (t1, brain, tissue, *parts), affine = _crop_to_mask([t1, brain, tissue, *posteriors], head, affine, 4)
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     depth = ndimage.distance_transform_edt(brain, sampling=zooms).astype(np.float32)
-    return _freeze(Anatomy(t1=t1, brain=brain, tissue=tissue, posteriors=np.stack(parts), class_means=class_means,
-                           depth_mm=depth, affine=affine, source=str(path), source_crc32=_checksum(path)))
+    return _freeze(
+        Anatomy(
+            t1=t1,
+            brain=brain,
+            tissue=tissue,
+            posteriors=np.stack(parts),
+            class_means=class_means,
+            depth_mm=depth,
+            affine=affine,
+            source=str(path),
+            source_crc32=_checksum(path),
+        )
+    )
 
 
 def nilearn_data_folder() -> Path:
@@ -163,9 +182,19 @@ def _mni152(folder_text: str) -> Anatomy:
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     depth = ndimage.distance_transform_edt(brain, sampling=zooms).astype(np.float32)
     source = folder / MNI152_FILES["t1"]
-    return _freeze(Anatomy(t1=t1.astype(np.float32), brain=brain, tissue=tissue, posteriors=np.stack(parts),
-                           class_means=class_means, depth_mm=depth, affine=affine, source=str(source),
-                           source_crc32=_checksum(source)))
+    return _freeze(
+        Anatomy(
+            t1=t1.astype(np.float32),
+            brain=brain,
+            tissue=tissue,
+            posteriors=np.stack(parts),
+            class_means=class_means,
+            depth_mm=depth,
+            affine=affine,
+            source=str(source),
+            source_crc32=_checksum(source),
+        )
+    )
 
 
 def load_brain(name: str, colin27: str | Path | None = None) -> Anatomy:

@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "with a seeded synthetic lesion, its ground truth as DICOM SEG, lesion-free series, an "
         "OHIF dicomjson file and index.json. Deterministic: same seed, same bytes.",
     )
-    parser.add_argument("--out", type=Path, default=Path("data/generated/demo"), help="output folder (replaced atomically)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("data/generated/demo"), help="output folder (replaced atomically)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the lesion and acquisition (default 0)")
     parser.add_argument(
         "--colin27",

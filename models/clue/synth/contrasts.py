@@ -106,9 +106,7 @@ def contrast_from_t1(t1: np.ndarray, class_means: np.ndarray, contrast: str) -> 
     return (np.maximum(relative, 0.0) * np.float32(WHITE_MATTER_UNITS)).astype(np.float32)
 
 
-def insert_lesion(
-    image: np.ndarray, contrast: str, spec: LesionSpec, fractions: LesionFractions
-) -> np.ndarray:
+def insert_lesion(image: np.ndarray, contrast: str, spec: LesionSpec, fractions: LesionFractions) -> np.ndarray:
     """Mix the lesion's parts into a contrast image (WM≈1000 units) by their fractions."""
     levels = CONTRAST_LEVELS[check_contrast(contrast)]
     unit = np.float32(WHITE_MATTER_UNITS)

@@ -256,9 +256,9 @@ def write_seg(
     segment is present (highdicom omits empty frames); each frame references its source
     image by SOP Instance UID."""
     planes = np.stack([extract_slice(mask, series.view, index) for index in source.volume_indices])
-    stacked = np.stack(
-        [np.isin(planes, plan.labels) for plan in SEGMENTS], axis=-1
-    ).astype(np.uint8)  # [frames, rows, columns, segments]
+    stacked = np.stack([np.isin(planes, plan.labels) for plan in SEGMENTS], axis=-1).astype(
+        np.uint8
+    )  # [frames, rows, columns, segments]
     algorithm = hd.AlgorithmIdentificationSequence(
         name="CLUE synthetic lesion generator (ground truth by construction)",
         # No CID 7162 family says "drawn by construction"; the lesions are deformed shape

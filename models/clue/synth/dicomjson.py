@@ -78,9 +78,7 @@ def _series_entry(series: JsonSeries) -> dict[str, object]:
     }
     if "SliceThickness" in first and first.SliceThickness not in (None, ""):
         entry["SliceThickness"] = float(first.SliceThickness)
-    entry["instances"] = [
-        {"metadata": naturalize(ds), "url": url} for ds, url in zip(series.datasets, series.urls)
-    ]
+    entry["instances"] = [{"metadata": naturalize(ds), "url": url} for ds, url in zip(series.datasets, series.urls)]
     return entry
 
 

@@ -95,7 +95,9 @@ def _series_description(series: SeriesPlan, lesion: bool) -> str:
     return f"{CONTRAST_DESCRIPTIONS[series.contrast]} {series.view}, {suffix}"
 
 
-def _lesion_summary(mask: np.ndarray, view: str, order: list[int], sops: list[str], urls: list[str]) -> dict[str, object] | None:
+def _lesion_summary(
+    mask: np.ndarray, view: str, order: list[int], sops: list[str], urls: list[str]
+) -> dict[str, object] | None:
     areas = [int(np.count_nonzero(extract_slice(mask, view, index))) for index in order]
     with_lesion = [position for position, area in enumerate(areas) if area > 0]
     if not with_lesion:

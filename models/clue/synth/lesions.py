@@ -176,9 +176,9 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
     high = np.minimum(centre + half + 1, np.asarray(shape))
     box_shape = tuple(int(h - lo) for lo, h in zip(low, high))
 
-    grid = np.stack(
-        np.meshgrid(*[np.arange(lo, h) for lo, h in zip(low, high)], indexing="ij"), axis=-1
-    ).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.arange(lo, h) for lo, h in zip(low, high)], indexing="ij"), axis=-1).astype(
+        np.float32
+    )
     offsets_mm = (grid - centre.astype(np.float32)) * spacing.astype(np.float32)
     local = offsets_mm @ np.asarray(spec.rotation, dtype=np.float32)  # into the lesion's axes
 
@@ -187,9 +187,9 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
     core_noise = 0.8 * _smooth_noise(rng, box_shape, sigma_vox=max(spec.core_radii_mm) / 2.5) + 0.45 * _smooth_noise(
         rng, box_shape, sigma_vox=max(1.5, max(spec.core_radii_mm) / 6.0)
     )
-    oedema_noise = 0.8 * _smooth_noise(rng, box_shape, sigma_vox=max(2.0, min(spec.oedema_radii_mm) / 3.0)) + 0.45 * _smooth_noise(
-        rng, box_shape, sigma_vox=max(1.5, min(spec.oedema_radii_mm) / 7.0)
-    )
+    oedema_noise = 0.8 * _smooth_noise(
+        rng, box_shape, sigma_vox=max(2.0, min(spec.oedema_radii_mm) / 3.0)
+    ) + 0.45 * _smooth_noise(rng, box_shape, sigma_vox=max(1.5, min(spec.oedema_radii_mm) / 7.0))
     texture = _smooth_noise(np.random.default_rng(spec.texture_seed), box_shape, sigma_vox=1.5)
 
     def radius(radii_mm: tuple[float, float, float], noise: np.ndarray) -> np.ndarray:
@@ -202,7 +202,9 @@ def rasterise_lesion(anatomy: Anatomy, spec: LesionSpec) -> LesionFractions:
     outer = np.maximum(outer, core)
     if spec.necrosis_fraction > 0:
         necrosis_r = core_r / spec.necrosis_fraction
-        necrosis = np.minimum(_soft_inside(necrosis_r, float(np.mean(spec.core_radii_mm)) * spec.necrosis_fraction), core)
+        necrosis = np.minimum(
+            _soft_inside(necrosis_r, float(np.mean(spec.core_radii_mm)) * spec.necrosis_fraction), core
+        )
     else:
         necrosis = np.zeros(box_shape, dtype=np.float32)
 

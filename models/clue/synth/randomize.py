@@ -28,8 +28,8 @@ range irrelevant, as for real scans.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -157,7 +157,9 @@ def _render(planes: dict[str, np.ndarray], anatomy: Anatomy, rendering: str, loo
 # -- 4. mass effect ------------------------------------------------------------------------------------
 
 
-def _mass_effect(rng: np.random.Generator, shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+def _mass_effect(
+    rng: np.random.Generator, shape: tuple[int, int], centre: tuple[float, float], radius: float
+) -> np.ndarray:
     """Sampling coordinates that push tissue away from `centre` (strongest near `radius`)."""
     rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     dr, dc = rows - centre[0], cols - centre[1]
@@ -249,8 +251,14 @@ def make_slice(recipe: SliceRecipe, seed: Sequence[int]) -> SyntheticSlice:
         image=image,
         mask=mask,
         brain=brain,
-        meta={"brain": brain_name, "view": recipe.view, "slice_index": index, "rendering": recipe.rendering,
-              "family": family or "none", "thickness": thickness},
+        meta={
+            "brain": brain_name,
+            "view": recipe.view,
+            "slice_index": index,
+            "rendering": recipe.rendering,
+            "family": family or "none",
+            "thickness": thickness,
+        },
     )
 
 
