@@ -7,7 +7,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.cache/**', 'test-results/**', 'models/**', 'data/**', 'bench/relaxed-simd-probe/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.venv/**',
+      '.cache/**',
+      'test-results/**',
+      'models/**',
+      'data/**',
+      'bench/relaxed-simd-probe/**',
+    ],
+  },
   {
     files: ['**/*.{js,mjs}'],
     extends: [js.configs.recommended],

@@ -14,12 +14,28 @@
 // same file, same threads), warm load, the renderer's peak RSS. Writes bench/results.json (one
 // record per measurement) and bench/results.md (the table). See bench/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildEngine, launchChromium, launchChromiumProfile, repoRoot, serve } from '../tests/unit/engine/browser/harness.mjs';
+import {
+  buildEngine,
+  launchChromium,
+  launchChromiumProfile,
+  repoRoot,
+  serve,
+} from '../tests/unit/engine/browser/harness.mjs';
 import { measureViewer } from './viewer.js';
 import { CHROMIUM_PATH } from '../tests/e2e/lib/chromium.js';
 
@@ -33,11 +49,44 @@ const MODELS = {
   demo: () => {
     const demo = path.join(repoRoot, 'models', 'artifacts', 'demo');
     if (existsSync(path.join(demo, 'manifest.json'))) return { name: 'demo', dir: demo };
-    return { name: 'tiny (demo stand-in)', dir: exportOf('tiny', ['--model-config', 'models/clue/configs/clue-tiny.toml', '--backbone', 'preset:tiny-random']) };
+    return {
+      name: 'tiny (demo stand-in)',
+      dir: exportOf('tiny', [
+        '--model-config',
+        'models/clue/configs/clue-tiny.toml',
+        '--backbone',
+        'preset:tiny-random',
+      ]),
+    };
   },
-  tiny: () => ({ name: 'tiny', dir: exportOf('tiny', ['--model-config', 'models/clue/configs/clue-tiny.toml', '--backbone', 'preset:tiny-random']) }),
-  'vit-b16': () => ({ name: 'vit-b16-random', dir: exportOf('vit-b16-random', ['--model-config', 'models/clue/configs/clue-vit-b16.toml', '--backbone', 'preset:ViT-B-16-random', '--fp16', '--id', 'clue-vit-b16-random']) }),
-  'vit-l14': () => ({ name: 'vit-l14-random', dir: exportOf('vit-l14-random', ['--model-config', 'models/clue/configs/clue-vit-l14.toml', '--backbone', 'preset:ViT-L-14-random', '--fp16', '--id', 'clue-vit-l14-random']) }),
+  tiny: () => ({
+    name: 'tiny',
+    dir: exportOf('tiny', ['--model-config', 'models/clue/configs/clue-tiny.toml', '--backbone', 'preset:tiny-random']),
+  }),
+  'vit-b16': () => ({
+    name: 'vit-b16-random',
+    dir: exportOf('vit-b16-random', [
+      '--model-config',
+      'models/clue/configs/clue-vit-b16.toml',
+      '--backbone',
+      'preset:ViT-B-16-random',
+      '--fp16',
+      '--id',
+      'clue-vit-b16-random',
+    ]),
+  }),
+  'vit-l14': () => ({
+    name: 'vit-l14-random',
+    dir: exportOf('vit-l14-random', [
+      '--model-config',
+      'models/clue/configs/clue-vit-l14.toml',
+      '--backbone',
+      'preset:ViT-L-14-random',
+      '--fp16',
+      '--id',
+      'clue-vit-l14-random',
+    ]),
+  }),
   'vit-b16-int8': () => ({ name: 'vit-b16-random-int8', dir: int8Of('vit-b16') }),
   'vit-l14-int8': () => ({ name: 'vit-l14-random-int8', dir: int8Of('vit-l14') }),
 };
@@ -57,14 +106,27 @@ function int8Of(key) {
   const dir = `${source}-int8`;
   if (!existsSync(path.join(dir, 'manifest.json'))) {
     console.log(`[bench] making ${dir} (bench/quantize_int8.py)`);
-    execFileSync(PYTHON, [path.join(repoRoot, 'bench', 'quantize_int8.py'), source, '--out', dir], { cwd: repoRoot, stdio: 'inherit' });
+    execFileSync(PYTHON, [path.join(repoRoot, 'bench', 'quantize_int8.py'), source, '--out', dir], {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    });
   }
   return dir;
 }
 
 // --- arguments
 function parseArgs(argv) {
-  const options = { models: null, threads: [1, 2], runs: 5, largeRuns: 3, dtype: 'float32', quick: false, viewer: true, merge: false, out: path.join(repoRoot, 'bench') };
+  const options = {
+    models: null,
+    threads: [1, 2],
+    runs: 5,
+    largeRuns: 3,
+    dtype: 'float32',
+    quick: false,
+    viewer: true,
+    merge: false,
+    out: path.join(repoRoot, 'bench'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -80,7 +142,10 @@ function parseArgs(argv) {
     else if (flag === '--no-viewer') options.viewer = false;
     else if (flag === '--merge') options.merge = true;
     else if (flag === '--out') options.out = path.resolve(value());
-    else throw new Error(`unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --merge, --out)`);
+    else
+      throw new Error(
+        `unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --merge, --out)`,
+      );
   }
   if (options.quick) {
     // A quick look must not wipe the committed full results: its records replace only its own.
@@ -89,10 +154,12 @@ function parseArgs(argv) {
     options.merge = true;
   }
   options.models ??= DEFAULT_MODELS;
-  if (!options.threads.every((t) => Number.isInteger(t) && t >= 1)) throw new Error('--threads: positive integers, e.g. 1,2');
+  if (!options.threads.every((t) => Number.isInteger(t) && t >= 1))
+    throw new Error('--threads: positive integers, e.g. 1,2');
   if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error('--runs: a positive integer');
   if (options.dtype !== 'float32' && options.dtype !== 'float16') throw new Error('--dtype: float32 or float16');
-  if (!Number.isInteger(options.largeRuns) || options.largeRuns < 1) throw new Error('--large-runs: a positive integer');
+  if (!Number.isInteger(options.largeRuns) || options.largeRuns < 1)
+    throw new Error('--large-runs: a positive integer');
   return options;
 }
 
@@ -100,7 +167,9 @@ function resolveModel(spec) {
   if (MODELS[spec]) return MODELS[spec]();
   const dir = path.resolve(spec);
   if (!existsSync(path.join(dir, 'manifest.json'))) {
-    throw new Error(`--models: ${spec} is neither a known model (${Object.keys(MODELS).join(', ')}) nor a folder with manifest.json`);
+    throw new Error(
+      `--models: ${spec} is neither a known model (${Object.keys(MODELS).join(', ')}) nor a folder with manifest.json`,
+    );
   }
   return { name: path.basename(dir), dir };
 }
@@ -159,8 +228,14 @@ async function pageLoad({ manifestUrl, dtype, threads, coldLoad, allowSoftwareGp
   const { createEngine } = await import('/clue/engine-harness.js');
   const out = { isolated: crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
   if (coldLoad) out.cacheCleared = await caches.delete('clue-models-v1');
-  window.__bench = { longTasks: [], createEngine, options: { manifestUrl, dtype, backends: { maxThreads: threads, allowSoftwareGpu } } };
-  new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__bench.longTasks.push(e.duration))).observe({ type: 'longtask' });
+  window.__bench = {
+    longTasks: [],
+    createEngine,
+    options: { manifestUrl, dtype, backends: { maxThreads: threads, allowSoftwareGpu } },
+  };
+  new PerformanceObserver((list) =>
+    list.getEntries().forEach((e) => window.__bench.longTasks.push(e.duration)),
+  ).observe({ type: 'longtask' });
   // A 256×240 slice of deterministic pseudo-random values (the cost does not depend on them).
   const values = new Float32Array(256 * 240);
   for (let i = 0; i < values.length; i++) values[i] = ((i * 2654435761) >>> 0) % 1000;
@@ -170,8 +245,22 @@ async function pageLoad({ manifestUrl, dtype, threads, coldLoad, allowSoftwareGp
     const engine = await createEngine(window.__bench.options);
     window.__bench.engine = engine;
     const info = engine.info;
-    out.info = { backend: info.backend, threads: info.threads, skipped: info.skipped, modelBytes: info.modelBytes, dtype: info.dtype, modelId: info.modelId };
-    out.load = { totalMs: performance.now() - started, loadMs: info.loadMs, sessionMs: info.sessionMs, fromCache: info.fromCache, networkBytes: info.networkBytes, cacheProblem: info.cacheProblem };
+    out.info = {
+      backend: info.backend,
+      threads: info.threads,
+      skipped: info.skipped,
+      modelBytes: info.modelBytes,
+      dtype: info.dtype,
+      modelId: info.modelId,
+    };
+    out.load = {
+      totalMs: performance.now() - started,
+      loadMs: info.loadMs,
+      sessionMs: info.sessionMs,
+      fromCache: info.fromCache,
+      networkBytes: info.networkBytes,
+      cacheProblem: info.cacheProblem,
+    };
   } catch (error) {
     out.error = `load: ${error.code ? `${error.code}: ` : ''}${error.message ?? error}`;
   }
@@ -196,7 +285,13 @@ async function pageFinish({ warmLoad }) {
     const started = performance.now();
     try {
       const again = await window.__bench.createEngine(window.__bench.options);
-      out.warm = { totalMs: performance.now() - started, loadMs: again.info.loadMs, sessionMs: again.info.sessionMs, fromCache: again.info.fromCache, networkBytes: again.info.networkBytes };
+      out.warm = {
+        totalMs: performance.now() - started,
+        loadMs: again.info.loadMs,
+        sessionMs: again.info.sessionMs,
+        fromCache: again.info.fromCache,
+        networkBytes: again.info.networkBytes,
+      };
       again.dispose();
     } catch (error) {
       out.warm = { error: `${error.code ? `${error.code}: ` : ''}${error.message ?? error}` };
@@ -207,13 +302,24 @@ async function pageFinish({ warmLoad }) {
 
 /** onnxruntime-node in its own process (bench/native.js), driven one run at a time. */
 function startNative({ file, manifest, threads }) {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bench', 'native.js'), file, String(threads), manifest.input.name, manifest.input.shape.join(',')],
-    { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(repoRoot, 'bench', 'native.js'),
+      file,
+      String(threads),
+      manifest.input.name,
+      manifest.input.shape.join(','),
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   const replies = [];
   const waiters = [];
   let stderr = '';
   let ended = null;
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     let message;
     try {
@@ -225,7 +331,10 @@ function startNative({ file, manifest, threads }) {
     else replies.push(message);
   });
   child.on('exit', (code, signal) => {
-    ended = { error: `onnxruntime-node exited (${signal ?? `code ${code}`}) ${stderr.trim().split('\n').slice(-2).join(' ')}`.trim() };
+    ended = {
+      error:
+        `onnxruntime-node exited (${signal ?? `code ${code}`}) ${stderr.trim().split('\n').slice(-2).join(' ')}`.trim(),
+    };
     for (const resolve of waiters.splice(0)) resolve(ended);
   });
   child.stdin.on('error', () => {}); // the process ended; the exit handler reports it
@@ -233,7 +342,9 @@ function startNative({ file, manifest, threads }) {
     next(timeoutMs) {
       if (replies.length) return Promise.resolve(replies.shift());
       if (ended) return Promise.resolve(ended);
-      return withTimeout(new Promise((resolve) => waiters.push(resolve)), timeoutMs, 'onnxruntime-node').catch((error) => ({ error: error.message }));
+      return withTimeout(new Promise((resolve) => waiters.push(resolve)), timeoutMs, 'onnxruntime-node').catch(
+        (error) => ({ error: error.message }),
+      );
     },
     send(command) {
       if (!ended) child.stdin.write(`${command}\n`);
@@ -249,7 +360,18 @@ function startNative({ file, manifest, threads }) {
  * side by side, their runs alternating (browser, native, browser, native, …) so that both see
  * the same machine load.
  */
-async function measurePair({ origin, profileDir, model, manifest, filePath, dtype, threads, runs, coldLoad, timeoutMs }) {
+async function measurePair({
+  origin,
+  profileDir,
+  model,
+  manifest,
+  filePath,
+  dtype,
+  threads,
+  runs,
+  coldLoad,
+  timeoutMs,
+}) {
   const browser = await launchChromiumProfile(profileDir);
   const sampler = { peak: null };
   const poll = setInterval(() => {
@@ -264,15 +386,23 @@ async function measurePair({ origin, profileDir, model, manifest, filePath, dtyp
     page.on('pageerror', (error) => log(`[pageerror] ${error.message}`));
     page.on('crash', () => log('[page crashed]'));
     await page.goto(`${origin}/`);
-    const inPage = (fn, arg) => withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} in Chromium (${threads} thread(s))`)
-      .catch((error) => ({ error: `browser: ${error.message.split('\n')[0]}` }));
-    const loaded = await inPage(pageLoad, { manifestUrl: `/${path.basename(model.dir)}/manifest.json`, dtype, threads, coldLoad });
+    const inPage = (fn, arg) =>
+      withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} in Chromium (${threads} thread(s))`).catch(
+        (error) => ({ error: `browser: ${error.message.split('\n')[0]}` }),
+      );
+    const loaded = await inPage(pageLoad, {
+      manifestUrl: `/${path.basename(model.dir)}/manifest.json`,
+      dtype,
+      threads,
+      coldLoad,
+    });
     Object.assign(web, loaded);
     nativeProcess = startNative({ file: filePath, manifest, threads });
     const ready = await nativeProcess.next(timeoutMs);
     if (ready.error) native.error = ready.error;
     else native.sessionMs = ready.sessionMs;
-    for (let k = 0; k <= runs; k++) { // k = 0: warm-up of both
+    for (let k = 0; k <= runs; k++) {
+      // k = 0: warm-up of both
       if (!web.error) {
         const timing = await inPage(pageRun);
         if (timing.error) web.error = timing.error;
@@ -321,25 +451,60 @@ async function measureSoftwareWebgpu({ origin, model, dtype, runs, timeoutMs, ba
   try {
     const page = await browser.newPage();
     await page.goto(`${origin}/`);
-    const inPage = (fn, arg) => withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} on WebGPU (software)`)
-      .catch((error) => ({ error: `browser: ${error.message.split('\n')[0]}` }));
-    const loaded = await inPage(pageLoad, { manifestUrl: `/${path.basename(model.dir)}/manifest.json`, dtype, threads: 1, coldLoad: false, allowSoftwareGpu: true });
+    const inPage = (fn, arg) =>
+      withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} on WebGPU (software)`).catch((error) => ({
+        error: `browser: ${error.message.split('\n')[0]}`,
+      }));
+    const loaded = await inPage(pageLoad, {
+      manifestUrl: `/${path.basename(model.dir)}/manifest.json`,
+      dtype,
+      threads: 1,
+      coldLoad: false,
+      allowSoftwareGpu: true,
+    });
     const context = { ...base, software_adapter: true, note };
     if (loaded.error || loaded.info?.backend !== 'webgpu') {
       const why = loaded.error ?? `the engine chose ${loaded.info?.backend} (${JSON.stringify(loaded.info?.skipped)})`;
-      return [record({ name: 'inference', backend: 'webgpu', runs: 0, error: why, ...context, note: `${note}; not executed: ${why}` })];
+      return [
+        record({
+          name: 'inference',
+          backend: 'webgpu',
+          runs: 0,
+          error: why,
+          ...context,
+          note: `${note}; not executed: ${why}`,
+        }),
+      ];
     }
     const times = [];
     for (let k = 0; k <= runs; k++) {
       const timing = await inPage(pageRun);
-      if (timing.error) return [record({ name: 'inference', backend: 'webgpu', runs: 0, error: timing.error, ...context, note: `${note}; ${timing.error}` })];
+      if (timing.error)
+        return [
+          record({
+            name: 'inference',
+            backend: 'webgpu',
+            runs: 0,
+            error: timing.error,
+            ...context,
+            note: `${note}; ${timing.error}`,
+          }),
+        ];
       if (k > 0) times.push(timing.inferenceMs);
     }
     log(`${model.name}: WebGPU on the software adapter, median ${round(median(times))} ms (${note})`);
-    return [record({
-      name: 'inference', backend: 'webgpu', median_ms: median(times), runs: times.length, ...context,
-      runs_ms: times.map((x) => round(x)), load_average: [load[0], loadAverage()[0]], session_ms: round(loaded.load.sessionMs),
-    })];
+    return [
+      record({
+        name: 'inference',
+        backend: 'webgpu',
+        median_ms: median(times),
+        runs: times.length,
+        ...context,
+        runs_ms: times.map((x) => round(x)),
+        load_average: [load[0], loadAverage()[0]],
+        session_ms: round(loaded.load.sessionMs),
+      }),
+    ];
   } finally {
     await browser.close();
   }
@@ -347,24 +512,46 @@ async function measureSoftwareWebgpu({ origin, model, dtype, runs, timeoutMs, ba
 
 function record(fields) {
   return {
-    name: fields.name, model: fields.model, backend: fields.backend, threads: fields.threads ?? null,
-    median_ms: round(fields.median_ms), runs: fields.runs ?? 0,
-    baseline_ms: round(fields.baseline_ms), ratio: fields.ratio === undefined ? (fields.median_ms && fields.baseline_ms ? round(fields.median_ms / fields.baseline_ms, 2) : null) : fields.ratio,
-    ...Object.fromEntries(Object.entries(fields).filter(([k]) => !['name', 'model', 'backend', 'threads', 'median_ms', 'runs', 'baseline_ms', 'ratio'].includes(k))),
+    name: fields.name,
+    model: fields.model,
+    backend: fields.backend,
+    threads: fields.threads ?? null,
+    median_ms: round(fields.median_ms),
+    runs: fields.runs ?? 0,
+    baseline_ms: round(fields.baseline_ms),
+    ratio:
+      fields.ratio === undefined
+        ? fields.median_ms && fields.baseline_ms
+          ? round(fields.median_ms / fields.baseline_ms, 2)
+          : null
+        : fields.ratio,
+    ...Object.fromEntries(
+      Object.entries(fields).filter(
+        ([k]) => !['name', 'model', 'backend', 'threads', 'median_ms', 'runs', 'baseline_ms', 'ratio'].includes(k),
+      ),
+    ),
   };
 }
 
 async function benchModel({ model, options, distDir, profileDir, records }) {
   const manifest = JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8'));
   // The file the engine picks (manifest.ts pickModelFile): the dtype asked for, else float32.
-  const file = manifest.files.find((f) => f.dtype === options.dtype) ?? manifest.files.find((f) => f.dtype === 'float32') ?? manifest.files[0];
+  const file =
+    manifest.files.find((f) => f.dtype === options.dtype) ??
+    manifest.files.find((f) => f.dtype === 'float32') ??
+    manifest.files[0];
   const filePath = path.join(model.dir, file.path);
   const sizeGiB = file.bytes / 1024 ** 3;
   // Files over 1 GiB (the real-size L/14) get fewer timed runs (--large-runs), said per record.
   const runs = file.bytes > 1024 ** 3 ? Math.min(options.runs, options.largeRuns) : options.runs;
   // Generous bounds, so a stuck run ends that measurement and not the bench.
   const timeoutFor = (threads) => Math.round((90 + sizeGiB * 300 + (runs + 1) * sizeGiB * 40) * 1000 * (2 / threads));
-  const base = { model: model.name, file: path.relative(repoRoot, filePath), model_bytes: file.bytes, dtype: file.dtype };
+  const base = {
+    model: model.name,
+    file: path.relative(repoRoot, filePath),
+    model_bytes: file.bytes,
+    dtype: file.dtype,
+  };
   let webgpuReported = false;
   // One server (one origin) for all thread counts: Cache Storage is per origin, so the second
   // browser session finds the model the first one cached.
@@ -372,9 +559,20 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
   try {
     for (const [index, threads] of options.threads.entries()) {
       const load = loadAverage();
-      log(`${model.name}: Chromium and onnxruntime-node, ${threads} thread(s), ${runs} runs each (load average ${load.join(' ')})`);
+      log(
+        `${model.name}: Chromium and onnxruntime-node, ${threads} thread(s), ${runs} runs each (load average ${load.join(' ')})`,
+      );
       const { web: browser, native } = await measurePair({
-        origin, profileDir, model, manifest, filePath, dtype: options.dtype, threads, runs, coldLoad: index === 0, timeoutMs: timeoutFor(threads),
+        origin,
+        profileDir,
+        model,
+        manifest,
+        filePath,
+        dtype: options.dtype,
+        threads,
+        runs,
+        coldLoad: index === 0,
+        timeoutMs: timeoutFor(threads),
       });
       const loadAfter = loadAverage();
       const context = { ...base, load_average: [load[0], loadAfter[0]] };
@@ -384,56 +582,125 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
         for (const skip of browser.info.skipped.filter((s) => s.backend !== 'wasm')) {
           // Said of the Chromium the WASM rows ran in (--disable-gpu); WebGPU's own row on the
           // software adapter follows the thread counts.
-          records.push(record({ name: 'inference', model: model.name, backend: skip.backend, threads: null, runs: 0, unavailable: `${skip.reason}${skip.backend === 'webgpu' ? ' (in the WASM rows\' Chromium, launched with --disable-gpu)' : ''}` }));
+          records.push(
+            record({
+              name: 'inference',
+              model: model.name,
+              backend: skip.backend,
+              threads: null,
+              runs: 0,
+              unavailable: `${skip.reason}${skip.backend === 'webgpu' ? " (in the WASM rows' Chromium, launched with --disable-gpu)" : ''}`,
+            }),
+          );
         }
         webgpuReported = true;
       }
       const backend = browser.info?.backend ?? 'wasm';
       if (browser.runs?.length) {
-        records.push(record({
-          name: 'inference', backend, threads: browser.info.threads, median_ms: median(browser.runs.map((t) => t.inferenceMs)),
-          runs: browser.runs.length, baseline_ms: nativeMedian, ...context,
-          runs_ms: browser.runs.map((t) => round(t.inferenceMs)), warmup_ms: round(browser.warmupMs),
-          preprocess_ms: round(median(browser.runs.map((t) => t.preprocessMs)), 2),
-          postprocess_ms: round(median(browser.runs.map((t) => t.postprocessMs)), 2),
-          slice_total_ms: round(median(browser.runs.map((t) => t.totalMs))),
-          main_thread_long_tasks_ms: browser.longTasksMs.map((x) => round(x)),
-        }));
+        records.push(
+          record({
+            name: 'inference',
+            backend,
+            threads: browser.info.threads,
+            median_ms: median(browser.runs.map((t) => t.inferenceMs)),
+            runs: browser.runs.length,
+            baseline_ms: nativeMedian,
+            ...context,
+            runs_ms: browser.runs.map((t) => round(t.inferenceMs)),
+            warmup_ms: round(browser.warmupMs),
+            preprocess_ms: round(median(browser.runs.map((t) => t.preprocessMs)), 2),
+            postprocess_ms: round(median(browser.runs.map((t) => t.postprocessMs)), 2),
+            slice_total_ms: round(median(browser.runs.map((t) => t.totalMs))),
+            main_thread_long_tasks_ms: browser.longTasksMs.map((x) => round(x)),
+          }),
+        );
       } else {
         const error = browser.error ? `${browser.error.stage}: ${browser.error.message}` : 'no runs';
-        records.push(record({ name: 'inference', backend, threads, runs: 0, baseline_ms: nativeMedian, error, ...context }));
+        records.push(
+          record({ name: 'inference', backend, threads, runs: 0, baseline_ms: nativeMedian, error, ...context }),
+        );
       }
-      records.push(record({
-        name: 'inference', backend: 'onnxruntime-node', threads, median_ms: nativeMedian, runs: native.runsMs?.length ?? 0, ...context,
-        ...(native.error ? { error: native.error } : { runs_ms: native.runsMs.map((x) => round(x)), warmup_ms: round(native.warmupMs) }),
-      }));
+      records.push(
+        record({
+          name: 'inference',
+          backend: 'onnxruntime-node',
+          threads,
+          median_ms: nativeMedian,
+          runs: native.runsMs?.length ?? 0,
+          ...context,
+          ...(native.error
+            ? { error: native.error }
+            : { runs_ms: native.runsMs.map((x) => round(x)), warmup_ms: round(native.warmupMs) }),
+        }),
+      );
       if (browser.load) {
-        records.push(record({
-          name: browser.load.fromCache ? 'load-warm' : 'load-cold', backend, threads, median_ms: browser.load.totalMs, runs: 1,
-          baseline_ms: native.sessionMs ?? null, ...context,
-          fetch_verify_ms: round(browser.load.loadMs), session_ms: round(browser.load.sessionMs),
-          network_bytes: browser.load.networkBytes, cache_problem: browser.load.cacheProblem,
-          note: `${browser.load.fromCache ? 'new browser session on the same profile, model from Cache Storage' : 'Cache Storage emptied first'}; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)`,
-        }));
+        records.push(
+          record({
+            name: browser.load.fromCache ? 'load-warm' : 'load-cold',
+            backend,
+            threads,
+            median_ms: browser.load.totalMs,
+            runs: 1,
+            baseline_ms: native.sessionMs ?? null,
+            ...context,
+            fetch_verify_ms: round(browser.load.loadMs),
+            session_ms: round(browser.load.sessionMs),
+            network_bytes: browser.load.networkBytes,
+            cache_problem: browser.load.cacheProblem,
+            note: `${browser.load.fromCache ? 'new browser session on the same profile, model from Cache Storage' : 'Cache Storage emptied first'}; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)`,
+          }),
+        );
       }
       if (browser.warm && !browser.warm.error) {
-        records.push(record({
-          name: 'load-warm', backend, threads, median_ms: browser.warm.totalMs, runs: 1, baseline_ms: native.sessionMs ?? null, ...context,
-          fetch_verify_ms: round(browser.warm.loadMs), session_ms: round(browser.warm.sessionMs), from_cache: browser.warm.fromCache,
-          network_bytes: browser.warm.networkBytes,
-          note: 'same page, engine created again (runtime already compiled), model from Cache Storage; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)',
-        }));
+        records.push(
+          record({
+            name: 'load-warm',
+            backend,
+            threads,
+            median_ms: browser.warm.totalMs,
+            runs: 1,
+            baseline_ms: native.sessionMs ?? null,
+            ...context,
+            fetch_verify_ms: round(browser.warm.loadMs),
+            session_ms: round(browser.warm.sessionMs),
+            from_cache: browser.warm.fromCache,
+            network_bytes: browser.warm.networkBytes,
+            note: 'same page, engine created again (runtime already compiled), model from Cache Storage; baseline: onnxruntime-node session creation from the file on disk (no fetch, no sha256)',
+          }),
+        );
       }
-      records.push(record({
-        name: 'memory-peak', backend, threads, runs: 1, ...context,
-        peak_mib: round(browser.rendererPeakRssMiB, 0), baseline_peak_mib: round(native.peakRssMiB, 0),
-        ratio: browser.rendererPeakRssMiB && native.peakRssMiB ? round(browser.rendererPeakRssMiB / native.peakRssMiB, 2) : null,
-        method: 'Chromium renderer process VmHWM (WASM heap of the engine worker + its pthreads, the model bytes in JS, page); baseline: onnxruntime-node process maxRSS',
-        ...(browser.error ? { error: browser.error } : {}),
-      }));
-      log(`${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`);
+      records.push(
+        record({
+          name: 'memory-peak',
+          backend,
+          threads,
+          runs: 1,
+          ...context,
+          peak_mib: round(browser.rendererPeakRssMiB, 0),
+          baseline_peak_mib: round(native.peakRssMiB, 0),
+          ratio:
+            browser.rendererPeakRssMiB && native.peakRssMiB
+              ? round(browser.rendererPeakRssMiB / native.peakRssMiB, 2)
+              : null,
+          method:
+            'Chromium renderer process VmHWM (WASM heap of the engine worker + its pthreads, the model bytes in JS, page); baseline: onnxruntime-node process maxRSS',
+          ...(browser.error ? { error: browser.error } : {}),
+        }),
+      );
+      log(
+        `${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`,
+      );
     }
-    records.push(...await measureSoftwareWebgpu({ origin, model, dtype: options.dtype, runs: Math.min(runs, 3), timeoutMs: timeoutFor(1), base }));
+    records.push(
+      ...(await measureSoftwareWebgpu({
+        origin,
+        model,
+        dtype: options.dtype,
+        runs: Math.min(runs, 3),
+        timeoutMs: timeoutFor(1),
+        base,
+      })),
+    );
   } finally {
     server.close();
   }
@@ -450,7 +717,10 @@ export function markdown(records, sessions) {
     '',
     'Sessions (the `run` column of each row):',
     '',
-    ...sessions.map((m, index) => `${index + 1}. ${m.date} on ${m.cpu} (${m.cores} cores), ${m.chromium}, onnxruntime-web/-node ${m.ort}: \`${m.command}\``),
+    ...sessions.map(
+      (m, index) =>
+        `${index + 1}. ${m.date} on ${m.cpu} (${m.cores} cores), ${m.chromium}, onnxruntime-web/-node ${m.ort}: \`${m.command}\``,
+    ),
     '',
     'Machines shared with other work: load average per row, 1-minute, before/after.',
     'Each row: the median of its `runs` timed runs, after 1 warm-up.',
@@ -473,7 +743,9 @@ export function markdown(records, sessions) {
       notes = `pre ${cell(r.preprocess_ms)} ms, post ${cell(r.postprocess_ms)} ms; main-thread tasks > 50 ms during runs: ${r.main_thread_long_tasks_ms.length}${longest ? ` (longest ${longest})` : ''}`;
     }
     const loadAvg = r.load_average ? r.load_average.join(' / ') : '';
-    lines.push(`| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${sessionNumber.get(r.measured) ?? '—'} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+    lines.push(
+      `| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${sessionNumber.get(r.measured) ?? '—'} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -508,7 +780,9 @@ async function main() {
       log(`viewer: click-to-overlay with ${viewerModel.name}`);
       const bundlesDir = path.join(work, 'bundles');
       cpSync(path.join(repoRoot, 'dist'), bundlesDir, { recursive: true });
-      records.push(...(await measureViewer({ model: viewerModel, bundlesDir, runs: options.quick ? 2 : options.runs, log })));
+      records.push(
+        ...(await measureViewer({ model: viewerModel, bundlesDir, runs: options.quick ? 2 : options.runs, log })),
+      );
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -516,16 +790,26 @@ async function main() {
 
   const chromiumVersion = (() => {
     try {
-      return execFileSync(CHROMIUM_PATH, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return execFileSync(CHROMIUM_PATH, ['--version'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       return 'Chromium (version unknown)';
     }
   })();
-  const ortVersion = JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8')).version;
+  const ortVersion = JSON.parse(
+    readFileSync(path.join(repoRoot, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8'),
+  ).version;
   const meta = {
-    date: new Date().toISOString(), command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-    cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, chromium: chromiumVersion, ort: ortVersion,
-    runs: options.runs, largeRuns: options.largeRuns,
+    date: new Date().toISOString(),
+    command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+    cores: os.cpus().length,
+    chromium: chromiumVersion,
+    ort: ortVersion,
+    runs: options.runs,
+    largeRuns: options.largeRuns,
   };
   for (const r of records) r.measured = meta.date;
   let sessions = [meta];
@@ -541,7 +825,9 @@ async function main() {
     const recordKey = (r) => `${r.name}:${modelKey(r)}:${r.backend}:${r.threads ?? '-'}`;
     const measured = new Set(records.map(recordKey));
     const viewerRan = records.some((r) => r.name.startsWith('click'));
-    const kept = (earlier.records ?? []).filter((r) => (r.name.startsWith('click') ? !viewerRan : !measured.has(recordKey(r))));
+    const kept = (earlier.records ?? []).filter((r) =>
+      r.name.startsWith('click') ? !viewerRan : !measured.has(recordKey(r)),
+    );
     const keptDates = new Set(kept.map((r) => r.measured));
     sessions = [...(earlier.sessions ?? []).filter((m) => keptDates.has(m.date)), meta];
     all = [...kept, ...records];

@@ -24,23 +24,30 @@ const browser = await launchChromium();
 try {
   const page = await browser.context.newPage();
   await page.goto(`${url}/clue?StudyInstanceUIDs=${study.StudyInstanceUID}`);
-  const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 120000, polling: 20 }).then((h) => h.jsonValue());
+  const waitFor = (fn, arg) =>
+    page.waitForFunction(fn, arg, { timeout: 120000, polling: 20 }).then((h) => h.jsonValue());
   await waitFor(displayedImage, null);
   const sops = await page.evaluate(() => {
     const s = window.services;
     const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
     // Count the frames the host renders on this viewport (Cornerstone's IMAGE_RENDERED).
     window.__framesRendered = 0;
-    vp.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => { window.__framesRendered++; });
+    vp.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => {
+      window.__framesRendered++;
+    });
     return vp.getImageIds().map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID);
   });
   const lesion = sops.indexOf(series.lesion.best.sop_instance_uid);
   const button = page.locator('[data-cy="clueRunOnSlice"]');
-  const settle = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  const settle = () =>
+    page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
   async function runAt(position) {
     await page.evaluate(jumpToSop, sops[position]);
     await settle();
-    const before = await page.evaluate(() => ({ runs: window.__clue.getState().modelRuns, frames: window.__framesRendered }));
+    const before = await page.evaluate(() => ({
+      runs: window.__clue.getState().modelRuns,
+      frames: window.__framesRendered,
+    }));
     await button.click();
     const durationMs = await waitFor((runs) => {
       const s = window.__clue.getState();
@@ -71,7 +78,11 @@ try {
     const ms = profile.timeDeltas[i] / 1000;
     total += ms;
     const frame = nodes.get(id).callFrame;
-    const owner = /\/plugins\/clue\//.test(frame.url) ? 'CLUE extension (ours)' : frame.url ? `host ${frame.url.split('/').pop()}` : frame.functionName;
+    const owner = /\/plugins\/clue\//.test(frame.url)
+      ? 'CLUE extension (ours)'
+      : frame.url
+        ? `host ${frame.url.split('/').pop()}`
+        : frame.functionName;
     owners.set(owner, (owners.get(owner) ?? 0) + ms);
     if (frame.functionName === 'drawImage') {
       const caller = nodes.get(parentOf.get(id))?.callFrame;
@@ -81,11 +92,15 @@ try {
   });
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`${clicks} clicks on new slices, model loaded:`);
-  console.log(`  our command (start → labelmap and heatmap written): median ${median(results.map((r) => r.durationMs)).toFixed(0)} ms`);
+  console.log(
+    `  our command (start → labelmap and heatmap written): median ${median(results.map((r) => r.durationMs)).toFixed(0)} ms`,
+  );
   console.log(`  frames the host rendered per click: ${results.map((r) => r.frames).join(', ')}`);
   console.log(`  main thread, ${total.toFixed(0)} ms profiled (self time by owner, ms):`);
-  for (const [owner, ms] of [...owners.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${ms.toFixed(0).padStart(6)}  ${owner}`);
-  for (const [caller, ms] of copyCallers) console.log(`  drawImage (canvas copy) ${ms.toFixed(0)} ms, called by ${caller}`);
+  for (const [owner, ms] of [...owners.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8))
+    console.log(`    ${ms.toFixed(0).padStart(6)}  ${owner}`);
+  for (const [caller, ms] of copyCallers)
+    console.log(`  drawImage (canvas copy) ${ms.toFixed(0)} ms, called by ${caller}`);
 } finally {
   await browser.close();
   server.close();

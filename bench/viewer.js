@@ -26,23 +26,31 @@ const round = (x) => (x === null || x === undefined ? null : +x.toFixed(1));
 export function demoSeries(demoDataDir, contrasts = ['flair', 't1']) {
   const index = JSON.parse(readFileSync(path.join(demoDataDir, 'index.json'), 'utf8'));
   const study = index.studies?.find((s) => s.lesion === true);
-  const pick = (contrast) => study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
+  const pick = (contrast) =>
+    study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
   const series = contrasts.map(pick).find(Boolean);
-  if (!study || !series) throw new Error(`${demoDataDir}/index.json: no lesion study with an axial lesion series (run scripts/setup.sh test)`);
+  if (!study || !series)
+    throw new Error(
+      `${demoDataDir}/index.json: no lesion study with an axial lesion series (run scripts/setup.sh test)`,
+    );
   return { study, series };
 }
 
 /** SOP instance UIDs of the series' images in viewport order, read from the page. */
 function seriesSops() {
   const services = window.services;
-  const vp = services.cornerstoneViewportService.getCornerstoneViewport(services.viewportGridService.getActiveViewportId());
+  const vp = services.cornerstoneViewportService.getCornerstoneViewport(
+    services.viewportGridService.getActiveViewportId(),
+  );
   return vp.getImageIds().map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID ?? null);
 }
 
 export async function measureViewer({ model, bundlesDir, runs, log }) {
   const modelsDir = path.dirname(model.dir);
   const modelUrl = `/models/${path.basename(model.dir)}/manifest.json`;
-  const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', bundlesDir, modelsDir, modelUrl } });
+  const { settings } = loadSettings({
+    overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', bundlesDir, modelsDir, modelUrl },
+  });
   const { study, series } = demoSeries(settings.demoDataDir);
   const server = await createClueServer(settings);
   const { url } = await server.listen();
@@ -55,19 +63,31 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
     // Main-thread tasks over 50 ms, from the start (the issue's target: none during a run).
     await page.addInitScript(() => {
       window.__benchLongTasks = [];
-      new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__benchLongTasks.push({ at: e.startTime, ms: e.duration })))
-        .observe({ type: 'longtask', buffered: true });
+      new PerformanceObserver((list) =>
+        list.getEntries().forEach((e) => window.__benchLongTasks.push({ at: e.startTime, ms: e.duration })),
+      ).observe({ type: 'longtask', buffered: true });
       // When the click reaches the page (capture phase, before the host's handlers).
-      document.addEventListener('click', (event) => { window.__benchClickAt = event.timeStamp; }, true);
+      document.addEventListener(
+        'click',
+        (event) => {
+          window.__benchClickAt = event.timeStamp;
+        },
+        true,
+      );
     });
     await page.goto(`${url}/clue?StudyInstanceUIDs=${study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS });
-    const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: STEP_TIMEOUT_MS, polling: 20 }).then((h) => h.jsonValue());
+    const waitFor = (fn, arg) =>
+      page.waitForFunction(fn, arg, { timeout: STEP_TIMEOUT_MS, polling: 20 }).then((h) => h.jsonValue());
     const shown = await waitFor(displayedImage, null);
     if (shown.seriesInstanceUID !== series.SeriesInstanceUID) {
-      await page.locator(`[data-cy="study-browser-thumbnail"][data-series="${series.SeriesNumber}"]`).dblclick({ timeout: STEP_TIMEOUT_MS });
+      await page
+        .locator(`[data-cy="study-browser-thumbnail"][data-series="${series.SeriesNumber}"]`)
+        .dblclick({ timeout: STEP_TIMEOUT_MS });
       await waitFor((uid) => {
         const services = window.services;
-        const vp = services?.cornerstoneViewportService.getCornerstoneViewport(services.viewportGridService.getActiveViewportId());
+        const vp = services?.cornerstoneViewportService.getCornerstoneViewport(
+          services.viewportGridService.getActiveViewportId(),
+        );
         const id = vp?.getCurrentImageId?.();
         const display = id && window.cornerstone.metaData.get('generalSeriesModule', id);
         return display?.seriesInstanceUID === uid ? true : null;
@@ -76,15 +96,27 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
     const sops = await page.evaluate(seriesSops);
     const lesionIndex = sops.indexOf(series.lesion.best.sop_instance_uid);
     // The lesion slice, then its neighbours: every click computes a slice not computed before.
-    const order = [0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5].map((d) => lesionIndex + d).filter((i) => i >= 0 && i < sops.length);
+    const order = [0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5]
+      .map((d) => lesionIndex + d)
+      .filter((i) => i >= 0 && i < sops.length);
     const button = page.locator(`[data-cy="${RUN_BUTTON_ID}"]`);
     await button.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
     const clicks = [];
     for (const index of order.slice(0, runs + 1)) {
       const sop = sops[index];
       await page.evaluate(jumpToSop, sop);
-      await waitFor((uid) => (window.cornerstone.metaData.get('instance', window.services.cornerstoneViewportService
-        .getCornerstoneViewport(window.services.viewportGridService.getActiveViewportId()).getCurrentImageId())?.SOPInstanceUID === uid ? true : null), sop);
+      await waitFor(
+        (uid) =>
+          window.cornerstone.metaData.get(
+            'instance',
+            window.services.cornerstoneViewportService
+              .getCornerstoneViewport(window.services.viewportGridService.getActiveViewportId())
+              .getCurrentImageId(),
+          )?.SOPInstanceUID === uid
+            ? true
+            : null,
+        sop,
+      );
       // Let the new slice's render finish (two frames), so the click starts from a settled page.
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
       // Timestamps of the store's status as seen by a 4 ms interval in the page (it runs only
@@ -108,20 +140,29 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
       const state = await waitFor((runsBefore) => {
         const s = window.__clue.getState();
         if (s.status === 'error') return { error: s.error };
-        return s.status === 'done' && s.modelRuns > runsBefore && s.lastResult ? { ...s, seenAt: performance.now() } : null;
+        return s.status === 'done' && s.modelRuns > runsBefore && s.lastResult
+          ? { ...s, seenAt: performance.now() }
+          : null;
       }, before.runs);
       if (state.error) throw new Error(`the run failed in the viewer: ${state.error}`);
       const clickStart = await page.evaluate(() => window.__benchClickAt);
       const watch = await page.evaluate(() => window.__benchWatch);
-      const tasks = await page.evaluate((since) => window.__benchLongTasks.filter((t) => t.at + t.ms >= since).map((t) => [t.at - since, t.ms]), clickStart);
+      const tasks = await page.evaluate(
+        (since) => window.__benchLongTasks.filter((t) => t.at + t.ms >= since).map((t) => [t.at - since, t.ms]),
+        clickStart,
+      );
       const longTasks = tasks.map(([, ms]) => ms);
       const t = state.lastResult.timings;
       clicks.push({
-        durationMs: state.lastResult.durationMs, observedMs: state.seenAt - clickStart,
+        durationMs: state.lastResult.durationMs,
+        observedMs: state.seenAt - clickStart,
         clickToRunningMs: watch.runningAt === null ? null : watch.runningAt - clickStart,
         clickToDoneMs: watch.doneAt === null ? null : watch.doneAt - clickStart,
-        modelMs: t.preprocessMs + t.inferenceMs + t.postprocessMs, inferenceMs: t.inferenceMs, longTasks,
-        model: state.model, imageId: state.lastResult.imageId,
+        modelMs: t.preprocessMs + t.inferenceMs + t.postprocessMs,
+        inferenceMs: t.inferenceMs,
+        longTasks,
+        model: state.model,
+        imageId: state.lastResult.imageId,
         // Long tasks as [start after the click, duration] in ms.
         tasks: tasks.map(([at, ms]) => [round(at), round(ms)]),
       });
@@ -139,24 +180,52 @@ export async function measureViewer({ model, bundlesDir, runs, log }) {
       const extension = median(list.map((c) => c.durationMs));
       const longest = longTasks.length ? Math.max(...longTasks) : 0;
       records.push({
-        name, ...base, load_average: [loadBefore, loadAverage()], median_ms: round(figure), runs: list.length, baseline_ms: round(modelMs), ratio: +(figure / modelMs).toFixed(2),
-        overhead_ms: round(figure - modelMs), extension_duration_ms: round(extension),
+        name,
+        ...base,
+        load_average: [loadBefore, loadAverage()],
+        median_ms: round(figure),
+        runs: list.length,
+        baseline_ms: round(modelMs),
+        ratio: +(figure / modelMs).toFixed(2),
+        overhead_ms: round(figure - modelMs),
+        extension_duration_ms: round(extension),
         click_to_command_ms: round(median(list.map((c) => c.clickToRunningMs ?? NaN))),
-        runs_ms: list.map((c) => round(doneMs(c))), main_thread_long_tasks_ms: longTasks.map(round),
+        runs_ms: list.map((c) => round(doneMs(c))),
+        main_thread_long_tasks_ms: longTasks.map(round),
         clicks: list.map((c) => ({
-          click_to_done_ms: round(doneMs(c)), extension_duration_ms: round(c.durationMs), model_ms: round(c.modelMs),
-          click_to_command_ms: round(c.clickToRunningMs), long_tasks: c.tasks, model_load_ms: round(c.model.loadMs),
+          click_to_done_ms: round(doneMs(c)),
+          extension_duration_ms: round(c.durationMs),
+          model_ms: round(c.modelMs),
+          click_to_command_ms: round(c.clickToRunningMs),
+          long_tasks: c.tasks,
+          model_load_ms: round(c.model.loadMs),
         })),
-        note: `${note}; click → done seen ${round(figure)} ms = worker pre+inference+post ${round(modelMs)} ms + ${round(figure - modelMs)} ms` +
+        note:
+          `${note}; click → done seen ${round(figure)} ms = worker pre+inference+post ${round(modelMs)} ms + ${round(figure - modelMs)} ms` +
           ` (target ≤ +100); extension's durationMs (command start → written) ${round(extension)} ms;` +
           ` main-thread tasks > 50 ms: ${longTasks.length}${longest ? ` (longest ${round(longest)})` : ''}`,
       });
     };
-    summarise('click-to-overlay-first', clicks.slice(0, 1), `first click, loads the model (fetch/cache+sha256 ${round(clicks[0].model.loadMs)} ms, then session)`);
+    summarise(
+      'click-to-overlay-first',
+      clicks.slice(0, 1),
+      `first click, loads the model (fetch/cache+sha256 ${round(clicks[0].model.loadMs)} ms, then session)`,
+    );
     if (clicks.length > 1) summarise('click-to-overlay', clicks.slice(1), 'new slice each click, model loaded');
-    log(`viewer: first click ${round(doneMs(clicks[0]))} ms; then median ${clicks.length > 1 ? round(median(clicks.slice(1).map(doneMs))) : '—'} ms`);
+    log(
+      `viewer: first click ${round(doneMs(clicks[0]))} ms; then median ${clicks.length > 1 ? round(median(clicks.slice(1).map(doneMs))) : '—'} ms`,
+    );
   } catch (error) {
-    records.push({ name: 'click-to-overlay', ...base, median_ms: null, runs: 0, baseline_ms: null, ratio: null, error: error.message.split('\n')[0], note: `not measured: ${error.message.split('\n')[0]}` });
+    records.push({
+      name: 'click-to-overlay',
+      ...base,
+      median_ms: null,
+      runs: 0,
+      baseline_ms: null,
+      ratio: null,
+      error: error.message.split('\n')[0],
+      note: `not measured: ${error.message.split('\n')[0]}`,
+    });
     log(`viewer: failed: ${error.message.split('\n')[0]}`);
   } finally {
     await browser.close();

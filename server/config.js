@@ -171,7 +171,9 @@ function validate(s) {
   let pacsWadoUriUrl = '';
   if (s.dataSource === 'dicomweb') {
     if (!s.pacsUrl) {
-      throw new ConfigError('pacsUrl: required when dataSource is "dicomweb" (the DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web)');
+      throw new ConfigError(
+        'pacsUrl: required when dataSource is "dicomweb" (the DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web)',
+      );
     }
     pacsUrl = httpUrl('pacsUrl', s.pacsUrl);
     if (s.pacsWadoUriUrl) pacsWadoUriUrl = httpUrl('pacsWadoUriUrl', s.pacsWadoUriUrl);

@@ -38,10 +38,14 @@ export function freePort() {
 /** Throws a clear error when Orthanc or its DICOMweb plugin is not installed. */
 export function checkOrthancInstalled({ binary = ORTHANC_BINARY, plugin = DICOMWEB_PLUGIN } = {}) {
   if (!existsSync(binary)) {
-    throw new OrthancError(`${binary}: Orthanc is not installed — as root: apt-get install orthanc orthanc-dicomweb (or run scripts/setup.sh test)`);
+    throw new OrthancError(
+      `${binary}: Orthanc is not installed — as root: apt-get install orthanc orthanc-dicomweb (or run scripts/setup.sh test)`,
+    );
   }
   if (!existsSync(plugin)) {
-    throw new OrthancError(`${plugin}: Orthanc's DICOMweb plugin is not installed — as root: apt-get install orthanc-dicomweb`);
+    throw new OrthancError(
+      `${plugin}: Orthanc's DICOMweb plugin is not installed — as root: apt-get install orthanc-dicomweb`,
+    );
   }
 }
 
@@ -53,7 +57,13 @@ function delay(ms) {
  * Starts Orthanc and waits (bounded) until its REST API answers.
  * Returns { url, dicomWebUrl, wadoUriUrl, port, stop() }.
  */
-export async function startOrthanc({ port, timeoutMs = 30000, log = () => {}, binary = ORTHANC_BINARY, plugin = DICOMWEB_PLUGIN } = {}) {
+export async function startOrthanc({
+  port,
+  timeoutMs = 30000,
+  log = () => {},
+  binary = ORTHANC_BINARY,
+  plugin = DICOMWEB_PLUGIN,
+} = {}) {
   checkOrthancInstalled({ binary, plugin });
   const httpPort = port ?? (await freePort());
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'clue-orthanc-'));
@@ -119,7 +129,9 @@ export async function startOrthanc({ port, timeoutMs = 30000, log = () => {}, bi
   for (;;) {
     if (exited) {
       await instance.stop();
-      throw new OrthancError(`Orthanc exited during start-up (code ${exited.code}, signal ${exited.signal}${exited.error ? `, ${exited.error.message}` : ''}):\n${output}`);
+      throw new OrthancError(
+        `Orthanc exited during start-up (code ${exited.code}, signal ${exited.signal}${exited.error ? `, ${exited.error.message}` : ''}):\n${output}`,
+      );
     }
     try {
       const res = await fetch(`${url}/system`, { signal: AbortSignal.timeout(2000) });
@@ -165,7 +177,10 @@ export async function uploadDicomFolder(orthancUrl, dir, { concurrency = 4 } = {
         headers: { 'Content-Type': 'application/dicom' },
         body,
       });
-      if (!res.ok) throw new OrthancError(`${file}: Orthanc rejected the upload (HTTP ${res.status}: ${(await res.text()).slice(0, 300)})`);
+      if (!res.ok)
+        throw new OrthancError(
+          `${file}: Orthanc rejected the upload (HTTP ${res.status}: ${(await res.text()).slice(0, 300)})`,
+        );
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));

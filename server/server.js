@@ -41,8 +41,14 @@ const ISOLATION_HEADERS = {
 
 // Hop-by-hop headers are per connection and must not be forwarded by a proxy.
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
-  'transfer-encoding', 'upgrade',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
 ]);
 
 export class ServerSetupError extends Error {}
@@ -93,7 +99,9 @@ function sendFile(req, res, file, fileStats) {
   }
   res.writeHead(200, headers);
   if (req.method === 'HEAD') return res.end();
-  createReadStream(file).on('error', () => res.destroy()).pipe(res);
+  createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 /**
@@ -157,12 +165,15 @@ function proxyTo(upstreamBase, req, res, subpath) {
 export async function createClueServer(settings, { log = () => {} } = {}) {
   const viewerIndex = path.join(settings.viewerDir, 'index.html');
   if (!existsSync(viewerIndex)) {
-    throw new ServerSetupError(`${viewerIndex}: the prebuilt OHIF viewer is missing — run \`bash scripts/setup.sh demo\``);
+    throw new ServerSetupError(
+      `${viewerIndex}: the prebuilt OHIF viewer is missing — run \`bash scripts/setup.sh demo\``,
+    );
   }
   for (const bundleUrl of [settings.extensionUrl, settings.modeUrl]) {
     if (!bundleUrl.startsWith(BUNDLES_PREFIX)) continue;
     const file = path.join(settings.bundlesDir, bundleUrl.slice(BUNDLES_PREFIX.length));
-    if (!existsSync(file)) log(`warning: ${file} is missing — run \`npm run build\`; the viewer will fail to load our mode`);
+    if (!existsSync(file))
+      log(`warning: ${file} is missing — run \`npm run build\`; the viewer will fail to load our mode`);
   }
 
   let dicomWeb;
@@ -170,7 +181,9 @@ export async function createClueServer(settings, { log = () => {} } = {}) {
   let wadoUriBase;
   if (settings.dataSource === 'static') {
     if (!existsSync(settings.staticDicomDir)) {
-      throw new ServerSetupError(`${settings.staticDicomDir}: demo DICOM files are missing — run \`bash scripts/setup.sh demo\` (it generates them)`);
+      throw new ServerSetupError(
+        `${settings.staticDicomDir}: demo DICOM files are missing — run \`bash scripts/setup.sh demo\` (it generates them)`,
+      );
     }
     const index = await buildDicomIndex(settings.staticDicomDir);
     log(`static DICOMweb: ${index.studies.size} studies, ${index.fileCount} instances from ${settings.staticDicomDir}`);
@@ -204,9 +217,12 @@ export async function createClueServer(settings, { log = () => {} } = {}) {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'read-only\n');
     if (pathname === '/app-config.js') return sendText(res, 200, appConfigText, 'text/javascript; charset=utf-8');
-    if (pathname.startsWith(BUNDLES_PREFIX)) return serveFrom(settings.bundlesDir, req, res, pathname.slice(BUNDLES_PREFIX.length));
-    if (pathname.startsWith('/demo-data/')) return serveFrom(settings.demoDataDir, req, res, pathname.slice('/demo-data/'.length));
-    if (pathname.startsWith('/models/')) return serveFrom(settings.modelsDir, req, res, pathname.slice('/models/'.length));
+    if (pathname.startsWith(BUNDLES_PREFIX))
+      return serveFrom(settings.bundlesDir, req, res, pathname.slice(BUNDLES_PREFIX.length));
+    if (pathname.startsWith('/demo-data/'))
+      return serveFrom(settings.demoDataDir, req, res, pathname.slice('/demo-data/'.length));
+    if (pathname.startsWith('/models/'))
+      return serveFrom(settings.modelsDir, req, res, pathname.slice('/models/'.length));
 
     const file = safeJoin(settings.viewerDir, pathname);
     const fileStats = file && (await fileStat(file));
@@ -234,9 +250,13 @@ export async function createClueServer(settings, { log = () => {} } = {}) {
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', (err) => {
-          reject(err.code === 'EADDRINUSE'
-            ? new ServerSetupError(`port ${settings.port} on ${settings.host} is in use — pick another with --port or CLUE_PORT`)
-            : err);
+          reject(
+            err.code === 'EADDRINUSE'
+              ? new ServerSetupError(
+                  `port ${settings.port} on ${settings.host} is in use — pick another with --port or CLUE_PORT`,
+                )
+              : err,
+          );
         });
         server.listen(settings.port, settings.host, () => {
           const { port } = server.address();

@@ -30,8 +30,9 @@ export function pickDemoEntry(demoDataDir) {
   const studies = Array.isArray(index.studies) ? index.studies : [];
   const study = studies.find((s) => s.lesion === true) ?? studies[0];
   if (!study?.StudyInstanceUID) return null;
-  const series = (Array.isArray(study.series) ? study.series : [])
-    .find((s) => s.contrast === 't1' && s.view === 'axial' && s.lesion?.best?.sop_instance_uid);
+  const series = (Array.isArray(study.series) ? study.series : []).find(
+    (s) => s.contrast === 't1' && s.view === 'axial' && s.lesion?.best?.sop_instance_uid,
+  );
   return {
     studyInstanceUID: study.StudyInstanceUID,
     seriesInstanceUID: series?.SeriesInstanceUID ?? null,
@@ -92,7 +93,8 @@ async function main() {
     throw err;
   });
 
-  const source = settings.dataSource === 'static' ? 'embedded static DICOMweb (demo files)' : `DICOMweb PACS ${settings.pacsUrl}`;
+  const source =
+    settings.dataSource === 'static' ? 'embedded static DICOMweb (demo files)' : `DICOMweb PACS ${settings.pacsUrl}`;
   console.log(`\nCLUE for OHIF is running on ${url} — studies from the ${source}.`);
   const entry = pickDemoEntry(settings.demoDataDir);
   if (entry) {
@@ -117,8 +119,12 @@ async function main() {
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   main().catch((err) => {
-    const known = err instanceof ConfigError || err instanceof ServerSetupError || err instanceof OrthancError || err instanceof DicomIndexError;
-    console.error(`[clue] ${known ? err.message : err.stack ?? err}`);
+    const known =
+      err instanceof ConfigError ||
+      err instanceof ServerSetupError ||
+      err instanceof OrthancError ||
+      err instanceof DicomIndexError;
+    console.error(`[clue] ${known ? err.message : (err.stack ?? err)}`);
     process.exit(known ? 2 : 1);
   });
 }

@@ -15,16 +15,30 @@ const NATIVE_SYNTAXES = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
 const BINARY_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
 
 const STUDY_TAGS = [
-  '00080005', '00080020', '00080030', '00080050', '00080090', '00081030', '00100010',
-  '00100020', '00100030', '00100040', '0020000D', '00200010',
+  '00080005',
+  '00080020',
+  '00080030',
+  '00080050',
+  '00080090',
+  '00081030',
+  '00100010',
+  '00100020',
+  '00100030',
+  '00100040',
+  '0020000D',
+  '00200010',
 ];
-const SERIES_TAGS = [
-  '00080005', '00080021', '00080031', '00080060', '0008103E', '0020000D', '0020000E',
-  '00200011',
-];
+const SERIES_TAGS = ['00080005', '00080021', '00080031', '00080060', '0008103E', '0020000D', '0020000E', '00200011'];
 const INSTANCE_TAGS = [
-  '00080005', '00080016', '00080018', '0020000D', '0020000E', '00200013', '00280008',
-  '00280010', '00280011',
+  '00080005',
+  '00080016',
+  '00080018',
+  '0020000D',
+  '0020000E',
+  '00200013',
+  '00280008',
+  '00280010',
+  '00280011',
 ];
 // QIDO attribute keywords OHIF (and people) use, mapped to tags.
 const KEYWORD_TAGS = {
@@ -180,7 +194,7 @@ function metadataOf(study, series, instance) {
 // --- QIDO matching: exact, list (comma/backslash), wildcard (*, ?), and date ranges.
 function valueStrings(element) {
   if (!element?.Value) return [];
-  return element.Value.map((v) => (v && typeof v === 'object' ? v.Alphabetic ?? '' : String(v)));
+  return element.Value.map((v) => (v && typeof v === 'object' ? (v.Alphabetic ?? '') : String(v)));
 }
 
 function matches(json, filters) {
@@ -190,7 +204,13 @@ function matches(json, filters) {
       const [from, to] = wanted.split('-');
       if (!values.some((v) => (!from || v >= from) && (!to || v <= to))) return false;
     } else if (/[*?]/.test(wanted)) {
-      const re = new RegExp(`^${wanted.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+      const re = new RegExp(
+        `^${wanted
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+        'i',
+      );
       if (!values.some((v) => re.test(v))) return false;
     } else {
       const options = wanted.split(/[,\\]/);
@@ -232,7 +252,9 @@ function sendMultipart(res, parts, type) {
   const boundary = `clue-${Math.random().toString(16).slice(2)}${Date.now().toString(16)}`;
   const chunks = [];
   for (const part of parts) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${part.contentType}\r\nContent-Length: ${part.body.length}\r\n\r\n`));
+    chunks.push(
+      Buffer.from(`--${boundary}\r\nContent-Type: ${part.contentType}\r\nContent-Length: ${part.body.length}\r\n\r\n`),
+    );
     chunks.push(part.body, Buffer.from('\r\n'));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -304,7 +326,8 @@ export function createStaticDicomWeb(index) {
     }
     const study = findStudy(parts[1]);
     if (!study) return sendError(res, 404, `unknown study ${parts[1]}`);
-    if (parts.length === 2) return sendError(res, 406, 'retrieving a whole study is not supported; use /metadata or /series');
+    if (parts.length === 2)
+      return sendError(res, 406, 'retrieving a whole study is not supported; use /metadata or /series');
     if (parts[2] === 'metadata' && parts.length === 3) {
       const all = [];
       for (const series of study.series.values()) {
@@ -320,11 +343,16 @@ export function createStaticDicomWeb(index) {
     const series = study.series.get(parts[3]);
     if (!series) return sendError(res, 404, `unknown series ${parts[3]}`);
     if (parts.length === 5 && parts[4] === 'metadata') {
-      return sendJson(res, [...series.instances.values()].map((i) => metadataOf(study, series, i)));
+      return sendJson(
+        res,
+        [...series.instances.values()].map((i) => metadataOf(study, series, i)),
+      );
     }
     if (parts[4] !== 'instances') return sendError(res, 404, `not a DICOMweb resource: ${url.pathname}`);
     if (parts.length === 5) {
-      const list = [...series.instances.values()].map((i) => instanceAttributes(study, series, i)).filter((j) => matches(j, filters));
+      const list = [...series.instances.values()]
+        .map((i) => instanceAttributes(study, series, i))
+        .filter((j) => matches(j, filters));
       return sendJson(res, page(list, q));
     }
     const instance = series.instances.get(parts[5]);
@@ -344,7 +372,11 @@ export function createStaticDicomWeb(index) {
     }
     if (parts.length === 8 && parts[6] === 'frames') {
       if (!NATIVE_SYNTAXES.has(instance.transferSyntax)) {
-        return sendError(res, 406, `frames of transfer syntax ${instance.transferSyntax} are not served (uncompressed only)`);
+        return sendError(
+          res,
+          406,
+          `frames of transfer syntax ${instance.transferSyntax} are not served (uncompressed only)`,
+        );
       }
       const numbers = parts[7].split(',').map(Number);
       if (numbers.some((n) => !Number.isInteger(n))) return sendError(res, 400, `bad frame list ${parts[7]}`);
@@ -356,7 +388,11 @@ export function createStaticDicomWeb(index) {
         return sendError(res, err instanceof RangeError ? 404 : 500, err.message);
       }
       const contentType = `application/octet-stream; transfer-syntax=${instance.transferSyntax}`;
-      return sendMultipart(res, bodies.map((body) => ({ contentType, body })), 'application/octet-stream');
+      return sendMultipart(
+        res,
+        bodies.map((body) => ({ contentType, body })),
+        'application/octet-stream',
+      );
     }
     return sendError(res, 404, `not a DICOMweb resource: ${url.pathname}`);
   };

@@ -5,12 +5,39 @@ import { COMMANDS } from './ids';
 import { ClueInputError, messageForUser } from './errors';
 import { createMapperRegistry, isAbortError, type MapperRegistry, type SliceMapper } from './sliceMapper';
 import { createResultsActions, type ResultsActions } from './resultsActions';
-import { IDLE_SERIES, INITIAL_COMPARISON, INITIAL_SAVE, initialModelState, type ClueStore, type ModelState, type SliceResult } from './state';
+import {
+  IDLE_SERIES,
+  INITIAL_COMPARISON,
+  INITIAL_SAVE,
+  initialModelState,
+  type ClueStore,
+  type ModelState,
+  type SliceResult,
+} from './state';
 import { getHostLibraries, type HostLibraries } from './viewer/hostLibraries';
 import type { HostDisplaySet, HostExtensionParams, HostStackViewport } from './viewer/hostTypes';
-import { createHeatmapOverlays, imageWorldCorners, type HeatmapOverlays, type OverlayDrawRecord } from './viewer/heatmapOverlay';
-import { ensureClueLabelmap, notifyLabelmapChanged, removeClueSegmentations, writeMapToLabelmap, writeMapToPlane } from './viewer/labelmap';
-import { displayedView, getViewportDisplaySet, loadImageOrExplain, readDisplayedSliceLoaded, readImageValues, resolveViewportId, type DisplayedSlice } from './viewer/readSlice';
+import {
+  createHeatmapOverlays,
+  imageWorldCorners,
+  type HeatmapOverlays,
+  type OverlayDrawRecord,
+} from './viewer/heatmapOverlay';
+import {
+  ensureClueLabelmap,
+  notifyLabelmapChanged,
+  removeClueSegmentations,
+  writeMapToLabelmap,
+  writeMapToPlane,
+} from './viewer/labelmap';
+import {
+  displayedView,
+  getViewportDisplaySet,
+  loadImageOrExplain,
+  readDisplayedSliceLoaded,
+  readImageValues,
+  resolveViewportId,
+  type DisplayedSlice,
+} from './viewer/readSlice';
 import { heldByMasks, isPlaneKey, planeWorldCorners, type PlaneSource } from './viewer/volumePlane';
 import { checkDomain, outsideFindings } from './workflow/domain';
 import { checkNotBlank, constantValue, engineErrorMessage } from './workflow/messages';
@@ -48,7 +75,10 @@ export interface OverlayInspection {
 }
 
 /** One slice's pixels, ready for the model: a displayed slice, or a series image read by id. */
-type SliceInput = Pick<DisplayedSlice, 'viewportId' | 'displaySet' | 'imageId' | 'plane' | 'rows' | 'columns' | 'values' | 'modalityLut' | 'attributes'>;
+type SliceInput = Pick<
+  DisplayedSlice,
+  'viewportId' | 'displaySet' | 'imageId' | 'plane' | 'rows' | 'columns' | 'values' | 'modalityLut' | 'attributes'
+>;
 
 /** Runs `task` when the browser is idle (tests pass their own). */
 export type IdleScheduler = (task: () => void) => void;
@@ -73,7 +103,9 @@ export function createClueActions(
     // Only maps whose segmentation the user has not removed; image results only (a
     // reformatted MPR plane's map lies across many source images, which exports and the
     // ground-truth comparison, per source image, do not describe).
-    return results.list(displaySetInstanceUID).filter((kept) => !kept.plane && services.segmentationService.getSegmentation(kept.summary.segmentationId));
+    return results
+      .list(displaySetInstanceUID)
+      .filter((kept) => !kept.plane && services.segmentationService.getSegmentation(kept.summary.segmentationId));
   });
   // Each run or series run is a job; a new one aborts the previous, and a job that is no
   // longer the current one never writes, so two quick runs never both write.
@@ -114,19 +146,36 @@ export function createClueActions(
       setModel({ ...initialModelState(url), status: 'loading', phase: 'manifest' });
     }
     try {
-      const mapper = await registry.get(url, (p) => setModel({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }));
+      const mapper = await registry.get(url, (p) =>
+        setModel({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
+      );
       if (store.getState().model.status !== 'ready') {
         const info = mapper.info;
         setModel({
-          status: 'ready', phase: null, modelId: info.modelId, modelVersion: info.modelVersion, domain: info.manifest.domain ?? null,
-          sha256: info.sha256, backend: info.backend,
-          threads: info.threads, skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),
-          fromCache: info.fromCache, networkBytes: info.networkBytes, modelBytes: info.modelBytes,
-          loadMs: Math.round(info.totalMs), cacheProblem: info.cacheProblem, error: null,
+          status: 'ready',
+          phase: null,
+          modelId: info.modelId,
+          modelVersion: info.modelVersion,
+          domain: info.manifest.domain ?? null,
+          sha256: info.sha256,
+          backend: info.backend,
+          threads: info.threads,
+          skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),
+          fromCache: info.fromCache,
+          networkBytes: info.networkBytes,
+          modelBytes: info.modelBytes,
+          loadMs: Math.round(info.totalMs),
+          cacheProblem: info.cacheProblem,
+          error: null,
         });
         // The manifest's threshold is the default until the user moves the slider.
         const manifestThreshold = info.manifest.threshold?.default;
-        if (!thresholdTouched && typeof manifestThreshold === 'number' && manifestThreshold >= 0 && manifestThreshold <= 1) {
+        if (
+          !thresholdTouched &&
+          typeof manifestThreshold === 'number' &&
+          manifestThreshold >= 0 &&
+          manifestThreshold <= 1
+        ) {
           store.setState({ threshold: manifestThreshold });
         }
       }
@@ -205,7 +254,14 @@ export function createClueActions(
   }
 
   /** Model → labelmap + stored result. Returns null when the job was superseded meanwhile. */
-  async function computeSlice(input: SliceInput, mapper: SliceMapper, libraries: HostLibraries, jobId: number, signal: AbortSignal, blank = false) {
+  async function computeSlice(
+    input: SliceInput,
+    mapper: SliceMapper,
+    libraries: HostLibraries,
+    jobId: number,
+    signal: AbortSignal,
+    blank = false,
+  ) {
     checkMemory(input.rows, input.columns, 1);
     const { map, score, timings } = blank ? blankResult(input) : await mapper.compute(input, signal);
     if (!isCurrent(jobId)) return null;
@@ -216,7 +272,19 @@ export function createClueActions(
     // Repainting the viewport costs the host a full render: only for the slice on screen
     // (a series run notifies the host once at its end for the others).
     const onScreen = displayedKey(libraries, input.viewportId) === input.imageId;
-    const written = writeKept(libraries, { segmentationId, viewportId: input.viewportId, displaySetInstanceUID: input.displaySet.displaySetInstanceUID, imageId: input.imageId, plane: input.plane }, map, threshold, onScreen);
+    const written = writeKept(
+      libraries,
+      {
+        segmentationId,
+        viewportId: input.viewportId,
+        displaySetInstanceUID: input.displaySet.displaySetInstanceUID,
+        imageId: input.imageId,
+        plane: input.plane,
+      },
+      map,
+      threshold,
+      onScreen,
+    );
     const range = mapRange(map);
     const summary: SliceResult = {
       segmentationId,
@@ -239,8 +307,17 @@ export function createClueActions(
       ...(blank ? { blank: true as const } : {}),
     };
     results.set({
-      displaySetInstanceUID: summary.displaySetInstanceUID, imageId: input.imageId, rows: input.rows, columns: input.columns,
-      map, score, mapMin: range.min, mapMax: range.max, modelName: mapper.name, timings, summary,
+      displaySetInstanceUID: summary.displaySetInstanceUID,
+      imageId: input.imageId,
+      rows: input.rows,
+      columns: input.columns,
+      map,
+      score,
+      mapMin: range.min,
+      mapMax: range.max,
+      modelName: mapper.name,
+      timings,
+      summary,
       ...(input.plane ? { plane: input.plane } : {}),
     });
     return summary;
@@ -248,7 +325,11 @@ export function createClueActions(
 
   /** A blank slice's result without a model run: nothing to detect (see SliceResult.blank). */
   function blankResult(input: SliceInput) {
-    return { map: new Float32Array(input.rows * input.columns), score: 0, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+    return {
+      map: new Float32Array(input.rows * input.columns),
+      score: 0,
+      timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
+    };
   }
 
   /** What a viewport displays, as results are keyed (image id or plane key); null if nothing. */
@@ -267,20 +348,48 @@ export function createClueActions(
    */
   function writeKept(
     libraries: HostLibraries,
-    target: { segmentationId: string; viewportId: string; displaySetInstanceUID: string; imageId: string; plane?: PlaneSource },
+    target: {
+      segmentationId: string;
+      viewportId: string;
+      displaySetInstanceUID: string;
+      imageId: string;
+      plane?: PlaneSource;
+    },
     map: Float32Array,
     threshold: number,
     notify: boolean,
   ) {
     const { segmentationId, viewportId, displaySetInstanceUID, imageId, plane } = target;
     const held = heldByMasks(
-      results.list(displaySetInstanceUID)
+      results
+        .list(displaySetInstanceUID)
         .filter((kept) => kept.imageId !== imageId && (plane || kept.plane)) // an image result crosses only planes
-        .map((kept) => ({ map: kept.map, threshold: kept.summary.threshold, imageId: kept.imageId, plane: kept.plane })),
+        .map((kept) => ({
+          map: kept.map,
+          threshold: kept.summary.threshold,
+          imageId: kept.imageId,
+          plane: kept.plane,
+        })),
     );
     return plane
-      ? writeMapToPlane(services, libraries, { segmentationId, viewportId, source: plane, map, threshold, notify, heldElsewhere: held })
-      : writeMapToLabelmap(services, libraries, { segmentationId, viewportId, imageId, map, threshold, notify, heldElsewhere: held && ((pixel) => held(imageId, pixel)) });
+      ? writeMapToPlane(services, libraries, {
+          segmentationId,
+          viewportId,
+          source: plane,
+          map,
+          threshold,
+          notify,
+          heldElsewhere: held,
+        })
+      : writeMapToLabelmap(services, libraries, {
+          segmentationId,
+          viewportId,
+          imageId,
+          map,
+          threshold,
+          notify,
+          heldElsewhere: held && ((pixel) => held(imageId, pixel)),
+        });
   }
 
   function attachOverlay(libraries: HostLibraries, viewport: HostStackViewport): void {
@@ -293,7 +402,9 @@ export function createClueActions(
     const started = performance.now();
     const { id, signal } = startJob();
     store.setState((s) => ({
-      status: 'running', error: null, message: 'Reading the displayed slice…',
+      status: 'running',
+      error: null,
+      message: 'Reading the displayed slice…',
       series: s.series.status === 'running' ? { ...s.series, status: 'cancelled' } : s.series,
     }));
     try {
@@ -306,8 +417,13 @@ export function createClueActions(
         // Stored: shown again at the current threshold, not recomputed.
         catchUpDisplayed(kept);
         attachOverlay(libraries, slice.viewport);
-        store.setState({ status: 'done', error: null, lastResult: kept.summary, displayedResult: kept.summary,
-          message: 'This slice was already computed: its stored result is shown (not recomputed).' });
+        store.setState({
+          status: 'done',
+          error: null,
+          lastResult: kept.summary,
+          displayedResult: kept.summary,
+          message: 'This slice was already computed: its stored result is shown (not recomputed).',
+        });
         return;
       }
       // A blank slice is refused before the model loads: its score would mean nothing.
@@ -321,7 +437,10 @@ export function createClueActions(
       attachOverlay(libraries, slice.viewport);
       summary.durationMs = performance.now() - started;
       store.setState({
-        status: 'done', error: null, lastResult: summary, displayedResult: summary,
+        status: 'done',
+        error: null,
+        lastResult: summary,
+        displayedResult: summary,
         message: `Map computed${slice.plane ? ` on the ${slice.plane.plane.orientation} reformat (${slice.plane.plane.rows}×${slice.plane.plane.columns})` : ''}: score ${summary.score.toFixed(3)}, ${summary.voxelCount} voxels at threshold ${summary.threshold.toFixed(2)}.${outsideFindings(summary.domain).length ? ' The slice is outside the model’s validated domain: see the caution below.' : ''}`,
       });
     } catch (error) {
@@ -340,7 +459,10 @@ export function createClueActions(
     let written: { libraries: HostLibraries; segmentationId: string; viewportId: string } | null = null;
     try {
       const libraries = getHostLibraries(params.extensionManager);
-      const viewportId = resolveViewportId(services, typeof options.viewportId === 'string' ? options.viewportId : undefined);
+      const viewportId = resolveViewportId(
+        services,
+        typeof options.viewportId === 'string' ? options.viewportId : undefined,
+      );
       // The displayed slice first: its checks (stack viewport, image series) apply to all.
       const first = await readDisplayedSliceLoaded(services, libraries, viewportId);
       if (!isCurrent(id)) return;
@@ -348,11 +470,26 @@ export function createClueActions(
       displaySetInstanceUID = displaySet.displaySetInstanceUID;
       // On an MPR viewport the series run covers the series' own (acquisition) images, in the
       // volume's order: their labelmaps show in every MPR view.
-      const imageIds = first.plane ? first.plane.sourceImageIds : first.viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
-      const [sliceRows, sliceColumns] = first.plane ? [first.plane.volume.dimensions[1], first.plane.volume.dimensions[0]] : [first.rows, first.columns];
+      const imageIds = first.plane
+        ? first.plane.sourceImageIds
+        : (first.viewport.getImageIds?.() ?? displaySet.imageIds ?? []);
+      const [sliceRows, sliceColumns] = first.plane
+        ? [first.plane.volume.dimensions[1], first.plane.volume.dimensions[0]]
+        : [first.rows, first.columns];
       // Slices of a series share their size in practice; refuse up front rather than midway.
-      checkMemory(sliceRows, sliceColumns, imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length);
-      const series = { status: 'running' as const, displaySetInstanceUID, total: imageIds.length, done: 0, computed: 0, blank: 0 };
+      checkMemory(
+        sliceRows,
+        sliceColumns,
+        imageIds.filter((id) => !results.has(displaySet.displaySetInstanceUID, id)).length,
+      );
+      const series = {
+        status: 'running' as const,
+        displaySetInstanceUID,
+        total: imageIds.length,
+        done: 0,
+        computed: 0,
+        blank: 0,
+      };
       store.setState({ series: { ...series } });
       const mapper = await loadMapper();
       if (!isCurrent(id)) return;
@@ -370,7 +507,14 @@ export function createClueActions(
           // Blank (e.g. padding at the ends of a volume): not run, kept as an all-zero map and
           // counted, not a reason to stop (the SEG and Parametric Map need every frame).
           const blank = constantValue(pixels.values) !== null;
-          const summary = await computeSlice({ viewportId, displaySet, imageId, ...pixels }, mapper, libraries, id, signal, blank);
+          const summary = await computeSlice(
+            { viewportId, displaySet, imageId, ...pixels },
+            mapper,
+            libraries,
+            id,
+            signal,
+            blank,
+          );
           if (!summary) return;
           written = { libraries, segmentationId: summary.segmentationId, viewportId };
           if (blank) series.blank++;
@@ -383,7 +527,9 @@ export function createClueActions(
       overlays?.redrawAll();
       const kept = results.get(displaySetInstanceUID, first.viewport.getCurrentImageId() ?? '');
       store.setState({
-        status: 'done', error: null, series: { ...series, status: 'done' },
+        status: 'done',
+        error: null,
+        series: { ...series, status: 'done' },
         ...(kept ? { lastResult: kept.summary, displayedResult: kept.summary } : {}),
         message: `Series done: ${series.total} slices (${series.computed} computed now, ${series.total - series.computed - series.blank} already stored${series.blank ? `; ${series.blank} blank — every pixel the same value — not run: nothing to detect, kept as empty maps` : ''}).`,
       });
@@ -404,11 +550,13 @@ export function createClueActions(
     job.controller.abort();
     job = null;
     store.setState((s) => ({
-      status: 'idle', error: null,
+      status: 'idle',
+      error: null,
       series: s.series.status === 'running' ? { ...s.series, status: 'cancelled' } : s.series,
-      message: s.series.status === 'running'
-        ? `Series run cancelled after ${s.series.done} of ${s.series.total} slices; their results are kept.`
-        : 'Run cancelled.',
+      message:
+        s.series.status === 'running'
+          ? `Series run cancelled after ${s.series.done} of ${s.series.total} slices; their results are kept.`
+          : 'Run cancelled.',
     }));
   }
 
@@ -447,13 +595,27 @@ export function createClueActions(
       if (kept.summary.threshold === threshold) continue;
       const { segmentationId, viewportId } = kept.summary;
       if (!services.segmentationService.getSegmentation(segmentationId)) continue;
-      const written = writeKept(libraries, { segmentationId, viewportId, displaySetInstanceUID: kept.displaySetInstanceUID, imageId: kept.imageId, plane: kept.plane }, kept.map, threshold, false);
+      const written = writeKept(
+        libraries,
+        {
+          segmentationId,
+          viewportId,
+          displaySetInstanceUID: kept.displaySetInstanceUID,
+          imageId: kept.imageId,
+          plane: kept.plane,
+        },
+        kept.map,
+        threshold,
+        false,
+      );
       kept.summary = { ...kept.summary, threshold, voxelCount: written.voxelCount };
       if (last && last.segmentationId === segmentationId && last.imageId === kept.imageId) lastResult = kept.summary;
       if (!touched.has(segmentationId)) touched.set(segmentationId, new Set());
       touched.get(segmentationId)!.add(viewportId);
     }
-    if (notify) for (const [segmentationId, viewportIds] of touched) notifyLabelmapChanged(services, libraries, segmentationId, viewportIds);
+    if (notify)
+      for (const [segmentationId, viewportIds] of touched)
+        notifyLabelmapChanged(services, libraries, segmentationId, viewportIds);
     if (lastResult !== last) store.setState({ lastResult });
   }
 
@@ -487,7 +649,9 @@ export function createClueActions(
       catchUpTouched = new Set();
       for (const segmentationId of touched) {
         if (services.segmentationService.getSegmentation(segmentationId)) {
-          libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+          libraries.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(
+            segmentationId,
+          );
         }
       }
     });
@@ -545,9 +709,16 @@ export function createClueActions(
     } finally {
       overlays?.redrawAll();
       store.setState({
-        status: 'idle', error: null, lastResult: null, displayedResult: null, series: { ...IDLE_SERIES },
-        comparison: { ...INITIAL_COMPARISON, candidates: [] }, save: { ...INITIAL_SAVE, stored: [] },
-        message: removed.length ? `Removed ${removed.length} CLUE segmentation(s) and the heatmap.` : 'Nothing to clear.',
+        status: 'idle',
+        error: null,
+        lastResult: null,
+        displayedResult: null,
+        series: { ...IDLE_SERIES },
+        comparison: { ...INITIAL_COMPARISON, candidates: [] },
+        save: { ...INITIAL_SAVE, stored: [] },
+        message: removed.length
+          ? `Removed ${removed.length} CLUE segmentation(s) and the heatmap.`
+          : 'Nothing to clear.',
       });
     }
   }
@@ -589,7 +760,18 @@ export function createClueActions(
     return kept ? Array.from(kept.map) : null;
   }
 
-  return { ...resultsActions, inspectStoredMap, runOnSlice, runOnSeries, cancel, setThreshold, setOverlayOpacity, clear, dispose, inspectOverlay };
+  return {
+    ...resultsActions,
+    inspectStoredMap,
+    runOnSlice,
+    runOnSeries,
+    cancel,
+    setThreshold,
+    setOverlayOpacity,
+    clear,
+    dispose,
+    inspectOverlay,
+  };
 }
 
 /** The host's commands-module shape: `{ definitions: { name: { commandFn } } }`. */
@@ -605,11 +787,14 @@ export function getCommandsModule(actions: ClueActions) {
       [COMMANDS.dispose]: { commandFn: () => actions.dispose() },
       [COMMANDS.listGroundTruths]: { commandFn: () => actions.listGroundTruths() },
       [COMMANDS.compareWithGroundTruth]: {
-        commandFn: (options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string }) => actions.compareWithGroundTruth(options ?? {}),
+        commandFn: (options: { segmentationId?: string; segmentIndex?: number | null; viewportId?: string }) =>
+          actions.compareWithGroundTruth(options ?? {}),
       },
       [COMMANDS.exportResults]: { commandFn: (options: { format: 'csv' | 'json' }) => actions.exportResults(options) },
       [COMMANDS.downloadSeg]: { commandFn: (options: { viewportId?: string }) => actions.downloadSeg(options) },
-      [COMMANDS.downloadParametricMap]: { commandFn: (options: { viewportId?: string }) => actions.downloadParametricMap(options) },
+      [COMMANDS.downloadParametricMap]: {
+        commandFn: (options: { viewportId?: string }) => actions.downloadParametricMap(options),
+      },
       [COMMANDS.storeToPacs]: { commandFn: (options: { viewportId?: string }) => actions.storeToPacs(options) },
     },
   };

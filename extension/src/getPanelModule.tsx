@@ -25,7 +25,10 @@ export function getPanelModule({ commandsManager, store }: { commandsManager: Ho
           onClear: () => void commandsManager.runCommand(COMMANDS.clear),
           onListGroundTruths: () => void commandsManager.runCommand(COMMANDS.listGroundTruths),
           onCompare: (segmentationId, segmentIndex) =>
-            void commandsManager.runCommand(COMMANDS.compareWithGroundTruth, { segmentationId: segmentationId || undefined, segmentIndex }),
+            void commandsManager.runCommand(COMMANDS.compareWithGroundTruth, {
+              segmentationId: segmentationId || undefined,
+              segmentIndex,
+            }),
           onExport: (format) => void commandsManager.runCommand(COMMANDS.exportResults, { format }),
           onDownloadSeg: () => void commandsManager.runCommand(COMMANDS.downloadSeg),
           onDownloadParametricMap: () => void commandsManager.runCommand(COMMANDS.downloadParametricMap),
@@ -46,7 +49,11 @@ export function getPanelModule({ commandsManager, store }: { commandsManager: Ho
   }
 
   function CluePanelHost() {
-    return createElement('div', { ref: attachIsland, 'data-testid': 'clue-panel-host', style: { height: '100%', overflow: 'auto' } });
+    return createElement('div', {
+      ref: attachIsland,
+      'data-testid': 'clue-panel-host',
+      style: { height: '100%', overflow: 'auto' },
+    });
   }
 
   return [

@@ -1,7 +1,14 @@
 // What turns one slice into a map: the seam between the commands and the model. The
 // commands only know this interface; the inference engine (extension/src/engine/) implements
 // it, created once per model URL on the first run.
-import { createEngine, isAbortError, type CreateEngineOptions, type Engine, type EngineInfo, type EngineProgress } from './engine';
+import {
+  createEngine,
+  isAbortError,
+  type CreateEngineOptions,
+  type Engine,
+  type EngineInfo,
+  type EngineProgress,
+} from './engine';
 import type { StageTimings } from './workflow/resultCache';
 
 export interface SliceForMapping {
@@ -72,7 +79,11 @@ export function createMapperRegistry(
       return engineSliceMapper(await load);
     },
     disposeAll() {
-      for (const load of loads.values()) load.then((engine) => engine.dispose(), () => {});
+      for (const load of loads.values())
+        load.then(
+          (engine) => engine.dispose(),
+          () => {},
+        );
       loads.clear();
     },
   };

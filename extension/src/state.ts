@@ -144,12 +144,27 @@ export interface SaveState {
 }
 
 export const INITIAL_COMPARISON: ComparisonState = Object.freeze({
-  status: 'idle', candidates: [], message: null, error: null, segmentationId: null, segmentIndex: null,
-  groundTruthLabel: null, displaySetInstanceUID: null, sliceImageIds: [], coveredSlices: 0, metrics: null,
-  computeMs: null, ranInWorker: false,
+  status: 'idle',
+  candidates: [],
+  message: null,
+  error: null,
+  segmentationId: null,
+  segmentIndex: null,
+  groundTruthLabel: null,
+  displaySetInstanceUID: null,
+  sliceImageIds: [],
+  coveredSlices: 0,
+  metrics: null,
+  computeMs: null,
+  ranInWorker: false,
 }) as ComparisonState;
 
-export const INITIAL_SAVE: SaveState = Object.freeze({ status: 'idle', message: null, error: null, stored: [] }) as SaveState;
+export const INITIAL_SAVE: SaveState = Object.freeze({
+  status: 'idle',
+  message: null,
+  error: null,
+  stored: [],
+}) as SaveState;
 
 export interface ClueState {
   status: RunStatus;
@@ -176,14 +191,34 @@ export const DEFAULT_OVERLAY_OPACITY = 0.6;
 
 export function initialModelState(url: string): ModelState {
   return {
-    status: 'not-loaded', url, phase: null, loadedBytes: 0, totalBytes: 0, modelId: null, modelVersion: null, domain: null, sha256: null,
-    backend: null, threads: null, skipped: [], fromCache: null, networkBytes: null, modelBytes: null, loadMs: null,
-    cacheProblem: null, error: null,
+    status: 'not-loaded',
+    url,
+    phase: null,
+    loadedBytes: 0,
+    totalBytes: 0,
+    modelId: null,
+    modelVersion: null,
+    domain: null,
+    sha256: null,
+    backend: null,
+    threads: null,
+    skipped: [],
+    fromCache: null,
+    networkBytes: null,
+    modelBytes: null,
+    loadMs: null,
+    cacheProblem: null,
+    error: null,
   };
 }
 
 export const IDLE_SERIES: SeriesRunState = Object.freeze({
-  status: 'idle', displaySetInstanceUID: null, total: 0, done: 0, computed: 0, blank: 0,
+  status: 'idle',
+  displaySetInstanceUID: null,
+  total: 0,
+  done: 0,
+  computed: 0,
+  blank: 0,
 }) as SeriesRunState;
 
 export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): ClueState {

@@ -25,7 +25,11 @@ const NON_IMAGE_MODALITIES = ['SEG', 'SR', 'PR', 'RTSTRUCT', 'RTPLAN', 'DOC', 'K
 
 // The host's service names used here, typed loosely: the mode only wires things up.
 interface ModeServices {
-  toolbarService: { register(buttons: unknown[]): void; updateSection(section: string, ids: string[]): void; sections: { primary: string } };
+  toolbarService: {
+    register(buttons: unknown[]): void;
+    updateSection(section: string, ids: string[]): void;
+    sections: { primary: string };
+  };
   toolGroupService: { createToolGroupAndAddTools(id: string, tools: unknown): unknown; destroy(): void };
   customizationService: { setCustomizations(customizations: Record<string, unknown>): void };
   syncGroupService?: { destroy(): void };

@@ -43,12 +43,24 @@ export const toolbarButtons: ToolbarButton[] = [
   {
     id: 'Zoom',
     uiType: 'ohif.toolButton',
-    props: { type: 'tool', icon: 'tool-zoom', label: 'Zoom', commands: setToolActive, evaluate: 'evaluate.cornerstoneTool' },
+    props: {
+      type: 'tool',
+      icon: 'tool-zoom',
+      label: 'Zoom',
+      commands: setToolActive,
+      evaluate: 'evaluate.cornerstoneTool',
+    },
   },
   {
     id: 'Pan',
     uiType: 'ohif.toolButton',
-    props: { type: 'tool', icon: 'tool-move', label: 'Pan', commands: setToolActive, evaluate: 'evaluate.cornerstoneTool' },
+    props: {
+      type: 'tool',
+      icon: 'tool-move',
+      label: 'Pan',
+      commands: setToolActive,
+      evaluate: 'evaluate.cornerstoneTool',
+    },
   },
   {
     id: 'WindowLevel',
@@ -94,7 +106,15 @@ export const toolbarButtons: ToolbarButton[] = [
 ];
 
 /** Button ids of the primary toolbar section, in display order. */
-export const primarySection: string[] = [RUN_BUTTON_ID, 'WindowLevel', 'Zoom', 'Pan', 'StackScroll', MPR_BUTTON_ID, 'Reset'];
+export const primarySection: string[] = [
+  RUN_BUTTON_ID,
+  'WindowLevel',
+  'Zoom',
+  'Pan',
+  'StackScroll',
+  MPR_BUTTON_ID,
+  'Reset',
+];
 
 /** The hotkey for our command, added to the host's bindings while the mode is active. */
 export const clueHotkeys = [{ commandName: COMMANDS.runOnSlice, label: 'CLUE: run on slice', keys: ['shift+c'] }];

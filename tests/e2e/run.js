@@ -36,7 +36,13 @@ import { loadSettings, OHIF_APP_VERSION, ohifViewerDir, REPO_ROOT } from '../../
 import { checkOrthancInstalled, startOrthanc, uploadDicomFolder } from '../../server/orthanc.js';
 import { createClueServer } from '../../server/server.js';
 import { BrowserMissingError, checkChromiumInstalled, launchChromium } from './lib/chromium.js';
-import { displayedImage, jumpToSop, labelmapOnDisplayedImage, loadedSegVoxels, mapExpectedCount } from './lib/page-state.js';
+import {
+  displayedImage,
+  jumpToSop,
+  labelmapOnDisplayedImage,
+  loadedSegVoxels,
+  mapExpectedCount,
+} from './lib/page-state.js';
 import { startPlainStaticServer } from './lib/plain-static-server.js';
 import { requireModel } from './lib/viewer-steps.js';
 import { segSetBits } from './lib/seg-file.js';
@@ -70,12 +76,15 @@ function demoIndex(settings) {
   const complete = path.join(settings.demoDataDir, '.complete');
   const indexFile = path.join(settings.demoDataDir, 'index.json');
   if (!existsSync(complete) || !existsSync(indexFile)) {
-    throw new PrerequisiteError(`${settings.demoDataDir}: demo data missing or incomplete — run \`bash scripts/setup.sh test\` (or .venv/bin/clue demo-data --out data/generated/demo --seed 0)`);
+    throw new PrerequisiteError(
+      `${settings.demoDataDir}: demo data missing or incomplete — run \`bash scripts/setup.sh test\` (or .venv/bin/clue demo-data --out data/generated/demo --seed 0)`,
+    );
   }
   const index = JSON.parse(readFileSync(indexFile, 'utf8'));
   const study = index.studies?.find((s) => s.lesion === true);
   // The series we run on: T1 axial, the contrast and view the demo model was trained on.
-  const pickSeries = (contrast) => study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
+  const pickSeries = (contrast) =>
+    study?.series?.find((s) => s.view === 'axial' && s.contrast === contrast && s.lesion?.best);
   const series = pickSeries('t1');
   if (!study || !series) throw new PrerequisiteError(`${indexFile}: no lesion study with an axial lesion series`);
   return { index, study, series, lesionSlice: series.lesion.best };
@@ -84,7 +93,9 @@ function demoIndex(settings) {
 function checkCommon(settings) {
   checkChromiumInstalled();
   if (!existsSync(path.join(settings.viewerDir, 'index.html'))) {
-    throw new PrerequisiteError(`${settings.viewerDir}: prebuilt OHIF viewer missing — run \`bash scripts/setup.sh test\``);
+    throw new PrerequisiteError(
+      `${settings.viewerDir}: prebuilt OHIF viewer missing — run \`bash scripts/setup.sh test\``,
+    );
   }
   for (const name of ['clue-extension.js', 'clue-mode.js']) {
     if (!existsSync(path.join(settings.bundlesDir, name))) {
@@ -143,13 +154,23 @@ async function runOnLesionSlice(page, demo, timings) {
       const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${demo.series.SeriesNumber}"]`);
       await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
       await thumbnail.dblclick();
-      await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`);
+      await waitForState(
+        page,
+        displayedImage,
+        null,
+        `s !== null && s.seriesInstanceUID === ${JSON.stringify(demo.series.SeriesInstanceUID)}`,
+      );
     });
   }
   await step(`scroll to the lesion slice (instance ${demo.lesionSlice.instance_number})`, async () => {
     const found = await page.evaluate(jumpToSop, demo.lesionSlice.sop_instance_uid);
     if (!found) throw new Error(`the displayed series has no image ${demo.lesionSlice.sop_instance_uid}`);
-    await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`);
+    await waitForState(
+      page,
+      displayedImage,
+      null,
+      `s !== null && s.sopInstanceUID === ${JSON.stringify(demo.lesionSlice.sop_instance_uid)}`,
+    );
   });
 
   await step('press our toolbar button', async () => {
@@ -160,10 +181,18 @@ async function runOnLesionSlice(page, demo, timings) {
   const clickedAt = Date.now();
   // Wait for the run to finish (the extension's status), then read the host's state.
   const finished = await step('run finished', () =>
-    page.waitForFunction(() => {
-      const state = window.__clue?.getState?.();
-      return state && (state.status === 'done' || state.status === 'error') && state.lastResult !== undefined ? state : null;
-    }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()),
+    page
+      .waitForFunction(
+        () => {
+          const state = window.__clue?.getState?.();
+          return state && (state.status === 'done' || state.status === 'error') && state.lastResult !== undefined
+            ? state
+            : null;
+        },
+        null,
+        { timeout: STEP_TIMEOUT_MS, polling: 100 },
+      )
+      .then((h) => h.jsonValue()),
   );
   if (finished.status === 'error') throw new Error(`the run failed in the viewer: ${finished.error}`);
   const labelmap = await step('labelmap on the displayed image', () =>
@@ -176,7 +205,10 @@ async function runOnLesionSlice(page, demo, timings) {
   const checks = [];
   const expect = (ok, what) => checks.push({ ok, what });
   expect(labelmap.imageId === (await page.evaluate(displayedImage)).imageId, 'labelmap references the displayed image');
-  expect(Object.keys(labelmap.counts).every((k) => Number(k) === ANOMALY_SEGMENT_INDEX), `only segment ${ANOMALY_SEGMENT_INDEX} written (got ${JSON.stringify(labelmap.counts)})`);
+  expect(
+    Object.keys(labelmap.counts).every((k) => Number(k) === ANOMALY_SEGMENT_INDEX),
+    `only segment ${ANOMALY_SEGMENT_INDEX} written (got ${JSON.stringify(labelmap.counts)})`,
+  );
   const voxelCount = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
   expect(voxelCount < labelmap.voxels, `labelmap is not the whole slice (${voxelCount} of ${labelmap.voxels})`);
   const hook = finished;
@@ -184,9 +216,15 @@ async function runOnLesionSlice(page, demo, timings) {
   const threshold = hook?.lastResult?.threshold ?? DEFAULT_THRESHOLD;
   expect(voxelCount > 0, `labelmap has voxels on the lesion slice (${voxelCount})`);
   const expected = await page.evaluate(mapExpectedCount, { threshold });
-  expect(voxelCount === expected, `voxels equal the stored map's pixels at threshold ${threshold}, counted independently (${voxelCount} vs ${expected})`);
+  expect(
+    voxelCount === expected,
+    `voxels equal the stored map's pixels at threshold ${threshold}, counted independently (${voxelCount} vs ${expected})`,
+  );
   expect(hook.lastResult?.imageId === labelmap.imageId, 'the extension ran on the displayed image');
-  expect(hook.lastResult?.voxelCount === voxelCount, `the extension's reported count matches the host's labelmap (${hook.lastResult?.voxelCount} vs ${voxelCount})`);
+  expect(
+    hook.lastResult?.voxelCount === voxelCount,
+    `the extension's reported count matches the host's labelmap (${hook.lastResult?.voxelCount} vs ${voxelCount})`,
+  );
 
   // The panel shows the result (its voxel-count cell, opened from its tab if closed).
   const panelText = await step('panel shows the result', async () => {
@@ -194,34 +232,60 @@ async function runOnLesionSlice(page, demo, timings) {
     const tab = page.locator(`[data-cy="${PANEL_NAME}-btn"]`);
     if (!(await panel.isVisible()) && (await tab.count())) await tab.first().click();
     await panel.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-    return page.waitForFunction(
-      (count) => {
-        const text = document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim();
-        return text === String(count) ? text : null;
-      },
-      voxelCount,
-      { timeout: 20000, polling: 100 },
-    ).then((h) => h.jsonValue(), () => page.locator('[data-testid="clue-result-voxels"]').textContent({ timeout: 1000 }).catch(() => null));
+    return page
+      .waitForFunction(
+        (count) => {
+          const text = document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim();
+          return text === String(count) ? text : null;
+        },
+        voxelCount,
+        { timeout: 20000, polling: 100 },
+      )
+      .then(
+        (h) => h.jsonValue(),
+        () =>
+          page
+            .locator('[data-testid="clue-result-voxels"]')
+            .textContent({ timeout: 1000 })
+            .catch(() => null),
+      );
   });
-  expect(panelText === String(voxelCount), `panel shows the voxel count ${voxelCount} (shows ${JSON.stringify(panelText)})`);
+  expect(
+    panelText === String(voxelCount),
+    `panel shows the voxel count ${voxelCount} (shows ${JSON.stringify(panelText)})`,
+  );
 
   // The panel's threshold slider re-thresholds the same map into the host's labelmap: move it
   // halfway from the model's default threshold to 1 (on the slider's 0.01 grid).
   const raised = Math.min(0.99, Math.ceil((threshold + (1 - threshold) / 2) * 100) / 100);
   await step(`raise the threshold to ${raised} with the panel slider`, async () => {
     await page.locator('[data-testid="clue-threshold-slider"]').fill(String(raised));
-    await page.waitForFunction((t) => window.__clue.getState().lastResult?.threshold === t, raised, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+    await page.waitForFunction((t) => window.__clue.getState().lastResult?.threshold === t, raised, {
+      timeout: STEP_TIMEOUT_MS,
+      polling: 100,
+    });
   });
   const after = await page.evaluate(labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX });
   const afterCount = after.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
   expect(afterCount <= voxelCount, `a higher threshold keeps fewer voxels (${afterCount} ≤ ${voxelCount})`);
   const expectedAfter = await page.evaluate(mapExpectedCount, { threshold: raised });
-  expect(afterCount === expectedAfter, `after the slider: voxels equal the stored map's pixels at ${raised} (${afterCount} vs ${expectedAfter})`);
-  const shownAfter = await page.waitForFunction(
-    (count) => (document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count) ? true : null),
-    afterCount,
-    { timeout: 20000, polling: 100 },
-  ).then(() => true, () => false);
+  expect(
+    afterCount === expectedAfter,
+    `after the slider: voxels equal the stored map's pixels at ${raised} (${afterCount} vs ${expectedAfter})`,
+  );
+  const shownAfter = await page
+    .waitForFunction(
+      (count) =>
+        document.querySelector('[data-testid="clue-result-voxels"]')?.textContent?.trim() === String(count)
+          ? true
+          : null,
+      afterCount,
+      { timeout: 20000, polling: 100 },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
   expect(shownAfter, `panel shows the new count ${afterCount}`);
   return { labelmap, voxelCount, checks, mapName, threshold };
 }
@@ -235,7 +299,10 @@ async function groundTruthSeg(page, demo, demoDataDir) {
     await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${seg.SeriesNumber}"]`).first().dblclick();
     return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
   });
-  return { ok: loaded.nonzero === expected, what: `ground-truth SEG served and loaded: ${loaded.nonzero} labelmap voxels = ${expected} set bits in the SEG file` };
+  return {
+    ok: loaded.nonzero === expected,
+    what: `ground-truth SEG served and loaded: ${loaded.nonzero} labelmap voxels = ${expected} set bits in the SEG file`,
+  };
 }
 
 // --- Scenarios
@@ -246,31 +313,48 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
   if (entry === 'study-list') {
     await step('open the study list', async () => {
       await page.goto(`${baseUrl}/`, { timeout: STEP_TIMEOUT_MS });
-      timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+      timings.pageLoadMs = await page.evaluate(() =>
+        Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd),
+      );
       await page.locator('tr', { hasText: demo.study.StudyDescription }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
     });
     timings.studyListMs = watch.scriptToView[0];
-    await step('select the demo lesion study', () => page.locator('tr', { hasText: demo.study.StudyDescription }).first().click());
+    await step('select the demo lesion study', () =>
+      page.locator('tr', { hasText: demo.study.StudyDescription }).first().click(),
+    );
     await step('enter our mode from the workflow list', async () => {
       // Any button: 3.13+ give the mode buttons a title, 3.12.10 does not.
       const launch = page.locator('button').filter({ hasText: /CLUE anomaly map/i });
       await launch.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
       timings.modeEnteredAt = Date.now();
       await launch.first().click();
-      await page.waitForURL((url) => url.pathname === `/${MODE_ROUTE}` && url.searchParams.get('StudyInstanceUIDs') === demo.study.StudyInstanceUID, { timeout: STEP_TIMEOUT_MS });
+      await page.waitForURL(
+        (url) =>
+          url.pathname === `/${MODE_ROUTE}` &&
+          url.searchParams.get('StudyInstanceUIDs') === demo.study.StudyInstanceUID,
+        { timeout: STEP_TIMEOUT_MS },
+      );
     });
   } else {
     await step('open our mode on the demo study', async () => {
       timings.modeEnteredAt = Date.now();
       await page.goto(entry, { timeout: STEP_TIMEOUT_MS });
-      timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+      timings.pageLoadMs = await page.evaluate(() =>
+        Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd),
+      );
     });
   }
   const result = await runOnLesionSlice(page, demo, timings);
   const shot = path.join(RESULTS_DIR, `e2e-${name}.png`);
   await page.screenshot({ path: shot });
-  result.checks.push({ ok: watch.foreign.length === 0, what: `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}` });
-  result.checks.push({ ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` });
+  result.checks.push({
+    ok: watch.foreign.length === 0,
+    what: `no requests to other origins${watch.foreign.length ? `: ${[...new Set(watch.foreign)].slice(0, 5).join(', ')}` : ''}`,
+  });
+  result.checks.push({
+    ok: watch.pageErrors.length === 0,
+    what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`,
+  });
   // The ground-truth SEG loads from our static DICOMweb and from Orthanc: the demo images'
   // rows and columns are multiples of 8, so the 1-bit SEG frames are byte-aligned (OHIF
   // 3.13.2's SEG loader and Orthanc 1.10's frame extraction both fail otherwise). Not on the
@@ -289,13 +373,22 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
 async function embeddedOn(ctx, name, ohifVersion) {
   const viewerDir = ohifViewerDir(ohifVersion);
   if (!existsSync(path.join(REPO_ROOT, viewerDir, 'index.html'))) {
-    throw new PrerequisiteError(`${viewerDir}: prebuilt OHIF viewer ${ohifVersion} missing — run \`bash scripts/setup.sh test\``);
+    throw new PrerequisiteError(
+      `${viewerDir}: prebuilt OHIF viewer ${ohifVersion} missing — run \`bash scripts/setup.sh test\``,
+    );
   }
   const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', viewerDir } });
   const server = await createClueServer(settings);
   ctx.cleanups.push(() => server.close());
   const { url } = await server.listen();
-  return viewerScenario({ name, page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list', demoDataDir: settings.demoDataDir });
+  return viewerScenario({
+    name,
+    page: ctx.page,
+    baseUrl: url,
+    demo: ctx.demo,
+    entry: 'study-list',
+    demoDataDir: settings.demoDataDir,
+  });
 }
 
 const SCENARIOS = {
@@ -321,41 +414,64 @@ const SCENARIOS = {
   // scrolling) gives a detection.
   async start(ctx) {
     requireModel(loadSettings().settings); // the run below needs the demo model
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'server/start.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'server/start.js'), '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     ctx.cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     });
     let output = '';
-    const demoUrl = await step('server/start.js prints the demo URL', () => new Promise((resolve, reject) => {
-      const onData = (chunk) => {
-        output += chunk.toString();
-        const m = /Demo study in the CLUE mode[^:]*: (\S+)/.exec(output);
-        if (m && output.includes('Study list:')) resolve(m[1]);
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      exited.then(({ code }) => reject(new Error(`start.js exited (code ${code}) before printing the URL:\n${output}`)));
-    }));
+    const demoUrl = await step(
+      'server/start.js prints the demo URL',
+      () =>
+        new Promise((resolve, reject) => {
+          const onData = (chunk) => {
+            output += chunk.toString();
+            const m = /Demo study in the CLUE mode[^:]*: (\S+)/.exec(output);
+            if (m && output.includes('Study list:')) resolve(m[1]);
+          };
+          child.stdout.on('data', onData);
+          child.stderr.on('data', onData);
+          exited.then(({ code }) =>
+            reject(new Error(`start.js exited (code ${code}) before printing the URL:\n${output}`)),
+          );
+        }),
+    );
     const lesion = ctx.demo.lesionSlice;
     const printed = new URL(demoUrl);
     const timings = { modeEnteredAt: Date.now() };
     const watch = watchPage(ctx.page, printed.origin);
     await step('open the printed URL', () => ctx.page.goto(demoUrl, { timeout: STEP_TIMEOUT_MS }));
-    timings.pageLoadMs = await ctx.page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+    timings.pageLoadMs = await ctx.page.evaluate(() =>
+      Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd),
+    );
     // The viewport is created once, on the image the hanging protocol chose: the first image
     // displayed is the one the URL opens (the test scrolls nothing).
-    const shown = await step('first image displayed in our mode', () => waitForState(ctx.page, displayedImage, null, 's !== null'));
+    const shown = await step('first image displayed in our mode', () =>
+      waitForState(ctx.page, displayedImage, null, 's !== null'),
+    );
     timings.firstImageMs = Date.now() - timings.modeEnteredAt;
-    const shownInstanceNumber = await ctx.page.evaluate((imageId) => Number(window.cornerstone.metaData.get('instance', imageId)?.InstanceNumber), shown.imageId);
+    const shownInstanceNumber = await ctx.page.evaluate(
+      (imageId) => Number(window.cornerstone.metaData.get('instance', imageId)?.InstanceNumber),
+      shown.imageId,
+    );
     const checks = [];
     const expect = (ok, what) => checks.push({ ok, what });
-    expect(printed.pathname === `/${MODE_ROUTE}` && printed.searchParams.get('StudyInstanceUIDs') === ctx.demo.study.StudyInstanceUID,
-      `start.js prints our mode's URL for the demo lesion study (${demoUrl})`);
-    expect(shown.seriesInstanceUID === ctx.demo.series.SeriesInstanceUID, `it opens the T1 axial lesion series (shows ${shown.seriesInstanceUID})`);
-    expect(shown.sopInstanceUID === lesion.sop_instance_uid && shownInstanceNumber === lesion.instance_number,
-      `it opens the lesion slice: instance ${shownInstanceNumber} (${shown.sopInstanceUID}), index.json's lesion.best is instance ${lesion.instance_number}`);
+    expect(
+      printed.pathname === `/${MODE_ROUTE}` &&
+        printed.searchParams.get('StudyInstanceUIDs') === ctx.demo.study.StudyInstanceUID,
+      `start.js prints our mode's URL for the demo lesion study (${demoUrl})`,
+    );
+    expect(
+      shown.seriesInstanceUID === ctx.demo.series.SeriesInstanceUID,
+      `it opens the T1 axial lesion series (shows ${shown.seriesInstanceUID})`,
+    );
+    expect(
+      shown.sopInstanceUID === lesion.sop_instance_uid && shownInstanceNumber === lesion.instance_number,
+      `it opens the lesion slice: instance ${shownInstanceNumber} (${shown.sopInstanceUID}), index.json's lesion.best is instance ${lesion.instance_number}`,
+    );
 
     await step('our panel and button are there', async () => {
       const panel = ctx.page.locator('[data-testid="clue-panel"]');
@@ -364,45 +480,80 @@ const SCENARIOS = {
       await ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
     });
     const clickedAt = Date.now();
-    await step('press our toolbar button on the slice the URL opened', () => ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click());
+    await step('press our toolbar button on the slice the URL opened', () =>
+      ctx.page.locator(`[data-cy="${RUN_BUTTON_ID}"]`).click(),
+    );
     const finished = await step('run finished', () =>
-      ctx.page.waitForFunction(() => {
-        const state = window.__clue?.getState?.();
-        return state && (state.status === 'done' || state.status === 'error') ? state : null;
-      }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()));
+      ctx.page
+        .waitForFunction(
+          () => {
+            const state = window.__clue?.getState?.();
+            return state && (state.status === 'done' || state.status === 'error') ? state : null;
+          },
+          null,
+          { timeout: STEP_TIMEOUT_MS, polling: 100 },
+        )
+        .then((h) => h.jsonValue()),
+    );
     if (finished.status === 'error') throw new Error(`the run failed in the viewer: ${finished.error}`);
     const labelmap = await step('labelmap on the displayed image', () =>
-      waitForState(ctx.page, labelmapOnDisplayedImage, { idPrefix: SEGMENTATION_ID_PREFIX }, 's.found && s.shownInViewport'));
+      waitForState(
+        ctx.page,
+        labelmapOnDisplayedImage,
+        { idPrefix: SEGMENTATION_ID_PREFIX },
+        's.found && s.shownInViewport',
+      ),
+    );
     timings.runMs = Date.now() - clickedAt;
     const voxels = labelmap.counts[ANOMALY_SEGMENT_INDEX] ?? 0;
     const threshold = finished.lastResult.threshold;
     const expectedVoxels = await ctx.page.evaluate(mapExpectedCount, { threshold });
-    expect(finished.lastResult.imageId === shown.imageId && labelmap.imageId === shown.imageId, 'the run and its labelmap are on the slice the URL opened');
-    expect(voxels > 0 && voxels === expectedVoxels,
-      `the first run gives a detection: ${voxels} labelmap voxels at threshold ${threshold} (the stored map has ${expectedVoxels} at or above it)`);
+    expect(
+      finished.lastResult.imageId === shown.imageId && labelmap.imageId === shown.imageId,
+      'the run and its labelmap are on the slice the URL opened',
+    );
+    expect(
+      voxels > 0 && voxels === expectedVoxels,
+      `the first run gives a detection: ${voxels} labelmap voxels at threshold ${threshold} (the stored map has ${expectedVoxels} at or above it)`,
+    );
 
     // The slice the URL opens lies inside the demo model's validated domain (when its manifest declares one).
     const slice = finished.lastResult.domain.slice;
-    expect(slice.modality === 'MR' && slice.bodyPart === 'BRAIN' && slice.sequence === 'T1' && slice.plane === 'axial',
-      `the domain check read the slice's DICOM attributes in the real viewer: ${JSON.stringify(slice)}`);
+    expect(
+      slice.modality === 'MR' && slice.bodyPart === 'BRAIN' && slice.sequence === 'T1' && slice.plane === 'axial',
+      `the domain check read the slice's DICOM attributes in the real viewer: ${JSON.stringify(slice)}`,
+    );
     const outside = finished.lastResult.domain.findings.filter((f) => f.status !== 'inside');
-    expect(outside.length === 0, `the lesion slice is inside the model's declared domain (declared: ${finished.lastResult.domain.declared}${outside.length ? `; ${outside.map((f) => f.message).join(' ')}` : ''})`);
+    expect(
+      outside.length === 0,
+      `the lesion slice is inside the model's declared domain (declared: ${finished.lastResult.domain.declared}${outside.length ? `; ${outside.map((f) => f.message).join(' ')}` : ''})`,
+    );
     const panel = await step('panel shows the validated domain and the slice’s acquisition', async () => {
-      await ctx.page.locator('[data-testid="clue-model-domain"]').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+      await ctx.page
+        .locator('[data-testid="clue-model-domain"]')
+        .waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
       return ctx.page.evaluate(() => ({
         domain: document.querySelector('[data-testid="clue-model-domain"]')?.textContent ?? null,
         acquisition: document.querySelector('[data-testid="clue-result-acquisition"]')?.textContent ?? null,
         caution: document.querySelector('[data-testid="clue-domain-caution"]') !== null,
       }));
     });
-    expect(finished.model.domain ? panel.domain.startsWith('MR') : panel.domain.startsWith('validated domain not declared'),
-      `panel: "Validated on" ${JSON.stringify(panel.domain)}`);
-    expect(panel.acquisition?.startsWith('MR, BRAIN, T1, axial') && !panel.caution, `panel: acquisition ${JSON.stringify(panel.acquisition)}, no caution`);
+    expect(
+      finished.model.domain ? panel.domain.startsWith('MR') : panel.domain.startsWith('validated domain not declared'),
+      `panel: "Validated on" ${JSON.stringify(panel.domain)}`,
+    );
+    expect(
+      panel.acquisition?.startsWith('MR, BRAIN, T1, axial') && !panel.caution,
+      `panel: acquisition ${JSON.stringify(panel.acquisition)}, no caution`,
+    );
     const screenshot = path.join(RESULTS_DIR, 'e2e-start.png');
     await ctx.page.screenshot({ path: screenshot });
 
     checks.push({ ok: watch.foreign.length === 0, what: 'no requests to other origins' });
-    checks.push({ ok: watch.pageErrors.length === 0, what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}` });
+    checks.push({
+      ok: watch.pageErrors.length === 0,
+      what: `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`,
+    });
     child.kill('SIGTERM');
     const exit = await exited;
     checks.push({ ok: exit.code === 0, what: `start.js stops cleanly on SIGTERM (exit ${exit.code ?? exit.signal})` });
@@ -414,10 +565,18 @@ const SCENARIOS = {
     checkOrthancInstalled();
     const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
     ctx.cleanups.push(() => orthanc.stop());
-    const count = await step('upload the demo files to Orthanc', () => uploadDicomFolder(orthanc.url, base.staticDicomDir));
+    const count = await step('upload the demo files to Orthanc', () =>
+      uploadDicomFolder(orthanc.url, base.staticDicomDir),
+    );
     log(`  ${count} instances in Orthanc`);
     const { settings } = loadSettings({
-      overrides: { host: '127.0.0.1', port: 0, dataSource: 'dicomweb', pacsUrl: orthanc.dicomWebUrl, pacsWadoUriUrl: orthanc.wadoUriUrl },
+      overrides: {
+        host: '127.0.0.1',
+        port: 0,
+        dataSource: 'dicomweb',
+        pacsUrl: orthanc.dicomWebUrl,
+        pacsWadoUriUrl: orthanc.wadoUriUrl,
+      },
     });
     const server = await createClueServer(settings);
     ctx.cleanups.push(() => server.close());
@@ -426,7 +585,14 @@ const SCENARIOS = {
     const viaProxy = await (await fetch(`${url}/dicom-web/studies?includefield=00081030%2C00080060`)).json();
     const direct = await (await fetch(`${orthanc.dicomWebUrl}/studies?includefield=00081030%2C00080060`)).json();
     const described = (list) => list.filter((s) => s['00081030']?.Value?.[0]).length;
-    const result = await viewerScenario({ name: 'orthanc', page: ctx.page, baseUrl: url, demo: ctx.demo, entry: 'study-list', demoDataDir: settings.demoDataDir });
+    const result = await viewerScenario({
+      name: 'orthanc',
+      page: ctx.page,
+      baseUrl: url,
+      demo: ctx.demo,
+      entry: 'study-list',
+      demoDataDir: settings.demoDataDir,
+    });
     result.checks.push({
       ok: described(viaProxy) === ctx.demo.index.studies.length,
       what: `proxy: study descriptions come back for an encoded includefield list (${described(viaProxy)} of ${viaProxy.length}; Orthanc directly: ${described(direct)})`,
@@ -471,7 +637,14 @@ window.config.clue = { modelUrl: '/models/demo/manifest.json' };
     );
     ctx.cleanups.push(() => server.close());
     const entry = `${server.url}/${MODE_ROUTE}?StudyInstanceUIDs=${ctx.demo.study.StudyInstanceUID}&url=${encodeURIComponent(`/demo-data/${ctx.demo.index.dicomjson ?? 'dicomjson/demo.json'}`)}`;
-    return viewerScenario({ name: 'deploy', page: ctx.page, baseUrl: server.url, demo: ctx.demo, entry, demoDataDir: settings.demoDataDir });
+    return viewerScenario({
+      name: 'deploy',
+      page: ctx.page,
+      baseUrl: server.url,
+      demo: ctx.demo,
+      entry,
+      demoDataDir: settings.demoDataDir,
+    });
   },
 
   // The anomaly workflow with a real model (tests/e2e/scenarios/workflow.js).
@@ -515,15 +688,22 @@ async function runScenario(name, demo) {
     const failed = result.checks.filter((c) => !c.ok);
     for (const c of result.checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
     const t = result.timings;
-    if (t) log(`  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms${t.runMs !== undefined ? `, button → labelmap ${t.runMs} ms` : ''}`);
+    if (t)
+      log(
+        `  timings: page load ${t.pageLoadMs} ms${t.studyListMs ? `, study list shown ${Math.round(t.studyListMs)} ms` : ''}, mode entered → first image ${t.firstImageMs} ms${t.runMs !== undefined ? `, button → labelmap ${t.runMs} ms` : ''}`,
+      );
     if (result.screenshot) log(`  screenshot: ${path.relative(REPO_ROOT, result.screenshot)}`);
-    if (failed.length && result.watch?.consoleErrors.length) log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
+    if (failed.length && result.watch?.consoleErrors.length)
+      log(`  console errors: ${result.watch.consoleErrors.slice(0, 5).join(' | ')}`);
     return failed.length === 0;
   } catch (err) {
     log(`  FAIL ${err.message}`);
     if (ctx.page) {
       const shot = path.join(RESULTS_DIR, `e2e-${name}-failure.png`);
-      await ctx.page.screenshot({ path: shot, timeout: 10000 }).then(() => log(`  screenshot: ${path.relative(REPO_ROOT, shot)}`)).catch(() => {});
+      await ctx.page
+        .screenshot({ path: shot, timeout: 10000 })
+        .then(() => log(`  screenshot: ${path.relative(REPO_ROOT, shot)}`))
+        .catch(() => {});
     }
     return false;
   } finally {
@@ -535,7 +715,9 @@ async function runScenario(name, demo) {
 async function main() {
   const wanted = process.argv.slice(2);
   const names = wanted.length ? wanted : Object.keys(SCENARIOS);
-  for (const n of names) if (!(n in SCENARIOS)) throw new PrerequisiteError(`unknown scenario "${n}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  for (const n of names)
+    if (!(n in SCENARIOS))
+      throw new PrerequisiteError(`unknown scenario "${n}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
   const { settings } = loadSettings();
   checkCommon(settings);
   const demo = demoIndex(settings);
@@ -552,17 +734,22 @@ async function main() {
 
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
-const hardLimit = setTimeout(() => {
-  console.error('[e2e] the whole run exceeded its time limit; giving up');
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}, 15 * 60 * 1000);
+const hardLimit = setTimeout(
+  () => {
+    console.error('[e2e] the whole run exceeded its time limit; giving up');
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+  15 * 60 * 1000,
+);
 hardLimit.unref();
 
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`[e2e] ${err instanceof PrerequisiteError || err instanceof BrowserMissingError ? err.message : err.stack ?? err}`);
+    console.error(
+      `[e2e] ${err instanceof PrerequisiteError || err instanceof BrowserMissingError ? err.message : (err.stack ?? err)}`,
+    );
     console.log('0 passed, 1 failed');
     process.exit(1);
   },

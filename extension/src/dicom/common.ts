@@ -17,7 +17,6 @@ export const IMPLEMENTATION_CLASS_UID = '2.25.1572836512493865107456728934207189
 export const IMPLEMENTATION_VERSION_NAME = 'CLUE_OHIF_0_1';
 export const MANUFACTURER = 'CLUE for OHIF';
 
-
 export interface DerivedObjectOptions {
   /** Defaults to now. */
   createdAt?: Date;
@@ -180,14 +179,19 @@ export function framesAlongNormal<T extends ArrayLike<number>>(
   givenFrames.forEach((frame, index) => {
     if (frame.length !== rows * columns) {
       const unit = what === 'mask' ? 'pixels' : 'values';
-      throw new DicomBuildError(`${what} frame ${index} has ${frame.length} ${unit}, the source image ${rows}×${columns}`);
+      throw new DicomBuildError(
+        `${what} frame ${index} has ${frame.length} ${unit}, the source image ${rows}×${columns}`,
+      );
     }
   });
   return { ...orderedAlongNormal(givenSource, givenFrames), rows, columns };
 }
 
 /** The source and the frames, both reordered by frameOrderAlongNormal. */
-export function orderedAlongNormal<T>(source: SourceSeries, frames: readonly T[]): { source: SourceSeries; frames: T[] } {
+export function orderedAlongNormal<T>(
+  source: SourceSeries,
+  frames: readonly T[],
+): { source: SourceSeries; frames: T[] } {
   const order = frameOrderAlongNormal(source);
   return { source: { ...source, images: order.map((i) => source.images[i]!) }, frames: order.map((i) => frames[i]!) };
 }
@@ -204,16 +208,23 @@ export function geometry(source: SourceSeries): {
 } {
   const images = source.images;
   const first = images[0]!;
-  const sharedOrientation = images.every((im) => sameNumbers(im.imageOrientationPatient, first.imageOrientationPatient));
+  const sharedOrientation = images.every((im) =>
+    sameNumbers(im.imageOrientationPatient, first.imageOrientationPatient),
+  );
   const sharedMeasures = images.every(
-    (im) => sameNumbers(im.pixelSpacing, first.pixelSpacing) && (im.sliceThickness ?? null) === (first.sliceThickness ?? null),
+    (im) =>
+      sameNumbers(im.pixelSpacing, first.pixelSpacing) &&
+      (im.sliceThickness ?? null) === (first.sliceThickness ?? null),
   );
   const normal = planeNormal(first);
   const along = images.map((im) => im.imagePositionPatient.reduce((sum, v, axis) => sum + v * normal[axis]!, 0));
   // Slice thickness is required by the pixel measures of both IODs; when the source has none,
   // the spacing between neighbouring positions is the honest stand-in (1 mm for one slice).
   const sorted = [...along].sort((a, b) => a - b);
-  const gaps = sorted.slice(1).map((v, i) => v - sorted[i]!).filter((g) => g > 1e-6);
+  const gaps = sorted
+    .slice(1)
+    .map((v, i) => v - sorted[i]!)
+    .filter((g) => g > 1e-6);
   const fallbackThickness = gaps.length ? Math.min(...gaps) : 1;
   const orientationOf = (im: SourceImage) => ({
     PlaneOrientationSequence: [{ ImageOrientationPatient: im.imageOrientationPatient.map(decimalString) }],

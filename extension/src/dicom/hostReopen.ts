@@ -36,8 +36,9 @@ export function ohifReopenCheck(rows: number, columns: number, frames: number): 
   } else if (frames > 1 && pixels % 8 !== 0) {
     seg = `OHIF 3.13 would reopen this SEG with wrong voxels: ${rows}×${columns} = ${pixels} pixels is not a multiple of 8, and its reader unpacks frames after the first in the wrong bit order (the file is valid; other readers such as highdicom load it)`;
   }
-  const parametricMap = frames > 1 && pixels % 4 !== 0
-    ? `OHIF 3.13 cannot reopen this Parametric Map: ${rows}×${columns} = ${pixels} pixels is not a multiple of 4, and its loader addresses frame 2 on at a misaligned offset (the file is valid; other readers load it)`
-    : null;
+  const parametricMap =
+    frames > 1 && pixels % 4 !== 0
+      ? `OHIF 3.13 cannot reopen this Parametric Map: ${rows}×${columns} = ${pixels} pixels is not a multiple of 4, and its loader addresses frame 2 on at a misaligned offset (the file is valid; other readers load it)`
+      : null;
   return { seg, parametricMap };
 }

@@ -45,7 +45,10 @@ export interface ParametricMapInput extends DerivedObjectOptions {
 }
 
 /** The values copied into one little-endian float32 buffer (frame after frame). */
-function floatPixelData(frames: readonly ArrayLike<number>[], pixelsPerFrame: number): { bytes: ArrayBuffer; min: number; max: number } {
+function floatPixelData(
+  frames: readonly ArrayLike<number>[],
+  pixelsPerFrame: number,
+): { bytes: ArrayBuffer; min: number; max: number } {
   const buffer = new ArrayBuffer(frames.length * pixelsPerFrame * 4);
   const view = new DataView(buffer);
   let min = Infinity;
@@ -136,7 +139,11 @@ export function buildParametricMap(input: ParametricMapInput): DicomPart10File {
         ...shared,
         ...realWorldValueMapping,
         FrameVOILUTSequence: [
-          { WindowCenter: decimalString((min + max) / 2), WindowWidth: decimalString(windowWidth), VOILUTFunction: 'LINEAR_EXACT' },
+          {
+            WindowCenter: decimalString((min + max) / 2),
+            WindowWidth: decimalString(windowWidth),
+            VOILUTFunction: 'LINEAR_EXACT',
+          },
         ],
         ParametricMapFrameTypeSequence: [{ FrameType: IMAGE_TYPE }],
         PixelValueTransformationSequence: [{ RescaleIntercept: '0', RescaleSlope: '1', RescaleType: 'US' }],

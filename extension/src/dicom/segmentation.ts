@@ -106,9 +106,7 @@ export function buildSegmentation(input: SegmentationInput): DicomPart10File {
         SegmentLabel: (input.segmentLabel ?? DEFAULT_SEGMENT_LABEL).slice(0, 64),
         SegmentAlgorithmType: 'AUTOMATIC',
         SegmentAlgorithmName: 'CLUE',
-        SegmentationAlgorithmIdentificationSequence: [
-          algorithmIdentification(model, input.threshold),
-        ],
+        SegmentationAlgorithmIdentificationSequence: [algorithmIdentification(model, input.threshold)],
         SegmentedPropertyCategoryCodeSequence: [input.category ?? CODES.morphologicallyAbnormalStructure],
         SegmentedPropertyTypeCodeSequence: [input.type ?? CODES.lesion],
         RecommendedDisplayCIELabValue: [...(input.cielab ?? [54706, 53251, 46226])], // orange-red

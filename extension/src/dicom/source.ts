@@ -128,7 +128,9 @@ export function sourceSeriesFromInstances(instances: readonly Record<string, unk
   };
   for (const instance of instances) {
     if (text(instance.SeriesInstanceUID) !== series.seriesInstanceUID) {
-      throw new DicomBuildError(`instance ${text(instance.SOPInstanceUID)}: belongs to another series than ${series.seriesInstanceUID}`);
+      throw new DicomBuildError(
+        `instance ${text(instance.SOPInstanceUID)}: belongs to another series than ${series.seriesInstanceUID}`,
+      );
     }
   }
   return series;

@@ -110,7 +110,10 @@ export async function stowRs(
   if (files.length === 0) return { httpStatus: 0, allStored: true, instances: [] };
   if (options.studyInstanceUID) {
     const other = files.find((f) => f.studyInstanceUID !== options.studyInstanceUID);
-    if (other) throw new StowError(`${other.sopInstanceUID} belongs to study ${other.studyInstanceUID}, not ${options.studyInstanceUID}`);
+    if (other)
+      throw new StowError(
+        `${other.sopInstanceUID} belongs to study ${other.studyInstanceUID}, not ${options.studyInstanceUID}`,
+      );
   }
   const root = dicomwebRoot.replace(/\/+$/, '');
   const url = options.studyInstanceUID ? `${root}/studies/${options.studyInstanceUID}` : `${root}/studies`;
@@ -129,7 +132,9 @@ export async function stowRs(
     });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new StowError(`Could not reach the PACS at ${url} to store ${files.length} object(s): ${detail}. Nothing was stored; the result is kept for another try.`);
+    throw new StowError(
+      `Could not reach the PACS at ${url} to store ${files.length} object(s): ${detail}. Nothing was stored; the result is kept for another try.`,
+    );
   }
 
   const text = await response.text().catch(() => '');
@@ -162,7 +167,12 @@ export async function stowRs(
     const base = { sopInstanceUID: file.sopInstanceUID, sopClassUID: file.sopClassUID };
     const failure = failed.get(file.sopInstanceUID);
     if (failure) {
-      return { ...base, status: 'failed', reason: describeFailure(firstString(failure, TAG.failureReason)), retrieveUrl: null };
+      return {
+        ...base,
+        status: 'failed',
+        reason: describeFailure(firstString(failure, TAG.failureReason)),
+        retrieveUrl: null,
+      };
     }
     const success = stored.get(file.sopInstanceUID);
     if (success && httpOk) {
@@ -175,7 +185,12 @@ export async function stowRs(
       };
     }
     if (!httpOk) return { ...base, status: 'failed', reason: `the PACS answered ${httpReason}`, retrieveUrl: null };
-    return { ...base, status: 'failed', reason: `the PACS answered ${httpReason} but did not list this instance as stored`, retrieveUrl: null };
+    return {
+      ...base,
+      status: 'failed',
+      reason: `the PACS answered ${httpReason} but did not list this instance as stored`,
+      retrieveUrl: null,
+    };
   });
   return { httpStatus: response.status, allStored: instances.every((i) => i.status === 'stored'), instances };
 }

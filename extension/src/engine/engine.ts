@@ -10,7 +10,14 @@
 // an AbortError and its result, if the worker still produces it, is dropped. Only the newest
 // run ever resolves.
 
-import { chooseBackend, currentEnvironment, type BackendEnvironment, type BackendName, type BackendPreferences, type SkippedBackend } from './backend';
+import {
+  chooseBackend,
+  currentEnvironment,
+  type BackendEnvironment,
+  type BackendName,
+  type BackendPreferences,
+  type SkippedBackend,
+} from './backend';
 import { abortError, EngineError } from './errors';
 import type { ClueManifest, ModelDtype } from './manifest';
 import { DEFAULT_MAX_MODEL_BYTES, type LoadProgress } from './modelLoader';
@@ -121,7 +128,12 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     waiter.resolve(reply);
   });
   worker.addEventListener('error', (event) => {
-    failAll(new EngineError('backend', `the inference worker failed: ${event.message || `could not load ${WORKER_FILE} from ${assetBase}`}`));
+    failAll(
+      new EngineError(
+        'backend',
+        `the inference worker failed: ${event.message || `could not load ${WORKER_FILE} from ${assetBase}`}`,
+      ),
+    );
   });
 
   const request = (message: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> =>
@@ -140,9 +152,14 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
   let ready: WorkerReply;
   try {
     ready = await request({
-      type: 'init', id: initId, manifestUrl: new URL(options.manifestUrl, pageUrl).href,
-      dtype: options.dtype ?? 'float32', maxModelBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
-      candidates: plan.candidates, threads: plan.threads, wasmPaths: assetBase,
+      type: 'init',
+      id: initId,
+      manifestUrl: new URL(options.manifestUrl, pageUrl).href,
+      dtype: options.dtype ?? 'float32',
+      maxModelBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+      candidates: plan.candidates,
+      threads: plan.threads,
+      wasmPaths: assetBase,
     });
   } catch (error) {
     worker.terminate();
@@ -176,7 +193,11 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
 
   let current: { id: number; cancel: () => void } | null = null;
 
-  const run = (slice: EngineSlice, signal?: AbortSignal, runOptions: { layerMaps?: boolean } = {}): Promise<EngineResult> => {
+  const run = (
+    slice: EngineSlice,
+    signal?: AbortSignal,
+    runOptions: { layerMaps?: boolean } = {},
+  ): Promise<EngineResult> => {
     if (disposed) return Promise.reject(new EngineError('disposed', 'the engine was disposed'));
     if (signal?.aborted) return Promise.reject(abortError());
     current?.cancel(); // the newest run wins
@@ -194,12 +215,17 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
       signal?.addEventListener('abort', cancel, { once: true });
       // A copy goes to the worker, so the caller's (or the host's) array stays intact.
       const values = slice.values.slice();
-      request({ type: 'run', id, values, width: slice.width, height: slice.height, layerMaps: runOptions.layerMaps ?? false },
-        [values.buffer])
+      request(
+        { type: 'run', id, values, width: slice.width, height: slice.height, layerMaps: runOptions.layerMaps ?? false },
+        [values.buffer],
+      )
         .then((reply) => {
           if (reply.type === 'result') {
             resolve({
-              map: reply.map, width: slice.width, height: slice.height, score: reply.score,
+              map: reply.map,
+              width: slice.width,
+              height: slice.height,
+              score: reply.score,
               ...(reply.layerMaps ? { layerMaps: reply.layerMaps } : {}),
               timings: { ...reply.timings, totalMs: performance.now() - started },
             });

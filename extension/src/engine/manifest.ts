@@ -102,8 +102,21 @@ const SHA256 = /^[0-9a-f]{64}$/;
  * rule (a preprocessing step, a limit) the viewer silently does not follow.
  */
 const KNOWN = {
-  manifest: ['id', 'version', 'files', 'opset', 'input', 'outputs', 'layers', 'preprocessing', 'postprocessing',
-    'threshold', 'provenance', 'domain', 'schema'],
+  manifest: [
+    'id',
+    'version',
+    'files',
+    'opset',
+    'input',
+    'outputs',
+    'layers',
+    'preprocessing',
+    'postprocessing',
+    'threshold',
+    'provenance',
+    'domain',
+    'schema',
+  ],
   file: ['path', 'dtype', 'bytes', 'sha256'],
   input: ['name', 'shape', 'dtype'],
   outputs: ['anomaly_map', 'layer_maps', 'score'],
@@ -123,7 +136,9 @@ const KNOWN = {
 function unknownFields(block: unknown, where: string, known: readonly string[]): string | null {
   if (!isObject(block)) return null;
   const unknown = Object.keys(block).filter((key) => !known.includes(key));
-  return unknown.length === 0 ? null : `${where} has unknown fields: ${unknown.join(', ')} (known: ${known.join(', ')})`;
+  return unknown.length === 0
+    ? null
+    : `${where} has unknown fields: ${unknown.join(', ')} (known: ${known.join(', ')})`;
 }
 
 type Json = Record<string, unknown>;
@@ -153,27 +168,44 @@ export function domainProblems(domain: unknown): string[] {
   const unknown = Object.keys(domain).filter((key) => !DOMAIN_FIELDS.includes(key));
   need(unknown.length === 0, `domain has unknown fields: ${unknown.join(', ')} (known: ${DOMAIN_FIELDS.join(', ')})`);
   if ('modality' in domain) {
-    need(isCodeList(domain.modality), 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])');
+    need(
+      isCodeList(domain.modality),
+      'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])',
+    );
   } else {
     need(false, 'domain.modality is missing');
   }
   if ('body_part' in domain) {
-    need(isCodeList(domain.body_part), 'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])');
+    need(
+      isCodeList(domain.body_part),
+      'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])',
+    );
   }
   if ('sequences' in domain) {
-    need(isDistinctList(domain.sequences, (v) => (DOMAIN_SEQUENCES as readonly unknown[]).includes(v)),
-      `domain.sequences must be a non-empty list of distinct names from ${DOMAIN_SEQUENCES.join(', ')}`);
-    need(!Array.isArray(domain.modality) || domain.modality.includes('MR'),
-      'domain.sequences applies to MR only, but domain.modality does not list "MR"');
+    need(
+      isDistinctList(domain.sequences, (v) => (DOMAIN_SEQUENCES as readonly unknown[]).includes(v)),
+      `domain.sequences must be a non-empty list of distinct names from ${DOMAIN_SEQUENCES.join(', ')}`,
+    );
+    need(
+      !Array.isArray(domain.modality) || domain.modality.includes('MR'),
+      'domain.sequences applies to MR only, but domain.modality does not list "MR"',
+    );
   }
   if ('planes' in domain) {
-    need(isDistinctList(domain.planes, (v) => (DOMAIN_PLANES as readonly unknown[]).includes(v)),
-      `domain.planes must be a non-empty list of distinct planes from ${DOMAIN_PLANES.join(', ')}`);
+    need(
+      isDistinctList(domain.planes, (v) => (DOMAIN_PLANES as readonly unknown[]).includes(v)),
+      `domain.planes must be a non-empty list of distinct planes from ${DOMAIN_PLANES.join(', ')}`,
+    );
   }
   if ('pixel_spacing_mm' in domain) {
     const spacing = domain.pixel_spacing_mm;
-    need(Array.isArray(spacing) && spacing.length === 2 && spacing.every((v) => isNumber(v) && v > 0) && spacing[0] <= spacing[1],
-      'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max');
+    need(
+      Array.isArray(spacing) &&
+        spacing.length === 2 &&
+        spacing.every((v) => isNumber(v) && v > 0) &&
+        spacing[0] <= spacing[1],
+      'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max',
+    );
   }
   if ('note' in domain) need(typeof domain.note === 'string', 'domain.note must be a string');
   return problems;
@@ -202,8 +234,19 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
   if (!need(m.schema === MANIFEST_SCHEMA, `schema must be "${MANIFEST_SCHEMA}", found ${JSON.stringify(m.schema)}`)) {
     fail();
   }
-  const required = ['id', 'version', 'files', 'opset', 'input', 'outputs', 'layers', 'preprocessing',
-    'postprocessing', 'threshold', 'provenance'];
+  const required = [
+    'id',
+    'version',
+    'files',
+    'opset',
+    'input',
+    'outputs',
+    'layers',
+    'preprocessing',
+    'postprocessing',
+    'threshold',
+    'provenance',
+  ];
   const missing = required.filter((key) => !(key in m));
   if (!need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
   known(m, 'manifest', KNOWN.manifest);
@@ -220,13 +263,19 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
       known(file, where, KNOWN.file);
       const path = file.path;
       need(
-        typeof path === 'string' && path !== '' && !path.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(path) &&
+        typeof path === 'string' &&
+          path !== '' &&
+          !path.startsWith('/') &&
+          !/^[a-z][a-z0-9+.-]*:/i.test(path) &&
           !path.split('/').includes('..'),
         `${where}.path must be a relative path inside the model folder`,
       );
       need(file.dtype === 'float32' || file.dtype === 'float16', `${where}.dtype must be "float32" or "float16"`);
       need(isInt(file.bytes) && file.bytes > 0, `${where}.bytes must be a positive integer`);
-      need(typeof file.sha256 === 'string' && SHA256.test(file.sha256), `${where}.sha256 must be 64 lowercase hex digits`);
+      need(
+        typeof file.sha256 === 'string' && SHA256.test(file.sha256),
+        `${where}.sha256 must be 64 lowercase hex digits`,
+      );
     });
   }
 
@@ -237,8 +286,12 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     need(input.name === 'image', 'input.name must be "image"');
     need(input.dtype === 'float32', 'input.dtype must be "float32"');
     const shape = input.shape;
-    if (need(isShape(shape) && shape.length === 4 && shape[0] === 1 && shape[1] === 3 && shape[2] === shape[3],
-      'input.shape must be [1, 3, S, S]')) {
+    if (
+      need(
+        isShape(shape) && shape.length === 4 && shape[0] === 1 && shape[1] === 3 && shape[2] === shape[3],
+        'input.shape must be [1, 3, S, S]',
+      )
+    ) {
       imageSize = (shape as number[])[2]!;
     }
   }
@@ -265,11 +318,16 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     }
     if (imageSize !== null && allPresent) {
       const s = imageSize;
-      need(sameList((outputs.anomaly_map as Json).shape, [1, s, s]), `outputs.anomaly_map.shape must be [1, ${s}, ${s}]`);
+      need(
+        sameList((outputs.anomaly_map as Json).shape, [1, s, s]),
+        `outputs.anomaly_map.shape must be [1, ${s}, ${s}]`,
+      );
       if (layersOk) {
         const n = (m.layers as number[]).length;
-        need(sameList((outputs.layer_maps as Json).shape, [1, n, s, s]),
-          `outputs.layer_maps.shape must be [1, ${n}, ${s}, ${s}] (one map per layer)`);
+        need(
+          sameList((outputs.layer_maps as Json).shape, [1, n, s, s]),
+          `outputs.layer_maps.shape must be [1, ${n}, ${s}, ${s}] (one map per layer)`,
+        );
       }
       need(sameList((outputs.score as Json).shape, [1]), 'outputs.score.shape must be [1]');
     }
@@ -284,17 +342,26 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     need(intensity.method === 'percentile_clip', 'preprocessing.intensity.method must be "percentile_clip"');
     const low = intensity.low_percentile;
     const high = intensity.high_percentile;
-    need(isNumber(low) && isNumber(high) && low >= 0 && low < high && high <= 100,
-      'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100');
+    need(
+      isNumber(low) && isNumber(high) && low >= 0 && low < high && high <= 100,
+      'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100',
+    );
     need(intensity.foreground === 'greater_than_min', 'preprocessing.intensity.foreground must be "greater_than_min"');
     const square = isObject(pre.square) ? pre.square : {};
     known(square, 'preprocessing.square', KNOWN.square);
-    need(square.method === 'center_pad' && isNumber(square.value),
-      'preprocessing.square must be {method: "center_pad", value: number}');
+    need(
+      square.method === 'center_pad' && isNumber(square.value),
+      'preprocessing.square must be {method: "center_pad", value: number}',
+    );
     const resize = isObject(pre.resize) ? pre.resize : {};
     known(resize, 'preprocessing.resize', KNOWN.resize);
-    if (need(resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
-      'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}') && imageSize !== null) {
+    if (
+      need(
+        resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
+        'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}',
+      ) &&
+      imageSize !== null
+    ) {
       need(resize.size === imageSize, `preprocessing.resize.size must equal the input size ${imageSize}`);
     }
     need(pre.channels === 3, 'preprocessing.channels must be 3');
@@ -302,19 +369,29 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     known(normalize, 'preprocessing.normalize', KNOWN.normalize);
     const mean = normalize.mean;
     const std = normalize.std;
-    need(Array.isArray(mean) && mean.length === 3 && mean.every(isNumber) &&
-      Array.isArray(std) && std.length === 3 && std.every((v) => isNumber(v) && v > 0),
-      'preprocessing.normalize must hold 3 means and 3 positive stds');
+    need(
+      Array.isArray(mean) &&
+        mean.length === 3 &&
+        mean.every(isNumber) &&
+        Array.isArray(std) &&
+        std.length === 3 &&
+        std.every((v) => isNumber(v) && v > 0),
+      'preprocessing.normalize must hold 3 means and 3 positive stds',
+    );
   }
 
   known(m.postprocessing, 'postprocessing', KNOWN.postprocessing);
-  need(isObject(m.postprocessing) && m.postprocessing.to_slice_grid === 'bilinear_uncrop',
-    'postprocessing.to_slice_grid must be "bilinear_uncrop"');
+  need(
+    isObject(m.postprocessing) && m.postprocessing.to_slice_grid === 'bilinear_uncrop',
+    'postprocessing.to_slice_grid must be "bilinear_uncrop"',
+  );
   if (need(isObject(m.threshold), 'threshold must be an object')) {
     const threshold = m.threshold as Json;
     known(threshold, 'threshold', KNOWN.threshold);
-    need(isNumber(threshold.default) && threshold.default >= 0 && threshold.default <= 1,
-      'threshold.default must be a number in [0, 1]');
+    need(
+      isNumber(threshold.default) && threshold.default >= 0 && threshold.default <= 1,
+      'threshold.default must be a number in [0, 1]',
+    );
     need(typeof threshold.chosen_on === 'string', 'threshold.chosen_on must be a string');
   }
   if (need(isObject(m.provenance), 'provenance must be an object')) {
@@ -325,9 +402,14 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
     }
     const sha = provenance.backbone_sha256;
     // Lowercase, as hashlib writes it and as files[].sha256: one spelling to compare.
-    need(sha === null || (typeof sha === 'string' && SHA256.test(sha)),
-      'provenance.backbone_sha256 must be 64 lowercase hex digits or null');
-    need(provenance.commit === null || typeof provenance.commit === 'string', 'provenance.commit must be a string or null');
+    need(
+      sha === null || (typeof sha === 'string' && SHA256.test(sha)),
+      'provenance.backbone_sha256 must be 64 lowercase hex digits or null',
+    );
+    need(
+      provenance.commit === null || typeof provenance.commit === 'string',
+      'provenance.commit must be a string or null',
+    );
     need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
   }
   // Optional: manifests written before the domain existed stay valid.

@@ -3,7 +3,14 @@
 // load costs no network bytes (and is verified again, from the cache).
 
 import { EngineError, throwIfAborted } from './errors';
-import { parseManifest, ManifestError, pickModelFile, type ClueManifest, type ModelDtype, type ModelFileEntry } from './manifest';
+import {
+  parseManifest,
+  ManifestError,
+  pickModelFile,
+  type ClueManifest,
+  type ModelDtype,
+  type ModelFileEntry,
+} from './manifest';
 
 export const MODEL_CACHE_NAME = 'clue-models-v1';
 
@@ -66,7 +73,10 @@ function describeStatus(response: Response): string {
   return `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
 }
 
-export async function loadManifest(manifestUrl: string, options: Pick<LoadModelOptions, 'fetch' | 'signal'> = {}): Promise<ClueManifest> {
+export async function loadManifest(
+  manifestUrl: string,
+  options: Pick<LoadModelOptions, 'fetch' | 'signal'> = {},
+): Promise<ClueManifest> {
   const doFetch = options.fetch ?? fetch;
   let response: Response;
   try {
@@ -74,11 +84,16 @@ export async function loadManifest(manifestUrl: string, options: Pick<LoadModelO
     response = await doFetch(manifestUrl, { cache: 'no-cache', signal: options.signal ?? null });
   } catch (error) {
     throwIfAborted(options.signal);
-    throw new EngineError('network', `${manifestUrl}: could not fetch the model manifest (${(error as Error).message})`);
+    throw new EngineError(
+      'network',
+      `${manifestUrl}: could not fetch the model manifest (${(error as Error).message})`,
+    );
   }
   if (!response.ok) {
-    throw new EngineError(response.status === 404 ? 'manifest' : 'network',
-      `${manifestUrl}: model manifest not available (${describeStatus(response)})`);
+    throw new EngineError(
+      response.status === 404 ? 'manifest' : 'network',
+      `${manifestUrl}: model manifest not available (${describeStatus(response)})`,
+    );
   }
   let data: unknown;
   try {
@@ -114,7 +129,10 @@ async function readBody(
   if (!response.body) {
     const whole = new Uint8Array(await response.arrayBuffer());
     if (whole.byteLength !== file.bytes) {
-      throw new EngineError('model-corrupt', `${modelUrl}: got ${whole.byteLength} bytes, the manifest says ${file.bytes}`);
+      throw new EngineError(
+        'model-corrupt',
+        `${modelUrl}: got ${whole.byteLength} bytes, the manifest says ${file.bytes}`,
+      );
     }
     onChunk(whole.byteLength);
     return whole.buffer.slice(whole.byteOffset, whole.byteOffset + whole.byteLength) as ArrayBuffer;
@@ -136,7 +154,10 @@ async function readBody(
     reader.releaseLock();
   }
   if (loaded !== file.bytes) {
-    throw new EngineError('model-corrupt', `${modelUrl}: got ${loaded} bytes, the manifest says ${file.bytes} (truncated download?)`);
+    throw new EngineError(
+      'model-corrupt',
+      `${modelUrl}: got ${loaded} bytes, the manifest says ${file.bytes} (truncated download?)`,
+    );
   }
   return buffer.buffer;
 }
@@ -152,7 +173,9 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const doFetch = options.fetch ?? fetch;
   const subtle = options.subtle ?? globalThis.crypto?.subtle;
   const cacheStorage =
-    options.caches !== undefined ? options.caches : ((globalThis as unknown as { caches?: CacheStorageLike }).caches ?? null);
+    options.caches !== undefined
+      ? options.caches
+      : ((globalThis as unknown as { caches?: CacheStorageLike }).caches ?? null);
   const manifestUrl = new URL(options.manifestUrl, baseUrl()).href;
 
   onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0 });
@@ -162,12 +185,17 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const limit = options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (file.bytes > limit) {
     const gb = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
-    throw new EngineError('model-too-large',
+    throw new EngineError(
+      'model-too-large',
       `${file.path} is ${gb(file.bytes)}: larger than the ${gb(limit)} the in-browser runtime can load ` +
-        `(4 GiB WebAssembly heap). Use a smaller export (e.g. float16 or int8) of ${manifest.id}.`);
+        `(4 GiB WebAssembly heap). Use a smaller export (e.g. float16 or int8) of ${manifest.id}.`,
+    );
   }
   if (!subtle) {
-    throw new EngineError('backend', 'cannot verify the model: crypto.subtle needs a secure context (https or localhost)');
+    throw new EngineError(
+      'backend',
+      'cannot verify the model: crypto.subtle needs a secure context (https or localhost)',
+    );
   }
 
   const verify = async (bytes: ArrayBuffer): Promise<boolean> => {
@@ -175,12 +203,14 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
     return bytes.byteLength === file.bytes && (await sha256Hex(subtle, bytes)) === file.sha256;
   };
 
-  let cacheProblem: string | null = cacheStorage ? null : 'Cache Storage is not available here (it needs a secure context: https or localhost)';
+  let cacheProblem: string | null = cacheStorage
+    ? null
+    : 'Cache Storage is not available here (it needs a secure context: https or localhost)';
   const cache = cacheStorage
     ? await cacheStorage.open(MODEL_CACHE_NAME).catch((error: Error) => {
-      cacheProblem = `could not open Cache Storage (${error.name}: ${error.message})`;
-      return null;
-    })
+        cacheProblem = `could not open Cache Storage (${error.name}: ${error.message})`;
+        return null;
+      })
     : null;
   if (cache) {
     const cached = await cache.match(modelUrl);
@@ -188,7 +218,17 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
       const bytes = await cached.arrayBuffer();
       onProgress?.({ phase: 'cache', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
       if (await verify(bytes)) {
-        return { manifest, manifestUrl, file, modelUrl, bytes, fromCache: true, networkBytes: 0, loadMs: performance.now() - started, cacheProblem };
+        return {
+          manifest,
+          manifestUrl,
+          file,
+          modelUrl,
+          bytes,
+          fromCache: true,
+          networkBytes: 0,
+          loadMs: performance.now() - started,
+          cacheProblem,
+        };
       }
       await cache.delete(modelUrl); // an older model or damaged entry: fetch the current one
     }
@@ -204,16 +244,26 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
     throw new EngineError('network', `${modelUrl}: could not fetch the model (${(error as Error).message})`);
   }
   if (response.status === 404 || response.status === 410) {
-    throw new EngineError('model-missing', `${modelUrl}: the model file named by the manifest does not exist (${describeStatus(response)})`);
+    throw new EngineError(
+      'model-missing',
+      `${modelUrl}: the model file named by the manifest does not exist (${describeStatus(response)})`,
+    );
   }
   if (!response.ok) {
     throw new EngineError('network', `${modelUrl}: could not fetch the model (${describeStatus(response)})`);
   }
-  const bytes = await readBody(response, file, modelUrl,
-    (loaded) => onProgress?.({ phase: 'download', loadedBytes: loaded, totalBytes: file.bytes }), signal);
+  const bytes = await readBody(
+    response,
+    file,
+    modelUrl,
+    (loaded) => onProgress?.({ phase: 'download', loadedBytes: loaded, totalBytes: file.bytes }),
+    signal,
+  );
   if (!(await verify(bytes))) {
-    throw new EngineError('model-corrupt',
-      `${modelUrl}: sha256 does not match the manifest (corrupt or a different model than ${manifest.id} ${manifest.version})`);
+    throw new EngineError(
+      'model-corrupt',
+      `${modelUrl}: sha256 does not match the manifest (corrupt or a different model than ${manifest.id} ${manifest.version})`,
+    );
   }
   if (cache) {
     // Caching is an optimisation: a full quota must not fail the load, only be reported.
@@ -225,7 +275,14 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
       });
   }
   return {
-    manifest, manifestUrl, file, modelUrl, bytes, fromCache: false, networkBytes: bytes.byteLength,
-    loadMs: performance.now() - started, cacheProblem,
+    manifest,
+    manifestUrl,
+    file,
+    modelUrl,
+    bytes,
+    fromCache: false,
+    networkBytes: bytes.byteLength,
+    loadMs: performance.now() - started,
+    cacheProblem,
   };
 }

@@ -61,7 +61,10 @@ export function checkSessionMatchesManifest(session: SessionLike, manifest: Clue
     if (!session.outputNames.includes(name)) problems.push(`output "${name}"`);
   }
   if (problems.length > 0) {
-    throw new EngineError('manifest', `${source}: the model graph does not match its manifest: missing ${problems.join(', ')}`);
+    throw new EngineError(
+      'manifest',
+      `${source}: the model graph does not match its manifest: missing ${problems.join(', ')}`,
+    );
   }
 }
 
@@ -107,12 +110,15 @@ export async function runSlice(
   try {
     tensor = preprocessSlice(slice, manifest.preprocessing, options.inputBuffer).tensor;
   } catch (error) {
-    if (error instanceof SliceError) throw new EngineError('bad-input', `cannot preprocess this slice: ${error.message}`);
+    if (error instanceof SliceError)
+      throw new EngineError('bad-input', `cannot preprocess this slice: ${error.message}`);
     throw error;
   }
   throwIfAborted(signal);
   const t1 = now();
-  const outputs = await session.run({ [manifest.input.name]: makeTensor(tensor, [1, manifest.preprocessing.channels, size, size]) });
+  const outputs = await session.run({
+    [manifest.input.name]: makeTensor(tensor, [1, manifest.preprocessing.channels, size, size]),
+  });
   // The run itself cannot be interrupted; a result that arrives after cancellation is dropped.
   if (signal?.aborted) throw abortError();
   const t2 = now();

@@ -32,7 +32,13 @@ function axisSampling(count: number, offset: number, square: number, size: numbe
  * u = (r + top + 0.5)·size/S − 0.5 (likewise v), coordinates clamped to [0, size − 1].
  * `map` may be a view into a larger buffer (e.g. one plane of layer_maps).
  */
-export function mapToSliceGrid(map: Float32Array, size: number, height: number, width: number, out?: Float32Array): Float32Array {
+export function mapToSliceGrid(
+  map: Float32Array,
+  size: number,
+  height: number,
+  width: number,
+  out?: Float32Array,
+): Float32Array {
   if (map.length !== size * size) {
     throw new Error(`model map holds ${map.length} values, expected ${size}×${size}`);
   }

@@ -97,7 +97,11 @@ function lerp(a: number, b: number, t: number): number {
  * NumPy's default linear method: position p/100·(n−1) in the sorted values. null when the
  * slice is constant. O(n) by selection instead of a full sort.
  */
-export function percentileWindow(values: ArrayLike<number>, lowPercentile: number, highPercentile: number): IntensityWindow | null {
+export function percentileWindow(
+  values: ArrayLike<number>,
+  lowPercentile: number,
+  highPercentile: number,
+): IntensityWindow | null {
   const n = values.length;
   let min = Infinity;
   for (let i = 0; i < n; i++) {
@@ -192,7 +196,13 @@ function cachedWeights(inSize: number, outSize: number): ResizeWeights {
 }
 
 /** Separable resize of a square plane: rows first into `scratch` (square×size), then columns. */
-function resizeSquare(plane: Float32Array, square: number, size: number, scratch: Float32Array, out: Float32Array): void {
+function resizeSquare(
+  plane: Float32Array,
+  square: number,
+  size: number,
+  scratch: Float32Array,
+  out: Float32Array,
+): void {
   const w = cachedWeights(square, size);
   for (let r = 0; r < square; r++) {
     const rowIn = r * square;

@@ -49,7 +49,11 @@ async function init(request: InitRequest): Promise<void> {
     onProgress: (progress) => scope.postMessage({ type: 'progress', id: request.id, progress }),
   });
   const started = performance.now();
-  scope.postMessage({ type: 'progress', id: request.id, progress: { phase: 'session', loadedBytes: 0, totalBytes: loaded.file.bytes } });
+  scope.postMessage({
+    type: 'progress',
+    id: request.id,
+    progress: { phase: 'session', loadedBytes: 0, totalBytes: loaded.file.bytes },
+  });
   ort.env.wasm.numThreads = request.threads;
   ort.env.wasm.proxy = false; // we are the worker already
   ort.env.wasm.wasmPaths = request.wasmPaths || new URL('./', import.meta.url).href;
@@ -66,8 +70,17 @@ async function init(request: InitRequest): Promise<void> {
       inputBuffer = new Float32Array(manifest.preprocessing.channels * size * size);
       checkSessionMatchesManifest(session as unknown as SessionLike, manifest, manifest.id);
       scope.postMessage({
-        type: 'ready', id: request.id, backend, skipped, manifest, file: loaded.file, fromCache: loaded.fromCache,
-        networkBytes: loaded.networkBytes, loadMs: loaded.loadMs, cacheProblem: loaded.cacheProblem, sessionMs: performance.now() - started,
+        type: 'ready',
+        id: request.id,
+        backend,
+        skipped,
+        manifest,
+        file: loaded.file,
+        fromCache: loaded.fromCache,
+        networkBytes: loaded.networkBytes,
+        loadMs: loaded.loadMs,
+        cacheProblem: loaded.cacheProblem,
+        sessionMs: performance.now() - started,
       });
       return;
     } catch (error) {
@@ -75,10 +88,12 @@ async function init(request: InitRequest): Promise<void> {
       const message = error instanceof Error ? error.message : String(error);
       if (backend === 'wasm') {
         const outOfMemory = /memory|alloc|OOM|RangeError/i.test(message);
-        throw new EngineError(outOfMemory ? 'model-too-large' : 'backend',
+        throw new EngineError(
+          outOfMemory ? 'model-too-large' : 'backend',
           outOfMemory
             ? `the model does not fit the WebAssembly heap (${message})`
-            : `could not create an inference session: ${message}`);
+            : `could not create an inference session: ${message}`,
+        );
       }
       skipped.push({ backend, reason: `session creation failed: ${message}` });
     }
@@ -96,8 +111,17 @@ async function run(request: RunRequest, controller: AbortController): Promise<vo
   );
   const transfer: Transferable[] = [result.map.buffer];
   for (const layer of result.layerMaps ?? []) transfer.push(layer.buffer);
-  scope.postMessage({ type: 'result', id: request.id, map: result.map, score: result.score,
-    ...(result.layerMaps ? { layerMaps: result.layerMaps } : {}), timings: result.timings }, transfer);
+  scope.postMessage(
+    {
+      type: 'result',
+      id: request.id,
+      map: result.map,
+      score: result.score,
+      ...(result.layerMaps ? { layerMaps: result.layerMaps } : {}),
+      timings: result.timings,
+    },
+    transfer,
+  );
 }
 
 // Emscripten's pthread workers load ORT's .mjs, not this file; the guard keeps this handler

@@ -129,7 +129,9 @@ export interface PreparedComparison {
  * Scores of another type (float64 in tests) are compared with the threshold as given.
  */
 export function countingThreshold(problem: BinaryProblem, threshold: number): number {
-  return problem.positives instanceof Float32Array && problem.negatives instanceof Float32Array ? Math.fround(threshold) : threshold;
+  return problem.positives instanceof Float32Array && problem.negatives instanceof Float32Array
+    ? Math.fround(threshold)
+    : threshold;
 }
 
 /** The expensive, threshold-independent part of the comparison (see PreparedComparison). */
@@ -164,7 +166,13 @@ export function prepareComparison(slices: readonly SliceInput[], options: Ground
     notes.push(`image AUROC: ${sliceMetrics.length - scored.length} slice(s) have no image score`);
   } else {
     imageAurocValue = tryMetric(
-      () => auroc(binaryProblem(scored.map((s) => s.imageScore!), scored.map((s) => s.imageLabel))),
+      () =>
+        auroc(
+          binaryProblem(
+            scored.map((s) => s.imageScore!),
+            scored.map((s) => s.imageLabel),
+          ),
+        ),
       notes,
       'image AUROC',
     );
@@ -196,7 +204,11 @@ export function metricsAtThreshold(prepared: PreparedComparison, threshold: numb
     const counts = overlapCounts(problem, countingThreshold(problem, threshold));
     truePositives += counts.truePositives;
     predictedPixels += counts.predicted;
-    return { ...slice, predictedPixels: counts.predicted, ...overlapFromCounts(counts.truePositives, counts.predicted, counts.groundTruth) };
+    return {
+      ...slice,
+      predictedPixels: counts.predicted,
+      ...overlapFromCounts(counts.truePositives, counts.predicted, counts.groundTruth),
+    };
   });
   const base = prepared.series;
   const series: SeriesMetrics | null = base

@@ -293,9 +293,16 @@ export function overlapCounts(problem: BinaryProblem, threshold: number): Overla
  * Dice and IoU from pixel counts: the one definition (both empty = perfect agreement, as in
  * models/clue/metrics.py), used for a slice, for a pooled series, and at any threshold.
  */
-export function overlapFromCounts(truePositives: number, predicted: number, groundTruth: number): { dice: number; iou: number } {
+export function overlapFromCounts(
+  truePositives: number,
+  predicted: number,
+  groundTruth: number,
+): { dice: number; iou: number } {
   if (predicted + groundTruth === 0) return { dice: 1.0, iou: 1.0 };
-  return { dice: (2.0 * truePositives) / (predicted + groundTruth), iou: truePositives / (predicted + groundTruth - truePositives) };
+  return {
+    dice: (2.0 * truePositives) / (predicted + groundTruth),
+    iou: truePositives / (predicted + groundTruth - truePositives),
+  };
 }
 
 /** Pooled Dice and IoU of `score >= threshold` against the labels. Both empty counts as 1. */
@@ -323,7 +330,9 @@ export function rocCurve(problem: BinaryProblem, maxPoints = 200): RocPoint[] {
   const positiveCount = problem.positives.length;
   const negativeCount = problem.negatives.length;
   if (positiveCount === 0 || negativeCount === 0) {
-    throw new MetricsError(`a ROC curve needs both classes; got ${positiveCount} positive and ${negativeCount} negative`);
+    throw new MetricsError(
+      `a ROC curve needs both classes; got ${positiveCount} positive and ${negativeCount} negative`,
+    );
   }
   const step = 1 / Math.max(1, maxPoints);
   const points: RocPoint[] = [{ fpr: 0, tpr: 0 }];

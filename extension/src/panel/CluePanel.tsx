@@ -18,26 +18,63 @@ export interface CluePanelProps extends ResultsCallbacks {
 }
 
 const styles: Record<string, CSSProperties> = {
-  root: { padding: 12, color: '#d8e1ea', fontSize: 13, lineHeight: 1.4, display: 'flex', flexDirection: 'column', gap: 10 },
+  root: {
+    padding: 12,
+    color: '#d8e1ea',
+    fontSize: 13,
+    lineHeight: 1.4,
+    display: 'flex',
+    flexDirection: 'column',
+    gap: 10,
+  },
   title: { fontSize: 15, fontWeight: 600, color: '#ffffff', margin: 0 },
-  subtitle: { fontSize: 12, fontWeight: 600, color: '#a9c5e8', margin: '4px 0 0 0', textTransform: 'uppercase', letterSpacing: 0.5 },
+  subtitle: {
+    fontSize: 12,
+    fontWeight: 600,
+    color: '#a9c5e8',
+    margin: '4px 0 0 0',
+    textTransform: 'uppercase',
+    letterSpacing: 0.5,
+  },
   row: { display: 'flex', gap: 8, alignItems: 'center', flexWrap: 'wrap' },
   button: {
-    background: '#348cfd', color: '#fff', border: 'none', borderRadius: 4, padding: '6px 12px',
-    fontSize: 13, cursor: 'pointer',
+    background: '#348cfd',
+    color: '#fff',
+    border: 'none',
+    borderRadius: 4,
+    padding: '6px 12px',
+    fontSize: 13,
+    cursor: 'pointer',
   },
   secondaryButton: {
-    background: 'transparent', color: '#a9c5e8', border: '1px solid #3a4d66', borderRadius: 4,
-    padding: '5px 10px', fontSize: 12, cursor: 'pointer',
+    background: 'transparent',
+    color: '#a9c5e8',
+    border: '1px solid #3a4d66',
+    borderRadius: 4,
+    padding: '5px 10px',
+    fontSize: 12,
+    cursor: 'pointer',
   },
   status: { color: '#a9b8c8' },
-  error: { color: '#ff8a80', background: 'rgba(255, 82, 82, 0.12)', padding: 8, borderRadius: 4, overflowWrap: 'anywhere' },
+  error: {
+    color: '#ff8a80',
+    background: 'rgba(255, 82, 82, 0.12)',
+    padding: 8,
+    borderRadius: 4,
+    overflowWrap: 'anywhere',
+  },
   slider: { flex: 1 },
   table: { display: 'grid', gridTemplateColumns: 'auto 1fr', columnGap: 10, rowGap: 4, margin: 0 },
   term: { color: '#8aa0b8' },
   value: { margin: 0, wordBreak: 'break-all', color: '#e8eef5' },
   note: { color: '#8aa0b8', fontSize: 11 },
-  caution: { color: '#ffd180', background: 'rgba(255, 171, 0, 0.14)', border: '1px solid rgba(255, 171, 0, 0.5)', padding: 8, borderRadius: 4 },
+  caution: {
+    color: '#ffd180',
+    background: 'rgba(255, 171, 0, 0.14)',
+    border: '1px solid rgba(255, 171, 0, 0.5)',
+    padding: 8,
+    borderRadius: 4,
+  },
   list: { margin: '4px 0 0 0', paddingLeft: 16 },
   progress: { width: '100%', height: 8 },
   legendBar: { height: 10, borderRadius: 2, position: 'relative' },
@@ -54,31 +91,43 @@ function ModelSection({ model }: { model: ModelState }) {
   return (
     <div data-testid="clue-model" data-model-status={model.status}>
       <h3 style={styles.subtitle}>Model</h3>
-      {model.status === 'not-loaded' ? (
-        <div style={styles.note}>Loaded on the first run from {model.url}.</div>
-      ) : null}
+      {model.status === 'not-loaded' ? <div style={styles.note}>Loaded on the first run from {model.url}.</div> : null}
       {model.status === 'loading' ? (
         <div data-testid="clue-model-progress">
           Loading ({model.phase ?? '…'}): {formatBytes(model.loadedBytes)}
           {model.totalBytes ? ` of ${formatBytes(model.totalBytes)}` : ''}
-          {model.totalBytes ? <progress style={styles.progress} max={model.totalBytes} value={model.loadedBytes} /> : null}
+          {model.totalBytes ? (
+            <progress style={styles.progress} max={model.totalBytes} value={model.loadedBytes} />
+          ) : null}
         </div>
       ) : null}
       {model.status === 'ready' ? (
         <dl style={styles.table}>
           <dt style={styles.term}>Model</dt>
-          <dd style={styles.value} data-testid="clue-model-id">{model.modelId} {model.modelVersion}</dd>
+          <dd style={styles.value} data-testid="clue-model-id">
+            {model.modelId} {model.modelVersion}
+          </dd>
           <dt style={styles.term}>Backend</dt>
           <dd style={styles.value} data-testid="clue-model-backend">
-            {model.backend}{model.backend === 'wasm' && model.threads ? ` (${model.threads} thread${model.threads === 1 ? '' : 's'})` : ''}
+            {model.backend}
+            {model.backend === 'wasm' && model.threads
+              ? ` (${model.threads} thread${model.threads === 1 ? '' : 's'})`
+              : ''}
           </dd>
           <dt style={styles.term}>Loaded</dt>
           <dd style={styles.value} data-testid="clue-model-load">
-            {formatBytes(model.modelBytes ?? 0)} {model.fromCache ? 'from the browser cache' : 'over the network'} in {model.loadMs} ms
+            {formatBytes(model.modelBytes ?? 0)} {model.fromCache ? 'from the browser cache' : 'over the network'} in{' '}
+            {model.loadMs} ms
           </dd>
           <dt style={styles.term}>Validated on</dt>
-          <dd style={{ ...styles.value, wordBreak: 'normal' }} data-testid="clue-model-domain" data-domain-declared={model.domain ? 'true' : 'false'}>
-            {model.domain ? describeDomain(model.domain) : 'validated domain not declared (the model’s manifest has none): slices cannot be checked against it'}
+          <dd
+            style={{ ...styles.value, wordBreak: 'normal' }}
+            data-testid="clue-model-domain"
+            data-domain-declared={model.domain ? 'true' : 'false'}
+          >
+            {model.domain
+              ? describeDomain(model.domain)
+              : 'validated domain not declared (the model’s manifest has none): slices cannot be checked against it'}
             {model.domain?.note ? <div style={styles.note}>{model.domain.note}</div> : null}
           </dd>
         </dl>
@@ -86,12 +135,20 @@ function ModelSection({ model }: { model: ModelState }) {
       {model.status === 'ready' && model.skipped.length ? (
         <ul style={{ ...styles.note, margin: '4px 0 0 0', paddingLeft: 16 }} data-testid="clue-model-skipped">
           {model.skipped.map((s) => (
-            <li key={s.backend}>{s.backend} not used: {s.reason}</li>
+            <li key={s.backend}>
+              {s.backend} not used: {s.reason}
+            </li>
           ))}
         </ul>
       ) : null}
-      {model.status === 'ready' && model.cacheProblem ? <div style={styles.note}>Not cached: {model.cacheProblem}</div> : null}
-      {model.status === 'error' ? <div style={styles.error} data-testid="clue-model-error">{model.error}</div> : null}
+      {model.status === 'ready' && model.cacheProblem ? (
+        <div style={styles.note}>Not cached: {model.cacheProblem}</div>
+      ) : null}
+      {model.status === 'error' ? (
+        <div style={styles.error} data-testid="clue-model-error">
+          {model.error}
+        </div>
+      ) : null}
     </div>
   );
 }
@@ -100,7 +157,12 @@ function SeriesProgress({ series }: { series: SeriesRunState }) {
   if (series.status === 'idle') return null;
   return (
     <div data-testid="clue-series" data-series-status={series.status}>
-      <progress style={styles.progress} max={series.total || 1} value={series.done} data-testid="clue-series-progress" />
+      <progress
+        style={styles.progress}
+        max={series.total || 1}
+        value={series.done}
+        data-testid="clue-series-progress"
+      />
       <div style={styles.note} data-testid="clue-series-text">
         Series {series.status}: {series.done} of {series.total} slices ({series.computed} computed in this run
         {series.blank ? `, ${series.blank} blank not run` : ''})
@@ -115,7 +177,11 @@ function SeriesProgress({ series }: { series: SeriesRunState }) {
  */
 function DomainNotice({ check }: { check: DomainCheck }) {
   if (!check.declared) {
-    return <div style={styles.note} data-testid="clue-domain" data-domain-status="undeclared">Not checked against a validated domain: the model declares none.</div>;
+    return (
+      <div style={styles.note} data-testid="clue-domain" data-domain-status="undeclared">
+        Not checked against a validated domain: the model declares none.
+      </div>
+    );
   }
   const outside = check.findings.filter((f) => f.status === 'outside');
   const unchecked = check.findings.filter((f) => f.status === 'not-checked');
@@ -126,13 +192,21 @@ function DomainNotice({ check }: { check: DomainCheck }) {
         <div style={styles.caution} role="alert" data-testid="clue-domain-caution">
           <strong>Outside the model’s validated domain</strong>
           <ul style={styles.list}>
-            {outside.map((f) => <li key={f.field} data-domain-field={f.field}>{f.message}</li>)}
+            {outside.map((f) => (
+              <li key={f.field} data-domain-field={f.field}>
+                {f.message}
+              </li>
+            ))}
           </ul>
         </div>
       ) : null}
       {unchecked.length ? (
         <ul style={{ ...styles.note, ...styles.list }} data-testid="clue-domain-unchecked">
-          {unchecked.map((f) => <li key={f.field} data-domain-field={f.field}>{f.message}</li>)}
+          {unchecked.map((f) => (
+            <li key={f.field} data-domain-field={f.field}>
+              {f.message}
+            </li>
+          ))}
         </ul>
       ) : null}
       {status === 'inside' ? <div style={styles.note}>Within the model’s validated domain.</div> : null}
@@ -150,20 +224,29 @@ function ResultTable({ result }: { result: SliceResult }) {
         {result.blank ? 'blank slice (one value): not run, nothing to detect' : result.score.toFixed(3)}
       </dd>
       <dt style={styles.term}>Voxels</dt>
-      <dd style={styles.value} data-testid="clue-result-voxels">{result.voxelCount}</dd>
+      <dd style={styles.value} data-testid="clue-result-voxels">
+        {result.voxelCount}
+      </dd>
       <dt style={styles.term}>Map</dt>
-      <dd style={styles.value} data-testid="clue-result-map">{result.mapName}</dd>
+      <dd style={styles.value} data-testid="clue-result-map">
+        {result.mapName}
+      </dd>
       <dt style={styles.term}>Map range</dt>
       <dd style={styles.value} data-testid="clue-result-map-range">
         {result.mapMin.toFixed(3)} – {result.mapMax.toFixed(3)}
       </dd>
       <dt style={styles.term}>Slice</dt>
-      <dd style={styles.value} data-testid="clue-result-size">{result.rows} × {result.columns}</dd>
+      <dd style={styles.value} data-testid="clue-result-size">
+        {result.rows} × {result.columns}
+      </dd>
       <dt style={styles.term}>Acquisition</dt>
-      <dd style={{ ...styles.value, wordBreak: 'normal' }} data-testid="clue-result-acquisition">{describeSliceLine(result.domain.slice)}</dd>
+      <dd style={{ ...styles.value, wordBreak: 'normal' }} data-testid="clue-result-acquisition">
+        {describeSliceLine(result.domain.slice)}
+      </dd>
       <dt style={styles.term}>Modality LUT</dt>
       <dd style={styles.value} data-testid="clue-result-lut">
-        ×{lut.slope} + {lut.intercept}{lut.appliedByLoader ? ' (applied by the loader)' : ''}
+        ×{lut.slope} + {lut.intercept}
+        {lut.appliedByLoader ? ' (applied by the loader)' : ''}
         {lut.perImage ? ' — per image: the plane’s source images differ, this is the first one’s' : ''}
       </dd>
       <dt style={styles.term}>Model time</dt>
@@ -173,11 +256,15 @@ function ResultTable({ result }: { result: SliceResult }) {
       {result.durationMs > 0 ? (
         <>
           <dt style={styles.term}>Click → overlay</dt>
-          <dd style={styles.value} data-testid="clue-result-duration">{result.durationMs.toFixed(0)} ms</dd>
+          <dd style={styles.value} data-testid="clue-result-duration">
+            {result.durationMs.toFixed(0)} ms
+          </dd>
         </>
       ) : null}
       <dt style={styles.term}>Segmentation</dt>
-      <dd style={styles.value} data-testid="clue-result-segmentation-id">{result.segmentationId}</dd>
+      <dd style={styles.value} data-testid="clue-result-segmentation-id">
+        {result.segmentationId}
+      </dd>
     </dl>
   );
 }
@@ -191,10 +278,24 @@ function Legend({ state, onOpacityChange }: { state: ClueState; onOpacityChange(
         <div
           data-testid="clue-legend-threshold"
           style={{
-            position: 'absolute', top: -2, bottom: -2, left: `${state.threshold * 100}%`, width: 2, background: '#fff',
+            position: 'absolute',
+            top: -2,
+            bottom: -2,
+            left: `${state.threshold * 100}%`,
+            width: 2,
+            background: '#fff',
           }}
         />
-        <div style={{ position: 'absolute', top: 0, bottom: 0, left: 0, width: `${state.threshold * 100}%`, background: 'rgba(0,0,0,0.65)' }} />
+        <div
+          style={{
+            position: 'absolute',
+            top: 0,
+            bottom: 0,
+            left: 0,
+            width: `${state.threshold * 100}%`,
+            background: 'rgba(0,0,0,0.65)',
+          }}
+        />
       </div>
       <div style={styles.legendScale}>
         <span>0</span>
@@ -233,7 +334,13 @@ export function CluePanel(props: CluePanelProps) {
         <button type="button" style={styles.button} onClick={onRun} data-testid="clue-run-button">
           {running && state.series.status !== 'running' ? 'Running…' : 'Run on slice'}
         </button>
-        <button type="button" style={styles.secondaryButton} onClick={onRunSeries} disabled={running} data-testid="clue-run-series-button">
+        <button
+          type="button"
+          style={styles.secondaryButton}
+          onClick={onRunSeries}
+          disabled={running}
+          data-testid="clue-run-series-button"
+        >
           Run series
         </button>
         {running ? (
@@ -246,9 +353,13 @@ export function CluePanel(props: CluePanelProps) {
           </button>
         )}
       </div>
-      <div style={styles.status} data-testid="clue-status">{state.message}</div>
+      <div style={styles.status} data-testid="clue-status">
+        {state.message}
+      </div>
       {state.error ? (
-        <div style={styles.error} role="alert" data-testid="clue-error">{state.error}</div>
+        <div style={styles.error} role="alert" data-testid="clue-error">
+          {state.error}
+        </div>
       ) : null}
       <SeriesProgress series={state.series} />
       <label style={styles.row}>
@@ -273,7 +384,11 @@ export function CluePanel(props: CluePanelProps) {
           <DomainNotice check={shown.domain} />
           <ResultTable result={shown} />
         </>
-      ) : <div style={styles.note} data-testid="clue-no-result">No result stored for this slice.</div>}
+      ) : (
+        <div style={styles.note} data-testid="clue-no-result">
+          No result stored for this slice.
+        </div>
+      )}
       <ComparisonSection state={state} callbacks={props} />
       <SaveSection state={state} callbacks={props} />
       <ModelSection model={state.model} />

@@ -15,12 +15,41 @@ export interface ResultsCallbacks {
 }
 
 const s: Record<string, CSSProperties> = {
-  subtitle: { fontSize: 12, fontWeight: 600, color: '#a9c5e8', margin: '4px 0 0 0', textTransform: 'uppercase', letterSpacing: 0.5 },
+  subtitle: {
+    fontSize: 12,
+    fontWeight: 600,
+    color: '#a9c5e8',
+    margin: '4px 0 0 0',
+    textTransform: 'uppercase',
+    letterSpacing: 0.5,
+  },
   row: { display: 'flex', gap: 8, alignItems: 'center', flexWrap: 'wrap' },
-  button: { background: 'transparent', color: '#a9c5e8', border: '1px solid #3a4d66', borderRadius: 4, padding: '5px 10px', fontSize: 12, cursor: 'pointer' },
-  select: { background: '#0b1a2b', color: '#d8e1ea', border: '1px solid #3a4d66', borderRadius: 4, padding: 3, fontSize: 12, maxWidth: '100%' },
+  button: {
+    background: 'transparent',
+    color: '#a9c5e8',
+    border: '1px solid #3a4d66',
+    borderRadius: 4,
+    padding: '5px 10px',
+    fontSize: 12,
+    cursor: 'pointer',
+  },
+  select: {
+    background: '#0b1a2b',
+    color: '#d8e1ea',
+    border: '1px solid #3a4d66',
+    borderRadius: 4,
+    padding: 3,
+    fontSize: 12,
+    maxWidth: '100%',
+  },
   note: { color: '#8aa0b8', fontSize: 11 },
-  error: { color: '#ff8a80', background: 'rgba(255, 82, 82, 0.12)', padding: 8, borderRadius: 4, overflowWrap: 'anywhere' },
+  error: {
+    color: '#ff8a80',
+    background: 'rgba(255, 82, 82, 0.12)',
+    padding: 8,
+    borderRadius: 4,
+    overflowWrap: 'anywhere',
+  },
   table: { borderCollapse: 'collapse', fontSize: 12, width: '100%' },
   th: { textAlign: 'left', color: '#8aa0b8', fontWeight: 400, padding: '1px 4px' },
   td: { color: '#e8eef5', padding: '1px 4px', fontVariantNumeric: 'tabular-nums' },
@@ -38,14 +67,19 @@ type MetricsRow = Pick<SliceMetrics, 'pixelAuroc' | 'dice' | 'iou' | 'bestDice'>
 
 function MetricsColumn({ row, scope }: { row: MetricsRow | null; scope: 'slice' | 'series' }) {
   const cell = (name: string, text: string) => (
-    <td style={s.td} data-testid={`clue-gt-${scope}-${name}`}>{text}</td>
+    <td style={s.td} data-testid={`clue-gt-${scope}-${name}`}>
+      {text}
+    </td>
   );
   return row ? (
     <>
       {cell('auroc', formatMetric(row.pixelAuroc))}
       {cell('dice', formatMetric(row.dice))}
       {cell('iou', formatMetric(row.iou))}
-      {cell('best', row.bestDice ? `${formatMetric(row.bestDice.dice)} @ ${formatMetric(row.bestDice.threshold, 3)}` : '—')}
+      {cell(
+        'best',
+        row.bestDice ? `${formatMetric(row.bestDice.dice)} @ ${formatMetric(row.bestDice.threshold, 3)}` : '—',
+      )}
       {scope === 'slice'
         ? cell('image', `${formatMetric(row.imageScore ?? null)} vs ${row.imageLabel ? 'abnormal' : 'normal'}`)
         : cell('image', `AUROC ${formatMetric(row.imageAuroc ?? null)}`)}
@@ -65,7 +99,17 @@ function polyline(points: Array<[number, number]>): string {
  * ROC curve and Dice vs threshold, both on [0, 1]², with the current threshold marked: a line,
  * and a dot at the series' Dice there (the number in the table, not read off the sampled curve).
  */
-export function MetricsPlot({ roc, diceCurve, threshold, dice }: { roc: RocPoint[] | null; diceCurve: DiceCurvePoint[]; threshold: number; dice: number }) {
+export function MetricsPlot({
+  roc,
+  diceCurve,
+  threshold,
+  dice,
+}: {
+  roc: RocPoint[] | null;
+  diceCurve: DiceCurvePoint[];
+  threshold: number;
+  dice: number;
+}) {
   const axes = <rect x={0} y={0} width={PLOT} height={PLOT} fill="none" stroke="#3a4d66" />;
   return (
     <div style={s.row}>
@@ -73,7 +117,14 @@ export function MetricsPlot({ roc, diceCurve, threshold, dice }: { roc: RocPoint
         <svg width={PLOT} height={PLOT} viewBox={`0 0 ${PLOT} ${PLOT}`} role="img" aria-label="Pixel ROC curve">
           {axes}
           <line x1={0} y1={PLOT} x2={PLOT} y2={0} stroke="#3a4d66" strokeDasharray="3 3" />
-          {roc ? <polyline fill="none" stroke="#ffb74d" strokeWidth={1.5} points={polyline(roc.map((p) => [p.fpr, p.tpr]))} /> : null}
+          {roc ? (
+            <polyline
+              fill="none"
+              stroke="#ffb74d"
+              strokeWidth={1.5}
+              points={polyline(roc.map((p) => [p.fpr, p.tpr]))}
+            />
+          ) : null}
         </svg>
         <figcaption style={s.note}>ROC (FPR → TPR){roc ? '' : ': needs both classes'}</figcaption>
       </figure>
@@ -81,13 +132,25 @@ export function MetricsPlot({ roc, diceCurve, threshold, dice }: { roc: RocPoint
         <svg width={PLOT} height={PLOT} viewBox={`0 0 ${PLOT} ${PLOT}`} role="img" aria-label="Dice versus threshold">
           {axes}
           <line x1={threshold * PLOT} y1={0} x2={threshold * PLOT} y2={PLOT} stroke="#ffffff" strokeWidth={1} />
-          <polyline fill="none" stroke="#4fc3f7" strokeWidth={1.5} points={polyline(diceCurve.map((p) => [p.threshold, p.dice]))} />
+          <polyline
+            fill="none"
+            stroke="#4fc3f7"
+            strokeWidth={1.5}
+            points={polyline(diceCurve.map((p) => [p.threshold, p.dice]))}
+          />
           <circle
-            data-testid="clue-gt-dice-marker" data-threshold={threshold} data-dice={dice}
-            cx={(threshold * PLOT).toFixed(1)} cy={((1 - dice) * PLOT).toFixed(1)} r={3} fill="#ffffff"
+            data-testid="clue-gt-dice-marker"
+            data-threshold={threshold}
+            data-dice={dice}
+            cx={(threshold * PLOT).toFixed(1)}
+            cy={((1 - dice) * PLOT).toFixed(1)}
+            r={3}
+            fill="#ffffff"
           />
         </svg>
-        <figcaption style={s.note}>{`Dice vs threshold (white: current, ${formatMetric(dice)} @ ${formatMetric(threshold, 2)})`}</figcaption>
+        <figcaption
+          style={s.note}
+        >{`Dice vs threshold (white: current, ${formatMetric(dice)} @ ${formatMetric(threshold, 2)})`}</figcaption>
       </figure>
     </div>
   );
@@ -98,49 +161,99 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
   const [chosen, setChosen] = useState<string>('');
   const [segment, setSegment] = useState<string>('any');
   const candidates = comparison.candidates;
-  const selectedId = candidates.some((c) => c.segmentationId === chosen) ? chosen : candidates[0]?.segmentationId ?? '';
+  const selectedId = candidates.some((c) => c.segmentationId === chosen)
+    ? chosen
+    : (candidates[0]?.segmentationId ?? '');
   const selected = candidates.find((c) => c.segmentationId === selectedId);
   const metrics = comparison.metrics;
   const displayedImageId = state.displayedResult?.imageId ?? null;
-  const sliceIndex = displayedImageId && comparison.displaySetInstanceUID === state.displayedResult?.displaySetInstanceUID
-    ? comparison.sliceImageIds.indexOf(displayedImageId) : -1;
-  const slice = metrics && sliceIndex >= 0 ? metrics.slices[sliceIndex] ?? null : null;
+  const sliceIndex =
+    displayedImageId && comparison.displaySetInstanceUID === state.displayedResult?.displaySetInstanceUID
+      ? comparison.sliceImageIds.indexOf(displayedImageId)
+      : -1;
+  const slice = metrics && sliceIndex >= 0 ? (metrics.slices[sliceIndex] ?? null) : null;
   const series: SeriesMetrics | null = metrics?.series ?? null;
   return (
     <div data-testid="clue-gt" data-gt-status={comparison.status}>
       <h3 style={s.subtitle}>Compare with ground truth</h3>
       <div style={s.row}>
         <select
-          style={s.select} value={selectedId} data-testid="clue-gt-select" aria-label="Ground truth"
-          onChange={(event) => setChosen(event.currentTarget.value)} onFocus={() => callbacks.onListGroundTruths?.()}
+          style={s.select}
+          value={selectedId}
+          data-testid="clue-gt-select"
+          aria-label="Ground truth"
+          onChange={(event) => setChosen(event.currentTarget.value)}
+          onFocus={() => callbacks.onListGroundTruths?.()}
         >
           {candidates.length === 0 ? <option value="">(none listed)</option> : null}
-          {candidates.map((c) => <option key={c.segmentationId} value={c.segmentationId}>{c.label}</option>)}
+          {candidates.map((c) => (
+            <option key={c.segmentationId} value={c.segmentationId}>
+              {c.label}
+            </option>
+          ))}
         </select>
-        <select style={s.select} value={segment} data-testid="clue-gt-segment" aria-label="Segment" onChange={(event) => setSegment(event.currentTarget.value)}>
+        <select
+          style={s.select}
+          value={segment}
+          data-testid="clue-gt-segment"
+          aria-label="Segment"
+          onChange={(event) => setSegment(event.currentTarget.value)}
+        >
           <option value="any">Any segment (non-zero)</option>
-          {selected?.segments.map((seg) => <option key={seg.segmentIndex} value={String(seg.segmentIndex)}>{seg.label}</option>)}
+          {selected?.segments.map((seg) => (
+            <option key={seg.segmentIndex} value={String(seg.segmentIndex)}>
+              {seg.label}
+            </option>
+          ))}
         </select>
       </div>
       <div style={s.row}>
-        <button type="button" style={s.button} data-testid="clue-gt-refresh" onClick={() => callbacks.onListGroundTruths?.()}>List ground truths</button>
         <button
-          type="button" style={s.button} data-testid="clue-gt-compare" disabled={comparison.status === 'computing'}
+          type="button"
+          style={s.button}
+          data-testid="clue-gt-refresh"
+          onClick={() => callbacks.onListGroundTruths?.()}
+        >
+          List ground truths
+        </button>
+        <button
+          type="button"
+          style={s.button}
+          data-testid="clue-gt-compare"
+          disabled={comparison.status === 'computing'}
           onClick={() => callbacks.onCompare?.(selectedId, segment === 'any' ? null : Number(segment))}
         >
           {comparison.status === 'computing' ? 'Comparing…' : 'Compare'}
         </button>
       </div>
-      {comparison.message ? <div style={s.note} data-testid="clue-gt-message">{comparison.message}</div> : null}
-      {comparison.error ? <div style={s.error} role="alert" data-testid="clue-gt-error">{comparison.error}</div> : null}
+      {comparison.message ? (
+        <div style={s.note} data-testid="clue-gt-message">
+          {comparison.message}
+        </div>
+      ) : null}
+      {comparison.error ? (
+        <div style={s.error} role="alert" data-testid="clue-gt-error">
+          {comparison.error}
+        </div>
+      ) : null}
       {metrics ? (
         <>
           <table style={s.table} data-testid="clue-gt-table">
             <thead>
-              <tr><th style={s.th} /><th style={s.th}>AUROC</th><th style={s.th} data-testid="clue-gt-dice-header">{`Dice @ ${formatMetric(metrics.threshold, 2)}`}</th><th style={s.th}>IoU</th><th style={s.th}>best Dice @ t</th><th style={s.th}>image</th></tr>
+              <tr>
+                <th style={s.th} />
+                <th style={s.th}>AUROC</th>
+                <th style={s.th} data-testid="clue-gt-dice-header">{`Dice @ ${formatMetric(metrics.threshold, 2)}`}</th>
+                <th style={s.th}>IoU</th>
+                <th style={s.th}>best Dice @ t</th>
+                <th style={s.th}>image</th>
+              </tr>
             </thead>
             <tbody>
-              <tr><th style={s.th}>Slice</th><MetricsColumn row={slice} scope="slice" /></tr>
+              <tr>
+                <th style={s.th}>Slice</th>
+                <MetricsColumn row={slice} scope="slice" />
+              </tr>
               <tr>
                 <th style={s.th}>Series ({series?.sliceCount ?? 0})</th>
                 <MetricsColumn row={series} scope="series" />
@@ -148,11 +261,36 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
             </tbody>
           </table>
           {slice?.notes.length ? <div style={s.note}>{slice.notes.join('; ')}</div> : null}
-          {series?.notes.length ? <div style={s.note} data-testid="clue-gt-notes">{series.notes.join('; ')}</div> : null}
-          {series ? <MetricsPlot roc={series.roc} diceCurve={series.diceCurve} threshold={metrics.threshold} dice={series.dice} /> : null}
+          {series?.notes.length ? (
+            <div style={s.note} data-testid="clue-gt-notes">
+              {series.notes.join('; ')}
+            </div>
+          ) : null}
+          {series ? (
+            <MetricsPlot
+              roc={series.roc}
+              diceCurve={series.diceCurve}
+              threshold={metrics.threshold}
+              dice={series.dice}
+            />
+          ) : null}
           <div style={s.row}>
-            <button type="button" style={s.button} data-testid="clue-gt-export-csv" onClick={() => callbacks.onExport?.('csv')}>Export CSV</button>
-            <button type="button" style={s.button} data-testid="clue-gt-export-json" onClick={() => callbacks.onExport?.('json')}>Export JSON</button>
+            <button
+              type="button"
+              style={s.button}
+              data-testid="clue-gt-export-csv"
+              onClick={() => callbacks.onExport?.('csv')}
+            >
+              Export CSV
+            </button>
+            <button
+              type="button"
+              style={s.button}
+              data-testid="clue-gt-export-json"
+              onClick={() => callbacks.onExport?.('json')}
+            >
+              Export JSON
+            </button>
           </div>
         </>
       ) : null}
@@ -167,12 +305,44 @@ export function SaveSection({ state, callbacks }: { state: ClueState; callbacks:
     <div data-testid="clue-save" data-save-status={save.status}>
       <h3 style={s.subtitle}>Save results (DICOM)</h3>
       <div style={s.row}>
-        <button type="button" style={s.button} disabled={working} data-testid="clue-download-seg" onClick={() => callbacks.onDownloadSeg?.()}>Download SEG</button>
-        <button type="button" style={s.button} disabled={working} data-testid="clue-download-pmap" onClick={() => callbacks.onDownloadParametricMap?.()}>Download Parametric Map</button>
-        <button type="button" style={s.button} disabled={working} data-testid="clue-store-pacs" onClick={() => callbacks.onStoreToPacs?.()}>Store to PACS</button>
+        <button
+          type="button"
+          style={s.button}
+          disabled={working}
+          data-testid="clue-download-seg"
+          onClick={() => callbacks.onDownloadSeg?.()}
+        >
+          Download SEG
+        </button>
+        <button
+          type="button"
+          style={s.button}
+          disabled={working}
+          data-testid="clue-download-pmap"
+          onClick={() => callbacks.onDownloadParametricMap?.()}
+        >
+          Download Parametric Map
+        </button>
+        <button
+          type="button"
+          style={s.button}
+          disabled={working}
+          data-testid="clue-store-pacs"
+          onClick={() => callbacks.onStoreToPacs?.()}
+        >
+          Store to PACS
+        </button>
       </div>
-      {save.message ? <div style={s.note} data-testid="clue-save-message">{save.message}</div> : null}
-      {save.error ? <div style={s.error} role="alert" data-testid="clue-save-error">{save.error}</div> : null}
+      {save.message ? (
+        <div style={s.note} data-testid="clue-save-message">
+          {save.message}
+        </div>
+      ) : null}
+      {save.error ? (
+        <div style={s.error} role="alert" data-testid="clue-save-error">
+          {save.error}
+        </div>
+      ) : null}
     </div>
   );
 }

@@ -50,7 +50,8 @@ export function readGroundTruthMasks(
   images: readonly { imageId: string; pixelCount: number }[],
 ): { masks: Uint8Array[]; coveredSlices: number } {
   const segmentation = services.segmentationService.getSegmentation(segmentationId);
-  if (!segmentation) throw new ClueInputError(`The ground truth "${segmentationId}" is no longer loaded in the viewer.`);
+  if (!segmentation)
+    throw new ClueInputError(`The ground truth "${segmentationId}" is no longer loaded in the viewer.`);
   const labelmap = segmentation.representationData.Labelmap;
   if (!labelmap?.imageIds?.length) {
     throw new ClueInputError(

@@ -33,7 +33,12 @@ export interface OverlayView {
 }
 
 /** An image's outer corners in world coordinates ((0,0) is the outer corner of the first pixel). */
-export function imageWorldCorners(libraries: HostLibraries, imageId: string, rows: number, columns: number): WorldCorners {
+export function imageWorldCorners(
+  libraries: HostLibraries,
+  imageId: string,
+  rows: number,
+  columns: number,
+): WorldCorners {
   const toWorld = (x: number, y: number) => libraries.cornerstone.utilities.imageToWorldCoords(imageId, [x, y]);
   return { origin: toWorld(0, 0), alongRow: toWorld(columns, 0), alongColumn: toWorld(0, rows) };
 }
@@ -169,7 +174,13 @@ export function createHeatmapOverlays(args: {
     canvas.dataset.viewportId = viewport.id;
     // Above the image, under the annotation SVG layer; never takes the mouse.
     Object.assign(canvas.style, {
-      position: 'absolute', left: '0', top: '0', width: '100%', height: '100%', pointerEvents: 'none', zIndex: '1',
+      position: 'absolute',
+      left: '0',
+      top: '0',
+      width: '100%',
+      height: '100%',
+      pointerEvents: 'none',
+      zIndex: '1',
     });
     element.appendChild(canvas);
     const entry: Attached = { element, canvas, viewport, onRender: () => draw(viewport.id) };

@@ -1,11 +1,7 @@
 // The host's own Cornerstone, obtained at run time through OHIF's cornerstone utility
 // module. We never bundle Cornerstone: a second copy would have its own cache and rendering
 // engines and would see none of the viewer's images.
-import type {
-  HostCornerstone,
-  HostCornerstoneTools,
-  HostExtensionManager,
-} from './hostTypes';
+import type { HostCornerstone, HostCornerstoneTools, HostExtensionManager } from './hostTypes';
 
 const COMMON_UTILITY_ENTRY = '@ohif/extension-cornerstone.utilityModule.common';
 
@@ -20,8 +16,7 @@ export class HostUnavailableError extends Error {
 
 export function getHostLibraries(extensionManager: HostExtensionManager): HostLibraries {
   const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
-    | { exports?: { getCornerstoneLibraries?: () => HostLibraries } }
-    | undefined;
+    { exports?: { getCornerstoneLibraries?: () => HostLibraries } } | undefined;
   const getLibraries = entry?.exports?.getCornerstoneLibraries;
   if (typeof getLibraries !== 'function') {
     throw new HostUnavailableError(

@@ -142,10 +142,7 @@ export interface HostSegmentationService {
       segments: Record<number, { label: string; active?: boolean }>;
     },
   ): Promise<string>;
-  addSegmentationRepresentation(
-    viewportId: string,
-    options: { segmentationId: string; type?: string },
-  ): Promise<void>;
+  addSegmentationRepresentation(viewportId: string, options: { segmentationId: string; type?: string }): Promise<void>;
   getSegmentation(segmentationId: string): HostSegmentation | undefined;
   getSegmentations(): HostSegmentation[];
   getSegmentationRepresentations(
@@ -154,7 +151,10 @@ export interface HostSegmentationService {
   ): Array<{ segmentationId: string; type: string }>;
   setSegmentColor(viewportId: string, segmentationId: string, segmentIndex: number, color: number[]): void;
   /** Cornerstone's segmentation style for a representation (OHIF 3.9+). */
-  setStyle?(specifier: { viewportId?: string; segmentationId?: string; type: string }, style: Record<string, unknown>): void;
+  setStyle?(
+    specifier: { viewportId?: string; segmentationId?: string; type: string },
+    style: Record<string, unknown>,
+  ): void;
   remove(segmentationId: string): void;
 }
 
@@ -175,7 +175,12 @@ export interface HostServices {
   };
   displaySetService: { getDisplaySetByUID(uid: string): HostDisplaySet | undefined };
   uiNotificationService?: {
-    show(options: { title: string; message: string; type?: 'error' | 'info' | 'success' | 'warning'; duration?: number }): void;
+    show(options: {
+      title: string;
+      message: string;
+      type?: 'error' | 'info' | 'success' | 'warning';
+      duration?: number;
+    }): void;
   };
   toolbarService: {
     register(buttons: unknown[]): void;

@@ -72,7 +72,14 @@ export async function ensureClueLabelmap(
       // labelmap on top would tint them.
       segmentationService.setStyle?.(
         { viewportId, segmentationId, type: libraries.cornerstoneTools.Enums.SegmentationRepresentations.Labelmap },
-        { renderFill: false, renderFillInactive: false, renderOutline: true, renderOutlineInactive: true, outlineWidth: 2, outlineWidthInactive: 2 },
+        {
+          renderFill: false,
+          renderFillInactive: false,
+          renderOutline: true,
+          renderOutlineInactive: true,
+          outlineWidth: 2,
+          outlineWidthInactive: 2,
+        },
       );
     } catch (error) {
       console.warn('[clue] could not set the labelmap style', error);
@@ -113,17 +120,26 @@ export interface LabelmapWrite {
  * or of another size): the series is still loading or changed under us.
  */
 function labelmapMismatch(what: string): ClueInputError {
-  return new ClueInputError(`Our labelmap does not match the series yet (${what}); run again after the series has loaded.`);
+  return new ClueInputError(
+    `Our labelmap does not match the series yet (${what}); run again after the series has loaded.`,
+  );
 }
 
 /** Our labelmap image's voxels on source image `imageId`, checked to hold `length` voxels. */
-function labelmapVoxels(segmentation: HostSegmentation, imageId: string, length: number, libraries: HostLibraries, which: string): { labelmapImageId: string; voxels: VoxelWriter } {
+function labelmapVoxels(
+  segmentation: HostSegmentation,
+  imageId: string,
+  length: number,
+  libraries: HostLibraries,
+  which: string,
+): { labelmapImageId: string; voxels: VoxelWriter } {
   const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
   if (!labelmapImageId) throw labelmapMismatch(`no labelmap image for ${which}`);
   const voxels = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
   if (!voxels) throw labelmapMismatch(`the labelmap image for ${which} is not in the cache`);
   const found = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
-  if (found !== length) throw labelmapMismatch(`the labelmap image for ${which} has ${found} voxels, ${length} expected`);
+  if (found !== length)
+    throw labelmapMismatch(`the labelmap image for ${which} has ${found} voxels, ${length} expected`);
   return { labelmapImageId, voxels };
 }
 
@@ -134,11 +150,25 @@ function labelmapVoxels(segmentation: HostSegmentation, imageId: string, length:
 export function writeMapToLabelmap(
   services: HostServices,
   libraries: HostLibraries,
-  args: { segmentationId: string; viewportId: string; imageId: string; map: Float32Array; threshold: number; notify?: boolean; heldElsewhere?: (pixelIndex: number) => boolean },
+  args: {
+    segmentationId: string;
+    viewportId: string;
+    imageId: string;
+    map: Float32Array;
+    threshold: number;
+    notify?: boolean;
+    heldElsewhere?: (pixelIndex: number) => boolean;
+  },
 ): LabelmapWrite {
   const segmentation = services.segmentationService.getSegmentation(args.segmentationId);
   if (!segmentation) throw new ClueInputError('Our segmentation was removed meanwhile; run again.');
-  const { labelmapImageId, voxels } = labelmapVoxels(segmentation, args.imageId, args.map.length, libraries, 'this slice');
+  const { labelmapImageId, voxels } = labelmapVoxels(
+    segmentation,
+    args.imageId,
+    args.map.length,
+    libraries,
+    'this slice',
+  );
   const voxelCount = writeThresholdMask(args.map, args.threshold, voxels, ANOMALY_SEGMENT_INDEX, args.heldElsewhere);
   if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
   return { labelmapImageId, voxelCount };
@@ -148,13 +178,23 @@ export function writeMapToLabelmap(
  * The labelmap voxels of source image k of a plane's volume (labelmaps in this Cornerstone
  * are one image per source image, so a sagittal or coronal plane crosses many of them).
  */
-function planeLabelmaps(segmentation: HostSegmentation, source: PlaneSource, libraries: HostLibraries): (k: number) => VoxelWriter {
+function planeLabelmaps(
+  segmentation: HostSegmentation,
+  source: PlaneSource,
+  libraries: HostLibraries,
+): (k: number) => VoxelWriter {
   const [dx, dy] = source.volume.dimensions;
   const found = new Map<number, VoxelWriter>();
   return (k) => {
     const known = found.get(k);
     if (known) return known;
-    const { voxels } = labelmapVoxels(segmentation, source.sourceImageIds[k] ?? '', dx * dy, libraries, `image ${k + 1} of the volume`);
+    const { voxels } = labelmapVoxels(
+      segmentation,
+      source.sourceImageIds[k] ?? '',
+      dx * dy,
+      libraries,
+      `image ${k + 1} of the volume`,
+    );
     found.set(k, voxels);
     return voxels;
   };
@@ -170,7 +210,12 @@ export function writeMapToPlane(
   services: HostServices,
   libraries: HostLibraries,
   args: {
-    segmentationId: string; viewportId: string; source: PlaneSource; map: Float32Array; threshold: number; notify?: boolean;
+    segmentationId: string;
+    viewportId: string;
+    source: PlaneSource;
+    map: Float32Array;
+    threshold: number;
+    notify?: boolean;
     heldElsewhere?: (sourceImageId: string, pixelIndex: number) => boolean;
   },
 ): LabelmapWrite {
@@ -179,8 +224,15 @@ export function writeMapToPlane(
   const { plane, volume, sourceImageIds } = args.source;
   const labelmapAt = planeLabelmaps(segmentation, args.source, libraries);
   const held = args.heldElsewhere;
-  const written = writePlaneMask(plane, volume.dimensions, args.map, args.threshold, labelmapAt, ANOMALY_SEGMENT_INDEX,
-    held ? (k, pixelIndex) => held(sourceImageIds[k]!, pixelIndex) : undefined);
+  const written = writePlaneMask(
+    plane,
+    volume.dimensions,
+    args.map,
+    args.threshold,
+    labelmapAt,
+    ANOMALY_SEGMENT_INDEX,
+    held ? (k, pixelIndex) => held(sourceImageIds[k]!, pixelIndex) : undefined,
+  );
   if (args.notify !== false) notifyLabelmapChanged(services, libraries, args.segmentationId, [args.viewportId]);
   return { labelmapImageId: plane.key, voxelCount: written.count };
 }
@@ -251,7 +303,8 @@ export function inspectDisplayedLabelmap(
     imageId,
     segmentationId,
     exists: Boolean(segmentation),
-    shownOnViewport: services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
+    shownOnViewport:
+      services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
     labelmapImageId: null,
     rows: null,
     columns: null,
@@ -272,7 +325,12 @@ export function inspectDisplayedLabelmap(
 }
 
 /** inspectDisplayedLabelmap for a reformatted plane: our voxels under the plane. */
-function inspectPlaneLabelmap(services: HostServices, libraries: HostLibraries, viewportId: string, source: PlaneSource): LabelmapInspection {
+function inspectPlaneLabelmap(
+  services: HostServices,
+  libraries: HostLibraries,
+  viewportId: string,
+  source: PlaneSource,
+): LabelmapInspection {
   const displaySet = getViewportDisplaySet(services, viewportId, source.sourceImageIds[0]);
   const segmentationId = clueSegmentationId(displaySet.displaySetInstanceUID);
   const segmentation = services.segmentationService.getSegmentation(segmentationId);
@@ -282,10 +340,18 @@ function inspectPlaneLabelmap(services: HostServices, libraries: HostLibraries, 
     imageId: plane.key,
     segmentationId,
     exists: Boolean(segmentation),
-    shownOnViewport: services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
+    shownOnViewport:
+      services.segmentationService.getSegmentationRepresentations(viewportId, { segmentationId }).length > 0,
     labelmapImageId: segmentation ? plane.key : null,
     rows: plane.rows,
     columns: plane.columns,
-    voxelCount: segmentation ? countPlaneVoxels(plane, volume.dimensions, planeLabelmaps(segmentation, source, libraries), ANOMALY_SEGMENT_INDEX) : 0,
+    voxelCount: segmentation
+      ? countPlaneVoxels(
+          plane,
+          volume.dimensions,
+          planeLabelmaps(segmentation, source, libraries),
+          ANOMALY_SEGMENT_INDEX,
+        )
+      : 0,
   };
 }

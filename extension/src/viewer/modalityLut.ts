@@ -19,7 +19,9 @@ export function linearLutFromAttributes(
 ): LinearModalityLut {
   const slope = rescaleSlope === undefined || rescaleSlope === null || rescaleSlope === '' ? 1 : Number(rescaleSlope);
   const intercept =
-    rescaleIntercept === undefined || rescaleIntercept === null || rescaleIntercept === '' ? 0 : Number(rescaleIntercept);
+    rescaleIntercept === undefined || rescaleIntercept === null || rescaleIntercept === ''
+      ? 0
+      : Number(rescaleIntercept);
   if (!Number.isFinite(slope) || slope === 0) {
     throw new RangeError(`RescaleSlope ${String(rescaleSlope)} is not a usable number`);
   }

@@ -4,11 +4,26 @@ import { ClueInputError } from '../errors';
 import type { ModalityLutInfo } from '../state';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
-import { checkSliceSize, colourImageMessage, imageLoadFailedMessage, undecodableTransferSyntaxMessage } from '../workflow/messages';
+import {
+  checkSliceSize,
+  colourImageMessage,
+  imageLoadFailedMessage,
+  undecodableTransferSyntaxMessage,
+} from '../workflow/messages';
 import type { SliceAttributes } from '../workflow/domain';
 import { imageTransferSyntax, transferSyntaxName, undecodableTransferSyntax } from './transferSyntax';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
-import { extractPlane, planeFromCamera, planeSourceIndices, planeVoxel, voxelToWorld, type PlaneSource, type Vec3, type VolumeGeometry, type VolumePlane } from './volumePlane';
+import {
+  extractPlane,
+  planeFromCamera,
+  planeSourceIndices,
+  planeVoxel,
+  voxelToWorld,
+  type PlaneSource,
+  type Vec3,
+  type VolumeGeometry,
+  type VolumePlane,
+} from './volumePlane';
 
 export type { PlaneSource };
 
@@ -56,7 +71,10 @@ interface ImagePlaneModule {
 
 /** The viewport to work on: the one asked for, else the active one. */
 export function resolveViewportId(services: HostServices, viewportId?: string): string {
-  const id = viewportId ?? services.viewportGridService.getActiveViewportId() ?? services.viewportGridService.getState().activeViewportId;
+  const id =
+    viewportId ??
+    services.viewportGridService.getActiveViewportId() ??
+    services.viewportGridService.getState().activeViewportId;
   if (!id) throw new ClueInputError('No active viewport: open a study first.');
   return id;
 }
@@ -169,7 +187,11 @@ function notLoadedError(libraries: HostLibraries, imageId: string, what: string)
 
 /** The displayed image is not in the host's cache: an async caller asks the loader for it. */
 export class ImageNotCachedError extends ClueInputError {
-  constructor(message: string, readonly imageId: string, readonly what: string) {
+  constructor(
+    message: string,
+    readonly imageId: string,
+    readonly what: string,
+  ) {
     super(message);
   }
 }
@@ -179,7 +201,8 @@ function loadErrorDetail(error: unknown): string | undefined {
   if (error instanceof Error && error.message) return error.message;
   const e = (error ?? {}) as { status?: unknown; statusText?: unknown; message?: unknown; error?: unknown };
   if (typeof e.message === 'string' && e.message) return e.message;
-  if (typeof e.status === 'number' && e.status > 0) return `the server answered HTTP ${e.status}${typeof e.statusText === 'string' && e.statusText ? ` ${e.statusText}` : ''}`;
+  if (typeof e.status === 'number' && e.status > 0)
+    return `the server answered HTTP ${e.status}${typeof e.statusText === 'string' && e.statusText ? ` ${e.statusText}` : ''}`;
   if (e.error instanceof Error) return e.error.message;
   return typeof error === 'string' && error ? error : undefined;
 }
@@ -196,7 +219,9 @@ export async function loadImageOrExplain(libraries: HostLibraries, imageId: stri
   } catch (error) {
     const uid = imageTransferSyntax(libraries, imageId);
     const name = uid ? transferSyntaxName(uid) : undefined;
-    throw new ClueInputError(imageLoadFailedMessage(what, uid ? (name ? `${name} (${uid})` : uid) : undefined, loadErrorDetail(error)));
+    throw new ClueInputError(
+      imageLoadFailedMessage(what, uid ? (name ? `${name} (${uid})` : uid) : undefined, loadErrorDetail(error)),
+    );
   }
 }
 
@@ -204,7 +229,11 @@ export async function loadImageOrExplain(libraries: HostLibraries, imageId: stri
  * readDisplayedSlice, waiting for the displayed image when it is still loading: a load the
  * host's loader rejects gets its own message (loadImageOrExplain).
  */
-export async function readDisplayedSliceLoaded(services: HostServices, libraries: HostLibraries, viewportId?: string): Promise<DisplayedSlice> {
+export async function readDisplayedSliceLoaded(
+  services: HostServices,
+  libraries: HostLibraries,
+  viewportId?: string,
+): Promise<DisplayedSlice> {
   try {
     return readDisplayedSlice(services, libraries, viewportId);
   } catch (error) {
@@ -251,8 +280,11 @@ const numbers = (value: unknown, count: number): number[] | undefined => {
 export function readSliceAttributes(libraries: HostLibraries, imageId: string): SliceAttributes {
   const instance = (libraries.cornerstone.metaData.get('instance', imageId) ?? {}) as Record<string, unknown>;
   const scanning = instance.ScanningSequence;
-  const scanningSequence = (Array.isArray(scanning) ? scanning : typeof scanning === 'string' ? scanning.split('\\') : [])
-    .filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
+  const scanningSequence = (
+    Array.isArray(scanning) ? scanning : typeof scanning === 'string' ? scanning.split('\\') : []
+  )
+    .filter((v): v is string => typeof v === 'string' && v.trim() !== '')
+    .map((v) => v.trim());
   const attributes: SliceAttributes = {
     modality: text(instance.Modality),
     bodyPartExamined: text(instance.BodyPartExamined),
@@ -273,7 +305,11 @@ export function readSliceAttributes(libraries: HostLibraries, imageId: string): 
  * values, with the checks every read needs (greyscale, pixels in the cache, a usable LUT):
  * shared by image reads and MPR plane reads, so both refuse the same images the same way.
  */
-function cachedPixels(libraries: HostLibraries, image: HostImage, what: string): { stored: ArrayLike<number>; lut: ReturnType<typeof chooseModalityLut> } {
+function cachedPixels(
+  libraries: HostLibraries,
+  image: HostImage,
+  what: string,
+): { stored: ArrayLike<number>; lut: ReturnType<typeof chooseModalityLut> } {
   const { cornerstone } = libraries;
   const components = image.numberOfComponents ?? (image.color ? 3 : 1);
   const photometric = photometricInterpretation(libraries, image.imageId);
@@ -285,7 +321,13 @@ function cachedPixels(libraries: HostLibraries, image: HostImage, what: string):
   const stored = image.voxelManager?.getScalarData() ?? image.getPixelData?.();
   if (!stored) throw new ClueInputError(`The ${what} has no pixel data in the cache.`);
   try {
-    return { stored, lut: chooseModalityLut(image, cornerstone.metaData.get('modalityLutModule', image.imageId) as ModalityLutModule | undefined) };
+    return {
+      stored,
+      lut: chooseModalityLut(
+        image,
+        cornerstone.metaData.get('modalityLutModule', image.imageId) as ModalityLutModule | undefined,
+      ),
+    };
   } catch (error) {
     throw new ClueInputError(`The ${what} has a bad modality LUT: ${(error as Error).message}`);
   }
@@ -316,7 +358,14 @@ export function readImageValues(libraries: HostLibraries, image: HostImage, what
     rowPixelSpacing: plane.rowPixelSpacing,
     columnPixelSpacing: plane.columnPixelSpacing,
   };
-  return { rows, columns, values, modalityLut: lut.info, geometry, attributes: readSliceAttributes(libraries, imageId) };
+  return {
+    rows,
+    columns,
+    values,
+    modalityLut: lut.info,
+    geometry,
+    attributes: readSliceAttributes(libraries, imageId),
+  };
 }
 
 function isOrthographic(libraries: HostLibraries, viewport: HostStackViewport): boolean {
@@ -331,14 +380,23 @@ function viewportVolume(libraries: HostLibraries, viewport: HostStackViewport): 
 
 function geometryOf(volume: HostImageVolume): VolumeGeometry {
   const triple = (v: ArrayLike<number>): Vec3 => [Number(v[0]), Number(v[1]), Number(v[2])];
-  return { dimensions: triple(volume.dimensions), spacing: triple(volume.spacing), origin: triple(volume.origin), direction: volume.direction };
+  return {
+    dimensions: triple(volume.dimensions),
+    spacing: triple(volume.spacing),
+    origin: triple(volume.origin),
+    direction: volume.direction,
+  };
 }
 
 /**
  * The plane a volume viewport displays, from its camera and volume; null when it shows no
  * axis-aligned plane of a cached volume (`throwing` turns those cases into panel messages).
  */
-function displayedPlane(libraries: HostLibraries, viewport: HostStackViewport, throwing: boolean): { volume: HostImageVolume; geometry: VolumeGeometry; plane: VolumePlane } | null {
+function displayedPlane(
+  libraries: HostLibraries,
+  viewport: HostStackViewport,
+  throwing: boolean,
+): { volume: HostImageVolume; geometry: VolumeGeometry; plane: VolumePlane } | null {
   const volume = viewportVolume(libraries, viewport);
   const camera = viewport.getCamera?.();
   if (!volume || !camera?.viewPlaneNormal || !camera.viewUp || !camera.focalPoint) {
@@ -350,10 +408,15 @@ function displayedPlane(libraries: HostLibraries, viewport: HostStackViewport, t
   const components = volume.numberOfComponents ?? 1;
   if (throwing && components !== 1 && volume.imageIds[0]) {
     // A colour volume: the same message as for a colour image (palette colour named as such).
-    throw new ClueInputError(colourImageMessage('MPR volume’s image 1', photometricInterpretation(libraries, volume.imageIds[0]), components));
+    throw new ClueInputError(
+      colourImageMessage('MPR volume’s image 1', photometricInterpretation(libraries, volume.imageIds[0]), components),
+    );
   }
   if (volume.imageIds.length !== dz || components !== 1) {
-    if (throwing) throw new ClueInputError(`The MPR volume is not one greyscale image per slice (${volume.imageIds.length} images for ${dx}×${dy}×${dz} voxels); CLUE cannot read it.`);
+    if (throwing)
+      throw new ClueInputError(
+        `The MPR volume is not one greyscale image per slice (${volume.imageIds.length} images for ${dx}×${dy}×${dz} voxels); CLUE cannot read it.`,
+      );
     return null;
   }
   const camera3 = { viewPlaneNormal: camera.viewPlaneNormal, viewUp: camera.viewUp, focalPoint: camera.focalPoint };
@@ -385,7 +448,11 @@ export function displayedView(libraries: HostLibraries, viewport: HostStackViewp
     const imageId = volume.imageIds[plane.index];
     return imageId ? { kind: 'image', imageId } : null;
   }
-  return { kind: 'plane', key: plane.key, source: { volumeId: volume.volumeId, volume: geometry, plane, sourceImageIds: volume.imageIds } };
+  return {
+    kind: 'plane',
+    key: plane.key,
+    source: { volumeId: volume.volumeId, volume: geometry, plane, sourceImageIds: volume.imageIds },
+  };
 }
 
 /**
@@ -395,7 +462,9 @@ export function displayedView(libraries: HostLibraries, viewport: HostStackViewp
 export function planeModalityLut(luts: ModalityLutInfo[]): ModalityLutInfo {
   const first = luts[0];
   if (!first) throw new ClueInputError('The plane crosses no image of the volume.');
-  const same = luts.every((l) => l.slope === first.slope && l.intercept === first.intercept && l.appliedByLoader === first.appliedByLoader);
+  const same = luts.every(
+    (l) => l.slope === first.slope && l.intercept === first.intercept && l.appliedByLoader === first.appliedByLoader,
+  );
   return same ? first : { ...first, perImage: true };
 }
 
@@ -403,7 +472,12 @@ export function planeModalityLut(luts: ModalityLutInfo[]): ModalityLutInfo {
  * Reads the plane an MPR viewport displays from its volume's source images (the volume's
  * voxels are those images' cached pixels), modality LUT applied per image as for stacks.
  */
-function readDisplayedPlane(services: HostServices, libraries: HostLibraries, viewportId: string, viewport: HostStackViewport): DisplayedSlice {
+function readDisplayedPlane(
+  services: HostServices,
+  libraries: HostLibraries,
+  viewportId: string,
+  viewport: HostStackViewport,
+): DisplayedSlice {
   const { volume, geometry, plane } = displayedPlane(libraries, viewport, true)!;
   const { cornerstone } = libraries;
   const displaySet = getViewportDisplaySet(services, viewportId, volume.imageIds[0]);
@@ -420,18 +494,28 @@ function readDisplayedPlane(services: HostServices, libraries: HostLibraries, vi
   if (missing.length > 0) {
     // An image the host cannot decode never arrives: say so rather than "still loading".
     checkDecodable(libraries, volume.imageIds[missing[0]!]!, `volume’s image ${missing[0]! + 1}`);
-    throw new ClueInputError(`The volume is still loading (${missing.length} of ${sourceIndices.length} images missing); run again when it has loaded.`);
+    throw new ClueInputError(
+      `The volume is still loading (${missing.length} of ${sourceIndices.length} images missing); run again when it has loaded.`,
+    );
   }
   const luts: ModalityLutInfo[] = [];
   const values = extractPlane(plane, geometry.dimensions, (k) => {
-    const { stored, lut } = cachedPixels(libraries, cornerstone.cache.getImage(volume.imageIds[k]!)!, `volume’s image ${k + 1}`);
+    const { stored, lut } = cachedPixels(
+      libraries,
+      cornerstone.cache.getImage(volume.imageIds[k]!)!,
+      `volume’s image ${k + 1}`,
+    );
     luts.push(lut.info);
     return { stored, slope: lut.toApply.slope, intercept: lut.toApply.intercept };
   });
   const modalityLut = planeModalityLut(luts);
   const first = (cornerstone.metaData.get('imagePlaneModule', volume.imageIds[0]!) ?? {}) as ImagePlaneModule;
-  const rowDirection = Array.from(geometry.direction).slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3).map((v) => v * plane.columnStep);
-  const columnDirection = Array.from(geometry.direction).slice(plane.rowAxis * 3, plane.rowAxis * 3 + 3).map((v) => v * plane.rowStep);
+  const rowDirection = Array.from(geometry.direction)
+    .slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3)
+    .map((v) => v * plane.columnStep);
+  const columnDirection = Array.from(geometry.direction)
+    .slice(plane.rowAxis * 3, plane.rowAxis * 3 + 3)
+    .map((v) => v * plane.rowStep);
   // The series' attributes, with the reformatted plane's own orientation and spacing.
   const attributes: SliceAttributes = {
     ...readSliceAttributes(libraries, volume.imageIds[0]!),

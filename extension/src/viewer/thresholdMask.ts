@@ -43,7 +43,10 @@ export class MaskVoxelWriter {
   /** Whether any voxel changed. */
   changed = false;
 
-  constructor(private readonly voxels: VoxelWriter, length: number) {
+  constructor(
+    private readonly voxels: VoxelWriter,
+    length: number,
+  ) {
     this.data = readable(voxels, length);
   }
 
@@ -93,7 +96,11 @@ export function writeThresholdMask(
 }
 
 /** Counts voxels equal to `segmentIndex` among the first `length` voxels. */
-export function countSegmentVoxels(voxels: Pick<VoxelWriter, 'getAtIndex' | 'getScalarData'>, length: number, segmentIndex: number): number {
+export function countSegmentVoxels(
+  voxels: Pick<VoxelWriter, 'getAtIndex' | 'getScalarData'>,
+  length: number,
+  segmentIndex: number,
+): number {
   let count = 0;
   const data = readable(voxels, length);
   if (data) {

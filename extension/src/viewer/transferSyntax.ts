@@ -91,7 +91,10 @@ export function imageTransferSyntax(libraries: HostLibraries, imageId: string): 
 }
 
 /** The image's transfer syntax when the host has no decoder for it; null when it has (or it is unknown). */
-export function undecodableTransferSyntax(libraries: HostLibraries, imageId: string): { uid: string; name: string | undefined } | null {
+export function undecodableTransferSyntax(
+  libraries: HostLibraries,
+  imageId: string,
+): { uid: string; name: string | undefined } | null {
   const uid = imageTransferSyntax(libraries, imageId);
   if (!uid || HOST_DECODABLE_TRANSFER_SYNTAXES.has(uid)) return null;
   return { uid, name: transferSyntaxName(uid) };

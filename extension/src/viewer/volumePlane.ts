@@ -122,7 +122,10 @@ export function planeFromCamera(volume: VolumeGeometry, camera: PlaneCamera): Vo
   const { dimensions, spacing, origin, direction } = volume;
   const normal = normalise(camera.viewPlaneNormal);
   const cosines = ([0, 1, 2] as const).map((axis) => dot(normal, axisVector(direction, axis)));
-  const normalAxis = ([0, 1, 2] as const).reduce((best, axis) => (Math.abs(cosines[axis]!) > Math.abs(cosines[best]!) ? axis : best), 0 as VolumeAxis);
+  const normalAxis = ([0, 1, 2] as const).reduce(
+    (best, axis) => (Math.abs(cosines[axis]!) > Math.abs(cosines[best]!) ? axis : best),
+    0 as VolumeAxis,
+  );
   const inPlane = ([0, 1, 2] as const).filter((axis) => axis !== normalAxis) as [VolumeAxis, VolumeAxis];
   // The tilt moves the plane by sin(angle) · extent across the volume: beyond half a voxel
   // along the normal, reading one index would show other voxels than the screen does.
@@ -146,7 +149,9 @@ export function planeFromCamera(volume: VolumeGeometry, camera: PlaneCamera): Vo
   const continuous = dot(offset, normalDirection) / spacing[normalAxis];
   const index = Math.round(continuous);
   if (index < 0 || index >= dimensions[normalAxis]) {
-    throw new ClueInputError(`The displayed plane lies outside the volume (index ${index} of ${dimensions[normalAxis]}).`);
+    throw new ClueInputError(
+      `The displayed plane lies outside the volume (index ${index} of ${dimensions[normalAxis]}).`,
+    );
   }
 
   // As on screen: columns run to the viewer's right, rows downwards (against viewUp). With
@@ -161,9 +166,17 @@ export function planeFromCamera(volume: VolumeGeometry, camera: PlaneCamera): Vo
   const rowStep = dot(up, axisVector(direction, rowAxis)) <= 0 ? 1 : -1;
   const orientation = orientationOf(normalDirection);
   return {
-    normalAxis, index, orientation, rowAxis, rowStep, columnAxis, columnStep,
-    rows: dimensions[rowAxis], columns: dimensions[columnAxis],
-    rowPixelSpacing: spacing[rowAxis], columnPixelSpacing: spacing[columnAxis],
+    normalAxis,
+    index,
+    orientation,
+    rowAxis,
+    rowStep,
+    columnAxis,
+    columnStep,
+    rows: dimensions[rowAxis],
+    columns: dimensions[columnAxis],
+    rowPixelSpacing: spacing[rowAxis],
+    columnPixelSpacing: spacing[columnAxis],
     key: planeKey(orientation, normalAxis, index),
   };
 }
@@ -213,13 +226,19 @@ export interface SourceSlice {
  * The plane's real-world values (row-major, rows · columns), read from the source images.
  * `sliceAt(k)` gives source image k (read once per image).
  */
-export function extractPlane(plane: VolumePlane, dimensions: Vec3, sliceAt: (sourceIndex: number) => SourceSlice): Float32Array {
+export function extractPlane(
+  plane: VolumePlane,
+  dimensions: Vec3,
+  sliceAt: (sourceIndex: number) => SourceSlice,
+): Float32Array {
   const sliceLength = dimensions[0] * dimensions[1];
   const slices = new Map<number, SourceSlice>();
   for (const k of planeSourceIndices(plane, dimensions)) {
     const slice = sliceAt(k);
     if (slice.stored.length !== sliceLength) {
-      throw new ClueInputError(`Image ${k + 1} of the volume has ${slice.stored.length} pixels, the volume ${dimensions[0]}×${dimensions[1]} per image.`);
+      throw new ClueInputError(
+        `Image ${k + 1} of the volume has ${slice.stored.length} pixels, the volume ${dimensions[0]}×${dimensions[1]} per image.`,
+      );
     }
     slices.set(k, slice);
   }
@@ -247,7 +266,10 @@ export function voxelToWorld(volume: VolumeGeometry, voxel: ArrayLike<number>): 
  * its first row (after `columns` pixels) and the end of its first column (after `rows`) —
  * what the heatmap overlay needs to place the map.
  */
-export function planeWorldCorners(volume: VolumeGeometry, plane: VolumePlane): { origin: Vec3; alongRow: Vec3; alongColumn: Vec3 } {
+export function planeWorldCorners(
+  volume: VolumeGeometry,
+  plane: VolumePlane,
+): { origin: Vec3; alongRow: Vec3; alongColumn: Vec3 } {
   const { dimensions } = volume;
   const first = voxelToWorld(volume, planeVoxel(plane, dimensions, 0, 0));
   const stepOf = (axis: VolumeAxis, step: number): Vec3 => {
@@ -291,14 +313,24 @@ export function writePlaneMask(
 ): { count: number; changed: number[] } {
   const inMask = aboveThreshold(threshold);
   if (map.length !== plane.rows * plane.columns) {
-    throw new RangeError(`a ${plane.rows}×${plane.columns} plane needs ${plane.rows * plane.columns} map values, got ${map.length}`);
+    throw new RangeError(
+      `a ${plane.rows}×${plane.columns} plane needs ${plane.rows * plane.columns} map values, got ${map.length}`,
+    );
   }
   const { writerFor, writers } = writersBySource(labelmapAt, dimensions);
   let count = 0;
   forEachPlaneVoxel(plane, dimensions, (planeIndex, k, pixelIndex) => {
     const writer = writerFor(k);
     const own = inMask(map[planeIndex]!);
-    if (writer.writeMasked(pixelIndex, own, !own && heldElsewhere !== undefined && heldElsewhere(k, pixelIndex), segmentIndex)) count++;
+    if (
+      writer.writeMasked(
+        pixelIndex,
+        own,
+        !own && heldElsewhere !== undefined && heldElsewhere(k, pixelIndex),
+        segmentIndex,
+      )
+    )
+      count++;
   });
   const changed = [...writers].filter(([, writer]) => writer.changed).map(([k]) => k);
   return { count, changed: changed.sort((x, y) => x - y) };
@@ -350,11 +382,21 @@ export interface StoredMask {
  */
 export function heldByMasks(masks: StoredMask[]): ((imageId: string, pixelIndex: number) => boolean) | undefined {
   const images = new Map<string, { map: ArrayLike<number>; inMask: (value: number) => boolean }>();
-  const planes: Array<{ source: PlaneSource; sourceIndex: Map<string, number>; map: ArrayLike<number>; inMask: (value: number) => boolean }> = [];
+  const planes: Array<{
+    source: PlaneSource;
+    sourceIndex: Map<string, number>;
+    map: ArrayLike<number>;
+    inMask: (value: number) => boolean;
+  }> = [];
   for (const mask of masks) {
     const inMask = aboveThreshold(mask.threshold);
     if (mask.plane) {
-      planes.push({ source: mask.plane, sourceIndex: new Map(mask.plane.sourceImageIds.map((id, k) => [id, k])), map: mask.map, inMask });
+      planes.push({
+        source: mask.plane,
+        sourceIndex: new Map(mask.plane.sourceImageIds.map((id, k) => [id, k])),
+        map: mask.map,
+        inMask,
+      });
     } else {
       images.set(mask.imageId, { map: mask.map, inMask });
     }
@@ -367,7 +409,11 @@ export function heldByMasks(masks: StoredMask[]): ((imageId: string, pixelIndex:
       const k = sourceIndex.get(imageId);
       if (k === undefined) continue;
       const dx = source.volume.dimensions[0];
-      const at = planePixelOfVoxel(source.plane, source.volume.dimensions, [pixelIndex % dx, Math.floor(pixelIndex / dx), k]);
+      const at = planePixelOfVoxel(source.plane, source.volume.dimensions, [
+        pixelIndex % dx,
+        Math.floor(pixelIndex / dx),
+        k,
+      ]);
       if (at >= 0 && inMask(map[at]!)) return true;
     }
     return false;

@@ -47,8 +47,14 @@ export function colormapCssGradient(): string {
  * elsewhere. Opacity is applied when the overlay is composited, not here. Returns how many
  * pixels are painted.
  */
-export function paintHeatmap(map: ArrayLike<number>, threshold: number, out: Uint8ClampedArray, lut: Uint8Array = colormapLut()): number {
-  if (out.length !== map.length * 4) throw new RangeError(`RGBA buffer of ${out.length} bytes for ${map.length} values`);
+export function paintHeatmap(
+  map: ArrayLike<number>,
+  threshold: number,
+  out: Uint8ClampedArray,
+  lut: Uint8Array = colormapLut(),
+): number {
+  if (out.length !== map.length * 4)
+    throw new RangeError(`RGBA buffer of ${out.length} bytes for ${map.length} values`);
   const t = Math.fround(threshold);
   let painted = 0;
   for (let i = 0; i < map.length; i++) {

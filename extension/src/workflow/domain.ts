@@ -105,10 +105,26 @@ function tokenSequence(token: string): BaseSequence | null {
   return null;
 }
 
-const POST_CONTRAST_TOKENS = new Set(['CE', 'GD', 'GAD', 'GADO', 'POST', 'POSTCONTRAST', 'POSTGD', '+C', 'C+', '+GD', 'GD+']);
+const POST_CONTRAST_TOKENS = new Set([
+  'CE',
+  'GD',
+  'GAD',
+  'GADO',
+  'POST',
+  'POSTCONTRAST',
+  'POSTGD',
+  '+C',
+  'C+',
+  '+GD',
+  'GD+',
+]);
 const PRE_CONTRAST_TOKENS = new Set(['PRE', 'PRECONTRAST', 'NATIVE']);
 
-const tokens = (text: string) => text.toUpperCase().split(/[^A-Z0-9*+]+/).filter(Boolean);
+const tokens = (text: string) =>
+  text
+    .toUpperCase()
+    .split(/[^A-Z0-9*+]+/)
+    .filter(Boolean);
 
 function describeSources(attributes: SliceAttributes): string[] {
   const read: string[] = [];
@@ -141,7 +157,9 @@ export function identifySequence(attributes: SliceAttributes): { sequence: strin
   }
   // "T2 FLAIR" is a FLAIR.
   if (found.has('FLAIR')) found.delete('T2');
-  const scanning = attributes.scanningSequence?.length ? ` (ScanningSequence ${attributes.scanningSequence.join('\\')} alone does not tell the weighting)` : '';
+  const scanning = attributes.scanningSequence?.length
+    ? ` (ScanningSequence ${attributes.scanningSequence.join('\\')} alone does not tell the weighting)`
+    : '';
   if (found.size === 0) {
     const read = describeSources(attributes);
     return {
@@ -152,7 +170,10 @@ export function identifySequence(attributes: SliceAttributes): { sequence: strin
     };
   }
   if (found.size > 1) {
-    return { sequence: null, evidence: `${namedBy.join(', ')} name${namedBy.length === 1 ? 's' : ''} ${found.size === 2 ? 'both ' : ''}${joinList([...found], 'and')}` };
+    return {
+      sequence: null,
+      evidence: `${namedBy.join(', ')} name${namedBy.length === 1 ? 's' : ''} ${found.size === 2 ? 'both ' : ''}${joinList([...found], 'and')}`,
+    };
   }
   const [base] = [...found] as [BaseSequence];
   if (base !== 'T1') return { sequence: base, evidence: namedBy.join(', ') };
@@ -168,7 +189,9 @@ export function identifySequence(attributes: SliceAttributes): { sequence: strin
 // --- Plane and spacing ---------------------------------------------------------------------
 
 /** The slice's plane from its ImageOrientationPatient (row, then column direction cosines). */
-export function slicePlane(orientation: readonly number[] | undefined): { plane: SlicePlane; nearest: DomainPlane; degrees: number } | null {
+export function slicePlane(
+  orientation: readonly number[] | undefined,
+): { plane: SlicePlane; nearest: DomainPlane; degrees: number } | null {
   if (!orientation || orientation.length !== 6) return null;
   const [a0, a1, a2, b0, b1, b2] = orientation.map(Number) as [number, number, number, number, number, number];
   const normal = [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0];
@@ -181,14 +204,16 @@ export function slicePlane(orientation: readonly number[] | undefined): { plane:
   return { plane: degrees <= PLANE_TOLERANCE_DEGREES ? nearest : 'oblique', nearest, degrees };
 }
 
-const positive = (value: number | undefined): value is number => typeof value === 'number' && Number.isFinite(value) && value > 0;
+const positive = (value: number | undefined): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0;
 
 /** What the slice is, from its attributes (no domain needed). */
 export function describeSlice(attributes: SliceAttributes): SliceDescription {
   const modality = attributes.modality?.trim().toUpperCase() || null;
-  const sequence = modality === null || modality === 'MR'
-    ? identifySequence(attributes)
-    : { sequence: null, evidence: `not an MR image (${modality})` };
+  const sequence =
+    modality === null || modality === 'MR'
+      ? identifySequence(attributes)
+      : { sequence: null, evidence: `not an MR image (${modality})` };
   const plane = slicePlane(attributes.imageOrientationPatient);
   const [r, c] = attributes.pixelSpacing?.length === 2 ? attributes.pixelSpacing.map(Number) : [];
   return {
@@ -206,52 +231,88 @@ export function describeSlice(attributes: SliceAttributes): SliceDescription {
 // --- The check -----------------------------------------------------------------------------
 
 function modalityFinding(domain: ModelDomain, slice: SliceDescription): DomainFinding {
-  if (slice.modality === null) return { field: 'modality', status: 'not-checked', message: 'Modality not checked: the slice has no Modality attribute.' };
-  if (domain.modality.includes(slice.modality)) return { field: 'modality', status: 'inside', message: `Modality ${slice.modality} is validated.` };
+  if (slice.modality === null)
+    return {
+      field: 'modality',
+      status: 'not-checked',
+      message: 'Modality not checked: the slice has no Modality attribute.',
+    };
+  if (domain.modality.includes(slice.modality))
+    return { field: 'modality', status: 'inside', message: `Modality ${slice.modality} is validated.` };
   return {
-    field: 'modality', status: 'outside',
+    field: 'modality',
+    status: 'outside',
     message: `${slice.modality}: this model was validated on ${orList(domain.modality)} only — it has not learned this modality's intensities; ${CAUTION}.`,
   };
 }
 
 function bodyPartFinding(parts: string[], slice: SliceDescription): DomainFinding {
-  if (slice.bodyPart === null) return { field: 'body_part', status: 'not-checked', message: 'Body part not checked: the slice has no BodyPartExamined.' };
-  if (parts.includes(slice.bodyPart)) return { field: 'body_part', status: 'inside', message: `Body part ${slice.bodyPart} is validated.` };
+  if (slice.bodyPart === null)
+    return {
+      field: 'body_part',
+      status: 'not-checked',
+      message: 'Body part not checked: the slice has no BodyPartExamined.',
+    };
+  if (parts.includes(slice.bodyPart))
+    return { field: 'body_part', status: 'inside', message: `Body part ${slice.bodyPart} is validated.` };
   return {
-    field: 'body_part', status: 'outside',
+    field: 'body_part',
+    status: 'outside',
     message: `Body part ${slice.bodyPart}: this model was validated on ${orList(parts)} only — it has not learned this anatomy; ${CAUTION}.`,
   };
 }
 
 function sequenceFinding(sequences: string[], slice: SliceDescription): DomainFinding {
-  if (slice.sequence === null) return { field: 'sequence', status: 'not-checked', message: `Sequence not checked: ${slice.sequenceEvidence}.` };
-  if (sequences.includes(slice.sequence)) return { field: 'sequence', status: 'inside', message: `Sequence ${slice.sequence} (from ${slice.sequenceEvidence}) is validated.` };
+  if (slice.sequence === null)
+    return { field: 'sequence', status: 'not-checked', message: `Sequence not checked: ${slice.sequenceEvidence}.` };
+  if (sequences.includes(slice.sequence))
+    return {
+      field: 'sequence',
+      status: 'inside',
+      message: `Sequence ${slice.sequence} (from ${slice.sequenceEvidence}) is validated.`,
+    };
   return {
-    field: 'sequence', status: 'outside',
+    field: 'sequence',
+    status: 'outside',
     message: `${slice.sequence} (from ${slice.sequenceEvidence}): this model was validated on ${orList(sequences)} only — the tissue contrast differs from what it learned, so lesions and normal tissue can be mistaken for each other; ${CAUTION}.`,
   };
 }
 
 function planeFinding(planes: DomainPlane[], slice: SliceDescription): DomainFinding {
-  if (slice.plane === null) return { field: 'plane', status: 'not-checked', message: 'Plane not checked: the slice has no usable ImageOrientationPatient.' };
-  if (slice.plane !== 'oblique' && planes.includes(slice.plane)) return { field: 'plane', status: 'inside', message: `The ${slice.plane} plane is validated.` };
-  const what = slice.plane === 'oblique'
-    ? `Oblique plane (${slice.degreesOffPlane!.toFixed(0)}° from ${slice.nearestPlane}; tolerated up to ${PLANE_TOLERANCE_DEGREES}°)`
-    : `${capitalised(slice.plane)} plane`;
+  if (slice.plane === null)
+    return {
+      field: 'plane',
+      status: 'not-checked',
+      message: 'Plane not checked: the slice has no usable ImageOrientationPatient.',
+    };
+  if (slice.plane !== 'oblique' && planes.includes(slice.plane))
+    return { field: 'plane', status: 'inside', message: `The ${slice.plane} plane is validated.` };
+  const what =
+    slice.plane === 'oblique'
+      ? `Oblique plane (${slice.degreesOffPlane!.toFixed(0)}° from ${slice.nearestPlane}; tolerated up to ${PLANE_TOLERANCE_DEGREES}°)`
+      : `${capitalised(slice.plane)} plane`;
   return {
-    field: 'plane', status: 'outside',
+    field: 'plane',
+    status: 'outside',
     message: `${what}: this model was validated on ${orList(planes)} slices only — the anatomy is cut differently from what it learned; ${CAUTION}.`,
   };
 }
 
 function spacingFinding([low, high]: [number, number], slice: SliceDescription): DomainFinding {
-  if (slice.pixelSpacingMm === null) return { field: 'pixel_spacing', status: 'not-checked', message: 'Pixel spacing not checked: the slice has no PixelSpacing.' };
+  if (slice.pixelSpacingMm === null)
+    return {
+      field: 'pixel_spacing',
+      status: 'not-checked',
+      message: 'Pixel spacing not checked: the slice has no PixelSpacing.',
+    };
   const [r, c] = slice.pixelSpacingMm;
   const spacing = `${formatMm(r)} × ${formatMm(c)} mm`;
   const inside = (v: number) => v >= low - SPACING_TOLERANCE_MM && v <= high + SPACING_TOLERANCE_MM;
-  if (inside(r) && inside(c)) return { field: 'pixel_spacing', status: 'inside', message: `Pixel spacing ${spacing} is validated.` };
+  if (inside(r) && inside(c))
+    return { field: 'pixel_spacing', status: 'inside', message: `Pixel spacing ${spacing} is validated.` };
   return {
-    field: 'pixel_spacing', status: 'outside',
+    field: 'pixel_spacing',
+    status: 'outside',
     message: `Pixel spacing ${spacing}: this model was validated on ${formatMm(low)}–${formatMm(high)} mm only — structures appear at a different scale from what it learned; ${CAUTION}.`,
   };
 }
@@ -263,7 +324,8 @@ export function checkDomain(domain: ModelDomain | undefined, attributes: SliceAt
   const findings: DomainFinding[] = [modalityFinding(domain, slice)];
   if (domain.body_part) findings.push(bodyPartFinding(domain.body_part, slice));
   // A sequence is an MR notion: on another modality the modality finding already says it all.
-  if (domain.sequences && (slice.modality === null || slice.modality === 'MR')) findings.push(sequenceFinding(domain.sequences, slice));
+  if (domain.sequences && (slice.modality === null || slice.modality === 'MR'))
+    findings.push(sequenceFinding(domain.sequences, slice));
   if (domain.planes) findings.push(planeFinding(domain.planes, slice));
   if (domain.pixel_spacing_mm) findings.push(spacingFinding(domain.pixel_spacing_mm, slice));
   return { declared: true, slice, findings };
@@ -275,19 +337,25 @@ export function describeDomain(domain: ModelDomain): string {
   if (domain.body_part) parts.push(`body part ${orList(domain.body_part)}`);
   if (domain.sequences) parts.push(orList(domain.sequences));
   if (domain.planes) parts.push(orList(domain.planes));
-  if (domain.pixel_spacing_mm) parts.push(`pixel spacing ${formatMm(domain.pixel_spacing_mm[0])}–${formatMm(domain.pixel_spacing_mm[1])} mm`);
+  if (domain.pixel_spacing_mm)
+    parts.push(`pixel spacing ${formatMm(domain.pixel_spacing_mm[0])}–${formatMm(domain.pixel_spacing_mm[1])} mm`);
   return parts.join(', ');
 }
 
 /** One line for the panel: what the slice is ("MR, BRAIN, T1, axial, 1.0 × 1.0 mm"). */
 export function describeSliceLine(slice: SliceDescription): string {
-  const plane = slice.plane === 'oblique' ? `oblique (${slice.degreesOffPlane!.toFixed(0)}° from ${slice.nearestPlane})` : slice.plane;
+  const plane =
+    slice.plane === 'oblique'
+      ? `oblique (${slice.degreesOffPlane!.toFixed(0)}° from ${slice.nearestPlane})`
+      : slice.plane;
   return [
     slice.modality ?? 'modality not recorded',
     slice.bodyPart ?? 'body part not recorded',
     ...(slice.modality === null || slice.modality === 'MR' ? [slice.sequence ?? 'sequence not told'] : []),
     plane ?? 'plane not recorded',
-    slice.pixelSpacingMm ? `${formatMm(slice.pixelSpacingMm[0])} × ${formatMm(slice.pixelSpacingMm[1])} mm` : 'spacing not recorded',
+    slice.pixelSpacingMm
+      ? `${formatMm(slice.pixelSpacingMm[0])} × ${formatMm(slice.pixelSpacingMm[1])} mm`
+      : 'spacing not recorded',
   ].join(', ');
 }
 

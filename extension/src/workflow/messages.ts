@@ -81,7 +81,11 @@ export function imageLoadFailedMessage(what: string, syntax: string | undefined,
  * A colour image: palette colour is named as such (the host turns its palette indices into
  * RGB, so it would otherwise read as "3 components"); other colour images keep their count.
  */
-export function colourImageMessage(what: string, photometricInterpretation: string | undefined, components: number): string {
+export function colourImageMessage(
+  what: string,
+  photometricInterpretation: string | undefined,
+  components: number,
+): string {
   if (photometricInterpretation === 'PALETTE COLOR') {
     return `The ${what} is a palette colour (PALETTE COLOR) image, which is not supported: the model reads greyscale (MONOCHROME1 or MONOCHROME2) slices.`;
   }
@@ -97,8 +101,10 @@ interface CodedError {
 
 function isCodedError(error: unknown): error is CodedError {
   return (
-    typeof error === 'object' && error !== null &&
-    typeof (error as { code?: unknown }).code === 'string' && typeof (error as { message?: unknown }).message === 'string' &&
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { message?: unknown }).message === 'string' &&
     (error as { name?: unknown }).name === 'EngineError'
   );
 }

@@ -70,7 +70,9 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
 
   set(result: T): void {
     if (result.map.length !== result.rows * result.columns) {
-      throw new RangeError(`a ${result.rows}×${result.columns} result needs ${result.rows * result.columns} map values, got ${result.map.length}`);
+      throw new RangeError(
+        `a ${result.rows}×${result.columns} result needs ${result.rows * result.columns} map values, got ${result.map.length}`,
+      );
     }
     this.entries.set(resultKey(result.displaySetInstanceUID, result.imageId), result);
   }
@@ -86,7 +88,9 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
   /** Every stored result, optionally of one display set only. */
   list(displaySetInstanceUID?: string): T[] {
     const all = [...this.entries.values()];
-    return displaySetInstanceUID === undefined ? all : all.filter((r) => r.displaySetInstanceUID === displaySetInstanceUID);
+    return displaySetInstanceUID === undefined
+      ? all
+      : all.filter((r) => r.displaySetInstanceUID === displaySetInstanceUID);
   }
 
   /** Forgets the results of one display set (its segmentation went away), or all. */
@@ -95,6 +99,7 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
       this.entries.clear();
       return;
     }
-    for (const [key, r] of this.entries) if (r.displaySetInstanceUID === displaySetInstanceUID) this.entries.delete(key);
+    for (const [key, r] of this.entries)
+      if (r.displaySetInstanceUID === displaySetInstanceUID) this.entries.delete(key);
   }
 }

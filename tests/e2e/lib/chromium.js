@@ -26,7 +26,9 @@ export class BrowserMissingError extends Error {}
 
 export function checkChromiumInstalled() {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new BrowserMissingError(`${CHROMIUM_PATH}: Chromium is not installed — as root: apt-get install chromium (or run scripts/setup.sh test; CLUE_CHROMIUM overrides the path)`);
+    throw new BrowserMissingError(
+      `${CHROMIUM_PATH}: Chromium is not installed — as root: apt-get install chromium (or run scripts/setup.sh test; CLUE_CHROMIUM overrides the path)`,
+    );
   }
 }
 

@@ -66,9 +66,10 @@ export function labelmapOnDisplayedImage({ idPrefix, indicesOf = null }) {
   const ours = segmentations.filter((s) => s.segmentationId.startsWith(idPrefix));
   if (ours.length === 0) return { found: false, reason: `no segmentation with id prefix ${idPrefix}` };
   const seg = ours[ours.length - 1];
-  const representations = services.segmentationService.getSegmentationRepresentations(viewportId, {
-    segmentationId: seg.segmentationId,
-  }) ?? [];
+  const representations =
+    services.segmentationService.getSegmentationRepresentations(viewportId, {
+      segmentationId: seg.segmentationId,
+    }) ?? [];
   const labelmapImageIds = seg.representationData?.Labelmap?.imageIds ?? [];
   const labelmapImage = labelmapImageIds
     .map((id) => cs.cache.getImage(id))

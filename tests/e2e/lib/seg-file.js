@@ -5,7 +5,9 @@ import dcmjs from 'dcmjs';
 
 async function readDataset(file) {
   const buffer = await readFile(file);
-  const { dict } = dcmjs.data.DicomMessage.readFile(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength));
+  const { dict } = dcmjs.data.DicomMessage.readFile(
+    buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength),
+  );
   return dict;
 }
 

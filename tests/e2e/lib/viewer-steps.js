@@ -26,7 +26,9 @@ export function requireModel(settings) {
 export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
   /** Our server (static DICOMweb by default) on 127.0.0.1 and a free port, closed by ctx.cleanups. */
   async function startServer(ctx, overrides = {}) {
-    const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides } });
+    const { settings } = loadSettings({
+      overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', ...overrides },
+    });
     const server = await createClueServer(settings);
     ctx.cleanups.push(() => server.close());
     const { url } = await server.listen();
@@ -40,8 +42,11 @@ export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
   async function openSlice(page, url, { study, series, sopInstanceUID, what }, timings = {}) {
     const entered = Date.now();
     await step(`open our mode on the demo ${what} study`, () =>
-      page.goto(`${url}/clue?StudyInstanceUIDs=${study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }));
-    timings.pageLoadMs = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd));
+      page.goto(`${url}/clue?StudyInstanceUIDs=${study.StudyInstanceUID}`, { timeout: STEP_TIMEOUT_MS }),
+    );
+    timings.pageLoadMs = await page.evaluate(() =>
+      Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd),
+    );
     const shown = await step('first image displayed', () => waitForState(page, displayedImage, null, 's !== null'));
     timings.firstImageMs = Date.now() - entered;
     if (shown.seriesInstanceUID !== series.SeriesInstanceUID) {
@@ -49,12 +54,23 @@ export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
         const thumbnail = page.locator(`[data-cy="study-browser-thumbnail"][data-series="${series.SeriesNumber}"]`);
         await thumbnail.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
         await thumbnail.dblclick();
-        await waitForState(page, displayedImage, null, `s !== null && s.seriesInstanceUID === ${JSON.stringify(series.SeriesInstanceUID)}`);
+        await waitForState(
+          page,
+          displayedImage,
+          null,
+          `s !== null && s.seriesInstanceUID === ${JSON.stringify(series.SeriesInstanceUID)}`,
+        );
       });
     }
     await step(`scroll to the ${what} slice`, async () => {
-      if (!(await page.evaluate(jumpToSop, sopInstanceUID))) throw new Error(`${what} slice not in the displayed series`);
-      await waitForState(page, displayedImage, null, `s !== null && s.sopInstanceUID === ${JSON.stringify(sopInstanceUID)}`);
+      if (!(await page.evaluate(jumpToSop, sopInstanceUID)))
+        throw new Error(`${what} slice not in the displayed series`);
+      await waitForState(
+        page,
+        displayedImage,
+        null,
+        `s !== null && s.sopInstanceUID === ${JSON.stringify(sopInstanceUID)}`,
+      );
     });
     await step('our panel is open', async () => {
       const panel = page.locator('[data-testid="clue-panel"]');
@@ -65,15 +81,26 @@ export function viewerSteps({ step, waitForState, STEP_TIMEOUT_MS }) {
 
   /** Our mode on the demo lesion study, the lesion series displayed at the lesion slice. */
   function openLesionSlice(page, url, demo, timings = {}) {
-    return openSlice(page, url, { study: demo.study, series: demo.series, sopInstanceUID: demo.lesionSlice.sop_instance_uid, what: 'lesion' }, timings);
+    return openSlice(
+      page,
+      url,
+      { study: demo.study, series: demo.series, sopInstanceUID: demo.lesionSlice.sop_instance_uid, what: 'lesion' },
+      timings,
+    );
   }
 
   /** Waits until the extension is no longer running; returns its state. */
   function settled(page, timeout = STEP_TIMEOUT_MS) {
-    return page.waitForFunction(() => {
-      const s = window.__clue?.getState?.();
-      return s && s.status !== 'running' ? s : null;
-    }, null, { timeout, polling: 100 }).then((h) => h.jsonValue());
+    return page
+      .waitForFunction(
+        () => {
+          const s = window.__clue?.getState?.();
+          return s && s.status !== 'running' ? s : null;
+        },
+        null,
+        { timeout, polling: 100 },
+      )
+      .then((h) => h.jsonValue());
   }
 
   return { startServer, openSlice, openLesionSlice, settled };

@@ -86,9 +86,10 @@ function groundTruthVoxels({ segmentationId, segmentIndex, imageIds }) {
     const layers = byReference.get(imageId);
     if (!layers) return null;
     const mask = new Array(layers[0].voxelManager.getScalarData().length).fill(0);
-    for (const layer of layers) layer.voxelManager.getScalarData().forEach((v, i) => {
-      if (v === segmentIndex) mask[i] = 1;
-    });
+    for (const layer of layers)
+      layer.voxelManager.getScalarData().forEach((v, i) => {
+        if (v === segmentIndex) mask[i] = 1;
+      });
     return mask;
   });
 }
@@ -125,7 +126,10 @@ function displayedParametricMap({ pmapUid, sopInstanceUID }) {
     const ipp = cs.metaData.get('imagePlaneModule', sourceVolume.imageIds[k]).imagePositionPatient;
     const { focalPoint, position, viewPlaneNormal: n } = vp.getCamera();
     const d = [0, 1, 2].reduce((sum, a) => sum + (ipp[a] - focalPoint[a]) * n[a], 0);
-    vp.setCamera({ focalPoint: focalPoint.map((v, a) => v + d * n[a]), position: position.map((v, a) => v + d * n[a]) });
+    vp.setCamera({
+      focalPoint: focalPoint.map((v, a) => v + d * n[a]),
+      position: position.map((v, a) => v + d * n[a]),
+    });
     vp.render();
     return null; // read once the viewport is there
   }
@@ -183,12 +187,17 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
   }
 
   function waitForSave(page) {
-    return page.waitForFunction(() => {
-      const s = window.__clue?.getState?.();
-      return s && (s.save.status === 'done' || s.save.status === 'error') ? s.save : null;
-    }, null, { timeout: STEP_TIMEOUT_MS, polling: 200 }).then((h) => h.jsonValue());
+    return page
+      .waitForFunction(
+        () => {
+          const s = window.__clue?.getState?.();
+          return s && (s.save.status === 'done' || s.save.status === 'error') ? s.save : null;
+        },
+        null,
+        { timeout: STEP_TIMEOUT_MS, polling: 200 },
+      )
+      .then((h) => h.jsonValue());
   }
-
 
   /**
    * Loads the lesion series' ground-truth SEG (its thumbnail), compares the stored maps with
@@ -200,7 +209,10 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
   async function compareWithGroundTruth(page, demo, imageIds, expect) {
     const description = `Ground truth: ${demo.series.SeriesDescription}`;
     const loaded = await step(`load the ground-truth SEG "${description}"`, async () => {
-      await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`).first().dblclick();
+      await page
+        .locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`)
+        .first()
+        .dblclick();
       return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
     });
     // The SEG may have taken the viewport: back to the lesion slice of the source series.
@@ -210,37 +222,67 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       await page.locator('[data-testid="clue-gt-select"]').selectOption(loaded.segmentationId);
       await page.locator('[data-testid="clue-gt-segment"]').selectOption(String(LESION_SEGMENT));
       await page.locator('[data-testid="clue-gt-compare"]').click();
-      const handle = await page.waitForFunction(() => {
-        const s = window.__clue.getState();
-        return s.comparison.status === 'done' || s.comparison.status === 'error' ? s : null;
-      }, null, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+      const handle = await page.waitForFunction(
+        () => {
+          const s = window.__clue.getState();
+          return s.comparison.status === 'done' || s.comparison.status === 'error' ? s : null;
+        },
+        null,
+        { timeout: STEP_TIMEOUT_MS, polling: 100 },
+      );
       return handle.jsonValue();
     });
     const comparison = compared.comparison;
     // Prediction and ground truth shown together, not merged: two representations on the viewport.
-    const shownTogether = await page.waitForFunction(({ gt }) => {
-      const s = window.services;
-      const reps = s.segmentationService.getSegmentationRepresentations(s.viewportGridService.getActiveViewportId()) ?? [];
-      const ids = reps.map((r) => r.segmentationId).filter((id) => id === gt || id.startsWith('clue-anomaly::'));
-      return ids.length === 2 ? ids : null;
-    }, { gt: loaded.segmentationId }, { timeout: 15000, polling: 200 }).then((h) => h.jsonValue()).catch(() => []);
-    expect(shownTogether.length === 2, `after Compare, our labelmap and the ground truth are both on the viewport (${shownTogether.join(', ')})`);
-    const layers = await page.evaluate(({ segmentationId }) => {
-      const ids = window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ?? [];
-      const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
-      return { images: ids.length, referenced: new Set(refs.filter(Boolean)).size };
-    }, { segmentationId: loaded.segmentationId });
+    const shownTogether = await page
+      .waitForFunction(
+        ({ gt }) => {
+          const s = window.services;
+          const reps =
+            s.segmentationService.getSegmentationRepresentations(s.viewportGridService.getActiveViewportId()) ?? [];
+          const ids = reps.map((r) => r.segmentationId).filter((id) => id === gt || id.startsWith('clue-anomaly::'));
+          return ids.length === 2 ? ids : null;
+        },
+        { gt: loaded.segmentationId },
+        { timeout: 15000, polling: 200 },
+      )
+      .then((h) => h.jsonValue())
+      .catch(() => []);
+    expect(
+      shownTogether.length === 2,
+      `after Compare, our labelmap and the ground truth are both on the viewport (${shownTogether.join(', ')})`,
+    );
+    const layers = await page.evaluate(
+      ({ segmentationId }) => {
+        const ids =
+          window.services.segmentationService.getSegmentation(segmentationId)?.representationData?.Labelmap?.imageIds ??
+          [];
+        const refs = ids.map((id) => window.cornerstone.cache.getImage(id)?.referencedImageId);
+        return { images: ids.length, referenced: new Set(refs.filter(Boolean)).size };
+      },
+      { segmentationId: loaded.segmentationId },
+    );
     log(`  ground truth: ${layers.images} labelmap images over ${layers.referenced} source images`);
-    log(`  comparison: ${comparison.message} ${comparison.error ?? ''} series notes: ${comparison.metrics?.series?.notes?.join('; ') ?? ''}`);
+    log(
+      `  comparison: ${comparison.message} ${comparison.error ?? ''} series notes: ${comparison.metrics?.series?.notes?.join('; ') ?? ''}`,
+    );
     expect(comparison.status === 'done', `comparison done (${comparison.error ?? comparison.message})`);
-    if (comparison.status !== 'done') throw new Error(`the comparison did not complete: ${comparison.error ?? comparison.message}`);
+    if (comparison.status !== 'done')
+      throw new Error(`the comparison did not complete: ${comparison.error ?? comparison.message}`);
     expect(comparison.ranInWorker === true, 'the series comparison ran in the metrics worker');
     const ids = comparison.sliceImageIds;
-    expect(ids.length === 4 && imageIds.every((id) => ids.includes(id)), `the four computed slices were compared (${ids.length})`);
+    expect(
+      ids.length === 4 && imageIds.every((id) => ids.includes(id)),
+      `the four computed slices were compared (${ids.length})`,
+    );
 
     // Recompute here from the stored maps and the host's real labelmap voxels.
     const maps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
-    const truths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
+    const truths = await page.evaluate(groundTruthVoxels, {
+      segmentationId: loaded.segmentationId,
+      segmentIndex: LESION_SEGMENT,
+      imageIds: ids,
+    });
     const threshold = comparison.metrics.threshold;
     const pooledScores = [];
     const pooledLabels = [];
@@ -250,42 +292,70 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       const o = overlap(maps[k], truth, threshold);
       const auroc = rankSumAuroc(maps[k], truth);
       const gtPixels = truth.reduce((a, b) => a + b, 0);
-      expect(slice.groundTruthPixels === gtPixels && close(slice.dice, o.dice) && close(slice.iou, o.iou) && close(slice.pixelAuroc, auroc),
-        `slice ${k}: ${gtPixels} ground-truth pixels, Dice ${fmt(o.dice)}, IoU ${fmt(o.iou)}, AUROC ${fmt(auroc)} = shown (${slice.groundTruthPixels}, ${fmt(slice.dice)}, ${fmt(slice.iou)}, ${fmt(slice.pixelAuroc)})`);
+      expect(
+        slice.groundTruthPixels === gtPixels &&
+          close(slice.dice, o.dice) &&
+          close(slice.iou, o.iou) &&
+          close(slice.pixelAuroc, auroc),
+        `slice ${k}: ${gtPixels} ground-truth pixels, Dice ${fmt(o.dice)}, IoU ${fmt(o.iou)}, AUROC ${fmt(auroc)} = shown (${slice.groundTruthPixels}, ${fmt(slice.dice)}, ${fmt(slice.iou)}, ${fmt(slice.pixelAuroc)})`,
+      );
       pooledScores.push(...maps[k]);
       pooledLabels.push(...truth);
     });
     const series = comparison.metrics.series;
     const pooled = overlap(pooledScores, pooledLabels, threshold);
     const pooledAuroc = rankSumAuroc(pooledScores, pooledLabels);
-    expect(close(series.dice, pooled.dice) && close(series.iou, pooled.iou) && close(series.pixelAuroc, pooledAuroc),
-      `series: Dice ${fmt(pooled.dice)}, IoU ${fmt(pooled.iou)}, pixel AUROC ${fmt(pooledAuroc)} = the store's`);
+    expect(
+      close(series.dice, pooled.dice) && close(series.iou, pooled.iou) && close(series.pixelAuroc, pooledAuroc),
+      `series: Dice ${fmt(pooled.dice)}, IoU ${fmt(pooled.iou)}, pixel AUROC ${fmt(pooledAuroc)} = the store's`,
+    );
     const best = series.bestDice;
     const atBest = overlap(pooledScores, pooledLabels, best.threshold);
-    const maxOverCurve = Math.max(...series.diceCurve.map((p) => overlap(pooledScores, pooledLabels, p.threshold).dice));
-    expect(close(best.dice, atBest.dice) && best.dice >= maxOverCurve - 1e-12,
-      `best Dice ${fmt(best.dice)} at ${fmt(best.threshold)} recomputes, and no curve threshold does better (${fmt(maxOverCurve)})`);
+    const maxOverCurve = Math.max(
+      ...series.diceCurve.map((p) => overlap(pooledScores, pooledLabels, p.threshold).dice),
+    );
+    expect(
+      close(best.dice, atBest.dice) && best.dice >= maxOverCurve - 1e-12,
+      `best Dice ${fmt(best.dice)} at ${fmt(best.threshold)} recomputes, and no curve threshold does better (${fmt(maxOverCurve)})`,
+    );
     const scores = comparison.metrics.slices.map((s) => s.imageScore);
     const labels = comparison.metrics.slices.map((s) => s.groundTruthPixels > 0);
     const imageAuroc = rankSumAuroc(scores, labels);
-    expect(close(series.imageAuroc, imageAuroc), `image AUROC ${fmt(imageAuroc)} over ${labels.filter(Boolean).length} abnormal / ${labels.filter((l) => !l).length} normal slices = the store's`);
+    expect(
+      close(series.imageAuroc, imageAuroc),
+      `image AUROC ${fmt(imageAuroc)} over ${labels.filter(Boolean).length} abnormal / ${labels.filter((l) => !l).length} normal slices = the store's`,
+    );
     const shownDice = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
-    expect(shownDice === pooled.dice.toFixed(3), `panel shows series Dice ${shownDice} (recomputed ${pooled.dice.toFixed(3)})`);
+    expect(
+      shownDice === pooled.dice.toFixed(3),
+      `panel shows series Dice ${shownDice} (recomputed ${pooled.dice.toFixed(3)})`,
+    );
     const sliceDice = await page.locator('[data-testid="clue-gt-slice-dice"]').textContent();
     const lesionK = ids.indexOf(imageIds[1]);
     const lesionDice = overlap(maps[lesionK], truths[lesionK], threshold).dice.toFixed(3);
-    expect(sliceDice === lesionDice, `panel shows the displayed lesion slice's Dice ${sliceDice} (recomputed ${lesionDice})`);
-    expect(await page.locator('[data-testid="clue-gt-roc"] polyline').count() === 1, 'ROC curve drawn');
+    expect(
+      sliceDice === lesionDice,
+      `panel shows the displayed lesion slice's Dice ${sliceDice} (recomputed ${lesionDice})`,
+    );
+    expect((await page.locator('[data-testid="clue-gt-roc"] polyline').count()) === 1, 'ROC curve drawn');
     return { loaded, comparison };
   }
 
   /** Presses "Run series" and waits until the whole displayed series is computed. */
   async function runSeries(page, expect) {
     await page.locator('[data-testid="clue-run-series-button"]').click();
-    const seriesRun = await step('run the whole series', () => page.waitForFunction(() => {
-      const s = window.__clue.getState();
-      return s.status !== 'running' && s.series.status !== 'running' && s.series.status !== 'idle' ? s : null;
-    }, null, { timeout: 200000, polling: 250 }).then((h) => h.jsonValue()));
+    const seriesRun = await step('run the whole series', () =>
+      page
+        .waitForFunction(
+          () => {
+            const s = window.__clue.getState();
+            return s.status !== 'running' && s.series.status !== 'running' && s.series.status !== 'idle' ? s : null;
+          },
+          null,
+          { timeout: 200000, polling: 250 },
+        )
+        .then((h) => h.jsonValue()),
+    );
     expect(seriesRun.series.status === 'done', `series run: ${seriesRun.message}`);
     return seriesRun;
   }
@@ -306,68 +376,132 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       // labelmap draws (map >= float32(threshold)): recomputed here, and the labelmap's voxels.
       const moved = comparison.metrics.threshold >= 0.5 ? 0.35 : 0.65;
       await page.locator('[data-testid="clue-threshold-slider"]').fill(String(moved));
-      const follow = await page.waitForFunction((t) => {
-        const s = window.__clue.getState();
-        return s.comparison.metrics?.threshold === t && s.displayedResult?.threshold === t ? s : null;
-      }, moved, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue());
+      const follow = await page
+        .waitForFunction(
+          (t) => {
+            const s = window.__clue.getState();
+            return s.comparison.metrics?.threshold === t && s.displayedResult?.threshold === t ? s : null;
+          },
+          moved,
+          { timeout: STEP_TIMEOUT_MS, polling: 100 },
+        )
+        .then((h) => h.jsonValue());
       const movedMaps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
-      const movedTruths = await page.evaluate(groundTruthVoxels, { segmentationId: loaded.segmentationId, segmentIndex: LESION_SEGMENT, imageIds: ids });
-      const movedPooled = overlap(movedMaps.flat(), movedTruths.flatMap((t, k) => t ?? new Array(movedMaps[k].length).fill(0)), Math.fround(moved));
+      const movedTruths = await page.evaluate(groundTruthVoxels, {
+        segmentationId: loaded.segmentationId,
+        segmentIndex: LESION_SEGMENT,
+        imageIds: ids,
+      });
+      const movedPooled = overlap(
+        movedMaps.flat(),
+        movedTruths.flatMap((t, k) => t ?? new Array(movedMaps[k].length).fill(0)),
+        Math.fround(moved),
+      );
       const movedSeries = follow.comparison.metrics.series;
       const movedShown = await page.locator('[data-testid="clue-gt-series-dice"]').textContent();
       const shownSlice = follow.comparison.metrics.slices[ids.indexOf(follow.displayedResult.imageId)];
-      expect(close(movedSeries.dice, movedPooled.dice) && close(movedSeries.iou, movedPooled.iou) && movedShown === movedPooled.dice.toFixed(3)
-        && movedSeries.pixelAuroc === comparison.metrics.series.pixelAuroc && shownSlice?.predictedPixels === follow.displayedResult.voxelCount,
-        `threshold ${moved} without Compare: series Dice ${fmt(movedSeries.dice)}, IoU ${fmt(movedSeries.iou)} = recomputed (${fmt(movedPooled.dice)}, ${fmt(movedPooled.iou)}), panel ${movedShown}; displayed slice ${shownSlice?.predictedPixels} predicted = ${follow.displayedResult.voxelCount} labelmap voxels`);
+      expect(
+        close(movedSeries.dice, movedPooled.dice) &&
+          close(movedSeries.iou, movedPooled.iou) &&
+          movedShown === movedPooled.dice.toFixed(3) &&
+          movedSeries.pixelAuroc === comparison.metrics.series.pixelAuroc &&
+          shownSlice?.predictedPixels === follow.displayedResult.voxelCount,
+        `threshold ${moved} without Compare: series Dice ${fmt(movedSeries.dice)}, IoU ${fmt(movedSeries.iou)} = recomputed (${fmt(movedPooled.dice)}, ${fmt(movedPooled.iou)}), panel ${movedShown}; displayed slice ${shownSlice?.predictedPixels} predicted = ${follow.displayedResult.voxelCount} labelmap voxels`,
+      );
 
       // Export: a CSV download with one row per slice plus the series row.
-      const [download] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-gt-export-csv"]').click()]);
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }),
+        page.locator('[data-testid="clue-gt-export-csv"]').click(),
+      ]);
       const csvPath = await download.path();
       const csv = (await readFile(csvPath, 'utf8')).trim().split('\r\n');
-      expect(csv.length === 1 + 4 + 1 && csv[0].startsWith('scope,study_instance_uid'), `CSV export: ${csv.length} lines (${download.suggestedFilename()})`);
+      expect(
+        csv.length === 1 + 4 + 1 && csv[0].startsWith('scope,study_instance_uid'),
+        `CSV export: ${csv.length} lines (${download.suggestedFilename()})`,
+      );
       const csvSeries = csv[csv.length - 1].split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/); // commas outside quotes
-      expect(csvSeries[8] === String(moved) && close(Number(csvSeries[15]), movedSeries.dice), `CSV series row at threshold ${csvSeries[8]}: Dice ${csvSeries[15]}`);
+      expect(
+        csvSeries[8] === String(moved) && close(Number(csvSeries[15]), movedSeries.dice),
+        `CSV series row at threshold ${csvSeries[8]}: Dice ${csvSeries[15]}`,
+      );
 
       // Download SEG: a SEG of the four slices, each frame referencing its source image.
-      const [segDownload] = await Promise.all([page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }), page.locator('[data-testid="clue-download-seg"]').click()]);
+      const [segDownload] = await Promise.all([
+        page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS }),
+        page.locator('[data-testid="clue-download-seg"]').click(),
+      ]);
       const segBytes = await readFile(await segDownload.path());
       const seg = dcmjs.data.DicomMetaDictionary.naturalizeDataset(
-        dcmjs.data.DicomMessage.readFile(segBytes.buffer.slice(segBytes.byteOffset, segBytes.byteOffset + segBytes.byteLength)).dict,
+        dcmjs.data.DicomMessage.readFile(
+          segBytes.buffer.slice(segBytes.byteOffset, segBytes.byteOffset + segBytes.byteLength),
+        ).dict,
       );
-      const sops = await page.evaluate((list) => list.map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID), ids);
-      const frameRefs = (seg.PerFrameFunctionalGroupsSequence ?? []).map((f) => f.DerivationImageSequence?.[0]?.SourceImageSequence?.[0]?.ReferencedSOPInstanceUID);
-      expect(seg.SOPClassUID === '1.2.840.10008.5.1.4.1.1.66.4' && Number(seg.NumberOfFrames) === 4 && sops.every((sop) => frameRefs.includes(sop)),
-        `Download SEG: ${segDownload.suggestedFilename()}, ${seg.NumberOfFrames} frames referencing the 4 compared slices`);
+      const sops = await page.evaluate(
+        (list) => list.map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID),
+        ids,
+      );
+      const frameRefs = (seg.PerFrameFunctionalGroupsSequence ?? []).map(
+        (f) => f.DerivationImageSequence?.[0]?.SourceImageSequence?.[0]?.ReferencedSOPInstanceUID,
+      );
+      expect(
+        seg.SOPClassUID === '1.2.840.10008.5.1.4.1.1.66.4' &&
+          Number(seg.NumberOfFrames) === 4 &&
+          sops.every((sop) => frameRefs.includes(sop)),
+        `Download SEG: ${segDownload.suggestedFilename()}, ${seg.NumberOfFrames} frames referencing the 4 compared slices`,
+      );
 
       // Store to PACS on our read-only static DICOMweb: refused, named, nothing reported stored.
       await page.locator('[data-testid="clue-store-pacs"]').click();
       const save = await step('store to PACS (read-only source)', () => waitForSave(page));
       log(`  store on the static source: ${save.error}`);
-      expect(save.status === 'error' && /failed/.test(save.error ?? '') && save.stored.length === 0,
-        `read-only source: "${save.error}", nothing reported stored`);
+      expect(
+        save.status === 'error' && /failed/.test(save.error ?? '') && save.stored.length === 0,
+        `read-only source: "${save.error}", nothing reported stored`,
+      );
       const after = await state(page);
-      expect(after.displayedResult !== null && after.comparison.status === 'done', 'the map and the comparison are still in the viewer');
+      expect(
+        after.displayedResult !== null && after.comparison.status === 'done',
+        'the map and the comparison are still in the viewer',
+      );
 
       // The whole series: run it, compare again; the main thread's longest task while comparing
       // is logged (a figure, not an assertion: the machine is shared).
       const seriesRun = await runSeries(page, expect);
       await page.evaluate(() => {
         window.__clueLongTasks = [];
-        new PerformanceObserver((list) => window.__clueLongTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+        new PerformanceObserver((list) =>
+          window.__clueLongTasks.push(...list.getEntries().map((e) => e.duration)),
+        ).observe({ type: 'longtask' });
       });
       const compareStarted = Date.now();
       await page.locator('[data-testid="clue-gt-compare"]').click();
-      const whole = await step('compare the whole series', () => page.waitForFunction((n) => {
-        const c = window.__clue.getState().comparison;
-        return c.status !== 'computing' && c.sliceImageIds.length >= n ? c : null;
-      }, seriesRun.series.total, { timeout: STEP_TIMEOUT_MS, polling: 100 }).then((h) => h.jsonValue()));
+      const whole = await step('compare the whole series', () =>
+        page
+          .waitForFunction(
+            (n) => {
+              const c = window.__clue.getState().comparison;
+              return c.status !== 'computing' && c.sliceImageIds.length >= n ? c : null;
+            },
+            seriesRun.series.total,
+            { timeout: STEP_TIMEOUT_MS, polling: 100 },
+          )
+          .then((h) => h.jsonValue()),
+      );
       const compareMs = Date.now() - compareStarted;
       const longTasks = await page.evaluate(() => window.__clueLongTasks);
-      log(`  series comparison: ${whole.sliceImageIds.length} slices in ${compareMs} ms (worker: ${whole.ranInWorker}); main thread ${whole.computeMs} ms reading the ground truth; longest main-thread task meanwhile ${Math.round(Math.max(0, ...longTasks))} ms (${longTasks.length} over 50 ms)`);
-      expect(whole.status === 'done' && whole.ranInWorker && whole.metrics.series.imageAuroc !== null,
-        `whole series compared in the worker: Dice ${fmt(whole.metrics.series.dice)}, pixel AUROC ${fmt(whole.metrics.series.pixelAuroc)}, image AUROC ${fmt(whole.metrics.series.imageAuroc)}`);
+      log(
+        `  series comparison: ${whole.sliceImageIds.length} slices in ${compareMs} ms (worker: ${whole.ranInWorker}); main thread ${whole.computeMs} ms reading the ground truth; longest main-thread task meanwhile ${Math.round(Math.max(0, ...longTasks))} ms (${longTasks.length} over 50 ms)`,
+      );
+      expect(
+        whole.status === 'done' && whole.ranInWorker && whole.metrics.series.imageAuroc !== null,
+        `whole series compared in the worker: Dice ${fmt(whole.metrics.series.dice)}, pixel AUROC ${fmt(whole.metrics.series.pixelAuroc)}, image AUROC ${fmt(whole.metrics.series.imageAuroc)}`,
+      );
       expect(watch.foreign.length === 0, 'no requests to other origins');
-      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      expect(
+        watch.pageErrors.length === 0,
+        `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`,
+      );
       return { checks, watch };
     },
 
@@ -377,7 +511,11 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
       ctx.cleanups.push(() => orthanc.stop());
       await step('upload the demo files to Orthanc', () => uploadDicomFolder(orthanc.url, base.staticDicomDir));
-      const { url } = await startServer(ctx, { dataSource: 'dicomweb', pacsUrl: orthanc.dicomWebUrl, pacsWadoUriUrl: orthanc.wadoUriUrl });
+      const { url } = await startServer(ctx, {
+        dataSource: 'dicomweb',
+        pacsUrl: orthanc.dicomWebUrl,
+        pacsWadoUriUrl: orthanc.wadoUriUrl,
+      });
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
@@ -409,79 +547,140 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         }
         return { segVoxels, lesionMap, slices: vp.getImageIds().length };
       }, demo.lesionSlice.sop_instance_uid);
-      expect(stored !== null && stored.lesionMap !== null, `every slice of the series has a stored map (${stored?.slices ?? 0} slices)`);
+      expect(
+        stored !== null && stored.lesionMap !== null,
+        `every slice of the series has a stored map (${stored?.slices ?? 0} slices)`,
+      );
 
       await page.locator('[data-testid="clue-store-pacs"]').click();
       const save = await step('store to PACS (Orthanc through the data source)', () => waitForSave(page));
       expect(save.status === 'done' && save.stored.length === 2, `panel: "${save.message ?? save.error}"`);
 
       const study = demo.study.StudyInstanceUID;
-      const series = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series`, { headers: { Accept: 'application/dicom+json' } })).json();
+      const series = await (
+        await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series`, { headers: { Accept: 'application/dicom+json' } })
+      ).json();
       const seriesUids = new Set(series.map((s) => s['0020000E']?.Value?.[0]));
       for (const instance of save.stored) {
-        const instances = await (await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${instance.seriesInstanceUID}/instances`, { headers: { Accept: 'application/dicom+json' } })).json();
+        const instances = await (
+          await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${instance.seriesInstanceUID}/instances`, {
+            headers: { Accept: 'application/dicom+json' },
+          })
+        ).json();
         const found = instances.map((i) => i['00080018']?.Value?.[0]);
-        expect(seriesUids.has(instance.seriesInstanceUID) && found.includes(instance.sopInstanceUID), `QIDO-RS: Orthanc has ${instance.sopClassUID} ${instance.sopInstanceUID} in the study`);
+        expect(
+          seriesUids.has(instance.seriesInstanceUID) && found.includes(instance.sopInstanceUID),
+          `QIDO-RS: Orthanc has ${instance.sopClassUID} ${instance.sopInstanceUID} in the study`,
+        );
       }
 
       // Reopen the study: the viewer lists the two new series.
       await step('reopen the study', () => page.reload({ timeout: STEP_TIMEOUT_MS }));
       const wanted = save.stored.map((s) => s.seriesInstanceUID);
-      const listed = await step('the new series are listed', () => page.waitForFunction((uids) => {
-        const sets = window.services?.displaySetService?.getActiveDisplaySets?.() ?? [];
-        const have = new Set(sets.map((d) => d.SeriesInstanceUID));
-        return uids.every((u) => have.has(u)) ? sets.filter((d) => uids.includes(d.SeriesInstanceUID)).map((d) => `${d.Modality}: ${d.SeriesDescription}`) : null;
-      }, wanted, { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue()));
+      const listed = await step('the new series are listed', () =>
+        page
+          .waitForFunction(
+            (uids) => {
+              const sets = window.services?.displaySetService?.getActiveDisplaySets?.() ?? [];
+              const have = new Set(sets.map((d) => d.SeriesInstanceUID));
+              return uids.every((u) => have.has(u))
+                ? sets
+                    .filter((d) => uids.includes(d.SeriesInstanceUID))
+                    .map((d) => `${d.Modality}: ${d.SeriesDescription}`)
+                : null;
+            },
+            wanted,
+            { timeout: STEP_TIMEOUT_MS, polling: 250 },
+          )
+          .then((h) => h.jsonValue()),
+      );
       expect(listed.length === 2, `reopened study lists ${listed.join(' and ')}`);
-      const displaySetOf = (sopClassUID) => page.evaluate((uid) => {
-        const d = window.services.displaySetService.getActiveDisplaySets().find((x) => x.SeriesInstanceUID === uid);
-        return d ? { uid: d.displaySetInstanceUID, seriesNumber: d.SeriesNumber } : null;
-      }, save.stored.find((s) => s.sopClassUID === sopClassUID).seriesInstanceUID);
+      const displaySetOf = (sopClassUID) =>
+        page.evaluate(
+          (uid) => {
+            const d = window.services.displaySetService.getActiveDisplaySets().find((x) => x.SeriesInstanceUID === uid);
+            return d ? { uid: d.displaySetInstanceUID, seriesNumber: d.SeriesNumber } : null;
+          },
+          save.stored.find((s) => s.sopClassUID === sopClassUID).seriesInstanceUID,
+        );
 
       // Our SEG reopens from the PACS with the voxels we stored (the series' count at the threshold).
       const segSet = await displaySetOf('1.2.840.10008.5.1.4.1.1.66.4');
       const reopened = await step('load our SEG from the PACS', async () => {
-        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${segSet.seriesNumber}"]`).first().dblclick();
-        return page.waitForFunction((prefix) => {
-          const segs = window.services.segmentationService.getSegmentations() ?? [];
-          const seg = segs.find((x) => !x.segmentationId.startsWith(prefix));
-          if (!seg) return null;
-          let nonzero = 0;
-          for (const id of seg.representationData?.Labelmap?.imageIds ?? []) {
-            const image = window.cornerstone.cache.getImage(id);
-            if (!image) return null;
-            const data = image.voxelManager.getScalarData();
-            for (let i = 0; i < data.length; i++) if (data[i] !== 0) nonzero++;
-          }
-          return nonzero > 0 ? { label: seg.label, nonzero } : null;
-        }, 'clue-anomaly::', { timeout: STEP_TIMEOUT_MS, polling: 250 }).then((h) => h.jsonValue());
+        await page
+          .locator(`[data-cy^="study-browser-thumbnail"][data-series="${segSet.seriesNumber}"]`)
+          .first()
+          .dblclick();
+        return page
+          .waitForFunction(
+            (prefix) => {
+              const segs = window.services.segmentationService.getSegmentations() ?? [];
+              const seg = segs.find((x) => !x.segmentationId.startsWith(prefix));
+              if (!seg) return null;
+              let nonzero = 0;
+              for (const id of seg.representationData?.Labelmap?.imageIds ?? []) {
+                const image = window.cornerstone.cache.getImage(id);
+                if (!image) return null;
+                const data = image.voxelManager.getScalarData();
+                for (let i = 0; i < data.length; i++) if (data[i] !== 0) nonzero++;
+              }
+              return nonzero > 0 ? { label: seg.label, nonzero } : null;
+            },
+            'clue-anomaly::',
+            { timeout: STEP_TIMEOUT_MS, polling: 250 },
+          )
+          .then((h) => h.jsonValue());
       });
-      expect(reopened.nonzero === stored.segVoxels, `our SEG reopened from Orthanc ("${reopened.label}"): ${reopened.nonzero} voxels = ${stored.segVoxels} stored at the threshold`);
+      expect(
+        reopened.nonzero === stored.segVoxels,
+        `our SEG reopened from Orthanc ("${reopened.label}"): ${reopened.nonzero} voxels = ${stored.segVoxels} stored at the threshold`,
+      );
 
       // Our Parametric Map reopens as the host's overlay (volume viewport: the map fused over
       // its referenced series); on the lesion slice its voxels are the map we stored, times
       // 100 (the host's PMAP viewport scales values by 100 for display, and says so).
       const pmapSet = await displaySetOf(PARAMETRIC_MAP_STORAGE);
       const shown = await step('load our Parametric Map from the PACS', async () => {
-        await page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`).first().dblclick();
-        return page.waitForFunction(displayedParametricMap, { pmapUid: pmapSet.uid, sopInstanceUID: demo.lesionSlice.sop_instance_uid },
-          { timeout: STEP_TIMEOUT_MS, polling: 500 }).then((h) => h.jsonValue());
+        await page
+          .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
+          .first()
+          .dblclick();
+        return page
+          .waitForFunction(
+            displayedParametricMap,
+            { pmapUid: pmapSet.uid, sopInstanceUID: demo.lesionSlice.sop_instance_uid },
+            { timeout: STEP_TIMEOUT_MS, polling: 500 },
+          )
+          .then((h) => h.jsonValue());
       });
-      log(`  PMAP viewport: ${shown.viewportType}, actors ${shown.actors.join(', ')}; map volume ${shown.dimensions.join('×')} (${shown.dataType}); lesion slice: volume slice ${shown.sliceIndex}`);
-      expect(shown.viewportType === 'orthographic' && shown.mapActor && shown.sourceActor,
-        `the stored map is displayed over its source series in a volume viewport (${shown.actors.length} actors: the series and the map)`);
-      expect(shown.currentSop === demo.lesionSlice.sop_instance_uid, `the viewport shows the lesion slice (${shown.currentSop})`);
+      log(
+        `  PMAP viewport: ${shown.viewportType}, actors ${shown.actors.join(', ')}; map volume ${shown.dimensions.join('×')} (${shown.dataType}); lesion slice: volume slice ${shown.sliceIndex}`,
+      );
+      expect(
+        shown.viewportType === 'orthographic' && shown.mapActor && shown.sourceActor,
+        `the stored map is displayed over its source series in a volume viewport (${shown.actors.length} actors: the series and the map)`,
+      );
+      expect(
+        shown.currentSop === demo.lesionSlice.sop_instance_uid,
+        `the viewport shows the lesion slice (${shown.currentSop})`,
+      );
       const expected = stored.lesionMap.map((v) => Math.fround(Math.fround(v) * 100));
       let maxDiff = 0;
-      for (let i = 0; i < expected.length; i++) maxDiff = Math.max(maxDiff, Math.abs(shown.slice[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+      for (let i = 0; i < expected.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs(shown.slice[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
       const range = [Math.min(...expected), Math.max(...expected)];
-      expect(shown.slice.length === expected.length && range[1] > 0 && maxDiff <= 1e-6,
-        `displayed map on the lesion slice = stored map × 100: ${shown.slice.length} voxels, max relative difference ${maxDiff.toExponential(2)} (values ${range[0].toFixed(2)}…${range[1].toFixed(2)})`);
+      expect(
+        shown.slice.length === expected.length && range[1] > 0 && maxDiff <= 1e-6,
+        `displayed map on the lesion slice = stored map × 100: ${shown.slice.length} voxels, max relative difference ${maxDiff.toExponential(2)} (values ${range[0].toFixed(2)}…${range[1].toFixed(2)})`,
+      );
       const shot = path.join(RESULTS_DIR, 'e2e-results-orthanc-pmap.png');
       await page.screenshot({ path: shot });
       log(`  screenshot: ${path.relative(REPO_ROOT, shot)}`);
       expect(watch.foreign.length === 0, 'no requests to other origins');
-      expect(watch.pageErrors.length === 0, `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`);
+      expect(
+        watch.pageErrors.length === 0,
+        `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`,
+      );
       return { checks, watch };
     },
   };

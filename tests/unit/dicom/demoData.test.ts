@@ -44,7 +44,7 @@ function read(file: string): Record<string, any> {
 
 const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
-describe.skipIf(SKIP_ALLOWED && (!available))('demo data: SEG and Parametric Map on a real sagittal series', () => {
+describe.skipIf(SKIP_ALLOWED && !available)('demo data: SEG and Parametric Map on a real sagittal series', () => {
   it('turns the demo ground truth into our SEG and a map into our Parametric Map; both validate', () => {
     const series = demoSeries('t1-sagittal');
     const sourceFolder = path.join(DEMO, series.folder);

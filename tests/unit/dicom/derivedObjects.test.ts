@@ -35,9 +35,13 @@ function makeCase(slices = 4) {
   const pixels = fake.rows * fake.columns;
   // A blob on the middle slices, nothing on the first: an empty frame must survive too.
   const masks = source.images.map((_, k) =>
-    Uint8Array.from({ length: pixels }, (_, i) => (k > 0 && (i % fake.columns) > 3 && (i % fake.columns) < 9 && i > 30 ? 1 : 0)),
+    Uint8Array.from({ length: pixels }, (_, i) =>
+      k > 0 && i % fake.columns > 3 && i % fake.columns < 9 && i > 30 ? 1 : 0,
+    ),
   );
-  const maps = source.images.map((_, k) => Float32Array.from({ length: pixels }, (_, i) => Math.sin(i * 0.37 + k) * 0.5 + 0.25));
+  const maps = source.images.map((_, k) =>
+    Float32Array.from({ length: pixels }, (_, i) => Math.sin(i * 0.37 + k) * 0.5 + 0.25),
+  );
   return { fake, source, masks, maps };
 }
 
@@ -63,7 +67,11 @@ describe('source series from host metadata', () => {
       pixelSpacing: [0.9, 1.1],
       sliceThickness: 2.5,
     });
-    expect(source.patientStudy).toMatchObject({ PatientName: 'Test^Patient', PatientID: 'CLUE-TEST-1', AccessionNumber: 'ACC-CLUE-1' });
+    expect(source.patientStudy).toMatchObject({
+      PatientName: 'Test^Patient',
+      PatientID: 'CLUE-TEST-1',
+      AccessionNumber: 'ACC-CLUE-1',
+    });
     expect(source.modality).toBe('MR');
   });
 
@@ -79,12 +87,15 @@ describe('source series from host metadata', () => {
 
 describe('DICOM SEG', () => {
   it('packs bits LSB first, frame after frame, padded to even length', () => {
-    const packed = packBinaryFrames([Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 1, 1]), Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 1, 1])], 9);
+    const packed = packBinaryFrames(
+      [Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 1, 1]), Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 1, 1])],
+      9,
+    );
     // Bits 0,7,8 then frame 2 bits 9+7=16, 17.
     expect(Array.from(packed)).toEqual([0b10000001, 0b00000001, 0b00000011, 0]);
   });
 
-  it.skipIf(SKIP_ALLOWED && (!existsSync(DCIODVFY)))('passes dciodvfy with no errors', () => {
+  it.skipIf(SKIP_ALLOWED && !existsSync(DCIODVFY))('passes dciodvfy with no errors', () => {
     const { source, masks } = makeCase();
     const seg = buildSegmentation({ source, frames: masks, model: MODEL, threshold: 0.5, createdAt: CREATED });
     validate(seg.data, 'seg.dcm', 'Segmentation');
@@ -110,7 +121,8 @@ describe('DICOM SEG', () => {
     expect(segment.SegmentLabel).toBe('CLUE anomaly');
     expect(segment.SegmentAlgorithmType).toBe('AUTOMATIC');
     expect(segment.SegmentAlgorithmName).toBe('CLUE');
-    const algorithm = segment.SegmentationAlgorithmIdentificationSequence[0] ?? segment.SegmentationAlgorithmIdentificationSequence;
+    const algorithm =
+      segment.SegmentationAlgorithmIdentificationSequence[0] ?? segment.SegmentationAlgorithmIdentificationSequence;
     expect(algorithm.AlgorithmName).toBe('CLUE');
     expect(algorithm.AlgorithmVersion).toBe(algorithmVersion(MODEL));
     expect(algorithm.AlgorithmVersion).toMatch(/^0\.1\.0 sha256:0123456789abcdef/);
@@ -160,13 +172,18 @@ describe('DICOM SEG', () => {
     expect(() =>
       buildSegmentation({ source, frames: [masks[0]!, masks[1]!, new Uint8Array(5)], model: MODEL, threshold: 0.5 }),
     ).toThrow('mask frame 2 has 5 pixels, the source image 12×16');
-    const mixed: SourceSeries = { ...source, images: [source.images[0]!, { ...source.images[1]!, rows: 10 }, source.images[2]!] };
-    expect(() => buildSegmentation({ source: mixed, frames: masks, model: MODEL, threshold: 0.5 })).toThrow(/differ in size/);
+    const mixed: SourceSeries = {
+      ...source,
+      images: [source.images[0]!, { ...source.images[1]!, rows: 10 }, source.images[2]!],
+    };
+    expect(() => buildSegmentation({ source: mixed, frames: masks, model: MODEL, threshold: 0.5 })).toThrow(
+      /differ in size/,
+    );
   });
 });
 
 describe('DICOM Parametric Map', () => {
-  it.skipIf(SKIP_ALLOWED && (!existsSync(DCIODVFY)))('passes dciodvfy with no errors', () => {
+  it.skipIf(SKIP_ALLOWED && !existsSync(DCIODVFY))('passes dciodvfy with no errors', () => {
     const { source, maps } = makeCase();
     const map = buildParametricMap({ source, frames: maps, model: MODEL, threshold: 0.5, createdAt: CREATED });
     validate(map.data, 'map.dcm', 'ParametricMap');
@@ -284,6 +301,8 @@ describe('DICOM Parametric Map', () => {
   it('refuses non-finite values, naming frame and pixel', () => {
     const { source, maps } = makeCase(2);
     maps[1]![7] = Number.NaN;
-    expect(() => buildParametricMap({ source, frames: maps, model: MODEL })).toThrow('map frame 1 has a non-finite value at pixel 7');
+    expect(() => buildParametricMap({ source, frames: maps, model: MODEL })).toThrow(
+      'map frame 1 has a non-finite value at pixel 7',
+    );
   });
 });

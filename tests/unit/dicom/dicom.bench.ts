@@ -13,11 +13,19 @@ const masks = maps.map((map) => Uint8Array.from(map, (v) => (v >= 0.9 ? 1 : 0)))
 const model = { id: 'clue-demo', version: '0.1.0', sha256: 'ab'.repeat(32) };
 
 describe('180 × 256×256 series', () => {
-  bench('buildSegmentation (BINARY, 180 frames)', () => {
-    buildSegmentation({ source, frames: masks, model, threshold: 0.9 });
-  }, { iterations: 3, time: 0, warmupIterations: 1 });
+  bench(
+    'buildSegmentation (BINARY, 180 frames)',
+    () => {
+      buildSegmentation({ source, frames: masks, model, threshold: 0.9 });
+    },
+    { iterations: 3, time: 0, warmupIterations: 1 },
+  );
 
-  bench('buildParametricMap (float32, 180 frames, 47 MB)', () => {
-    buildParametricMap({ source, frames: maps, model });
-  }, { iterations: 3, time: 0, warmupIterations: 1 });
+  bench(
+    'buildParametricMap (float32, 180 frames, 47 MB)',
+    () => {
+      buildParametricMap({ source, frames: maps, model });
+    },
+    { iterations: 3, time: 0, warmupIterations: 1 },
+  );
 });

@@ -16,12 +16,14 @@ const SKIP_ALLOWED = !process.env.CI;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PYTHON = path.resolve(HERE, '../../../.venv/bin/python');
 
-describe.skipIf(SKIP_ALLOWED && (!existsSync(PYTHON)))('interoperability with highdicom / pydicom', () => {
+describe.skipIf(SKIP_ALLOWED && !existsSync(PYTHON))('interoperability with highdicom / pydicom', () => {
   it('reads the same masks, labels and floats we wrote', () => {
     const fake = fakeMrSeries({ slices: 3 });
     const source = sourceSeriesFromInstances(fake.instances);
     const pixels = fake.rows * fake.columns;
-    const masks = source.images.map((_, k) => Uint8Array.from({ length: pixels }, (_, i) => (k !== 0 && i % (k + 2) === 0 ? 1 : 0)));
+    const masks = source.images.map((_, k) =>
+      Uint8Array.from({ length: pixels }, (_, i) => (k !== 0 && i % (k + 2) === 0 ? 1 : 0)),
+    );
     const maps = source.images.map((_, k) => Float32Array.from({ length: pixels }, (_, i) => (i % 9) * 0.125 - k));
     const model = { id: 'clue-demo', version: '0.1.0', sha256: 'a1'.repeat(32) };
     const seg = buildSegmentation({ source, frames: masks, model, threshold: 0.25 });
@@ -32,10 +34,14 @@ describe.skipIf(SKIP_ALLOWED && (!existsSync(PYTHON)))('interoperability with hi
       writeFileSync(path.join(dir, 'seg.dcm'), new Uint8Array(seg.data));
       writeFileSync(path.join(dir, 'map.dcm'), new Uint8Array(map.data));
       const uids = source.images.map((im) => im.sopInstanceUID);
-      const run = spawnSync(PYTHON, [path.join(HERE, 'readInPython.py'), path.join(dir, 'seg.dcm'), path.join(dir, 'map.dcm'), uids.join(',')], {
-        encoding: 'utf8',
-        timeout: 120000,
-      });
+      const run = spawnSync(
+        PYTHON,
+        [path.join(HERE, 'readInPython.py'), path.join(dir, 'seg.dcm'), path.join(dir, 'map.dcm'), uids.join(',')],
+        {
+          encoding: 'utf8',
+          timeout: 120000,
+        },
+      );
       expect(run.status, run.stderr).toBe(0);
       const read = JSON.parse(run.stdout);
       expect(read.seg).toMatchObject({
@@ -50,7 +56,10 @@ describe.skipIf(SKIP_ALLOWED && (!existsSync(PYTHON)))('interoperability with hi
       expect(read.seg.mask_sums).toEqual(masks.map((m) => m.reduce((a, b) => a + b, 0)));
       expect(read.map.shape).toEqual([3, fake.rows, fake.columns]);
       read.map.frame_sums.forEach((sum: number, k: number) => {
-        expect(sum).toBeCloseTo(maps[k]!.reduce((a, b) => a + b, 0), 6);
+        expect(sum).toBeCloseTo(
+          maps[k]!.reduce((a, b) => a + b, 0),
+          6,
+        );
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -38,7 +38,7 @@ function multipartParts(body: Uint8Array, contentType: string): Uint8Array[] {
     });
 }
 
-describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('round trip through Orthanc (STOW-RS, WADO-RS)', () => {
+describe.skipIf(SKIP_ALLOWED && orthancMissing !== null)('round trip through Orthanc (STOW-RS, WADO-RS)', () => {
   let orthanc: OrthancInstance;
   beforeAll(async () => {
     orthanc = await orthancHelper.startOrthanc({ timeoutMs: 30000 });
@@ -61,11 +61,15 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('round trip through O
     expect(storedSource.instances.map((i) => i.status)).toEqual(['stored', 'stored', 'stored']);
 
     const pixels = fake.rows * fake.columns;
-    const masks = source.images.map((_, k) => Uint8Array.from({ length: pixels }, (_, i) => (k === 1 && i % 3 === 0 ? 1 : 0)));
+    const masks = source.images.map((_, k) =>
+      Uint8Array.from({ length: pixels }, (_, i) => (k === 1 && i % 3 === 0 ? 1 : 0)),
+    );
     const maps = source.images.map((_, k) => Float32Array.from({ length: pixels }, (_, i) => (i % 17) / 16 + k * 0.01));
     const seg = buildSegmentation({ source, frames: masks, model: MODEL, threshold: 0.5 });
     const map = buildParametricMap({ source, frames: maps, model: MODEL, threshold: 0.5 });
-    const result = await stowRs(orthanc.dicomWebUrl, [seg, map], undefined, { studyInstanceUID: source.studyInstanceUID });
+    const result = await stowRs(orthanc.dicomWebUrl, [seg, map], undefined, {
+      studyInstanceUID: source.studyInstanceUID,
+    });
     expect(result.httpStatus).toBe(200);
     expect(result.allStored).toBe(true);
     expect(result.instances.map((i) => i.sopInstanceUID)).toEqual([seg.sopInstanceUID, map.sopInstanceUID]);
@@ -93,7 +97,10 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('round trip through O
       { headers: { Accept: 'multipart/related; type="application/dicom"' } },
     );
     expect(instanceResponse.status).toBe(200);
-    const [part] = multipartParts(new Uint8Array(await instanceResponse.arrayBuffer()), instanceResponse.headers.get('content-type')!);
+    const [part] = multipartParts(
+      new Uint8Array(await instanceResponse.arrayBuffer()),
+      instanceResponse.headers.get('content-type')!,
+    );
     const buffer = part!.buffer.slice(part!.byteOffset, part!.byteOffset + part!.byteLength) as ArrayBuffer;
     const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dcmjs.data.DicomMessage.readFile(buffer).dict);
     const floats = new Float32Array((dataset.FloatPixelData as ArrayBuffer[])[0]!);
@@ -117,7 +124,15 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('round trip through O
   it('an unreachable PACS is a clear StowError', async () => {
     const port = await orthancHelper.freePort();
     await expect(
-      stowRs(`http://127.0.0.1:${port}/dicom-web`, [{ data: new ArrayBuffer(2), sopClassUID: '1', sopInstanceUID: '2', seriesInstanceUID: '3', studyInstanceUID: '4' }]),
+      stowRs(`http://127.0.0.1:${port}/dicom-web`, [
+        {
+          data: new ArrayBuffer(2),
+          sopClassUID: '1',
+          sopInstanceUID: '2',
+          seriesInstanceUID: '3',
+          studyInstanceUID: '4',
+        },
+      ]),
     ).rejects.toThrow(StowError);
   });
 });

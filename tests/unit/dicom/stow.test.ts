@@ -48,7 +48,16 @@ describe('stowRs', () => {
     const result = await stowRs(
       'http://pacs.example/dicom-web/',
       [file('1.1', [1]), file('1.2', [2])],
-      answering(200, { '00081199': { vr: 'SQ', Value: [referenced('1.1', { '00081190': { vr: 'UR', Value: ['http://pacs/x'] } }), referenced('1.2')] } }, seen),
+      answering(
+        200,
+        {
+          '00081199': {
+            vr: 'SQ',
+            Value: [referenced('1.1', { '00081190': { vr: 'UR', Value: ['http://pacs/x'] } }), referenced('1.2')],
+          },
+        },
+        seen,
+      ),
     );
     expect(seen.url).toBe('http://pacs.example/dicom-web/studies');
     expect(seen.init!.method).toBe('POST');
@@ -61,8 +70,20 @@ describe('stowRs', () => {
       httpStatus: 200,
       allStored: true,
       instances: [
-        { sopInstanceUID: '1.1', sopClassUID: '1.2.840.10008.5.1.4.1.1.66.4', status: 'stored', reason: null, retrieveUrl: 'http://pacs/x' },
-        { sopInstanceUID: '1.2', sopClassUID: '1.2.840.10008.5.1.4.1.1.66.4', status: 'stored', reason: null, retrieveUrl: null },
+        {
+          sopInstanceUID: '1.1',
+          sopClassUID: '1.2.840.10008.5.1.4.1.1.66.4',
+          status: 'stored',
+          reason: null,
+          retrieveUrl: 'http://pacs/x',
+        },
+        {
+          sopInstanceUID: '1.2',
+          sopClassUID: '1.2.840.10008.5.1.4.1.1.66.4',
+          status: 'stored',
+          reason: null,
+          retrieveUrl: null,
+        },
       ],
     });
   });
@@ -94,8 +115,15 @@ describe('stowRs', () => {
   });
 
   it('success status without the instance listed is not "stored"', async () => {
-    const result = await stowRs('http://pacs/dw', [file('1.1', [1]), file('1.2', [2])], answering(200, { '00081199': { vr: 'SQ', Value: [referenced('1.1')] } }));
-    expect(result.instances[1]).toMatchObject({ status: 'failed', reason: 'the PACS answered HTTP 200 but did not list this instance as stored' });
+    const result = await stowRs(
+      'http://pacs/dw',
+      [file('1.1', [1]), file('1.2', [2])],
+      answering(200, { '00081199': { vr: 'SQ', Value: [referenced('1.1')] } }),
+    );
+    expect(result.instances[1]).toMatchObject({
+      status: 'failed',
+      reason: 'the PACS answered HTTP 200 but did not list this instance as stored',
+    });
     const empty = await stowRs('http://pacs/dw', [file('1.1', [1])], answering(200, ''));
     expect(empty.instances[0]!.status).toBe('failed');
   });
@@ -114,8 +142,8 @@ describe('stowRs', () => {
     const seen: { url?: string } = {};
     await stowRs('http://pacs/dw', [file('1.1', [1])], answering(200, {}, seen), { studyInstanceUID: '1.2.3' });
     expect(seen.url).toBe('http://pacs/dw/studies/1.2.3');
-    await expect(stowRs('http://pacs/dw', [file('1.1', [1])], answering(200, {}), { studyInstanceUID: '9.9' })).rejects.toThrow(
-      /belongs to study 1\.2\.3, not 9\.9/,
-    );
+    await expect(
+      stowRs('http://pacs/dw', [file('1.1', [1])], answering(200, {}), { studyInstanceUID: '9.9' }),
+    ).rejects.toThrow(/belongs to study 1\.2\.3, not 9\.9/);
   });
 });

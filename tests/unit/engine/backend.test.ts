@@ -20,11 +20,17 @@ describe('chooseBackend', () => {
     expect((await chooseBackend({ hardwareConcurrency: 2, crossOriginIsolated: true })).threads).toBe(2);
     expect((await chooseBackend({ hardwareConcurrency: 16, crossOriginIsolated: true })).threads).toBe(4);
     expect((await chooseBackend({ crossOriginIsolated: true })).threads).toBe(1);
-    expect((await chooseBackend({ hardwareConcurrency: 16, crossOriginIsolated: true }, { maxThreads: 8 })).threads).toBe(8);
+    expect(
+      (await chooseBackend({ hardwareConcurrency: 16, crossOriginIsolated: true }, { maxThreads: 8 })).threads,
+    ).toBe(8);
   });
 
   it('a real GPU adapter: WebGPU first, WASM kept as fallback', async () => {
-    const plan = await chooseBackend({ gpu: gpuWith({ info: { isFallbackAdapter: false } }), crossOriginIsolated: true, hardwareConcurrency: 8 });
+    const plan = await chooseBackend({
+      gpu: gpuWith({ info: { isFallbackAdapter: false } }),
+      crossOriginIsolated: true,
+      hardwareConcurrency: 8,
+    });
     expect(plan.chosen).toBe('webgpu');
     expect(plan.candidates).toEqual(['webgpu', 'wasm']);
   });
@@ -38,14 +44,23 @@ describe('chooseBackend', () => {
   });
 
   it('a software adapter is used only when asked for (allowSoftwareGpu), WASM still last', async () => {
-    const plan = await chooseBackend({ gpu: gpuWith({ info: { isFallbackAdapter: true } }) }, { allowSoftwareGpu: true });
+    const plan = await chooseBackend(
+      { gpu: gpuWith({ info: { isFallbackAdapter: true } }) },
+      { allowSoftwareGpu: true },
+    );
     expect(plan.chosen).toBe('webgpu');
     expect(plan.candidates).toEqual(['webgpu', 'wasm']);
     expect(plan.skipped.some((s) => s.backend === 'webgpu')).toBe(false);
   });
 
   it('requestAdapter throwing is a reason, not a crash', async () => {
-    const plan = await chooseBackend({ gpu: { requestAdapter: async () => { throw new Error('GPU process lost'); } } });
+    const plan = await chooseBackend({
+      gpu: {
+        requestAdapter: async () => {
+          throw new Error('GPU process lost');
+        },
+      },
+    });
     expect(plan.skipped[0]!.reason).toMatch(/requestAdapter\(\) failed: GPU process lost/);
   });
 

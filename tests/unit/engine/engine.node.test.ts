@@ -9,8 +9,18 @@ import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../../extension/src/engine/errors';
 import { parseManifest, type ClueManifest } from '../../../extension/src/engine/manifest';
-import { loadModel, MODEL_CACHE_NAME, type CacheStorageLike, type LoadProgress } from '../../../extension/src/engine/modelLoader';
-import { checkSessionMatchesManifest, runSlice, type SessionLike, type TensorLike } from '../../../extension/src/engine/pipeline';
+import {
+  loadModel,
+  MODEL_CACHE_NAME,
+  type CacheStorageLike,
+  type LoadProgress,
+} from '../../../extension/src/engine/modelLoader';
+import {
+  checkSessionMatchesManifest,
+  runSlice,
+  type SessionLike,
+  type TensorLike,
+} from '../../../extension/src/engine/pipeline';
 import { makeTinyModel, type TinyModelFixture } from './tinyModel';
 
 let fixture: TinyModelFixture;
@@ -42,8 +52,13 @@ describe('runSlice with onnxruntime-node on a real clue export', () => {
     const session = await openSession('model.onnx');
     checkSessionMatchesManifest(session, manifest, 'manifest.json');
     const { reference } = fixture;
-    const result = await runSlice(session, makeTensor, manifest,
-      { values: Float32Array.from(reference.values), width: reference.width, height: reference.height }, { layerMaps: true });
+    const result = await runSlice(
+      session,
+      makeTensor,
+      manifest,
+      { values: Float32Array.from(reference.values), width: reference.width, height: reference.height },
+      { layerMaps: true },
+    );
     expect(result.map.length).toBe(reference.height * reference.width);
     expect(maxAbsDiff(result.map, reference.map)).toBeLessThan(1e-4);
     expect(Math.abs(result.score - reference.score)).toBeLessThan(1e-4);
@@ -55,8 +70,11 @@ describe('runSlice with onnxruntime-node on a real clue export', () => {
   it('runs the float16-weight file too, close to float32', async () => {
     const session = await openSession('model.fp16.onnx');
     const { reference } = fixture;
-    const result = await runSlice(session, makeTensor, manifest,
-      { values: Float32Array.from(reference.values), width: reference.width, height: reference.height });
+    const result = await runSlice(session, makeTensor, manifest, {
+      values: Float32Array.from(reference.values),
+      width: reference.width,
+      height: reference.height,
+    });
     expect(maxAbsDiff(result.map, reference.map)).toBeLessThan(5e-2);
   });
 
@@ -65,16 +83,23 @@ describe('runSlice with onnxruntime-node on a real clue export', () => {
     const renamed = structuredClone(manifest);
     renamed.outputs.score.name = 'image_score';
     expect(() => checkSessionMatchesManifest(session, renamed, 'm.json')).toThrow(/missing output "image_score"/);
-    await expect(runSlice(session, makeTensor, manifest, { values: new Float32Array(5), width: 2, height: 2 }))
-      .rejects.toMatchObject({ code: 'bad-input' });
+    await expect(
+      runSlice(session, makeTensor, manifest, { values: new Float32Array(5), width: 2, height: 2 }),
+    ).rejects.toMatchObject({ code: 'bad-input' });
   });
 
   it('a cancelled run rejects with AbortError and returns no result', async () => {
     const session = await openSession('model.onnx');
-    const slice = { values: Float32Array.from(fixture.reference.values), width: fixture.reference.width, height: fixture.reference.height };
+    const slice = {
+      values: Float32Array.from(fixture.reference.values),
+      width: fixture.reference.width,
+      height: fixture.reference.height,
+    };
     const before = new AbortController();
     before.abort();
-    await expect(runSlice(session, makeTensor, manifest, slice, { signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(runSlice(session, makeTensor, manifest, slice, { signal: before.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
     const during = new AbortController();
     const pending = runSlice(session, makeTensor, manifest, slice, { signal: during.signal });
     during.abort();
@@ -137,7 +162,11 @@ describe('loadModel over HTTP', () => {
     const caches = new MemoryCacheStorage();
     const progress: LoadProgress[] = [];
     reset();
-    const first = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches, onProgress: (p) => progress.push(p) });
+    const first = await loadModel({
+      manifestUrl: `${origin}/model/manifest.json`,
+      caches,
+      onProgress: (p) => progress.push(p),
+    });
     const size = readFileSync(path.join(fixture.modelDir, 'model.onnx')).byteLength;
     expect(first.fromCache).toBe(false);
     expect(first.file.path).toBe('model.onnx');
@@ -165,13 +194,17 @@ describe('loadModel over HTTP', () => {
     const full: CacheStorageLike = {
       open: async () => ({
         match: async () => undefined,
-        put: async () => { throw new DOMException('quota reached', 'QuotaExceededError'); },
+        put: async () => {
+          throw new DOMException('quota reached', 'QuotaExceededError');
+        },
         delete: async () => false,
       }),
     };
     const loaded = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches: full });
     expect(loaded.fromCache).toBe(false);
-    expect(loaded.cacheProblem).toMatch(/could not keep the model in Cache Storage \(QuotaExceededError: quota reached\)/);
+    expect(loaded.cacheProblem).toMatch(
+      /could not keep the model in Cache Storage \(QuotaExceededError: quota reached\)/,
+    );
     const none = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches: null });
     expect(none.cacheProblem).toMatch(/Cache Storage is not available/);
   });
@@ -211,7 +244,9 @@ describe('loadModel over HTTP', () => {
 
     writeFileSync(path.join(bad, 'model.onnx'), model.subarray(0, 1000)); // truncated
     await expect(loadModel({ manifestUrl: `${origin}/bad/manifest.json`, caches })).rejects.toMatchObject({
-      code: 'model-corrupt', message: expect.stringMatching(/got 1000 bytes/) });
+      code: 'model-corrupt',
+      message: expect.stringMatching(/got 1000 bytes/),
+    });
   });
 
   it('a missing model file, a missing manifest and a wrong schema get their own errors', async () => {
@@ -219,18 +254,30 @@ describe('loadModel over HTTP', () => {
     mkdirSync(gone, { recursive: true });
     copyFileSync(path.join(fixture.modelDir, 'manifest.json'), path.join(gone, 'manifest.json'));
     await expect(loadModel({ manifestUrl: `${origin}/gone/manifest.json`, caches: null })).rejects.toMatchObject({
-      code: 'model-missing', message: expect.stringMatching(/gone\/model\.onnx: the model file named by the manifest does not exist \(HTTP 404/) });
+      code: 'model-missing',
+      message: expect.stringMatching(
+        /gone\/model\.onnx: the model file named by the manifest does not exist \(HTTP 404/,
+      ),
+    });
     await expect(loadModel({ manifestUrl: `${origin}/nowhere/manifest.json`, caches: null })).rejects.toMatchObject({
-      code: 'manifest', message: expect.stringMatching(/nowhere\/manifest\.json: model manifest not available \(HTTP 404/) });
+      code: 'manifest',
+      message: expect.stringMatching(/nowhere\/manifest\.json: model manifest not available \(HTTP 404/),
+    });
     const data = JSON.parse(readFileSync(path.join(fixture.modelDir, 'manifest.json'), 'utf8'));
     writeFileSync(path.join(gone, 'manifest.json'), JSON.stringify({ ...data, schema: 'clue-manifest/2' }));
     await expect(loadModel({ manifestUrl: `${origin}/gone/manifest.json`, caches: null })).rejects.toMatchObject({
-      code: 'manifest', message: expect.stringMatching(/schema must be "clue-manifest\/1", found "clue-manifest\/2"/) });
+      code: 'manifest',
+      message: expect.stringMatching(/schema must be "clue-manifest\/1", found "clue-manifest\/2"/),
+    });
   });
 
   it('a model larger than the heap limit is refused before any download', async () => {
     reset();
-    const error = await loadModel({ manifestUrl: `${origin}/model/manifest.json`, caches: null, maxModelBytes: 1024 }).catch((e) => e);
+    const error = await loadModel({
+      manifestUrl: `${origin}/model/manifest.json`,
+      caches: null,
+      maxModelBytes: 1024,
+    }).catch((e) => e);
     expect(error.code).toBe('model-too-large');
     expect(error.message).toMatch(/model\.onnx is .* GiB: larger than the .* the in-browser runtime can load/);
     expect(served.modelBytes).toBe(0);

@@ -15,7 +15,9 @@ import { REPO_ROOT } from './golden';
 const GOLDEN = path.join(REPO_ROOT, 'tests', 'golden', 'manifests');
 const read = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
 const jsonFiles = (folder: string): string[] =>
-  readdirSync(path.join(GOLDEN, folder)).filter((name) => name.endsWith('.json')).sort();
+  readdirSync(path.join(GOLDEN, folder))
+    .filter((name) => name.endsWith('.json'))
+    .sort();
 
 interface Expectation {
   problem: string;

@@ -20,7 +20,12 @@ function validManifest(): Record<string, any> {
     },
     layers: [3, 6, 9, 12],
     preprocessing: {
-      intensity: { method: 'percentile_clip', low_percentile: 0.5, high_percentile: 99.5, foreground: 'greater_than_min' },
+      intensity: {
+        method: 'percentile_clip',
+        low_percentile: 0.5,
+        high_percentile: 99.5,
+        foreground: 'greater_than_min',
+      },
       square: { method: 'center_pad', value: 0.0 },
       resize: { method: 'bicubic_antialias', size: 224 },
       channels: 3,
@@ -29,8 +34,13 @@ function validManifest(): Record<string, any> {
     postprocessing: { to_slice_grid: 'bilinear_uncrop' },
     threshold: { default: 0.5, chosen_on: 'validation split, max pixel F1' },
     provenance: {
-      backbone: 'ViT-B/16 (OpenAI)', backbone_sha256: null, training_data: 'demo', commit: null,
-      created: '2026-11-23T10:00:00+00:00', intended_use: 'research', clinical_use: false,
+      backbone: 'ViT-B/16 (OpenAI)',
+      backbone_sha256: null,
+      training_data: 'demo',
+      commit: null,
+      created: '2026-11-23T10:00:00+00:00',
+      intended_use: 'research',
+      clinical_use: false,
     },
   };
 }
@@ -100,12 +110,18 @@ describe('parseManifest', () => {
   it('accepts a validated domain, and a manifest without one (written before it existed)', () => {
     expect(parseManifest(validManifest()).domain).toBeUndefined();
     const domain = {
-      modality: ['MR'], body_part: ['BRAIN', 'HEAD'], sequences: ['T1'], planes: ['axial'],
-      pixel_spacing_mm: [0.5, 2.0], note: 'synthetic lesions in one brain',
+      modality: ['MR'],
+      body_part: ['BRAIN', 'HEAD'],
+      sequences: ['T1'],
+      planes: ['axial'],
+      pixel_spacing_mm: [0.5, 2.0],
+      note: 'synthetic lesions in one brain',
     };
     expect(parseManifest({ ...validManifest(), domain }).domain).toEqual(domain);
     // Only the modality is required.
-    expect(parseManifest({ ...validManifest(), domain: { modality: ['CR', 'DX'], body_part: ['CHEST'] } }).domain?.modality).toEqual(['CR', 'DX']);
+    expect(
+      parseManifest({ ...validManifest(), domain: { modality: ['CR', 'DX'], body_part: ['CHEST'] } }).domain?.modality,
+    ).toEqual(['CR', 'DX']);
   });
 
   it.each([
@@ -113,15 +129,39 @@ describe('parseManifest', () => {
     [{ body_part: ['BRAIN'] }, 'domain.modality is missing'],
     [{ modality: 'MR' }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
     [{ modality: ['mr'] }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
-    [{ modality: ['MR', 'MR'] }, 'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])'],
-    [{ modality: ['MR'], body_part: ['BRAIN '] }, 'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])'],
-    [{ modality: ['MR'], sequences: ['T1W'] }, 'domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI'],
-    [{ modality: ['CT'], sequences: ['T1'] }, 'domain.sequences applies to MR only, but domain.modality does not list "MR"'],
-    [{ modality: ['MR'], planes: ['transverse'] }, 'domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal'],
-    [{ modality: ['MR'], pixel_spacing_mm: [2, 0.5] }, 'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max'],
-    [{ modality: ['MR'], pixel_spacing_mm: [0, 2] }, 'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max'],
+    [
+      { modality: ['MR', 'MR'] },
+      'domain.modality must be a non-empty list of distinct DICOM Modality codes (e.g. ["MR"])',
+    ],
+    [
+      { modality: ['MR'], body_part: ['BRAIN '] },
+      'domain.body_part must be a non-empty list of distinct DICOM BodyPartExamined terms (e.g. ["BRAIN", "HEAD"])',
+    ],
+    [
+      { modality: ['MR'], sequences: ['T1W'] },
+      'domain.sequences must be a non-empty list of distinct names from T1, T1CE, T2, FLAIR, PD, DWI',
+    ],
+    [
+      { modality: ['CT'], sequences: ['T1'] },
+      'domain.sequences applies to MR only, but domain.modality does not list "MR"',
+    ],
+    [
+      { modality: ['MR'], planes: ['transverse'] },
+      'domain.planes must be a non-empty list of distinct planes from axial, sagittal, coronal',
+    ],
+    [
+      { modality: ['MR'], pixel_spacing_mm: [2, 0.5] },
+      'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max',
+    ],
+    [
+      { modality: ['MR'], pixel_spacing_mm: [0, 2] },
+      'domain.pixel_spacing_mm must be [min, max]: two positive numbers of millimetres with min ≤ max',
+    ],
     [{ modality: ['MR'], note: 3 }, 'domain.note must be a string'],
-    [{ modality: ['MR'], bodypart: ['BRAIN'] }, 'domain has unknown fields: bodypart (known: modality, body_part, sequences, planes, pixel_spacing_mm, note)'],
+    [
+      { modality: ['MR'], bodypart: ['BRAIN'] },
+      'domain has unknown fields: bodypart (known: modality, body_part, sequences, planes, pixel_spacing_mm, note)',
+    ],
   ])('rejects the domain %j naming its field', (domain, problem) => {
     expect(problemsOf({ ...validManifest(), domain })).toEqual([problem]);
   });

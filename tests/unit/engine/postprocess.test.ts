@@ -21,7 +21,7 @@ describe('mapToSliceGrid against the Python golden vectors', () => {
   }
 
   it('returns the map unchanged when the slice is the model size', () => {
-    const map = Float32Array.from({ length: 36 }, (_, i) => (i * 7919) % 13 / 13);
+    const map = Float32Array.from({ length: 36 }, (_, i) => ((i * 7919) % 13) / 13);
     expect(Array.from(mapToSliceGrid(map, 6, 6, 6))).toEqual(Array.from(map));
   });
 

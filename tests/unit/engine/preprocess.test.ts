@@ -65,12 +65,16 @@ describe('preprocessing pieces', () => {
 
   it('percentiles agree with a full sort on random data with ties', () => {
     let seed = 12345;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (const n of [2, 3, 17, 1000, 4097]) {
       const values = Array.from({ length: n }, () => Math.floor(random() * 50));
       const foreground = values.filter((v) => v > Math.min(...values)).sort((a, b) => a - b);
       if (foreground.length === 0) continue;
-      for (const [low, high] of [[0.5, 99.5], [0, 100], [37, 38]] as const) {
+      for (const [low, high] of [
+        [0.5, 99.5],
+        [0, 100],
+        [37, 38],
+      ] as const) {
         const reference = (p: number) => {
           const position = (p / 100) * (foreground.length - 1);
           const k = Math.floor(position);

@@ -14,7 +14,10 @@ export interface TinyModelFixture {
 
 export function makeTinyModel(): TinyModelFixture {
   const python = path.join(REPO_ROOT, '.venv', 'bin', 'python');
-  if (!existsSync(python)) throw new Error(`${python} is missing: run scripts/setup.sh first (the fixture is exported by the Python pipeline)`);
+  if (!existsSync(python))
+    throw new Error(
+      `${python} is missing: run scripts/setup.sh first (the fixture is exported by the Python pipeline)`,
+    );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'clue-engine-test-'));
   execFileSync(python, [path.join(REPO_ROOT, 'tests', 'unit', 'engine', 'fixtures', 'make_tiny_model.py'), dir], {
     stdio: ['ignore', 'ignore', 'inherit'],

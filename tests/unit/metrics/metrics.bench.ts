@@ -3,7 +3,14 @@
 // Printed figures only; no test asserts a speed.
 import { bench, describe } from 'vitest';
 
-import { auroc, computeGroundTruthMetrics, metricsAtThreshold, pooledBinaryProblem, prepareComparison, type SliceInput } from '../../../extension/src/metrics';
+import {
+  auroc,
+  computeGroundTruthMetrics,
+  metricsAtThreshold,
+  pooledBinaryProblem,
+  prepareComparison,
+  type SliceInput,
+} from '../../../extension/src/metrics';
 
 const SIZE = 256;
 const SLICES = 180;
@@ -33,18 +40,35 @@ function seriesInputs(): SliceInput[] {
 const inputs = seriesInputs();
 
 describe(`${SLICES} × ${SIZE}×${SIZE} slices`, () => {
-  bench('pooled problem (sort once) + pixel AUROC', () => {
-    auroc(pooledBinaryProblem(inputs.map((s) => s.map), inputs.map((s) => s.groundTruth)));
-  }, { iterations: 3, time: 0, warmupIterations: 1 });
+  bench(
+    'pooled problem (sort once) + pixel AUROC',
+    () => {
+      auroc(
+        pooledBinaryProblem(
+          inputs.map((s) => s.map),
+          inputs.map((s) => s.groundTruth),
+        ),
+      );
+    },
+    { iterations: 3, time: 0, warmupIterations: 1 },
+  );
 
-  bench('computeGroundTruthMetrics (every slice + pooled series, curves)', () => {
-    computeGroundTruthMetrics(inputs, 0.5);
-  }, { iterations: 3, time: 0, warmupIterations: 1 });
+  bench(
+    'computeGroundTruthMetrics (every slice + pooled series, curves)',
+    () => {
+      computeGroundTruthMetrics(inputs, 0.5);
+    },
+    { iterations: 3, time: 0, warmupIterations: 1 },
+  );
 
   // What a threshold move costs once the comparison is prepared (the panel's slider).
   const prepared = prepareComparison(inputs);
   let step = 0;
-  bench('metricsAtThreshold (every slice + pooled, a new threshold each time)', () => {
-    metricsAtThreshold(prepared, (step++ % 100) / 100);
-  }, { iterations: 200, time: 0, warmupIterations: 10 });
+  bench(
+    'metricsAtThreshold (every slice + pooled, a new threshold each time)',
+    () => {
+      metricsAtThreshold(prepared, (step++ % 100) / 100);
+    },
+    { iterations: 200, time: 0, warmupIterations: 10 },
+  );
 });

@@ -109,9 +109,23 @@ describe('computeGroundTruthMetrics', () => {
       0.5,
     );
     const [lesion, normal] = result.slices;
-    expect(lesion).toMatchObject({ pixelAuroc: 1, dice: 1, iou: 1, imageLabel: true, groundTruthPixels: 2, predictedPixels: 2 });
+    expect(lesion).toMatchObject({
+      pixelAuroc: 1,
+      dice: 1,
+      iou: 1,
+      imageLabel: true,
+      groundTruthPixels: 2,
+      predictedPixels: 2,
+    });
     expect(lesion!.bestDice).toEqual({ threshold: 0.800000011920929, dice: 1, iou: 1 });
-    expect(normal).toMatchObject({ pixelAuroc: null, bestDice: null, dice: 0, iou: 0, imageLabel: false, predictedPixels: 1 });
+    expect(normal).toMatchObject({
+      pixelAuroc: null,
+      bestDice: null,
+      dice: 0,
+      iou: 0,
+      imageLabel: false,
+      predictedPixels: 1,
+    });
     expect(normal!.notes.join(' ')).toMatch(/pixel AUROC: AUROC needs both classes/);
     const series = result.series!;
     // Pooled: positives 0.9, 0.8; negatives 0.1, 0.2, 0.3, 0.1, 0.2, 0.6 → AUROC 1; at 0.5:
@@ -184,7 +198,9 @@ describe('metricsAtThreshold: Dice / IoU at any threshold from one prepared comp
   const pixels = 64 * 80;
   const slices = [0, 1, 2].map((k) => {
     const map = Float32Array.from({ length: pixels }, (_, i) => ((i * 7 + k * 13) % 41) / 40);
-    const groundTruth = Uint8Array.from({ length: pixels }, (_, i) => (k === 2 ? 0 : (i * 7 + k * 13) % 41 > 25 || i % 97 === 0 ? 1 : 0));
+    const groundTruth = Uint8Array.from({ length: pixels }, (_, i) =>
+      k === 2 ? 0 : (i * 7 + k * 13) % 41 > 25 || i % 97 === 0 ? 1 : 0,
+    );
     return { sopInstanceUID: `1.2.${k}`, map, groundTruth, imageScore: k / 3 };
   });
   const prepared = prepareComparison(slices);
@@ -204,12 +220,17 @@ describe('metricsAtThreshold: Dice / IoU at any threshold from one prepared comp
         if (map[i]! >= t && groundTruth[i]) tp++;
       }
     }
-    return predicted + truth === 0 ? { dice: 1, iou: 1, predicted } : { dice: (2 * tp) / (predicted + truth), iou: tp / (predicted + truth - tp), predicted };
+    return predicted + truth === 0
+      ? { dice: 1, iou: 1, predicted }
+      : { dice: (2 * tp) / (predicted + truth), iou: tp / (predicted + truth - tp), predicted };
   }
 
   it('equals a fresh full computation at every slider value and every score (ties at the threshold)', () => {
     expect(gridValues.some((v, k) => v < k / 40)).toBe(true); // some grid values sit just below their decimal
-    const pooled = pooledBinaryProblem(slices.map((s) => s.map), slices.map((s) => s.groundTruth));
+    const pooled = pooledBinaryProblem(
+      slices.map((s) => s.map),
+      slices.map((s) => s.groundTruth),
+    );
     for (const t of [...sliderValues, ...gridValues, 0.35, -1, 2]) {
       const metrics = metricsAtThreshold(prepared, t);
       expect(metrics.threshold).toBe(t);
@@ -238,7 +259,10 @@ describe('metricsAtThreshold: Dice / IoU at any threshold from one prepared comp
     expect(countingThreshold(f32, 0.35)).toBe(Math.fround(0.35));
     expect(countingThreshold(f64, 0.35)).toBe(0.35);
     // float32(0.35) is below 0.35 but is "at" the slider's 0.35, as in the labelmap.
-    const at = metricsAtThreshold(prepareComparison([{ sopInstanceUID: 'a', map: Float32Array.of(0.35, 0.2), groundTruth: [1, 0] }]), 0.35);
+    const at = metricsAtThreshold(
+      prepareComparison([{ sopInstanceUID: 'a', map: Float32Array.of(0.35, 0.2), groundTruth: [1, 0] }]),
+      0.35,
+    );
     expect(at.slices[0]).toMatchObject({ predictedPixels: 1, dice: 1, iou: 1 });
   });
 

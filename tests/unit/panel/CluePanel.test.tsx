@@ -10,7 +10,15 @@ const noop = () => {};
 
 function render(store = createClueStore()) {
   return renderToStaticMarkup(
-    <CluePanel store={store} onRun={noop} onRunSeries={noop} onCancel={noop} onThresholdChange={noop} onOpacityChange={noop} onClear={noop} />,
+    <CluePanel
+      store={store}
+      onRun={noop}
+      onRunSeries={noop}
+      onCancel={noop}
+      onThresholdChange={noop}
+      onOpacityChange={noop}
+      onClear={noop}
+    />,
   );
 }
 
@@ -31,10 +39,23 @@ const result: SliceResult = {
   modalityLut: { slope: 0.5, intercept: 0, appliedByLoader: true },
   timings: { preprocessMs: 3.2, inferenceMs: 412.6, postprocessMs: 1.1 },
   durationMs: 457.4,
-  domain: checkDomain(undefined, { modality: 'MR', bodyPartExamined: 'BRAIN', seriesDescription: 'T1 axial', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] }),
+  domain: checkDomain(undefined, {
+    modality: 'MR',
+    bodyPartExamined: 'BRAIN',
+    seriesDescription: 'T1 axial',
+    imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+    pixelSpacing: [1, 1],
+  }),
 };
 
-const DEMO_DOMAIN = { modality: ['MR'], body_part: ['BRAIN', 'HEAD'], sequences: ['T1' as const], planes: ['axial' as const], pixel_spacing_mm: [0.5, 2] as [number, number], note: 'one synthetic brain' };
+const DEMO_DOMAIN = {
+  modality: ['MR'],
+  body_part: ['BRAIN', 'HEAD'],
+  sequences: ['T1' as const],
+  planes: ['axial' as const],
+  pixel_spacing_mm: [0.5, 2] as [number, number],
+  note: 'one synthetic brain',
+};
 
 describe('CluePanel', () => {
   it('idle: run buttons, status, threshold, legend, model not loaded, no result and no error', () => {
@@ -67,7 +88,15 @@ describe('CluePanel', () => {
 
   it('loading: byte progress of the model', () => {
     const store = createClueStore();
-    store.setState((s) => ({ model: { ...s.model, status: 'loading', phase: 'download', loadedBytes: 3 * 1024 * 1024, totalBytes: 12 * 1024 * 1024 } }));
+    store.setState((s) => ({
+      model: {
+        ...s.model,
+        status: 'loading',
+        phase: 'download',
+        loadedBytes: 3 * 1024 * 1024,
+        totalBytes: 12 * 1024 * 1024,
+      },
+    }));
     const html = render(store);
     expect(html).toContain('Loading (download): 3.0 MB of 12.0 MB');
     expect(html).toMatch(/<progress[^>]*max="12582912" value="3145728"/);
@@ -77,8 +106,16 @@ describe('CluePanel', () => {
     const store = createClueStore();
     store.setState((s) => ({
       model: {
-        ...s.model, status: 'ready', modelId: 'clue-demo', modelVersion: '0.1.0', backend: 'wasm', threads: 2,
-        skipped: [{ backend: 'webgpu', reason: 'requestAdapter() returned no adapter' }], fromCache: true, modelBytes: 2048, loadMs: 120,
+        ...s.model,
+        status: 'ready',
+        modelId: 'clue-demo',
+        modelVersion: '0.1.0',
+        backend: 'wasm',
+        threads: 2,
+        skipped: [{ backend: 'webgpu', reason: 'requestAdapter() returned no adapter' }],
+        fromCache: true,
+        modelBytes: 2048,
+        loadMs: 120,
       },
     }));
     const html = render(store);
@@ -89,10 +126,21 @@ describe('CluePanel', () => {
 
   it('ready: the model’s validated domain, or that it declares none', () => {
     const store = createClueStore();
-    const ready = { status: 'ready' as const, modelId: 'clue-demo', modelVersion: '0.1.0', backend: 'wasm', threads: 1, fromCache: false, modelBytes: 1, loadMs: 1 };
+    const ready = {
+      status: 'ready' as const,
+      modelId: 'clue-demo',
+      modelVersion: '0.1.0',
+      backend: 'wasm',
+      threads: 1,
+      fromCache: false,
+      modelBytes: 1,
+      loadMs: 1,
+    };
     store.setState((s) => ({ model: { ...s.model, ...ready, domain: DEMO_DOMAIN } }));
     let html = render(store);
-    expect(html).toMatch(/data-testid="clue-model-domain" data-domain-declared="true">MR, body part BRAIN or HEAD, T1, axial, pixel spacing 0\.5–2\.0 mm<div[^>]*>one synthetic brain</);
+    expect(html).toMatch(
+      /data-testid="clue-model-domain" data-domain-declared="true">MR, body part BRAIN or HEAD, T1, axial, pixel spacing 0\.5–2\.0 mm<div[^>]*>one synthetic brain</,
+    );
     store.setState((s) => ({ model: { ...s.model, domain: null } }));
     html = render(store);
     expect(html).toContain('data-domain-declared="false">validated domain not declared');
@@ -100,38 +148,69 @@ describe('CluePanel', () => {
 
   it('a result outside the validated domain carries a caution naming what is outside and why', () => {
     const store = createClueStore();
-    const ct = checkDomain(DEMO_DOMAIN, { modality: 'CT', bodyPartExamined: 'HEAD', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
-    store.setState({ status: 'done', lastResult: { ...result, domain: ct }, displayedResult: { ...result, domain: ct } });
+    const ct = checkDomain(DEMO_DOMAIN, {
+      modality: 'CT',
+      bodyPartExamined: 'HEAD',
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      pixelSpacing: [1, 1],
+    });
+    store.setState({
+      status: 'done',
+      lastResult: { ...result, domain: ct },
+      displayedResult: { ...result, domain: ct },
+    });
     const html = render(store);
     expect(html).toContain('data-domain-status="outside"');
-    expect(html).toMatch(/role="alert" data-testid="clue-domain-caution"><strong>Outside the model’s validated domain<\/strong><ul[^>]*><li data-domain-field="modality">CT: this model was validated on MR only — [^<]*read this map with caution\.<\/li><\/ul>/);
+    expect(html).toMatch(
+      /role="alert" data-testid="clue-domain-caution"><strong>Outside the model’s validated domain<\/strong><ul[^>]*><li data-domain-field="modality">CT: this model was validated on MR only — [^<]*read this map with caution\.<\/li><\/ul>/,
+    );
     expect(html).toContain('data-testid="clue-result-acquisition">CT, HEAD, axial, 1.0 × 1.0 mm<');
   });
 
   it('a result inside the domain says so; untold parts are listed as not checked; no domain: not checked against one', () => {
     const store = createClueStore();
-    const inside = checkDomain(DEMO_DOMAIN, { modality: 'MR', bodyPartExamined: 'BRAIN', seriesDescription: 'T1 axial', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
+    const inside = checkDomain(DEMO_DOMAIN, {
+      modality: 'MR',
+      bodyPartExamined: 'BRAIN',
+      seriesDescription: 'T1 axial',
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      pixelSpacing: [1, 1],
+    });
     store.setState({ status: 'done', displayedResult: { ...result, domain: inside } });
     let html = render(store);
     expect(html).toContain('data-domain-status="inside"');
     expect(html).toContain('Within the model’s validated domain.');
     expect(html).not.toContain('clue-domain-caution');
-    const untold = checkDomain(DEMO_DOMAIN, { modality: 'MR', seriesDescription: 'Ax 3D', imageOrientationPatient: [1, 0, 0, 0, 1, 0], pixelSpacing: [1, 1] });
+    const untold = checkDomain(DEMO_DOMAIN, {
+      modality: 'MR',
+      seriesDescription: 'Ax 3D',
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      pixelSpacing: [1, 1],
+    });
     store.setState({ displayedResult: { ...result, domain: untold } });
     html = render(store);
     expect(html).toContain('data-domain-status="partly-checked"');
-    expect(html).toContain('<li data-domain-field="body_part">Body part not checked: the slice has no BodyPartExamined.</li>');
-    expect(html).toContain('<li data-domain-field="sequence">Sequence not checked: SeriesDescription “Ax 3D” names no sequence');
+    expect(html).toContain(
+      '<li data-domain-field="body_part">Body part not checked: the slice has no BodyPartExamined.</li>',
+    );
+    expect(html).toContain(
+      '<li data-domain-field="sequence">Sequence not checked: SeriesDescription “Ax 3D” names no sequence',
+    );
     expect(html).not.toContain('clue-domain-caution');
     store.setState({ displayedResult: result });
     html = render(store);
-    expect(html).toContain('data-domain-status="undeclared">Not checked against a validated domain: the model declares none.<');
+    expect(html).toContain(
+      'data-domain-status="undeclared">Not checked against a validated domain: the model declares none.<',
+    );
     expect(html).toContain('data-testid="clue-result-acquisition">MR, BRAIN, T1, axial, 1.0 × 1.0 mm<');
   });
 
   it('running a series: progress and a cancel button instead of clear', () => {
     const store = createClueStore();
-    store.setState({ status: 'running', series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10, blank: 0 } });
+    store.setState({
+      status: 'running',
+      series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10, blank: 0 },
+    });
     const html = render(store);
     expect(html).toContain('data-testid="clue-cancel-button"');
     expect(html).not.toContain('data-testid="clue-clear-button"');
@@ -147,7 +226,8 @@ describe('CluePanel', () => {
   it('error: shows the message as an alert, and the model error in its section', () => {
     const store = createClueStore();
     store.setState((s) => ({
-      status: 'error', error: 'The model file does not match its manifest and was not used: …',
+      status: 'error',
+      error: 'The model file does not match its manifest and was not used: …',
       model: { ...s.model, status: 'error', error: 'The model file does not match its manifest and was not used: …' },
     }));
     const html = render(store);

@@ -12,7 +12,15 @@ import { checkDomain } from '../../../extension/src/workflow/domain';
 const noop = () => {};
 const render = (store: ReturnType<typeof createClueStore>) =>
   renderToStaticMarkup(
-    <CluePanel store={store} onRun={noop} onRunSeries={noop} onCancel={noop} onThresholdChange={noop} onOpacityChange={noop} onClear={noop} />,
+    <CluePanel
+      store={store}
+      onRun={noop}
+      onRunSeries={noop}
+      onCancel={noop}
+      onThresholdChange={noop}
+      onOpacityChange={noop}
+      onClear={noop}
+    />,
   );
 
 /** The text of the element with `testid` (no nested tags in these cells). */
@@ -22,9 +30,22 @@ function cell(html: string, testid: string): string | null {
 
 function displayed(imageId: string): SliceResult {
   return {
-    segmentationId: 'clue-anomaly::ds', viewportId: 'vp', displaySetInstanceUID: 'ds', imageId, labelmapImageId: 'lm', rows: 2, columns: 2,
-    mapName: 'm 1', threshold: 0.5, voxelCount: 1, score: 0.7, mapMin: 0, mapMax: 1,
-    modalityLut: { slope: 1, intercept: 0, appliedByLoader: false }, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 }, durationMs: 0,
+    segmentationId: 'clue-anomaly::ds',
+    viewportId: 'vp',
+    displaySetInstanceUID: 'ds',
+    imageId,
+    labelmapImageId: 'lm',
+    rows: 2,
+    columns: 2,
+    mapName: 'm 1',
+    threshold: 0.5,
+    voxelCount: 1,
+    score: 0.7,
+    mapMin: 0,
+    mapMax: 1,
+    modalityLut: { slope: 1, intercept: 0, appliedByLoader: false },
+    timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
+    durationMs: 0,
     domain: checkDomain(undefined, {}),
   };
 }
@@ -33,8 +54,18 @@ describe('CluePanel: ground truth and save sections', () => {
   it('shows the displayed slice and the series, the plots and export buttons', () => {
     // Slice a: map [0.9, 0.2, 0.6, 0.1] vs truth [1, 0, 0, 0] → at 0.5: TP 1, FP 1 → Dice 2/3, IoU 1/2, AUROC 1.
     const prepared = prepareComparison([
-      { sopInstanceUID: 'a', map: Float32Array.of(0.9, 0.2, 0.6, 0.1), groundTruth: Uint8Array.of(1, 0, 0, 0), imageScore: 0.8 },
-      { sopInstanceUID: 'b', map: Float32Array.of(0.1, 0.2, 0.3, 0.4), groundTruth: Uint8Array.of(0, 0, 0, 0), imageScore: 0.1 },
+      {
+        sopInstanceUID: 'a',
+        map: Float32Array.of(0.9, 0.2, 0.6, 0.1),
+        groundTruth: Uint8Array.of(1, 0, 0, 0),
+        imageScore: 0.8,
+      },
+      {
+        sopInstanceUID: 'b',
+        map: Float32Array.of(0.1, 0.2, 0.3, 0.4),
+        groundTruth: Uint8Array.of(0, 0, 0, 0),
+        imageScore: 0.1,
+      },
     ]);
     const metrics = metricsAtThreshold(prepared, 0.5);
     const store = createClueStore();
@@ -42,9 +73,19 @@ describe('CluePanel: ground truth and save sections', () => {
       threshold: 0.5,
       displayedResult: displayed('img-a'),
       comparison: {
-        ...s.comparison, status: 'done', candidates: [{ segmentationId: 'seg', label: 'Lesion SEG', segments: [{ segmentIndex: 1, label: 'Lesion' }] }],
-        segmentationId: 'seg', segmentIndex: 1, groundTruthLabel: 'Lesion SEG (Lesion)', displaySetInstanceUID: 'ds',
-        sliceImageIds: ['img-a', 'img-b'], coveredSlices: 1, metrics, computeMs: 0, ranInWorker: true, message: 'Compared 2 slice(s)',
+        ...s.comparison,
+        status: 'done',
+        candidates: [{ segmentationId: 'seg', label: 'Lesion SEG', segments: [{ segmentIndex: 1, label: 'Lesion' }] }],
+        segmentationId: 'seg',
+        segmentIndex: 1,
+        groundTruthLabel: 'Lesion SEG (Lesion)',
+        displaySetInstanceUID: 'ds',
+        sliceImageIds: ['img-a', 'img-b'],
+        coveredSlices: 1,
+        metrics,
+        computeMs: 0,
+        ranInWorker: true,
+        message: 'Compared 2 slice(s)',
       },
     }));
     let html = render(store);
@@ -66,7 +107,11 @@ describe('CluePanel: ground truth and save sections', () => {
     // Scrolled to slice b, threshold moved to 0.3 (the comparison's numbers with it): b's
     // numbers at 0.3 (predicted 0.3 (float32) and 0.4 on an empty truth → Dice 0), the series'
     // (TP 1, predicted 4 → Dice 2/5), labelled and marked at 0.3; no note asking for a rerun.
-    store.setState((s) => ({ displayedResult: displayed('img-b'), threshold: 0.3, comparison: { ...s.comparison, metrics: metricsAtThreshold(prepared, 0.3) } }));
+    store.setState((s) => ({
+      displayedResult: displayed('img-b'),
+      threshold: 0.3,
+      comparison: { ...s.comparison, metrics: metricsAtThreshold(prepared, 0.3) },
+    }));
     html = render(store);
     expect(cell(html, 'clue-gt-slice-image')).toBe('0.100 vs normal');
     expect(cell(html, 'clue-gt-slice-auroc')).toBe('—');
@@ -81,8 +126,16 @@ describe('CluePanel: ground truth and save sections', () => {
   it('save: buttons, the message and a failure in an alert', () => {
     const store = createClueStore();
     let html = render(store);
-    for (const id of ['clue-download-seg', 'clue-download-pmap', 'clue-store-pacs']) expect(html).toContain(`data-testid="${id}"`);
-    store.setState({ save: { status: 'error', message: 'The map is still in the viewer.', error: 'Store to PACS incomplete (HTTP 409): SEG failed', stored: [] } });
+    for (const id of ['clue-download-seg', 'clue-download-pmap', 'clue-store-pacs'])
+      expect(html).toContain(`data-testid="${id}"`);
+    store.setState({
+      save: {
+        status: 'error',
+        message: 'The map is still in the viewer.',
+        error: 'Store to PACS incomplete (HTTP 409): SEG failed',
+        stored: [],
+      },
+    });
     html = render(store);
     expect(html).toContain('data-save-status="error"');
     expect(cell(html, 'clue-save-error')).toBe('Store to PACS incomplete (HTTP 409): SEG failed');

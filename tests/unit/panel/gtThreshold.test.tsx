@@ -15,9 +15,18 @@ import { fakeMap, fakeRegistry, gtHost, type GtHost } from '../viewer/gtHost';
 const noop = () => {};
 const render = (store: ClueStore) =>
   renderToStaticMarkup(
-    <CluePanel store={store} onRun={noop} onRunSeries={noop} onCancel={noop} onThresholdChange={noop} onOpacityChange={noop} onClear={noop} />,
+    <CluePanel
+      store={store}
+      onRun={noop}
+      onRunSeries={noop}
+      onCancel={noop}
+      onThresholdChange={noop}
+      onOpacityChange={noop}
+      onClear={noop}
+    />,
   );
-const cell = (html: string, testid: string) => new RegExp(`data-testid="${testid}"[^>]*>([^<]*)<`).exec(html)?.[1] ?? null;
+const cell = (html: string, testid: string) =>
+  new RegExp(`data-testid="${testid}"[^>]*>([^<]*)<`).exec(html)?.[1] ?? null;
 const attribute = (html: string, testid: string, name: string) =>
   new RegExp(`data-testid="${testid}"[^>]*\\b${name}="([^"]*)"`).exec(html)?.[1] ?? null;
 
@@ -30,7 +39,10 @@ function lesion(host: GtHost): Map<number, Uint8Array> {
     if (i % columns >= columns / 2 && i < host.pixels / 2) slice1[i] = 1;
     if (i % columns >= columns - 4) slice2[i] = 1;
   }
-  return new Map([[1, slice1], [2, slice2]]);
+  return new Map([
+    [1, slice1],
+    [2, slice2],
+  ]);
 }
 
 /** What the comparison should see, built here from the host's source values (not the store). */
@@ -83,7 +95,9 @@ async function compared() {
     const libraries = (host.params.extensionManager as any).getModuleEntry().exports.getCornerstoneLibraries();
     const segmentationId = store.getState().lastResult!.segmentationId;
     return host.imageIds.map((id) => {
-      const data = libraries.cornerstone.cache.getImage(`lm:${segmentationId}:${id}`).voxelManager.getScalarData() as Uint8Array;
+      const data = libraries.cornerstone.cache
+        .getImage(`lm:${segmentationId}:${id}`)
+        .voxelManager.getScalarData() as Uint8Array;
       return data.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
     });
   };
@@ -122,12 +136,18 @@ describe('ground-truth comparison follows the threshold', () => {
       expect(metrics.slices[k]!.iou).toBeCloseTo(perSlice.iou, 14);
     });
     // Comparing with the raw double 0.35 would have missed the tied pixels.
-    expect(inputs.reduce((n, s) => n + Array.from(s.map).filter((v) => v >= t).length, 0)).toBe(independent.predicted - atTie);
+    expect(inputs.reduce((n, s) => n + Array.from(s.map).filter((v) => v >= t).length, 0)).toBe(
+      independent.predicted - atTie,
+    );
 
     // Threshold-free numbers are untouched by the move.
     const before = computeGroundTruthMetrics(inputs, 0.5).series!;
     expect(metrics.series).toMatchObject({
-      pixelAuroc: before.pixelAuroc, bestDice: before.bestDice, imageAuroc: before.imageAuroc, roc: before.roc, diceCurve: before.diceCurve,
+      pixelAuroc: before.pixelAuroc,
+      bestDice: before.bestDice,
+      imageAuroc: before.imageAuroc,
+      roc: before.roc,
+      diceCurve: before.diceCurve,
     });
 
     // The panel: no stale note; Dice / IoU and the marker at the current threshold.
@@ -153,7 +173,7 @@ describe('ground-truth comparison follows the threshold', () => {
     expect(Number(series[CSV_COLUMNS.indexOf('predicted_pixels')])).toBe(independent.predicted);
   });
 
-  it('a burst of moves ends, synchronously, on the last one\'s numbers', async () => {
+  it("a burst of moves ends, synchronously, on the last one's numbers", async () => {
     const { store, actions, inputs } = await compared();
     const seen: number[] = [];
     const stop = store.subscribe(() => {

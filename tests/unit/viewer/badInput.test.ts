@@ -61,9 +61,15 @@ function fakeHost(options: FakeHostOptions = {}) {
     worldToCanvas: () => [0, 0] as [number, number],
     render: () => {},
   };
-  const segmentations = new Map<string, any>([['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }]]);
+  const segmentations = new Map<string, any>([
+    ['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }],
+  ]);
   const { service: segmentationService } = fakeSegmentationService({
-    images, segmentations, rows: SIZE, columns: SIZE, labelmapId: (_segmentationId, id) => `lm:${id}`,
+    images,
+    segmentations,
+    rows: SIZE,
+    columns: SIZE,
+    labelmapId: (_segmentationId, id) => `lm:${id}`,
   });
   const libraries = {
     cornerstone: {
@@ -74,7 +80,8 @@ function fakeHost(options: FakeHostOptions = {}) {
           if (type === 'instance') return options.instance?.(k);
           if (type === 'imagePixelModule') return options.imagePixelModule?.(k);
           if (type === 'modalityLutModule') return options.modalityLut;
-          if (type === 'imagePlaneModule') return { rowCosines: [1, 0, 0], columnCosines: [0, 1, 0], rowPixelSpacing: 1, columnPixelSpacing: 1 };
+          if (type === 'imagePlaneModule')
+            return { rowCosines: [1, 0, 0], columnCosines: [0, 1, 0], rowPixelSpacing: 1, columnPixelSpacing: 1 };
           return undefined;
         },
       },
@@ -84,10 +91,17 @@ function fakeHost(options: FakeHostOptions = {}) {
           loadRequests.push(id);
           const k = indexOf(id);
           if (!images.has(id) && options.loading?.includes(k)) {
-            images.set(id, { imageId: id, rows: SIZE, columns: SIZE, voxelManager: voxels((options.pixels ?? ramp)(k)), ...options.image?.(k) });
+            images.set(id, {
+              imageId: id,
+              rows: SIZE,
+              columns: SIZE,
+              voxelManager: voxels((options.pixels ?? ramp)(k)),
+              ...options.image?.(k),
+            });
           }
           const image = images.get(id);
-          if (!image) throw options.loadError ? options.loadError(id) : new Error(`No decoder for transfer syntax (image ${id})`);
+          if (!image)
+            throw options.loadError ? options.loadError(id) : new Error(`No decoder for transfer syntax (image ${id})`);
           return image;
         },
       },
@@ -107,7 +121,10 @@ function fakeHost(options: FakeHostOptions = {}) {
         segmentationService,
         viewportGridService: {
           getActiveViewportId: () => 'vp',
-          getState: () => ({ activeViewportId: 'vp', viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]) }),
+          getState: () => ({
+            activeViewportId: 'vp',
+            viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]),
+          }),
         },
         cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
         displaySetService: { getDisplaySetByUID: (uid: string) => (uid === 'ds' ? displaySet : undefined) },
@@ -123,7 +140,11 @@ function fakeHost(options: FakeHostOptions = {}) {
     return image ? [...image.voxelManager.getScalarData()].filter((v: number) => v === 1).length : 0;
   };
   return {
-    params, imageIds, segmentations, labelmapCount, loadRequests,
+    params,
+    imageIds,
+    segmentations,
+    labelmapCount,
+    loadRequests,
     scrollTo: (k: number) => {
       current = k;
     },
@@ -134,15 +155,28 @@ function fakeHost(options: FakeHostOptions = {}) {
 function countingRegistry() {
   const seen: Float32Array[] = [];
   const info = {
-    backend: 'wasm', threads: 1, skipped: [], modelId: 'fake', modelVersion: '1', fromCache: false, networkBytes: 0, modelBytes: 0,
-    totalMs: 1, cacheProblem: null, manifest: { threshold: { default: 0.2 } }, // slice 0's ramp reaches 0.25
+    backend: 'wasm',
+    threads: 1,
+    skipped: [],
+    modelId: 'fake',
+    modelVersion: '1',
+    fromCache: false,
+    networkBytes: 0,
+    modelBytes: 0,
+    totalMs: 1,
+    cacheProblem: null,
+    manifest: { threshold: { default: 0.2 } }, // slice 0's ramp reaches 0.25
   } as unknown as EngineInfo;
   const mapper: SliceMapper = {
     name: 'fake 1',
     info,
     async compute(slice) {
       seen.push(Float32Array.from(slice.values));
-      return { map: Float32Array.from(slice.values, (v) => Math.min(1, v / 60)), score: 0.993, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+      return {
+        map: Float32Array.from(slice.values, (v) => Math.min(1, v / 60)),
+        score: 0.993,
+        timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
+      };
     },
   };
   let loads = 0;
@@ -173,7 +207,9 @@ describe('blank and constant slices', () => {
     await createClueActions(host.params, store, model.registry).runOnSlice();
     const state = store.getState();
     expect(state.status).toBe('error');
-    expect(state.error).toBe('This slice is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.');
+    expect(state.error).toBe(
+      'This slice is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.',
+    );
     expect(state.lastResult).toBeNull();
     expect(model.loads()).toBe(0);
     expect(model.seen).toHaveLength(0);
@@ -204,13 +240,19 @@ describe('blank and constant slices', () => {
     expect(state.status).toBe('done');
     expect(state.error).toBeNull();
     expect(state.series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: 2, blank: 3 });
-    expect(state.message).toBe('Series done: 5 slices (2 computed now, 0 already stored; 3 blank — every pixel the same value — not run: nothing to detect, kept as empty maps).');
+    expect(state.message).toBe(
+      'Series done: 5 slices (2 computed now, 0 already stored; 3 blank — every pixel the same value — not run: nothing to detect, kept as empty maps).',
+    );
     expect(state.modelRuns).toBe(2);
     expect(model.seen).toHaveLength(2);
     expect(model.seen.every((values) => constantValue(values) === null)).toBe(true);
     expect(host.labelmapCount(1)).toBeGreaterThan(0);
     for (const k of blank) expect(host.labelmapCount(k)).toBe(0);
-    expect(host.segmentations.get('user-seg')).toEqual({ segmentationId: 'user-seg', label: 'mine', representationData: {} });
+    expect(host.segmentations.get('user-seg')).toEqual({
+      segmentationId: 'user-seg',
+      label: 'mine',
+      representationData: {},
+    });
     // The displayed (blank) slice's stored result says so: all-zero map, score 0, flagged.
     expect(state.displayedResult).toMatchObject({ blank: true, score: 0, voxelCount: 0, mapMin: 0, mapMax: 0 });
 
@@ -246,13 +288,20 @@ describe('transfer syntaxes the host cannot decode', () => {
   it('reads AvailableTransferSyntaxUID when the metadata has no file meta, and names an unknown UID by itself', async () => {
     const store = createClueStore();
     // A DICOMweb server's metadata: no (0002,0010); the UID padded with NUL as UI values may be.
-    const host = fakeHost({ notCached: [DISPLAYED], instance: () => ({ AvailableTransferSyntaxUID: '1.2.840.10008.1.2.4.93\0' }) });
+    const host = fakeHost({
+      notCached: [DISPLAYED],
+      instance: () => ({ AvailableTransferSyntaxUID: '1.2.840.10008.1.2.4.93\0' }),
+    });
     await createClueActions(host.params, store, countingRegistry().registry).runOnSlice();
-    expect(store.getState().error).toMatch(/^The displayed image is stored with transfer syntax JPEG 2000 Part 2 Multi-component \(1\.2\.840\.10008\.1\.2\.4\.93\), which the viewer cannot decode/);
+    expect(store.getState().error).toMatch(
+      /^The displayed image is stored with transfer syntax JPEG 2000 Part 2 Multi-component \(1\.2\.840\.10008\.1\.2\.4\.93\), which the viewer cannot decode/,
+    );
 
     const unknown = fakeHost({ notCached: [DISPLAYED], instance: storedAs('1.2.3.4.5') });
     await createClueActions(unknown.params, store, countingRegistry().registry).runOnSlice();
-    expect(store.getState().error).toMatch(/^The displayed image is stored with transfer syntax 1\.2\.3\.4\.5, which the viewer cannot decode; re-send it/);
+    expect(store.getState().error).toMatch(
+      /^The displayed image is stored with transfer syntax 1\.2\.3\.4\.5, which the viewer cannot decode; re-send it/,
+    );
   });
 
   it('an image whose load the host rejects is named with its transfer syntax, not "not loaded yet" (deflated and big endian included)', async () => {
@@ -278,7 +327,11 @@ describe('transfer syntaxes the host cannot decode', () => {
     }
     // No transfer syntax in the metadata: the loader's own words, nothing claimed about a syntax.
     const store = createClueStore();
-    await createClueActions(fakeHost({ notCached: [DISPLAYED], instance: () => ({}) }).params, store, countingRegistry().registry).runOnSlice();
+    await createClueActions(
+      fakeHost({ notCached: [DISPLAYED], instance: () => ({}) }).params,
+      store,
+      countingRegistry().registry,
+    ).runOnSlice();
     expect(store.getState().error).toBe(
       `The viewer could not load or decode the displayed image: No decoder for transfer syntax (image img:${DISPLAYED}). Waiting will not help; have the PACS send it in another transfer syntax (e.g. Explicit VR Little Endian).`,
     );
@@ -304,7 +357,9 @@ describe('transfer syntaxes the host cannot decode', () => {
     const store = createClueStore();
     await createClueActions(host.params, store, countingRegistry().registry).runOnSeries();
     expect(store.getState().series).toMatchObject({ status: 'error', done: 4, computed: 4 });
-    expect(store.getState().error).toMatch(/^The viewer could not load or decode the image 5 of the series \(stored with transfer syntax Explicit VR Big Endian \(1\.2\.840\.10008\.1\.2\.2\)\): the server answered HTTP 406/);
+    expect(store.getState().error).toMatch(
+      /^The viewer could not load or decode the image 5 of the series \(stored with transfer syntax Explicit VR Big Endian \(1\.2\.840\.10008\.1\.2\.2\)\): the server answered HTTP 406/,
+    );
     expect([0, 1, 2, 3].map(host.labelmapCount).every((n) => n > 0)).toBe(true);
   });
 
@@ -330,7 +385,10 @@ describe('transfer syntaxes the host cannot decode', () => {
     // main-thread decodeImageFrame has one case per transfer syntax it decodes.
     const cacheDir = path.resolve(__dirname, '../../../.cache');
     const dist = existsSync(cacheDir)
-      ? readdirSync(cacheDir).filter((d) => d.startsWith('ohif-app-')).map((d) => path.join(cacheDir, d, 'package', 'dist')).find(existsSync)
+      ? readdirSync(cacheDir)
+          .filter((d) => d.startsWith('ohif-app-'))
+          .map((d) => path.join(cacheDir, d, 'package', 'dist'))
+          .find(existsSync)
       : undefined;
     const bundle = dist ? readdirSync(dist).find((f) => /^app\.bundle\..*\.js$/.test(f)) : undefined;
     if (!dist || !bundle) return; // the host is not installed here: nothing to compare with
@@ -347,7 +405,10 @@ describe('transfer syntaxes the host cannot decode', () => {
 describe('palette colour images', () => {
   it('a PALETTE COLOR image is named as such, not "3 components"', async () => {
     // The host turns palette indices into RGB while decoding: the cached image is colour.
-    const host = fakeHost({ instance: () => ({ PhotometricInterpretation: 'PALETTE COLOR' }), image: () => ({ color: true, numberOfComponents: 3 }) });
+    const host = fakeHost({
+      instance: () => ({ PhotometricInterpretation: 'PALETTE COLOR' }),
+      image: () => ({ color: true, numberOfComponents: 3 }),
+    });
     const store = createClueStore();
     const model = countingRegistry();
     await createClueActions(host.params, store, model.registry).runOnSlice();
@@ -362,21 +423,32 @@ describe('palette colour images', () => {
     const store = createClueStore();
     const model = countingRegistry();
     await createClueActions(host.params, store, model.registry).runOnSlice();
-    expect(store.getState().error).toMatch(/^The displayed image is a palette colour \(PALETTE COLOR\) image, which is not supported/);
+    expect(store.getState().error).toMatch(
+      /^The displayed image is a palette colour \(PALETTE COLOR\) image, which is not supported/,
+    );
     expect(model.seen).toHaveLength(0);
   });
 
   it('another colour image keeps its component count and names its photometric interpretation', async () => {
-    const host = fakeHost({ instance: () => ({ PhotometricInterpretation: 'RGB' }), image: () => ({ color: true, numberOfComponents: 3 }) });
+    const host = fakeHost({
+      instance: () => ({ PhotometricInterpretation: 'RGB' }),
+      image: () => ({ color: true, numberOfComponents: 3 }),
+    });
     const store = createClueStore();
     await createClueActions(host.params, store, countingRegistry().registry).runOnSlice();
-    expect(store.getState().error).toBe('The displayed image is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2), not RGB.');
+    expect(store.getState().error).toBe(
+      'The displayed image is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2), not RGB.',
+    );
   });
 
   it('MONOCHROME1 and MONOCHROME2 images run', async () => {
     for (const photometric of ['MONOCHROME1', 'MONOCHROME2']) {
       const store = createClueStore();
-      await createClueActions(fakeHost({ instance: () => ({ PhotometricInterpretation: photometric }) }).params, store, countingRegistry().registry).runOnSlice();
+      await createClueActions(
+        fakeHost({ instance: () => ({ PhotometricInterpretation: photometric }) }).params,
+        store,
+        countingRegistry().registry,
+      ).runOnSlice();
       expect(store.getState()).toMatchObject({ status: 'done', error: null });
     }
   });

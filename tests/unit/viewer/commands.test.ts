@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
 import type { EngineInfo } from '../../../extension/src/engine';
 import { EngineError } from '../../../extension/src/engine/errors';
-import { createMapperRegistry, type MapperRegistry, type SliceForMapping, type SliceMapper } from '../../../extension/src/sliceMapper';
+import {
+  createMapperRegistry,
+  type MapperRegistry,
+  type SliceForMapping,
+  type SliceMapper,
+} from '../../../extension/src/sliceMapper';
 import { createClueStore } from '../../../extension/src/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
@@ -36,10 +41,16 @@ function fakeHost(options: { modality?: string; instance?: (imageId: string) => 
       renders++;
     },
   };
-  const segmentations = new Map<string, any>([['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }]]);
+  const segmentations = new Map<string, any>([
+    ['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }],
+  ]);
   let modifiedEvents = 0;
   const { service: segmentationService } = fakeSegmentationService({
-    images, segmentations, rows: SIZE, columns: SIZE, labelmapId: (_segmentationId, id) => `lm:${id}`,
+    images,
+    segmentations,
+    rows: SIZE,
+    columns: SIZE,
+    labelmapId: (_segmentationId, id) => `lm:${id}`,
   });
   const libraries = {
     cornerstone: {
@@ -48,7 +59,8 @@ function fakeHost(options: { modality?: string; instance?: (imageId: string) => 
         get: (type: string, imageId: string) => {
           if (type === 'instance') return options.instance?.(imageId);
           // What OHIF's imagePlaneModule gives an image without orientation or PixelSpacing.
-          if (type === 'imagePlaneModule') return { rowCosines: [1, 0, 0], columnCosines: [0, 1, 0], rowPixelSpacing: 1, columnPixelSpacing: 1 };
+          if (type === 'imagePlaneModule')
+            return { rowCosines: [1, 0, 0], columnCosines: [0, 1, 0], rowPixelSpacing: 1, columnPixelSpacing: 1 };
           return undefined;
         },
       },
@@ -69,7 +81,10 @@ function fakeHost(options: { modality?: string; instance?: (imageId: string) => 
         segmentationService,
         viewportGridService: {
           getActiveViewportId: () => 'vp',
-          getState: () => ({ activeViewportId: 'vp', viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]) }),
+          getState: () => ({
+            activeViewportId: 'vp',
+            viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]),
+          }),
         },
         cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
         displaySetService: { getDisplaySetByUID: (uid: string) => (uid === 'ds' ? displaySet : undefined) },
@@ -85,7 +100,10 @@ function fakeHost(options: { modality?: string; instance?: (imageId: string) => 
     return image ? [...image.voxelManager.getScalarData()].filter((v: number) => v === 1).length : 0;
   };
   return {
-    params, imageIds, segmentations, labelmapCount,
+    params,
+    imageIds,
+    segmentations,
+    labelmapCount,
     scrollTo: (k: number) => {
       current = k;
     },
@@ -112,16 +130,31 @@ function controlledRegistry(options: { manual?: boolean; threshold?: number; dom
   const pending: Pending[] = [];
   let computes = 0;
   const info = {
-    backend: 'wasm', threads: 2, skipped: [{ backend: 'webgpu', reason: 'no adapter' }], modelId: 'fake', modelVersion: '1',
-    fromCache: false, networkBytes: 10, modelBytes: 10, totalMs: 5, cacheProblem: null,
-    manifest: { threshold: { default: options.threshold ?? 0.5 }, ...(options.domain ? { domain: options.domain } : {}) },
+    backend: 'wasm',
+    threads: 2,
+    skipped: [{ backend: 'webgpu', reason: 'no adapter' }],
+    modelId: 'fake',
+    modelVersion: '1',
+    fromCache: false,
+    networkBytes: 10,
+    modelBytes: 10,
+    totalMs: 5,
+    cacheProblem: null,
+    manifest: {
+      threshold: { default: options.threshold ?? 0.5 },
+      ...(options.domain ? { domain: options.domain } : {}),
+    },
   } as unknown as EngineInfo;
   const mapper: SliceMapper = {
     name: 'fake 1',
     info,
     compute(slice, signal) {
       computes++;
-      const answer = () => ({ map: expectedMap(slice.values), score: 0.25, timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 } });
+      const answer = () => ({
+        map: expectedMap(slice.values),
+        score: 0.25,
+        timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 },
+      });
       if (!options.manual) return Promise.resolve(answer());
       return new Promise((resolve, reject) => {
         signal?.addEventListener('abort', () => reject(new DOMException('cancelled', 'AbortError')));
@@ -159,7 +192,12 @@ describe('workflow commands', () => {
     expect(state.threshold).toBe(0.3); // the manifest's default
     const map = expectedMap(Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + 6));
     expect(host.labelmapCount(2)).toBe(countAbove(map, 0.3));
-    expect(state.lastResult).toMatchObject({ imageId: 'img:2', voxelCount: countAbove(map, 0.3), score: 0.25, mapName: 'fake 1' });
+    expect(state.lastResult).toMatchObject({
+      imageId: 'img:2',
+      voxelCount: countAbove(map, 0.3),
+      score: 0.25,
+      mapName: 'fake 1',
+    });
     expect(state.lastResult!.timings).toEqual({ preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 });
     expect(state.modelRuns).toBe(1);
 
@@ -170,7 +208,12 @@ describe('workflow commands', () => {
 
   it('checks each result against the manifest’s domain, from the DICOM attributes (not the host’s stand-in geometry)', async () => {
     // A chest radiograph: no ImageOrientationPatient, no PixelSpacing, ScanningSequence absent.
-    const radiograph = (imageId: string) => ({ SOPInstanceUID: imageId, Modality: 'DX', BodyPartExamined: 'CHEST', SeriesDescription: 'PA' });
+    const radiograph = (imageId: string) => ({
+      SOPInstanceUID: imageId,
+      Modality: 'DX',
+      BodyPartExamined: 'CHEST',
+      SeriesDescription: 'PA',
+    });
     const host = fakeHost({ modality: 'DX', instance: radiograph });
     const store = createClueStore();
     const domain = { modality: ['MR'], body_part: ['BRAIN'], planes: ['axial'], pixel_spacing_mm: [0.5, 2] };
@@ -180,7 +223,10 @@ describe('workflow commands', () => {
     expect(state.model.domain).toEqual(domain);
     const check = state.lastResult!.domain;
     expect(check.findings.map((f) => [f.field, f.status])).toEqual([
-      ['modality', 'outside'], ['body_part', 'outside'], ['plane', 'not-checked'], ['pixel_spacing', 'not-checked'],
+      ['modality', 'outside'],
+      ['body_part', 'outside'],
+      ['plane', 'not-checked'],
+      ['pixel_spacing', 'not-checked'],
     ]);
     expect(state.message).toMatch(/outside the model’s validated domain/);
     // Every slice of a series run is checked too.
@@ -190,11 +236,20 @@ describe('workflow commands', () => {
 
     // An MR slice in the domain: strings as DICOMweb JSON may carry them, multi-valued ScanningSequence.
     const mr = (imageId: string) => ({
-      SOPInstanceUID: imageId, Modality: 'MR', BodyPartExamined: 'BRAIN', SeriesDescription: 'T1 axial', ScanningSequence: ['SE', 'IR'],
-      ImageOrientationPatient: ['1', '0', '0', '0', '1', '0'], PixelSpacing: ['0.9', '0.9'],
+      SOPInstanceUID: imageId,
+      Modality: 'MR',
+      BodyPartExamined: 'BRAIN',
+      SeriesDescription: 'T1 axial',
+      ScanningSequence: ['SE', 'IR'],
+      ImageOrientationPatient: ['1', '0', '0', '0', '1', '0'],
+      PixelSpacing: ['0.9', '0.9'],
     });
     const mrStore = createClueStore();
-    await createClueActions(fakeHost({ instance: mr }).params, mrStore, controlledRegistry({ domain }).registry).runOnSlice();
+    await createClueActions(
+      fakeHost({ instance: mr }).params,
+      mrStore,
+      controlledRegistry({ domain }).registry,
+    ).runOnSlice();
     const inside = mrStore.getState().lastResult!.domain;
     expect(inside.findings.every((f) => f.status === 'inside')).toBe(true);
     expect(inside.slice).toMatchObject({ modality: 'MR', plane: 'axial', pixelSpacingMm: [0.9, 0.9], sequence: 'T1' });
@@ -225,7 +280,9 @@ describe('workflow commands', () => {
     await actions.runOnSeries();
     expect(store.getState().series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: SLICES });
     expect(model.computes()).toBe(SLICES);
-    const maps = host.imageIds.map((_, k) => expectedMap(Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + k * 3)));
+    const maps = host.imageIds.map((_, k) =>
+      expectedMap(Float32Array.from({ length: SIZE * SIZE }, (_, i) => (i % SIZE) + k * 3)),
+    );
 
     const previous = maps.map((_, k) => host.labelmapCount(k));
     for (const t of [0.2, 0.35, 0.5]) {
@@ -350,7 +407,13 @@ describe('createMapperRegistry', () => {
     let fail = true;
     const engine = {
       info: { modelId: 'm', modelVersion: '2' } as EngineInfo,
-      run: async () => ({ map: new Float32Array(4), width: 2, height: 2, score: 0.5, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, totalMs: 0 } }),
+      run: async () => ({
+        map: new Float32Array(4),
+        width: 2,
+        height: 2,
+        score: 0.5,
+        timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, totalMs: 0 },
+      }),
       dispose: () => {},
     };
     const registry = createMapperRegistry(async ({ manifestUrl }) => {
@@ -364,6 +427,8 @@ describe('createMapperRegistry', () => {
     expect(created).toEqual(['/a.json', '/a.json']);
     expect(m1.name).toBe('m 2');
     expect((await m2.compute({ values: new Float32Array(4), rows: 2, columns: 2 })).map.length).toBe(4);
-    await expect(m1.compute({ values: new Float32Array(4), rows: 3, columns: 2 })).rejects.toThrow(/4 values for a 3×2 slice/);
+    await expect(m1.compute({ values: new Float32Array(4), rows: 3, columns: 2 })).rejects.toThrow(
+      /4 values for a 3×2 slice/,
+    );
   });
 });

@@ -16,7 +16,12 @@ function servicesWith(viewportUids: string[], displaySets: Record<string, object
 }
 
 const t1 = { displaySetInstanceUID: 't1', Modality: 'MR', imageIds: ['img:1', 'img:2'] };
-const seg = { displaySetInstanceUID: 'seg', Modality: 'SEG', imageIds: ['segimg:1'], referencedDisplaySetInstanceUID: 't1' };
+const seg = {
+  displaySetInstanceUID: 'seg',
+  Modality: 'SEG',
+  imageIds: ['segimg:1'],
+  referencedDisplaySetInstanceUID: 't1',
+};
 
 describe('getViewportDisplaySet', () => {
   it('returns the image series shown in the viewport', () => {
@@ -30,7 +35,9 @@ describe('getViewportDisplaySet', () => {
   it('explains when only a non-image series is shown', () => {
     const report = { displaySetInstanceUID: 'sr', Modality: 'SR', SeriesDescription: 'Report', imageIds: [] };
     expect(() => getViewportDisplaySet(servicesWith(['sr'], { sr: report }), 'vp')).toThrow(ClueInputError);
-    expect(() => getViewportDisplaySet(servicesWith(['sr'], { sr: report }), 'vp')).toThrow(/SR series “Report”, which has no images/);
+    expect(() => getViewportDisplaySet(servicesWith(['sr'], { sr: report }), 'vp')).toThrow(
+      /SR series “Report”, which has no images/,
+    );
   });
 
   it('explains when the viewport is empty', () => {

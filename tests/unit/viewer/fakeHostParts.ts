@@ -32,10 +32,20 @@ export function fakeSegmentationService(options: {
     async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
       const ids = ds.imageIds.map((id: string) => {
         const lm = labelmapId(segmentationId, id);
-        images.set(lm, { imageId: lm, rows, columns, referencedImageId: id, voxelManager: voxels(new Uint8Array(rows * columns)) });
+        images.set(lm, {
+          imageId: lm,
+          rows,
+          columns,
+          referencedImageId: id,
+          voxelManager: voxels(new Uint8Array(rows * columns)),
+        });
         return lm;
       });
-      segmentations.set(segmentationId, { segmentationId, label, representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } } });
+      segmentations.set(segmentationId, {
+        segmentationId,
+        label,
+        representationData: { Labelmap: { imageIds: ids, referencedImageIds: ds.imageIds } },
+      });
       return segmentationId;
     },
     async addSegmentationRepresentation(_viewportId: string, { segmentationId }: any) {

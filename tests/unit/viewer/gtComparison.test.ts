@@ -18,7 +18,10 @@ function groundTruth(pixels: number, columns: number) {
     if (i % columns < 3) slice1[i] = 2;
     if (i % columns >= columns - 4) slice2[i] = 1;
   }
-  return new Map([[2, slice2], [1, slice1]]);
+  return new Map([
+    [2, slice2],
+    [1, slice1],
+  ]);
 }
 
 describe('ground-truth comparison in the panel', () => {
@@ -29,9 +32,19 @@ describe('ground-truth comparison in the panel', () => {
     await actions.runOnSlice();
     expect(store.getState().status).toBe('done');
     expect(actions.listGroundTruths()).toEqual([]);
-    host.addGroundTruth('seg-1', 'Lesion SEG', groundTruth(host.pixels, host.series.columns), { 1: 'Lesion', 2: 'Edema' });
+    host.addGroundTruth('seg-1', 'Lesion SEG', groundTruth(host.pixels, host.series.columns), {
+      1: 'Lesion',
+      2: 'Edema',
+    });
     expect(actions.listGroundTruths()).toEqual([
-      { segmentationId: 'seg-1', label: 'Lesion SEG', segments: [{ segmentIndex: 1, label: 'Lesion' }, { segmentIndex: 2, label: 'Edema' }] },
+      {
+        segmentationId: 'seg-1',
+        label: 'Lesion SEG',
+        segments: [
+          { segmentIndex: 1, label: 'Lesion' },
+          { segmentIndex: 2, label: 'Edema' },
+        ],
+      },
     ]);
     expect(store.getState().comparison.candidates).toHaveLength(1);
   });
@@ -73,7 +86,9 @@ describe('ground-truth comparison in the panel', () => {
 
     // Any non-zero voxel: the Edema voxels count too.
     await actions.compareWithGroundTruth({ segmentationId: 'seg-1', segmentIndex: null });
-    expect(store.getState().comparison.metrics!.slices[1]!.groundTruthPixels).toBe(labelmaps.get(1)!.filter((v) => v !== 0).length);
+    expect(store.getState().comparison.metrics!.slices[1]!.groundTruthPixels).toBe(
+      labelmaps.get(1)!.filter((v) => v !== 0).length,
+    );
     expect(store.getState().comparison.groundTruthLabel).toBe('Lesion SEG (any segment)');
   });
 
@@ -90,7 +105,11 @@ describe('ground-truth comparison in the panel', () => {
     expect(record.seriesInstanceUID).toBe(first.SeriesInstanceUID);
     expect(record.model).toEqual({ id: 'fake-model', version: '1.0', sha256: FAKE_SHA256 });
     expect(record.threshold).toBe(store.getState().threshold);
-    expect(record.groundTruth).toEqual({ label: 'Lesion SEG (Lesion)', seriesInstanceUID: 'series-of-seg-1', sopInstanceUID: 'sop-of-seg-1' });
+    expect(record.groundTruth).toEqual({
+      label: 'Lesion SEG (Lesion)',
+      seriesInstanceUID: 'series-of-seg-1',
+      sopInstanceUID: 'sop-of-seg-1',
+    });
     expect(record.slices.map((s) => s.sopInstanceUID)).toEqual(host.series.instances.map((i) => i.SOPInstanceUID));
     expect(resultsToCsv(record).trim().split('\r\n')).toHaveLength(1 + 3 + 1);
   });

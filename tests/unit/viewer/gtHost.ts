@@ -17,13 +17,23 @@ export interface GtHost {
   /** Source slice values (what the fake model maps). */
   values(k: number): Float32Array;
   /** Adds a non-CLUE labelmap segmentation with labelmaps on the given slices only (listed in `order`). */
-  addGroundTruth(id: string, label: string, labelmaps: Map<number, Uint8Array>, segments: Record<number, string>, order?: number[]): void;
+  addGroundTruth(
+    id: string,
+    label: string,
+    labelmaps: Map<number, Uint8Array>,
+    segments: Record<number, string>,
+    order?: number[],
+  ): void;
   scrollTo(k: number): void;
   setDataSource(definition: HostDataSourceDefinition | undefined): void;
 }
 
 export function gtHost(options: { slices?: number; rows?: number; columns?: number } = {}): GtHost {
-  const series = fakeMrSeries({ slices: options.slices ?? 4, rows: options.rows ?? 16, columns: options.columns ?? 20 });
+  const series = fakeMrSeries({
+    slices: options.slices ?? 4,
+    rows: options.rows ?? 16,
+    columns: options.columns ?? 20,
+  });
   const { rows, columns } = series;
   const pixels = rows * columns;
   const images = new Map<string, any>();
@@ -39,13 +49,21 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
   const displaySet = { displaySetInstanceUID: 'ds', imageIds, Modality: 'MR' };
   let current = 0;
   const viewport = {
-    id: 'vp', type: 'stack', getCurrentImageId: () => imageIds[current], getImageIds: () => imageIds,
-    worldToCanvas: () => [0, 0] as [number, number], render: () => {},
+    id: 'vp',
+    type: 'stack',
+    getCurrentImageId: () => imageIds[current],
+    getImageIds: () => imageIds,
+    worldToCanvas: () => [0, 0] as [number, number],
+    render: () => {},
   };
   const segmentations = new Map<string, any>();
   const displaySets = new Map<string, any>([['ds', displaySet]]);
   const { service: segmentationService } = fakeSegmentationService({
-    images, segmentations, rows, columns, labelmapId: (segmentationId, id) => `lm:${segmentationId}:${id}`,
+    images,
+    segmentations,
+    rows,
+    columns,
+    labelmapId: (segmentationId, id) => `lm:${segmentationId}:${id}`,
   });
   const libraries = {
     cornerstone: {
@@ -69,7 +87,10 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
         segmentationService,
         viewportGridService: {
           getActiveViewportId: () => 'vp',
-          getState: () => ({ activeViewportId: 'vp', viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]) }),
+          getState: () => ({
+            activeViewportId: 'vp',
+            viewports: new Map([['vp', { displaySetInstanceUIDs: ['ds'] }]]),
+          }),
         },
         cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
         displaySetService: { getDisplaySetByUID: (uid: string) => displaySets.get(uid) },
@@ -83,18 +104,41 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
   } as unknown as HostExtensionParams;
 
   return {
-    params, series, imageIds, pixels,
+    params,
+    series,
+    imageIds,
+    pixels,
     values: (k) => images.get(imageIds[k]!).voxelManager.getScalarData() as Float32Array,
     addGroundTruth(id, label, labelmaps, segments, order) {
       const slices = order ?? [...labelmaps.keys()];
       const ids = slices.map((k) => {
         const lm = `gt:${id}:${k}`;
-        images.set(lm, { imageId: lm, rows, columns, referencedImageId: imageIds[k], voxelManager: voxels(labelmaps.get(k)!) });
+        images.set(lm, {
+          imageId: lm,
+          rows,
+          columns,
+          referencedImageId: imageIds[k],
+          voxelManager: voxels(labelmaps.get(k)!),
+        });
         return lm;
       });
-      const segmentObjects = Object.fromEntries(Object.entries(segments).map(([index, segmentLabel]) => [index, { segmentIndex: Number(index), label: segmentLabel }]));
-      segmentations.set(id, { segmentationId: id, label, segments: segmentObjects, representationData: { Labelmap: { imageIds: ids } } });
-      displaySets.set(id, { displaySetInstanceUID: id, SeriesInstanceUID: `series-of-${id}`, SOPInstanceUID: `sop-of-${id}` });
+      const segmentObjects = Object.fromEntries(
+        Object.entries(segments).map(([index, segmentLabel]) => [
+          index,
+          { segmentIndex: Number(index), label: segmentLabel },
+        ]),
+      );
+      segmentations.set(id, {
+        segmentationId: id,
+        label,
+        segments: segmentObjects,
+        representationData: { Labelmap: { imageIds: ids } },
+      });
+      displaySets.set(id, {
+        displaySetInstanceUID: id,
+        SeriesInstanceUID: `series-of-${id}`,
+        SOPInstanceUID: `sop-of-${id}`,
+      });
     },
     scrollTo: (k) => {
       current = k;
@@ -115,8 +159,18 @@ export const FAKE_SHA256 = 'ab'.repeat(32);
 /** A model that answers at once with fakeMap and a score that grows with the slice's mean. */
 export function fakeRegistry(): MapperRegistry {
   const info = {
-    backend: 'wasm', threads: 1, skipped: [], modelId: 'fake-model', modelVersion: '1.0', sha256: FAKE_SHA256,
-    fromCache: false, networkBytes: 1, modelBytes: 1, totalMs: 1, cacheProblem: null, manifest: { threshold: { default: 0.5 } },
+    backend: 'wasm',
+    threads: 1,
+    skipped: [],
+    modelId: 'fake-model',
+    modelVersion: '1.0',
+    sha256: FAKE_SHA256,
+    fromCache: false,
+    networkBytes: 1,
+    modelBytes: 1,
+    totalMs: 1,
+    cacheProblem: null,
+    manifest: { threshold: { default: 0.5 } },
   } as unknown as EngineInfo;
   const mapper: SliceMapper = {
     name: 'fake-model 1.0',

@@ -14,7 +14,9 @@ import {
 function librariesWithCache(images: Record<string, { referencedImageId: string }>): HostLibraries {
   return {
     cornerstone: {
-      cache: { getImage: (id: string) => (images[id] ? { imageId: id, rows: 1, columns: 1, ...images[id] } : undefined) },
+      cache: {
+        getImage: (id: string) => (images[id] ? { imageId: id, rows: 1, columns: 1, ...images[id] } : undefined),
+      },
       metaData: { get: () => undefined },
       imageLoader: { loadAndCacheImage: () => Promise.reject(new Error('not used here')) },
       utilities: { imageToWorldCoords: () => [0, 0, 0] },

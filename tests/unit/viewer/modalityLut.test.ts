@@ -41,7 +41,10 @@ describe('chooseModalityLut', () => {
     expect(choice.info).toEqual({ slope: 0.5, intercept: 3, appliedByLoader: true });
   });
   it('applies the metadata LUT to unscaled pixels, preferring metadata over image fields', () => {
-    const choice = chooseModalityLut({ preScale: { scaled: false }, slope: 9, intercept: 9 }, { rescaleSlope: '2', rescaleIntercept: '-10' });
+    const choice = chooseModalityLut(
+      { preScale: { scaled: false }, slope: 9, intercept: 9 },
+      { rescaleSlope: '2', rescaleIntercept: '-10' },
+    );
     expect(choice.toApply).toEqual({ slope: 2, intercept: -10 });
     expect(choice.info.appliedByLoader).toBe(false);
   });

@@ -3,7 +3,13 @@ import { getHangingProtocolModule } from '../../../extension/src/getHangingProto
 import { COMMANDS, HANGING_PROTOCOL_ID, MODE_ROUTE_NAME, PANEL_ENTRY, RUN_BUTTON_ID } from '../../../extension/src/ids';
 import mode, { createModeInstance } from '../../../mode/src/index';
 import { resolveExtensionUrl } from '../../../mode/src/extensionUrl';
-import { MPR_BUTTON_ID, MPR_TOOL_GROUP_ID, TOOL_GROUP_ID, primarySection, toolbarButtons } from '../../../mode/src/toolbarButtons';
+import {
+  MPR_BUTTON_ID,
+  MPR_TOOL_GROUP_ID,
+  TOOL_GROUP_ID,
+  primarySection,
+  toolbarButtons,
+} from '../../../mode/src/toolbarButtons';
 
 describe('resolveExtensionUrl', () => {
   it('defaults to clue-extension.js next to the mode bundle', () => {
@@ -14,7 +20,9 @@ describe('resolveExtensionUrl', () => {
   });
   it('uses window.config.clue.extensionUrl when set', () => {
     expect(resolveExtensionUrl({ clue: { extensionUrl: '/x/ext.js' } }, 'http://h/clue-mode.js')).toBe('/x/ext.js');
-    expect(resolveExtensionUrl({ clue: { extensionUrl: '  ' } }, 'http://h/a/clue-mode.js')).toBe('http://h/a/clue-extension.js');
+    expect(resolveExtensionUrl({ clue: { extensionUrl: '  ' } }, 'http://h/a/clue-mode.js')).toBe(
+      'http://h/a/clue-extension.js',
+    );
   });
 });
 
@@ -58,7 +66,11 @@ describe('the mode definition', () => {
       customizationService: { setCustomizations: () => {} },
     };
     const extensionManager = { getModuleEntry: () => ({ exports: { toolNames: {}, Enums: { MouseBindings: {} } } }) };
-    createModeInstance({}).onModeEnter({ servicesManager: { services }, extensionManager, commandsManager: { runCommand: () => {} } } as never);
+    createModeInstance({}).onModeEnter({
+      servicesManager: { services },
+      extensionManager,
+      commandsManager: { runCommand: () => {} },
+    } as never);
     expect(groups).toEqual([TOOL_GROUP_ID, MPR_TOOL_GROUP_ID]);
   });
 
@@ -74,7 +86,10 @@ describe('leaving the mode', () => {
     const calls: string[] = [];
     const services = {
       toolbarService: { register: () => {}, updateSection: () => {}, sections: { primary: 'primary' } },
-      toolGroupService: { createToolGroupAndAddTools: () => ({}), destroy: () => calls.push('toolGroupService.destroy') },
+      toolGroupService: {
+        createToolGroupAndAddTools: () => ({}),
+        destroy: () => calls.push('toolGroupService.destroy'),
+      },
       customizationService: { setCustomizations: () => {} },
       segmentationService: { destroy: () => calls.push('segmentationService.destroy') },
       cornerstoneViewportService: { destroy: () => calls.push('cornerstoneViewportService.destroy') },

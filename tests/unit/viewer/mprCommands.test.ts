@@ -30,7 +30,14 @@ function fakeVolumeHost() {
     const data = Float32Array.from({ length: DX * DY }, (_, p) => voxelValue(p % DX, Math.floor(p / DX), k));
     images.set(imageId, { imageId, rows: DY, columns: DX, voxelManager: voxels(data) });
   });
-  const volume = { volumeId: 'vol', dimensions: [DX, DY, DZ], spacing: [1, 1, 2], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], imageIds };
+  const volume = {
+    volumeId: 'vol',
+    dimensions: [DX, DY, DZ],
+    spacing: [1, 1, 2],
+    origin: [0, 0, 0],
+    direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    imageIds,
+  };
   let camera: any = { ...SAGITTAL, focalPoint: [3, 2, 4], position: [13, 2, 4] };
   const viewport = {
     id: 'mpr-sagittal',
@@ -41,19 +48,34 @@ function fakeVolumeHost() {
     worldToCanvas: () => [0, 0] as [number, number],
     render: () => {},
   };
-  const segmentations = new Map<string, any>([['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }]]);
+  const segmentations = new Map<string, any>([
+    ['user-seg', { segmentationId: 'user-seg', label: 'mine', representationData: {} }],
+  ]);
   const { service: segmentationService } = fakeSegmentationService({
-    images, segmentations, rows: DY, columns: DX, labelmapId: (_segmentationId, id) => `lm:${id}`,
+    images,
+    segmentations,
+    rows: DY,
+    columns: DX,
+    labelmapId: (_segmentationId, id) => `lm:${id}`,
   });
   const libraries = {
     cornerstone: {
-      cache: { getImage: (id: string) => images.get(id), getVolume: (id: string) => (id === 'vol' ? volume : undefined) },
-      metaData: { get: (type: string) => (type === 'modalityLutModule' ? { rescaleSlope: SLOPE, rescaleIntercept: 0 } : undefined) },
+      cache: {
+        getImage: (id: string) => images.get(id),
+        getVolume: (id: string) => (id === 'vol' ? volume : undefined),
+      },
+      metaData: {
+        get: (type: string) =>
+          type === 'modalityLutModule' ? { rescaleSlope: SLOPE, rescaleIntercept: 0 } : undefined,
+      },
       imageLoader: { loadAndCacheImage: async (id: string) => images.get(id) },
       utilities: { imageToWorldCoords: () => [0, 0, 0] },
       eventTarget: new EventTarget(),
       getEnabledElement: () => undefined,
-      Enums: { ViewportType: { STACK: 'stack', ORTHOGRAPHIC: 'orthographic' }, Events: { IMAGE_RENDERED: 'rendered', ELEMENT_ENABLED: 'enabled' } },
+      Enums: {
+        ViewportType: { STACK: 'stack', ORTHOGRAPHIC: 'orthographic' },
+        Events: { IMAGE_RENDERED: 'rendered', ELEMENT_ENABLED: 'enabled' },
+      },
     },
     cornerstoneTools: {
       Enums: { SegmentationRepresentations: { Labelmap: 'Labelmap' } },
@@ -66,10 +88,16 @@ function fakeVolumeHost() {
         segmentationService,
         viewportGridService: {
           getActiveViewportId: () => 'mpr-sagittal',
-          getState: () => ({ activeViewportId: 'mpr-sagittal', viewports: new Map([['mpr-sagittal', { displaySetInstanceUIDs: ['ds'] }]]) }),
+          getState: () => ({
+            activeViewportId: 'mpr-sagittal',
+            viewports: new Map([['mpr-sagittal', { displaySetInstanceUIDs: ['ds'] }]]),
+          }),
         },
         cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
-        displaySetService: { getDisplaySetByUID: (uid: string) => (uid === 'ds' ? { displaySetInstanceUID: 'ds', imageIds, Modality: 'MR' } : undefined) },
+        displaySetService: {
+          getDisplaySetByUID: (uid: string) =>
+            uid === 'ds' ? { displaySetInstanceUID: 'ds', imageIds, Modality: 'MR' } : undefined,
+        },
       },
     },
     extensionManager: { getModuleEntry: () => ({ exports: { getCornerstoneLibraries: () => libraries } }) },
@@ -86,7 +114,11 @@ function fakeVolumeHost() {
     return found;
   };
   return {
-    params, images, segmentations, labelmapVoxels, libraries,
+    params,
+    images,
+    segmentations,
+    labelmapVoxels,
+    libraries,
     setCamera: (next: any) => {
       camera = next;
     },
@@ -97,15 +129,28 @@ function fakeVolumeHost() {
 function recordingRegistry() {
   const inputs: SliceForMapping[] = [];
   const info = {
-    backend: 'wasm', threads: 1, skipped: [], modelId: 'fake', modelVersion: '1', fromCache: false, networkBytes: 0, modelBytes: 0,
-    totalMs: 1, cacheProblem: null, manifest: { threshold: { default: 0.5 } },
+    backend: 'wasm',
+    threads: 1,
+    skipped: [],
+    modelId: 'fake',
+    modelVersion: '1',
+    fromCache: false,
+    networkBytes: 0,
+    modelBytes: 0,
+    totalMs: 1,
+    cacheProblem: null,
+    manifest: { threshold: { default: 0.5 } },
   } as unknown as EngineInfo;
   const mapper: SliceMapper = {
     name: 'fake 1',
     info,
     async compute(slice) {
       inputs.push(slice);
-      return { map: Float32Array.from(slice.values, (v) => v / 2000), score: 0.5, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+      return {
+        map: Float32Array.from(slice.values, (v) => v / 2000),
+        score: 0.5,
+        timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
+      };
     },
   };
   const registry: MapperRegistry = { get: async () => mapper, disposeAll: () => {} };
@@ -115,17 +160,25 @@ function recordingRegistry() {
 function manualScheduler() {
   const tasks: Array<() => void> = [];
   const schedule: IdleScheduler = (task) => void tasks.push(task);
-  return { schedule, flush: () => { while (tasks.length) tasks.shift()!(); } };
+  return {
+    schedule,
+    flush: () => {
+      while (tasks.length) tasks.shift()!();
+    },
+  };
 }
 
 /** Voxels of the sagittal plane i whose real value / 2000 reaches t. */
 function expectedPlaneVoxels(i: number, t: number): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
-  for (let k = 0; k < DZ; k++) for (let j = 0; j < DY; j++) if (Math.fround((voxelValue(i, j, k) * SLOPE) / 2000) >= Math.fround(t)) out.push([i, j, k]);
+  for (let k = 0; k < DZ; k++)
+    for (let j = 0; j < DY; j++)
+      if (Math.fround((voxelValue(i, j, k) * SLOPE) / 2000) >= Math.fround(t)) out.push([i, j, k]);
   return out;
 }
 
-const sortVoxels = (list: Array<[number, number, number]>) => [...list].sort((a, b) => a[2] - b[2] || a[1] - b[1] || a[0] - b[0]);
+const sortVoxels = (list: Array<[number, number, number]>) =>
+  [...list].sort((a, b) => a[2] - b[2] || a[1] - b[1] || a[0] - b[0]);
 
 describe('workflow commands on an MPR viewport', () => {
   it('runs on the sagittal plane: the model gets the reformat, the labelmap exactly its voxels above the threshold', async () => {
@@ -143,7 +196,8 @@ describe('workflow commands on an MPR viewport', () => {
     // What the model saw: rows from the top (superior, highest k) down, columns along j; slope applied.
     const input = model.inputs[0]!;
     expect([input.rows, input.columns]).toEqual([DZ, DY]);
-    for (let r = 0; r < DZ; r++) for (let c = 0; c < DY; c++) expect(input.values[r * DY + c]).toBe(voxelValue(3, c, DZ - 1 - r) * SLOPE);
+    for (let r = 0; r < DZ; r++)
+      for (let c = 0; c < DY; c++) expect(input.values[r * DY + c]).toBe(voxelValue(3, c, DZ - 1 - r) * SLOPE);
     const expected = expectedPlaneVoxels(3, 0.5);
     expect(expected.length).toBeGreaterThan(0);
     expect(expected.length).toBeLessThan(DY * DZ);
@@ -165,13 +219,17 @@ describe('workflow commands on an MPR viewport', () => {
     await actions.runOnSlice();
     expect(model.inputs.length).toBe(2);
     expect(store.getState().message).toMatch(/already computed/);
-    expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels([...expectedPlaneVoxels(3, 0.5), ...expectedPlaneVoxels(5, 0.5)]));
+    expect(sortVoxels(host.labelmapVoxels())).toEqual(
+      sortVoxels([...expectedPlaneVoxels(3, 0.5), ...expectedPlaneVoxels(5, 0.5)]),
+    );
 
     // The slider: the displayed plane (i = 3) at once, the other when idle.
     actions.setThreshold({ threshold: 0.6 });
     expect(host.labelmapVoxels().filter(([i]) => i === 3)).toEqual(sortVoxels(expectedPlaneVoxels(3, 0.6)));
     idle.flush();
-    expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels([...expectedPlaneVoxels(3, 0.6), ...expectedPlaneVoxels(5, 0.6)]));
+    expect(sortVoxels(host.labelmapVoxels())).toEqual(
+      sortVoxels([...expectedPlaneVoxels(3, 0.6), ...expectedPlaneVoxels(5, 0.6)]),
+    );
     expect(model.inputs.length).toBe(2);
 
     actions.clear();
@@ -186,7 +244,9 @@ describe('workflow commands on an MPR viewport', () => {
     const model = recordingRegistry();
     await createClueActions(host.params, store, model.registry).runOnSlice();
     expect(store.getState().lastResult).toMatchObject({ imageId: 'img:3', rows: DY, columns: DX });
-    expect(Array.from(model.inputs[0]!.values)).toEqual(Array.from(host.images.get('img:3').voxelManager.getScalarData(), (v: number) => v * SLOPE));
+    expect(Array.from(model.inputs[0]!.values)).toEqual(
+      Array.from(host.images.get('img:3').voxelManager.getScalarData(), (v: number) => v * SLOPE),
+    );
   });
 
   it('a series run from an MPR viewport covers the series’ own images', async () => {
@@ -197,9 +257,11 @@ describe('workflow commands on an MPR viewport', () => {
     expect(store.getState().series).toMatchObject({ status: 'done', total: DZ, computed: DZ });
     expect(model.inputs.every((input) => input.rows === DY && input.columns === DX)).toBe(true);
     const expected: Array<[number, number, number]> = [];
-    for (let k = 0; k < DZ; k++) for (let j = 0; j < DY; j++) for (let i = 0; i < DX; i++) {
-      if (Math.fround((voxelValue(i, j, k) * SLOPE) / 2000) >= Math.fround(0.5)) expected.push([i, j, k]);
-    }
+    for (let k = 0; k < DZ; k++)
+      for (let j = 0; j < DY; j++)
+        for (let i = 0; i < DX; i++) {
+          if (Math.fround((voxelValue(i, j, k) * SLOPE) / 2000) >= Math.fround(0.5)) expected.push([i, j, k]);
+        }
     expect(sortVoxels(host.labelmapVoxels())).toEqual(sortVoxels(expected));
   });
 
@@ -207,24 +269,45 @@ describe('workflow commands on an MPR viewport', () => {
     // A mapper that flags a whole reformat (map 0.9) and nothing of an axial image (map 0.1),
     // so the two disagree on every voxel they share (column i = 3 of image 3).
     const constantRegistry = (): MapperRegistry => {
-      const info = { backend: 'wasm', threads: 1, skipped: [], manifest: { threshold: { default: 0.5 } } } as unknown as EngineInfo;
+      const info = {
+        backend: 'wasm',
+        threads: 1,
+        skipped: [],
+        manifest: { threshold: { default: 0.5 } },
+      } as unknown as EngineInfo;
       const mapper: SliceMapper = {
         name: 'constant 1',
         info,
         async compute(slice) {
           const value = slice.rows === DZ ? 0.9 : 0.1;
-          return { map: new Float32Array(slice.rows * slice.columns).fill(value), score: value, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
+          return {
+            map: new Float32Array(slice.rows * slice.columns).fill(value),
+            score: value,
+            timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
+          };
         },
       };
       return { get: async () => mapper, disposeAll: () => {} };
     };
-    const planeVoxels = Array.from({ length: DZ * DY }, (_, p): [number, number, number] => [3, p % DY, Math.floor(p / DY)]);
-    const imageVoxels = Array.from({ length: DX * DY }, (_, p): [number, number, number] => [p % DX, Math.floor(p / DX), 3]);
-    const union = (...lists: Array<Array<[number, number, number]>>) => sortVoxels([...new Map(lists.flat().map((v) => [v.join(), v])).values()]);
+    const planeVoxels = Array.from({ length: DZ * DY }, (_, p): [number, number, number] => [
+      3,
+      p % DY,
+      Math.floor(p / DY),
+    ]);
+    const imageVoxels = Array.from({ length: DX * DY }, (_, p): [number, number, number] => [
+      p % DX,
+      Math.floor(p / DX),
+      3,
+    ]);
+    const union = (...lists: Array<Array<[number, number, number]>>) =>
+      sortVoxels([...new Map(lists.flat().map((v) => [v.join(), v])).values()]);
     const sagittalCamera = { ...SAGITTAL, focalPoint: [3, 2, 4], position: [13, 2, 4] };
     const axialCamera = { ...AXIAL, focalPoint: [0, 0, 2 * 3], position: [0, 0, -10] };
 
-    for (const order of [[sagittalCamera, axialCamera], [axialCamera, sagittalCamera]]) {
+    for (const order of [
+      [sagittalCamera, axialCamera],
+      [axialCamera, sagittalCamera],
+    ]) {
       const host = fakeVolumeHost();
       const store = createClueStore();
       const idle = manualScheduler();
@@ -271,15 +354,17 @@ describe('workflow commands on an MPR viewport', () => {
     expect(store.getState().error).toMatch(/volume is still loading \(1 of 16 images missing\)/);
   });
 
-
   it('a blank reformatted plane is refused by name before the model runs; the images it crosses are not blank', async () => {
     const host = fakeVolumeHost();
     // Column i = 3 of every source image is 0 (e.g. outside the body): the sagittal plane there is blank.
-    for (const [id, image] of host.images) if (id.startsWith('img:')) for (let j = 0; j < DY; j++) image.voxelManager.getScalarData()[j * DX + 3] = 0;
+    for (const [id, image] of host.images)
+      if (id.startsWith('img:')) for (let j = 0; j < DY; j++) image.voxelManager.getScalarData()[j * DX + 3] = 0;
     const store = createClueStore();
     const model = recordingRegistry();
     await createClueActions(host.params, store, model.registry).runOnSlice();
-    expect(store.getState().error).toBe('This sagittal plane is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.');
+    expect(store.getState().error).toBe(
+      'This sagittal plane is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.',
+    );
     expect(model.inputs).toHaveLength(0);
     expect([...host.segmentations.keys()]).toEqual(['user-seg']);
   });
@@ -291,7 +376,12 @@ describe('workflow commands on an MPR viewport', () => {
     const store = createClueStore();
     const model = recordingRegistry();
     await createClueActions(host.params, store, model.registry).runOnSlice();
-    expect(store.getState().lastResult!.modalityLut).toEqual({ slope: SLOPE, intercept: 0, appliedByLoader: false, perImage: true });
+    expect(store.getState().lastResult!.modalityLut).toEqual({
+      slope: SLOPE,
+      intercept: 0,
+      appliedByLoader: false,
+      perImage: true,
+    });
     const input = model.inputs[0]!;
     const rowOf = (k: number) => DZ - 1 - k; // superior first
     expect(input.values[rowOf(5) * DY + 2]).toBe(voxelValue(3, 2, 5) * 3);
@@ -302,11 +392,17 @@ describe('workflow commands on an MPR viewport', () => {
     const uniformStore = createClueStore();
     const actions = createClueActions(uniform.params, uniformStore, recordingRegistry().registry);
     await actions.runOnSlice();
-    expect(uniformStore.getState().lastResult!.modalityLut).toEqual({ slope: SLOPE, intercept: 0, appliedByLoader: false });
+    expect(uniformStore.getState().lastResult!.modalityLut).toEqual({
+      slope: SLOPE,
+      intercept: 0,
+      appliedByLoader: false,
+    });
     uniform.images.get('img:7').color = true;
     uniform.setCamera({ ...SAGITTAL, focalPoint: [6, 0, 0], position: [16, 0, 0] });
     await actions.runOnSlice();
-    expect(uniformStore.getState().error).toBe('The volume’s image 8 is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2).');
+    expect(uniformStore.getState().error).toBe(
+      'The volume’s image 8 is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2).',
+    );
   });
 
   it('a labelmap image missing from the cache is a panel message with what to do, not an unexpected error', async () => {
@@ -319,7 +415,9 @@ describe('workflow commands on an MPR viewport', () => {
     host.setCamera({ ...SAGITTAL, focalPoint: [5, 0, 0], position: [15, 0, 0] });
     await actions.runOnSlice();
     expect(store.getState()).toMatchObject({ status: 'error' });
-    expect(store.getState().error).toMatch(/^Our labelmap does not match the series yet \(no labelmap image for image 3 of the volume\); run again after the series has loaded\.$/);
+    expect(store.getState().error).toMatch(
+      /^Our labelmap does not match the series yet \(no labelmap image for image 3 of the volume\); run again after the series has loaded\.$/,
+    );
     expect(host.segmentations.has(segmentationId)).toBe(true);
   });
 });

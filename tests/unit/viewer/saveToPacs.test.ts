@@ -29,13 +29,21 @@ async function hostWithSeries(slices = 3) {
 describe('store to PACS: refusals before any request', () => {
   it('a read-only or non-DICOMweb data source says so; the maps stay', async () => {
     const { host, store, actions } = await hostWithSeries(2);
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web', supportsStow: false } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web', supportsStow: false },
+    });
     await actions.storeToPacs();
     expect(store.getState().save.status).toBe('error');
     expect(store.getState().save.error).toMatch(/"dicomweb" is configured read-only/);
     expect(store.getState().save.stored).toEqual([]);
 
-    host.setDataSource({ sourceName: 'local', namespace: '@ohif/extension-default.dataSourcesModule.dicomlocal', configuration: {} });
+    host.setDataSource({
+      sourceName: 'local',
+      namespace: '@ohif/extension-default.dataSourcesModule.dicomlocal',
+      configuration: {},
+    });
     await actions.storeToPacs();
     expect(store.getState().save.error).toMatch(/"local" is not a DICOMweb data source/);
 
@@ -49,7 +57,11 @@ describe('store to PACS: refusals before any request', () => {
     const host = gtHost({ slices: 2 });
     const store = createClueStore();
     const actions = createClueActions(host.params, store, fakeRegistry());
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web' } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: 'http://127.0.0.1:9/dicom-web' },
+    });
     await actions.storeToPacs();
     expect(store.getState().save.error).toMatch(/No map is stored/);
   });
@@ -68,7 +80,11 @@ describe('store to PACS: the answers of a server', () => {
     try {
       const { host, store, actions } = await hostWithSeries(2);
       const port = (server.address() as AddressInfo).port;
-      host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` } });
+      host.setDataSource({
+        sourceName: 'dicomweb',
+        namespace: DICOMWEB,
+        configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` },
+      });
       await actions.storeToPacs();
       const save = store.getState().save;
       expect(save.status).toBe('error');
@@ -85,14 +101,18 @@ describe('store to PACS: the answers of a server', () => {
   it('an unreachable PACS: "no answer, nothing was stored"', async () => {
     const { host, store, actions } = await hostWithSeries(2);
     const port = await orthancHelper.freePort();
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: `http://127.0.0.1:${port}/dicom-web` },
+    });
     await actions.storeToPacs();
     expect(store.getState().save.status).toBe('error');
     expect(store.getState().save.error).toMatch(/no answer from .*nothing was stored/);
   });
 });
 
-describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round trip through Orthanc', () => {
+describe.skipIf(SKIP_ALLOWED && orthancMissing !== null)('store to PACS: round trip through Orthanc', () => {
   let orthanc: OrthancInstance;
   beforeAll(async () => {
     orthanc = await orthancHelper.startOrthanc({ timeoutMs: 30000 });
@@ -103,7 +123,11 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
 
   it('stores the SEG and the Parametric Map of the series; QIDO-RS lists both in the study', async () => {
     const { host, store, actions } = await hostWithSeries(3);
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl },
+    });
     await actions.storeToPacs();
     const save = store.getState().save;
     expect(save.error).toBeNull();
@@ -114,9 +138,12 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
 
     const study = String(host.series.instances[0]!.StudyInstanceUID);
     for (const stored of save.stored) {
-      const response = await fetch(`${orthanc.dicomWebUrl}/studies/${study}/series/${stored.seriesInstanceUID}/instances`, {
-        headers: { Accept: 'application/dicom+json' },
-      });
+      const response = await fetch(
+        `${orthanc.dicomWebUrl}/studies/${study}/series/${stored.seriesInstanceUID}/instances`,
+        {
+          headers: { Accept: 'application/dicom+json' },
+        },
+      );
       expect(response.status).toBe(200);
       const instances = (await response.json()) as Record<string, { Value?: unknown[] }>[];
       expect(instances.map((i) => i['00080018']?.Value?.[0])).toEqual([stored.sopInstanceUID]);
@@ -132,7 +159,11 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
     const actions = createClueActions(host.params, store, fakeRegistry());
     await actions.runOnSeries();
     expect(store.getState().series.status).toBe('done');
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl },
+    });
     const messages: string[] = [];
     const unsubscribe = store.subscribe(() => {
       const message = store.getState().save.message;
@@ -157,10 +188,16 @@ describe.skipIf(SKIP_ALLOWED && (orthancMissing !== null))('store to PACS: round
     const actions = createClueActions(host.params, store, fakeRegistry());
     await actions.runOnSlice();
     expect(store.getState().status).toBe('done');
-    host.setDataSource({ sourceName: 'dicomweb', namespace: DICOMWEB, configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl } });
+    host.setDataSource({
+      sourceName: 'dicomweb',
+      namespace: DICOMWEB,
+      configuration: { wadoRoot: orthanc.dicomWebUrl, qidoRoot: orthanc.dicomWebUrl },
+    });
     await actions.storeToPacs();
     const save = store.getState().save;
     expect(save.status).toBe('done');
-    expect(save.message).toMatch(/the map covers 1 of the series' 3 slices; OHIF 3\.13 reopens a partial Parametric Map on the wrong slices/);
+    expect(save.message).toMatch(
+      /the map covers 1 of the series' 3 slices; OHIF 3\.13 reopens a partial Parametric Map on the wrong slices/,
+    );
   }, 60000);
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { countSegmentVoxels, isAboveThreshold, writeThresholdMask, type VoxelWriter } from '../../../extension/src/viewer/thresholdMask';
+import {
+  countSegmentVoxels,
+  isAboveThreshold,
+  writeThresholdMask,
+  type VoxelWriter,
+} from '../../../extension/src/viewer/thresholdMask';
 
 /** A plain buffer with the voxel-manager methods, recording which indices were written. */
 function bufferVoxels(initial: number[]): VoxelWriter & { data: Uint8Array; writes: number[] } {
@@ -50,7 +55,13 @@ describe('writeThresholdMask', () => {
 
   it('reads through the manager’s array when it has one, still writing through setAtIndex', () => {
     const withArray = bufferVoxels([0, 0, 1, 0, 1]);
-    const voxels: VoxelWriter = { ...withArray, getAtIndex: () => { throw new Error('read per index'); }, getScalarData: () => withArray.data };
+    const voxels: VoxelWriter = {
+      ...withArray,
+      getAtIndex: () => {
+        throw new Error('read per index');
+      },
+      getScalarData: () => withArray.data,
+    };
     expect(writeThresholdMask(map, 0.5, voxels, 1)).toBe(3);
     expect(withArray.writes).toEqual([3]);
     expect(countSegmentVoxels(voxels, 5, 1)).toBe(3);

@@ -5,8 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { ClueInputError } from '../../../extension/src/errors';
 import {
-  countPlaneVoxels, extractPlane, forEachPlaneVoxel, heldByMasks, isPlaneKey, planeFromCamera, planePixelOfVoxel, planeSourceIndices, planeWorldCorners,
-  writePlaneMask, type VolumeGeometry,
+  countPlaneVoxels,
+  extractPlane,
+  forEachPlaneVoxel,
+  heldByMasks,
+  isPlaneKey,
+  planeFromCamera,
+  planePixelOfVoxel,
+  planeSourceIndices,
+  planeWorldCorners,
+  writePlaneMask,
+  type VolumeGeometry,
 } from '../../../extension/src/viewer/volumePlane';
 import { voxels } from './fakeHostParts';
 
@@ -32,16 +41,34 @@ describe('planeFromCamera', () => {
   it('the axial view of an axial volume is its image grid at the focal point’s image', () => {
     const plane = planeFromCamera(volume, { ...AXIAL, focalPoint: world(1.5, 1, 3) });
     expect(plane).toMatchObject({
-      normalAxis: 2, index: 3, orientation: 'axial', rowAxis: 1, rowStep: 1, columnAxis: 0, columnStep: 1, rows: DY, columns: DX,
-      rowPixelSpacing: 2, columnPixelSpacing: 1,
+      normalAxis: 2,
+      index: 3,
+      orientation: 'axial',
+      rowAxis: 1,
+      rowStep: 1,
+      columnAxis: 0,
+      columnStep: 1,
+      rows: DY,
+      columns: DX,
+      rowPixelSpacing: 2,
+      columnPixelSpacing: 1,
     });
   });
 
   it('sagittal: columns run along j (anterior → posterior), rows down k (superior first), spacing per axis', () => {
     const plane = planeFromCamera(volume, { ...SAGITTAL, focalPoint: world(2, 1, 2) });
     expect(plane).toMatchObject({
-      normalAxis: 0, index: 2, orientation: 'sagittal', columnAxis: 1, columnStep: 1, rowAxis: 2, rowStep: -1, rows: DZ, columns: DY,
-      rowPixelSpacing: 3, columnPixelSpacing: 2,
+      normalAxis: 0,
+      index: 2,
+      orientation: 'sagittal',
+      columnAxis: 1,
+      columnStep: 1,
+      rowAxis: 2,
+      rowStep: -1,
+      rows: DZ,
+      columns: DY,
+      rowPixelSpacing: 3,
+      columnPixelSpacing: 2,
     });
     expect(plane.key).toBe('mpr:sagittal:i=2');
     expect(isPlaneKey(plane.key)).toBe(true);
@@ -50,14 +77,28 @@ describe('planeFromCamera', () => {
 
   it('coronal: columns along i, rows down k', () => {
     const plane = planeFromCamera(volume, { ...CORONAL, focalPoint: world(0, 2, 4) });
-    expect(plane).toMatchObject({ normalAxis: 1, index: 2, orientation: 'coronal', columnAxis: 0, columnStep: 1, rowAxis: 2, rowStep: -1, rows: DZ, columns: DX });
+    expect(plane).toMatchObject({
+      normalAxis: 1,
+      index: 2,
+      orientation: 'coronal',
+      columnAxis: 0,
+      columnStep: 1,
+      rowAxis: 2,
+      rowStep: -1,
+      rows: DZ,
+      columns: DX,
+    });
   });
 
   it('rounds a focal point between planes to the nearest and follows a flipped view', () => {
     expect(planeFromCamera(volume, { ...SAGITTAL, focalPoint: [12.4, 0, 0] }).index).toBe(2);
     expect(planeFromCamera(volume, { ...SAGITTAL, focalPoint: [12.6, 0, 0] }).index).toBe(3);
     // Seen from the other side: the same plane, its columns reversed.
-    const flipped = planeFromCamera(volume, { viewPlaneNormal: [-1, 0, 0], viewUp: [0, 0, 1], focalPoint: world(2, 0, 0) });
+    const flipped = planeFromCamera(volume, {
+      viewPlaneNormal: [-1, 0, 0],
+      viewUp: [0, 0, 1],
+      focalPoint: world(2, 0, 0),
+    });
     expect(flipped).toMatchObject({ normalAxis: 0, index: 2, columnAxis: 1, columnStep: -1, rowStep: -1 });
     expect(flipped.key).toBe('mpr:sagittal:i=2');
   });
@@ -68,7 +109,11 @@ describe('planeFromCamera', () => {
     const axial = planeFromCamera(sagittalSeries, { ...AXIAL, focalPoint: [10, 20, 30 - 2 * 2] });
     expect(axial).toMatchObject({ normalAxis: 1, index: 2, orientation: 'axial', rows: DX, columns: DZ });
     // Its acquisition plane: normal along k.
-    expect(planeFromCamera(sagittalSeries, { ...SAGITTAL, focalPoint: [10 + 3 * 4, 20, 30] })).toMatchObject({ normalAxis: 2, index: 4, orientation: 'sagittal' });
+    expect(planeFromCamera(sagittalSeries, { ...SAGITTAL, focalPoint: [10 + 3 * 4, 20, 30] })).toMatchObject({
+      normalAxis: 2,
+      index: 4,
+      orientation: 'sagittal',
+    });
   });
 
   it('refuses an oblique plane with a clear message, accepts a tilt under half a voxel', () => {
@@ -77,7 +122,9 @@ describe('planeFromCamera', () => {
       return { viewPlaneNormal: [Math.cos(r), Math.sin(r), 0], viewUp: [0, 0, 1], focalPoint: world(2, 1, 2) };
     };
     expect(() => planeFromCamera(volume, tilt(20))).toThrow(ClueInputError);
-    expect(() => planeFromCamera(volume, tilt(20))).toThrow(/oblique plane \(20\.0° off.*aligned with the volume's axes/);
+    expect(() => planeFromCamera(volume, tilt(20))).toThrow(
+      /oblique plane \(20\.0° off.*aligned with the volume's axes/,
+    );
     // Across the plane (6 × 15 mm) half a voxel (0.5 mm) allows about 1.8°.
     expect(planeFromCamera(volume, tilt(1)).index).toBe(2);
     expect(() => planeFromCamera(volume, tilt(3))).toThrow(/oblique/);
@@ -88,7 +135,12 @@ describe('planeFromCamera', () => {
     // tilted brain MR), 64 × 64 × 40 voxels of 1 × 1 × 3 mm: across the plane 1° moves a
     // sagittal or coronal view by 2.4 mm, far over half a voxel.
     const [c, s] = [0.9998476951564, 0.0174524064373];
-    const tilted: VolumeGeometry = { dimensions: [64, 64, 40], spacing: [1, 1, 3], origin: [0, 0, 0], direction: [c, s, 0, -s, c, 0, 0, 0, 1] };
+    const tilted: VolumeGeometry = {
+      dimensions: [64, 64, 40],
+      spacing: [1, 1, 3],
+      origin: [0, 0, 0],
+      direction: [c, s, 0, -s, c, 0, 0, 0, 1],
+    };
     const centre = [32, 32, 60];
     const message = (plane: string) =>
       `This series was acquired obliquely: its slices are tilted 1.0° from the patient's ${plane} plane that this MPR view shows. CLUE reads only planes along the series' own axes — its acquisition plane: use the stack (1×1) layout (press MPR again) and run there.`;
@@ -96,19 +148,32 @@ describe('planeFromCamera', () => {
     expect(() => planeFromCamera(tilted, { ...SAGITTAL, focalPoint: centre })).toThrow(message('sagittal'));
     expect(() => planeFromCamera(tilted, { ...CORONAL, focalPoint: centre })).toThrow(message('coronal'));
     // The axial view looks along k, the series' own axis: its acquisition plane is read.
-    expect(planeFromCamera(tilted, { ...AXIAL, focalPoint: centre })).toMatchObject({ normalAxis: 2, index: 20, orientation: 'axial' });
+    expect(planeFromCamera(tilted, { ...AXIAL, focalPoint: centre })).toMatchObject({
+      normalAxis: 2,
+      index: 20,
+      orientation: 'axial',
+    });
     // A view the user rotated (not along a patient axis) still gets the rotation message.
     const r = (20 * Math.PI) / 180;
-    expect(() => planeFromCamera(tilted, { viewPlaneNormal: [Math.cos(r), Math.sin(r), 0], viewUp: [0, 0, 1], focalPoint: centre })).toThrow(/oblique plane \(19\.0° off.*Reset the view's rotation/);
+    expect(() =>
+      planeFromCamera(tilted, {
+        viewPlaneNormal: [Math.cos(r), Math.sin(r), 0],
+        viewUp: [0, 0, 1],
+        focalPoint: centre,
+      }),
+    ).toThrow(/oblique plane \(19\.0° off.*Reset the view's rotation/);
   });
 
   it('refuses a plane outside the volume', () => {
-    expect(() => planeFromCamera(volume, { ...SAGITTAL, focalPoint: [10 + 7, 0, 0] })).toThrow(/outside the volume \(index 7 of 4\)/);
+    expect(() => planeFromCamera(volume, { ...SAGITTAL, focalPoint: [10 + 7, 0, 0] })).toThrow(
+      /outside the volume \(index 7 of 4\)/,
+    );
   });
 });
 
 /** Source image k: pixel (i, j) holds 100·i + 10·j + k (stored values). */
-const stored = (k: number) => Float32Array.from({ length: DX * DY }, (_, p) => 100 * (p % DX) + 10 * Math.floor(p / DX) + k);
+const stored = (k: number) =>
+  Float32Array.from({ length: DX * DY }, (_, p) => 100 * (p % DX) + 10 * Math.floor(p / DX) + k);
 
 describe('plane extraction and the plane → source image mapping', () => {
   it('reads the sagittal plane from every source image, modality LUT per image', () => {
@@ -132,12 +197,16 @@ describe('plane extraction and the plane → source image mapping', () => {
   it('reads the axial plane from its one source image, unchanged', () => {
     const plane = planeFromCamera(volume, { ...AXIAL, focalPoint: world(0, 0, 1) });
     expect(planeSourceIndices(plane, volume.dimensions)).toEqual([1]);
-    expect(Array.from(extractPlane(plane, volume.dimensions, (k) => ({ stored: stored(k), slope: 1, intercept: 0 })))).toEqual(Array.from(stored(1)));
+    expect(
+      Array.from(extractPlane(plane, volume.dimensions, (k) => ({ stored: stored(k), slope: 1, intercept: 0 }))),
+    ).toEqual(Array.from(stored(1)));
   });
 
   it('refuses a source image whose size is not the volume’s', () => {
     const plane = planeFromCamera(volume, { ...CORONAL, focalPoint: world(0, 1, 0) });
-    expect(() => extractPlane(plane, volume.dimensions, () => ({ stored: new Float32Array(5), slope: 1, intercept: 0 }))).toThrow(/has 5 pixels/);
+    expect(() =>
+      extractPlane(plane, volume.dimensions, () => ({ stored: new Float32Array(5), slope: 1, intercept: 0 })),
+    ).toThrow(/has 5 pixels/);
   });
 
   it('maps each row of a coronal plane to one source image and each pixel to one voxel', () => {
@@ -190,7 +259,15 @@ describe('labelmap voxels of a plane', () => {
     // An image result on source image 1 flags its pixel (i = 3, j = 0), which the plane
     // crosses; the plane's own map is below the threshold everywhere.
     const held = (k: number, pixel: number) => k === 1 && pixel === 3;
-    const written = writePlaneMask(plane, volume.dimensions, new Float32Array(DZ * DY).fill(0.1), 0.5, (k) => voxels(data[k]!), 1, held);
+    const written = writePlaneMask(
+      plane,
+      volume.dimensions,
+      new Float32Array(DZ * DY).fill(0.1),
+      0.5,
+      (k) => voxels(data[k]!),
+      1,
+      held,
+    );
     expect(written).toEqual({ count: 0, changed: [1] });
     expect(data[1]![3]).toBe(1);
     expect(data.reduce((sum, d) => sum + d.filter((v) => v === 1).length, 0)).toBe(1);
@@ -214,7 +291,12 @@ describe('labelmap voxels of a plane', () => {
     imageMap[5] = 0.7; // image 2, pixel (i = 1, j = 1)
     const held = heldByMasks([
       { map: imageMap, threshold: 0.7, imageId: 'img:2' },
-      { map: planeMap, threshold: 0.5, imageId: sagittal.key, plane: { volumeId: 'v', volume, plane: sagittal, sourceImageIds: imageIds } },
+      {
+        map: planeMap,
+        threshold: 0.5,
+        imageId: sagittal.key,
+        plane: { volumeId: 'v', volume, plane: sagittal, sourceImageIds: imageIds },
+      },
     ])!;
     expect(held('img:2', 5)).toBe(true); // float32(0.7) ≥ 0.7 in float32
     expect(held('img:2', 6)).toBe(false);
@@ -227,7 +309,9 @@ describe('labelmap voxels of a plane', () => {
 
   it('refuses a map of the wrong size', () => {
     const plane = planeFromCamera(volume, { ...SAGITTAL, focalPoint: world(0, 0, 0) });
-    expect(() => writePlaneMask(plane, volume.dimensions, new Float32Array(3), 0.5, () => voxels(new Uint8Array(DX * DY)), 1)).toThrow(/needs 15 map values/);
+    expect(() =>
+      writePlaneMask(plane, volume.dimensions, new Float32Array(3), 0.5, () => voxels(new Uint8Array(DX * DY)), 1),
+    ).toThrow(/needs 15 map values/);
   });
 });
 

@@ -2,15 +2,35 @@
 // slice-size limits and the messages the panel shows for engine errors.
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../../extension/src/engine/errors';
-import { COLORMAP_STOPS, colormapCssGradient, colormapLut, colormapRgb, paintHeatmap } from '../../../extension/src/workflow/colormap';
+import {
+  COLORMAP_STOPS,
+  colormapCssGradient,
+  colormapLut,
+  colormapRgb,
+  paintHeatmap,
+} from '../../../extension/src/workflow/colormap';
 import { ClueInputError } from '../../../extension/src/errors';
 import { checkSliceSize, engineErrorMessage, SLICE_LIMITS } from '../../../extension/src/workflow/messages';
-import { mapRange, MAX_STORED_MAP_BYTES, ResultCache, resultKey, type StoredSliceResult } from '../../../extension/src/workflow/resultCache';
+import {
+  mapRange,
+  MAX_STORED_MAP_BYTES,
+  ResultCache,
+  resultKey,
+  type StoredSliceResult,
+} from '../../../extension/src/workflow/resultCache';
 
 function stored(displaySetInstanceUID: string, imageId: string, values: number[] = [0.1, 0.9]): StoredSliceResult {
   return {
-    displaySetInstanceUID, imageId, rows: 1, columns: values.length, map: Float32Array.from(values), score: 0.5,
-    mapMin: Math.min(...values), mapMax: Math.max(...values), modelName: 'm 1', timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 },
+    displaySetInstanceUID,
+    imageId,
+    rows: 1,
+    columns: values.length,
+    map: Float32Array.from(values),
+    score: 0.5,
+    mapMin: Math.min(...values),
+    mapMax: Math.max(...values),
+    modelName: 'm 1',
+    timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 },
   };
 }
 
@@ -33,7 +53,12 @@ describe('ResultCache', () => {
     cache.set(stored('ds2', 'img3'));
     cache.set(stored('ds1', 'img1', [0.7, 0.7]));
     expect(cache.size).toBe(3);
-    expect(cache.list('ds1').map((r) => r.imageId).sort()).toEqual(['img1', 'img2']);
+    expect(
+      cache
+        .list('ds1')
+        .map((r) => r.imageId)
+        .sort(),
+    ).toEqual(['img1', 'img2']);
     cache.clear('ds1');
     expect(cache.list().map((r) => r.imageId)).toEqual(['img3']);
     cache.clear();
@@ -125,8 +150,12 @@ describe('engine error messages', () => {
     expect(engineErrorMessage(new EngineError('model-corrupt', 'x.onnx: sha256 differs'), url)).toBe(
       'The model file does not match its manifest and was not used: x.onnx: sha256 differs. Re-export or re-copy the model.',
     );
-    expect(engineErrorMessage(new EngineError('model-missing', 'x.onnx: not found (404)'), url)).toMatch(/^The model file is missing: x\.onnx/);
-    expect(engineErrorMessage(new EngineError('manifest', 'bad schema'), url)).toContain('(now /models/demo/manifest.json)');
+    expect(engineErrorMessage(new EngineError('model-missing', 'x.onnx: not found (404)'), url)).toMatch(
+      /^The model file is missing: x\.onnx/,
+    );
+    expect(engineErrorMessage(new EngineError('manifest', 'bad schema'), url)).toContain(
+      '(now /models/demo/manifest.json)',
+    );
     expect(engineErrorMessage(new EngineError('model-too-large', '5 GB'), url)).toMatch(/too large for this browser/);
     expect(engineErrorMessage(new EngineError('network', 'offline'), url)).toMatch(/could not be downloaded/);
     expect(engineErrorMessage(new EngineError('backend', 'no session'), url)).toMatch(/runtime failed/);

@@ -21,16 +21,28 @@ export async function buildEngine(distDir) {
   config.output.path = distDir;
   config.devtool = false;
   await new Promise((resolve, reject) =>
-    webpack(config, (error, stats) => (error || stats.hasErrors() ? reject(error ?? new Error(stats.toString('errors-only'))) : resolve())));
+    webpack(config, (error, stats) =>
+      error || stats.hasErrors() ? reject(error ?? new Error(stats.toString('errors-only'))) : resolve(),
+    ),
+  );
 }
 
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+const TYPES = {
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+};
 
 /** `/` → empty page, `/clue/*` → distDir, anything else → files under `root`. */
 export function serve({ distDir, root, isolated }) {
   const requests = [];
   const headers = isolated
-    ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin' }
+    ? {
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+        'cross-origin-resource-policy': 'same-origin',
+      }
     : {};
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -46,17 +58,32 @@ export function serve({ distDir, root, isolated }) {
       res.writeHead(404, headers).end();
       return;
     }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size, ...headers });
+    res.writeHead(200, {
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': statSync(file).size,
+      ...headers,
+    });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, requests, origin: `http://127.0.0.1:${server.address().port}` })));
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, requests, origin: `http://127.0.0.1:${server.address().port}` }),
+    ),
+  );
 }
 
 const CHROMIUM = {
   executablePath: CHROMIUM_PATH,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 };
 
 // WebGPU on: no --disable-gpu, plus --enable-unsafe-webgpu. Headless Debian Chromium then offers
@@ -89,4 +116,3 @@ export async function inPage(browserOrProfile, site, body, arg) {
     server.close();
   }
 }
-
