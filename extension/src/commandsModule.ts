@@ -141,13 +141,15 @@ export function createClueActions(
 
   /** The model for the configured URL: loaded on the first run, then reused. */
   async function loadMapper(): Promise<SliceMapper> {
-    const url = store.getState().config.modelUrl;
+    const { modelUrl: url, allowSoftwareGpu } = store.getState().config;
     if (store.getState().model.status !== 'ready' || store.getState().model.url !== url) {
       setModel({ ...initialModelState(url), status: 'loading', phase: 'manifest' });
     }
     try {
-      const mapper = await registry.get(url, (p) =>
-        setModel({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
+      const mapper = await registry.get(
+        url,
+        (p) => setModel({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
+        { allowSoftwareGpu },
       );
       if (store.getState().model.status !== 'ready') {
         const info = mapper.info;

@@ -11,12 +11,19 @@ export interface ClueConfig {
    * mode.extensions). Empty: derived from the mode bundle's own URL.
    */
   extensionUrl: string;
+  /**
+   * Accept a software WebGPU adapter (e.g. SwiftShader) instead of skipping it for WASM.
+   * Off by default: on real hardware a software GPU is slower than WASM; tests turn it on
+   * to exercise the WebGPU path on machines without a GPU.
+   */
+  allowSoftwareGpu: boolean;
 }
 
 export const DEFAULT_CLUE_CONFIG: Readonly<ClueConfig> = Object.freeze({
   modelUrl: '/models/demo/manifest.json',
   defaultThreshold: 0.5,
   extensionUrl: '',
+  allowSoftwareGpu: false,
 });
 
 export class ClueConfigError extends Error {
@@ -56,6 +63,12 @@ export function readClueConfig(appConfig: unknown): ClueConfig {
       throw new ClueConfigError('app-config.js: window.config.clue.extensionUrl must be a string');
     }
     config.extensionUrl = clue.extensionUrl;
+  }
+  if (clue.allowSoftwareGpu !== undefined) {
+    if (typeof clue.allowSoftwareGpu !== 'boolean') {
+      throw new ClueConfigError('app-config.js: window.config.clue.allowSoftwareGpu must be true or false');
+    }
+    config.allowSoftwareGpu = clue.allowSoftwareGpu;
   }
   return config;
 }

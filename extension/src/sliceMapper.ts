@@ -4,6 +4,7 @@
 import {
   createEngine,
   isAbortError,
+  type BackendPreferences,
   type CreateEngineOptions,
   type Engine,
   type EngineInfo,
@@ -57,7 +58,12 @@ export { isAbortError };
  * copied into place).
  */
 export interface MapperRegistry {
-  get(modelUrl: string, onProgress: (progress: EngineProgress) => void): Promise<SliceMapper>;
+  /** `backends` is used by the load that creates the engine; later calls share that engine. */
+  get(
+    modelUrl: string,
+    onProgress: (progress: EngineProgress) => void,
+    backends?: BackendPreferences,
+  ): Promise<SliceMapper>;
   /** Stops every worker (mode exit): the model's memory goes back to the browser. */
   disposeAll(): void;
 }
@@ -67,10 +73,10 @@ export function createMapperRegistry(
 ): MapperRegistry {
   const loads = new Map<string, Promise<Engine>>();
   return {
-    async get(modelUrl, onProgress) {
+    async get(modelUrl, onProgress, backends) {
       let load = loads.get(modelUrl);
       if (!load) {
-        load = create({ manifestUrl: modelUrl, onProgress });
+        load = create({ manifestUrl: modelUrl, onProgress, backends });
         loads.set(modelUrl, load);
         load.catch(() => {
           if (loads.get(modelUrl) === load) loads.delete(modelUrl);

@@ -404,6 +404,7 @@ describe('workflow commands', () => {
 describe('createMapperRegistry', () => {
   it('creates one engine per model URL, and forgets a failed load so the next run retries', async () => {
     const created: string[] = [];
+    const backendsSeen: unknown[] = [];
     let fail = true;
     const engine = {
       info: { modelId: 'm', modelVersion: '2' } as EngineInfo,
@@ -416,15 +417,21 @@ describe('createMapperRegistry', () => {
       }),
       dispose: () => {},
     };
-    const registry = createMapperRegistry(async ({ manifestUrl }) => {
+    const registry = createMapperRegistry(async ({ manifestUrl, backends }) => {
       created.push(manifestUrl);
+      backendsSeen.push(backends);
       if (fail) throw new EngineError('model-missing', 'not there');
       return engine;
     });
     await expect(registry.get('/a.json', () => {})).rejects.toThrow('not there');
     fail = false;
-    const [m1, m2] = await Promise.all([registry.get('/a.json', () => {}), registry.get('/a.json', () => {})]);
+    const [m1, m2] = await Promise.all([
+      registry.get('/a.json', () => {}, { allowSoftwareGpu: true }),
+      registry.get('/a.json', () => {}),
+    ]);
     expect(created).toEqual(['/a.json', '/a.json']);
+    // The backend settings reach the engine that the load creates.
+    expect(backendsSeen).toEqual([undefined, { allowSoftwareGpu: true }]);
     expect(m1.name).toBe('m 2');
     expect((await m2.compute({ values: new Float32Array(4), rows: 2, columns: 2 })).map.length).toBe(4);
     await expect(m1.compute({ values: new Float32Array(4), rows: 3, columns: 2 })).rejects.toThrow(

@@ -11,12 +11,18 @@ describe('readClueConfig', () => {
       modelUrl: '/x/manifest.json',
       defaultThreshold: 0.25,
       extensionUrl: '',
+      allowSoftwareGpu: false,
     });
+    expect(readClueConfig({ clue: { allowSoftwareGpu: true } }).allowSoftwareGpu).toBe(true);
   });
   it('names the key that is wrong', () => {
     expect(() => readClueConfig({ clue: 'x' })).toThrow('window.config.clue must be an object');
     expect(() => readClueConfig({ clue: { modelUrl: '' } })).toThrow('window.config.clue.modelUrl');
     expect(() => readClueConfig({ clue: { defaultThreshold: 2 } })).toThrow('window.config.clue.defaultThreshold');
     expect(() => readClueConfig({ clue: { extensionUrl: 3 } })).toThrow('window.config.clue.extensionUrl');
+    // A string "true" is a deployment mistake, not a yes.
+    expect(() => readClueConfig({ clue: { allowSoftwareGpu: 'true' } })).toThrow(
+      'window.config.clue.allowSoftwareGpu must be true or false',
+    );
   });
 });

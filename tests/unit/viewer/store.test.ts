@@ -34,7 +34,12 @@ describe('createStore', () => {
 
 describe('createClueStore', () => {
   it('starts idle with the configured default threshold', () => {
-    const store = createClueStore({ modelUrl: '/m.json', defaultThreshold: 0.3, extensionUrl: '' });
+    const store = createClueStore({
+      modelUrl: '/m.json',
+      defaultThreshold: 0.3,
+      extensionUrl: '',
+      allowSoftwareGpu: false,
+    });
     expect(store.getState()).toMatchObject({ status: 'idle', threshold: 0.3, lastResult: null, error: null });
   });
 });
