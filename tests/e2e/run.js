@@ -11,6 +11,9 @@
 //               file's voxels
 //   embedded-ohif-3.12, embedded-ohif-3.14 — the embedded flow on the prebuilt OHIF 3.12.10
 //               and 3.14.0-beta.6 (the default host is 3.13.2): the supported range
+//   embedded-webgpu — the embedded flow on 3.13.2 with WebGPU offered (Chromium's software
+//               SwiftShader adapter) and `clue.allowSoftwareGpu: true` in the app config: the
+//               model runs on WebGPU (store and panel say so) and the labelmap checks hold
 //   start     — `npm start`'s server/start.js as a process: the URL it prints opens our mode
 //               on the demo's T1 axial lesion slice (series and image from the URL, nothing
 //               scrolled), where the run button gives labelmap voxels; the panel shows the
@@ -370,7 +373,7 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
 }
 
 /** The embedded flow (study list → our mode → run on the lesion slice) on one host version. */
-async function embeddedOn(ctx, name, ohifVersion) {
+async function embeddedOn(ctx, name, ohifVersion, { allowSoftwareGpu = false } = {}) {
   const viewerDir = ohifViewerDir(ohifVersion);
   if (!existsSync(path.join(REPO_ROOT, viewerDir, 'index.html'))) {
     throw new PrerequisiteError(
@@ -378,7 +381,8 @@ async function embeddedOn(ctx, name, ohifVersion) {
     );
   }
   const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', viewerDir } });
-  const server = await createClueServer(settings);
+  // allowSoftwareGpu is no server setting: only this test puts it into the generated config.
+  const server = await createClueServer(allowSoftwareGpu ? { ...settings, allowSoftwareGpu } : settings);
   ctx.cleanups.push(() => server.close());
   const { url } = await server.listen();
   return viewerScenario({
@@ -407,6 +411,25 @@ const SCENARIOS = {
   },
   async 'embedded-ohif-3.14'(ctx) {
     return embeddedOn(ctx, 'embedded-ohif-3.14', '3.14.0-beta.6');
+  },
+  // The same flow on WebGPU: the browser offers only a software adapter (launched with
+  // webgpu: true, see WEBGPU_SCENARIOS), which the engine takes because the config allows it.
+  async 'embedded-webgpu'(ctx) {
+    const result = await embeddedOn(ctx, 'embedded-webgpu', OHIF_APP_VERSION, { allowSoftwareGpu: true });
+    const model = await ctx.page.evaluate(() => window.__clue.getState().model);
+    result.checks.push({
+      ok: model.backend === 'webgpu',
+      what: `the model ran on WebGPU (store: ${model.backend}; skipped: ${JSON.stringify(model.skipped)})`,
+    });
+    const panelBackend = await ctx.page
+      .locator('[data-testid="clue-model-backend"]')
+      .textContent({ timeout: 5000 })
+      .catch(() => null);
+    result.checks.push({
+      ok: panelBackend?.trim().startsWith('webgpu') === true,
+      what: `the panel shows the WebGPU backend (shows ${JSON.stringify(panelBackend?.trim() ?? null)})`,
+    });
+    return result;
   },
 
   // What `npm start` runs: server/start.js as its own process; open the URL it prints. It
@@ -667,6 +690,9 @@ function withTimeout(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
+// Scenarios whose browser offers WebGPU (the others keep --disable-gpu: WASM only).
+const WEBGPU_SCENARIOS = new Set(['embedded-webgpu']);
+
 async function runScenario(name, demo) {
   const ctx = { demo, cleanups: [], page: null };
   const started = Date.now();
@@ -676,7 +702,7 @@ async function runScenario(name, demo) {
     const work = (async () => {
       if (name === 'orthanc' || name === 'results-orthanc') checkOrthancInstalled(); // before starting a browser for nothing
       if (name !== 'http') {
-        browser = await launchChromium();
+        browser = await launchChromium({ webgpu: WEBGPU_SCENARIOS.has(name) });
         ctx.cleanups.push(() => browser.close());
         ctx.page = await browser.context.newPage();
       }

@@ -1,5 +1,8 @@
 // Launches Debian's Chromium through playwright-core (never a downloaded browser) with a fresh
 // profile, headless, software WebGL (SwiftShader), and no background traffic of its own.
+// With `webgpu: true` it also offers WebGPU: without --disable-gpu and with
+// --enable-unsafe-webgpu, headless Chromium exposes SwiftShader's software WebGPU adapter
+// (isFallbackAdapter, no shader-f16), which the engine uses only when allowed to.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -34,10 +37,11 @@ export function checkChromiumInstalled() {
 
 /**
  * A fresh browser context on a new temporary profile (Playwright takes the profile folder as
- * the persistent-context argument, not as a flag). Returns { context, close() }; close()
+ * the persistent-context argument, not as a flag). `webgpu`: offer the software WebGPU adapter
+ * (see the top of this file). Returns { context, close() }; close()
  * always ends the browser and removes the profile.
  */
-export async function launchChromium({ timeoutMs = 60000 } = {}) {
+export async function launchChromium({ timeoutMs = 60000, webgpu = false } = {}) {
   checkChromiumInstalled();
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'clue-chromium-'));
   let context;
@@ -45,7 +49,7 @@ export async function launchChromium({ timeoutMs = 60000 } = {}) {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: FLAGS,
+      args: webgpu ? [...FLAGS.filter((f) => f !== '--disable-gpu'), '--enable-unsafe-webgpu'] : FLAGS,
       timeout: timeoutMs,
       viewport: { width: 1400, height: 900 },
     });
