@@ -101,6 +101,9 @@ const SHA256 = /^[0-9a-f]{64}$/;
  * in their order, so both sides list them alike). An unknown field is refused: it would be a
  * rule (a preprocessing step, a limit) the viewer silently does not follow.
  */
+/** Top-level fields a manifest may leave out (every other field of KNOWN.manifest is required). */
+const OPTIONAL_MANIFEST_FIELDS: readonly string[] = ['domain', 'schema'];
+
 const KNOWN = {
   manifest: [
     'id',
@@ -234,20 +237,7 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
   if (!need(m.schema === MANIFEST_SCHEMA, `schema must be "${MANIFEST_SCHEMA}", found ${JSON.stringify(m.schema)}`)) {
     fail();
   }
-  const required = [
-    'id',
-    'version',
-    'files',
-    'opset',
-    'input',
-    'outputs',
-    'layers',
-    'preprocessing',
-    'postprocessing',
-    'threshold',
-    'provenance',
-  ];
-  const missing = required.filter((key) => !(key in m));
+  const missing = KNOWN.manifest.filter((key) => !OPTIONAL_MANIFEST_FIELDS.includes(key) && !(key in m));
   if (!need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
   known(m, 'manifest', KNOWN.manifest);
 
