@@ -6,6 +6,7 @@ import type { ClueState, ClueStore, ModelState, SeriesRunState, SliceResult } fr
 import { COLORMAP_NAME, colormapCssGradient } from '../workflow/colormap';
 import { describeDomain, describeSliceLine, type DomainCheck } from '../workflow/domain';
 import { ComparisonSection, SaveSection, type ResultsCallbacks } from './ResultsSections';
+import { sharedPanelStyles } from './styles';
 
 export interface CluePanelProps extends ResultsCallbacks {
   store: ClueStore;
@@ -18,6 +19,7 @@ export interface CluePanelProps extends ResultsCallbacks {
 }
 
 const styles: Record<string, CSSProperties> = {
+  ...sharedPanelStyles,
   root: {
     padding: 12,
     color: '#d8e1ea',
@@ -28,15 +30,6 @@ const styles: Record<string, CSSProperties> = {
     gap: 10,
   },
   title: { fontSize: 15, fontWeight: 600, color: '#ffffff', margin: 0 },
-  subtitle: {
-    fontSize: 12,
-    fontWeight: 600,
-    color: '#a9c5e8',
-    margin: '4px 0 0 0',
-    textTransform: 'uppercase',
-    letterSpacing: 0.5,
-  },
-  row: { display: 'flex', gap: 8, alignItems: 'center', flexWrap: 'wrap' },
   button: {
     background: '#348cfd',
     color: '#fff',
@@ -46,28 +39,11 @@ const styles: Record<string, CSSProperties> = {
     fontSize: 13,
     cursor: 'pointer',
   },
-  secondaryButton: {
-    background: 'transparent',
-    color: '#a9c5e8',
-    border: '1px solid #3a4d66',
-    borderRadius: 4,
-    padding: '5px 10px',
-    fontSize: 12,
-    cursor: 'pointer',
-  },
   status: { color: '#a9b8c8' },
-  error: {
-    color: '#ff8a80',
-    background: 'rgba(255, 82, 82, 0.12)',
-    padding: 8,
-    borderRadius: 4,
-    overflowWrap: 'anywhere',
-  },
   slider: { flex: 1 },
   table: { display: 'grid', gridTemplateColumns: 'auto 1fr', columnGap: 10, rowGap: 4, margin: 0 },
   term: { color: '#8aa0b8' },
   value: { margin: 0, wordBreak: 'break-all', color: '#e8eef5' },
-  note: { color: '#8aa0b8', fontSize: 11 },
   caution: {
     color: '#ffd180',
     background: 'rgba(255, 171, 0, 0.14)',

@@ -4,6 +4,7 @@
 import { useState, type CSSProperties } from 'react';
 import type { DiceCurvePoint, RocPoint, SeriesMetrics, SliceMetrics } from '../metrics';
 import type { ClueState } from '../state';
+import { sharedPanelStyles } from './styles';
 
 export interface ResultsCallbacks {
   onListGroundTruths?(): void;
@@ -15,24 +16,7 @@ export interface ResultsCallbacks {
 }
 
 const s: Record<string, CSSProperties> = {
-  subtitle: {
-    fontSize: 12,
-    fontWeight: 600,
-    color: '#a9c5e8',
-    margin: '4px 0 0 0',
-    textTransform: 'uppercase',
-    letterSpacing: 0.5,
-  },
-  row: { display: 'flex', gap: 8, alignItems: 'center', flexWrap: 'wrap' },
-  button: {
-    background: 'transparent',
-    color: '#a9c5e8',
-    border: '1px solid #3a4d66',
-    borderRadius: 4,
-    padding: '5px 10px',
-    fontSize: 12,
-    cursor: 'pointer',
-  },
+  ...sharedPanelStyles,
   select: {
     background: '#0b1a2b',
     color: '#d8e1ea',
@@ -41,14 +25,6 @@ const s: Record<string, CSSProperties> = {
     padding: 3,
     fontSize: 12,
     maxWidth: '100%',
-  },
-  note: { color: '#8aa0b8', fontSize: 11 },
-  error: {
-    color: '#ff8a80',
-    background: 'rgba(255, 82, 82, 0.12)',
-    padding: 8,
-    borderRadius: 4,
-    overflowWrap: 'anywhere',
   },
   table: { borderCollapse: 'collapse', fontSize: 12, width: '100%' },
   th: { textAlign: 'left', color: '#8aa0b8', fontWeight: 400, padding: '1px 4px' },
@@ -210,7 +186,7 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
       <div style={s.row}>
         <button
           type="button"
-          style={s.button}
+          style={s.secondaryButton}
           data-testid="clue-gt-refresh"
           onClick={() => callbacks.onListGroundTruths?.()}
         >
@@ -218,7 +194,7 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
         </button>
         <button
           type="button"
-          style={s.button}
+          style={s.secondaryButton}
           data-testid="clue-gt-compare"
           disabled={comparison.status === 'computing'}
           onClick={() => callbacks.onCompare?.(selectedId, segment === 'any' ? null : Number(segment))}
@@ -277,7 +253,7 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
           <div style={s.row}>
             <button
               type="button"
-              style={s.button}
+              style={s.secondaryButton}
               data-testid="clue-gt-export-csv"
               onClick={() => callbacks.onExport?.('csv')}
             >
@@ -285,7 +261,7 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
             </button>
             <button
               type="button"
-              style={s.button}
+              style={s.secondaryButton}
               data-testid="clue-gt-export-json"
               onClick={() => callbacks.onExport?.('json')}
             >
@@ -307,7 +283,7 @@ export function SaveSection({ state, callbacks }: { state: ClueState; callbacks:
       <div style={s.row}>
         <button
           type="button"
-          style={s.button}
+          style={s.secondaryButton}
           disabled={working}
           data-testid="clue-download-seg"
           onClick={() => callbacks.onDownloadSeg?.()}
@@ -316,7 +292,7 @@ export function SaveSection({ state, callbacks }: { state: ClueState; callbacks:
         </button>
         <button
           type="button"
-          style={s.button}
+          style={s.secondaryButton}
           disabled={working}
           data-testid="clue-download-pmap"
           onClick={() => callbacks.onDownloadParametricMap?.()}
@@ -325,7 +301,7 @@ export function SaveSection({ state, callbacks }: { state: ClueState; callbacks:
         </button>
         <button
           type="button"
-          style={s.button}
+          style={s.secondaryButton}
           disabled={working}
           data-testid="clue-store-pacs"
           onClick={() => callbacks.onStoreToPacs?.()}
