@@ -136,21 +136,36 @@ def _colin27_head(path_text: str, brain_path_text: str) -> Anatomy:
     signal = t1 > 0.05 * float(np.percentile(t1[t1 > 0], 99))
     head = _largest_component(ndimage.binary_fill_holes(ndimage.binary_closing(signal, iterations=3)))
     tissue += _head_tissue_classes(t1, head, brain)
+    return _cropped_anatomy(t1, brain, tissue, posteriors, affine, crop_to=head, margin=4, source=path)
+
+
+def _cropped_anatomy(
+    t1: np.ndarray,
+    brain: np.ndarray,
+    tissue: np.ndarray,
+    posteriors: np.ndarray,
+    affine: np.ndarray,
+    crop_to: np.ndarray,
+    margin: int,
+    source: Path,
+) -> Anatomy:
+    """The frozen Anatomy of a labelled volume: class means from the uncropped tissue labels,
+    every array cropped to `crop_to` (+ `margin` voxels), depth below the brain surface in mm."""
     class_means = np.asarray([t1[tissue == k].mean() for k in (CSF, GREY_MATTER, WHITE_MATTER)], dtype=np.float32)
-    (t1, brain, tissue, *parts), affine = _crop_to_mask([t1, brain, tissue, *posteriors], head, affine, 4)
+    (t1, brain, tissue, *parts), affine = _crop_to_mask([t1, brain, tissue, *posteriors], crop_to, affine, margin)
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     depth = ndimage.distance_transform_edt(brain, sampling=zooms).astype(np.float32)
     return _freeze(
         Anatomy(
-            t1=t1,
+            t1=t1.astype(np.float32),
             brain=brain,
             tissue=tissue,
             posteriors=np.stack(parts),
             class_means=class_means,
             depth_mm=depth,
             affine=affine,
-            source=str(path),
-            source_crc32=_checksum(path),
+            source=str(source),
+            source_crc32=_checksum(source),
         )
     )
 
@@ -177,24 +192,8 @@ def _mni152(folder_text: str) -> Anatomy:
     posteriors = (np.stack([csf, gm, wm]) * brain[None]).astype(np.float32)
     tissue = np.zeros(t1.shape, dtype=np.uint8)
     tissue[brain] = (np.argmax(posteriors[:, brain], axis=0) + 1).astype(np.uint8)
-    class_means = np.asarray([t1[tissue == k].mean() for k in (CSF, GREY_MATTER, WHITE_MATTER)], dtype=np.float32)
-    (t1, brain, tissue, *parts), affine = _crop_to_mask([t1, brain, tissue, *posteriors], brain, affine, 6)
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    depth = ndimage.distance_transform_edt(brain, sampling=zooms).astype(np.float32)
     source = folder / MNI152_FILES["t1"]
-    return _freeze(
-        Anatomy(
-            t1=t1.astype(np.float32),
-            brain=brain,
-            tissue=tissue,
-            posteriors=np.stack(parts),
-            class_means=class_means,
-            depth_mm=depth,
-            affine=affine,
-            source=str(source),
-            source_crc32=_checksum(source),
-        )
-    )
+    return _cropped_anatomy(t1, brain, tissue, posteriors, affine, crop_to=brain, margin=6, source=source)
 
 
 def load_brain(name: str, colin27: str | Path | None = None) -> Anatomy:
