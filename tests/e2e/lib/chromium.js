@@ -11,7 +11,8 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CLUE_CHROMIUM ?? '/usr/bin/chromium';
 
-const FLAGS = [
+/** Headless, no sandbox, no GPU, and no traffic of the browser's own (every launch of ours). */
+export const QUIET_HEADLESS_FLAGS = Object.freeze([
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -20,6 +21,15 @@ const FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+]);
+
+/** `flags` with the software WebGPU adapter offered (see the top of this file). */
+export function withWebGpu(flags) {
+  return [...flags.filter((f) => f !== '--disable-gpu'), '--enable-unsafe-webgpu'];
+}
+
+const FLAGS = [
+  ...QUIET_HEADLESS_FLAGS,
   '--disable-dev-shm-usage',
   '--use-angle=swiftshader',
   '--enable-unsafe-swiftshader',
@@ -49,7 +59,7 @@ export async function launchChromium({ timeoutMs = 60000, webgpu = false } = {})
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: webgpu ? [...FLAGS.filter((f) => f !== '--disable-gpu'), '--enable-unsafe-webgpu'] : FLAGS,
+      args: webgpu ? withWebGpu(FLAGS) : FLAGS,
       timeout: timeoutMs,
       viewport: { width: 1400, height: 900 },
     });

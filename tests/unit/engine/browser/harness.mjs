@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import webpack from 'webpack';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_PATH } from '../../../e2e/lib/chromium.js';
+import { CHROMIUM_PATH, QUIET_HEADLESS_FLAGS, withWebGpu } from '../../../e2e/lib/chromium.js';
 import makeConfig from '../../../../webpack.config.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -72,28 +72,11 @@ export function serve({ distDir, root, isolated }) {
   );
 }
 
-const CHROMIUM = {
-  executablePath: CHROMIUM_PATH,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-};
-
-// WebGPU on: no --disable-gpu, plus --enable-unsafe-webgpu. Headless Debian Chromium then offers
-// a software adapter (SwiftShader over Vulkan, no shader-f16) that runs the same WGSL kernels:
-// a correctness check of the WebGPU path, not a speed figure.
-export const WEBGPU_ARGS = [...CHROMIUM.args.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'];
+const CHROMIUM = { executablePath: CHROMIUM_PATH, args: [...QUIET_HEADLESS_FLAGS] };
 
 /** A browser whose contexts are ephemeral (small storage quota, like a private window). */
 export function launchChromium({ webgpu = false } = {}) {
-  return chromium.launch(webgpu ? { ...CHROMIUM, args: WEBGPU_ARGS } : CHROMIUM);
+  return chromium.launch(webgpu ? { ...CHROMIUM, args: withWebGpu(CHROMIUM.args) } : CHROMIUM);
 }
 
 /** A profile on disk (`userDataDir`): real storage quota, as a user's browser has. */
