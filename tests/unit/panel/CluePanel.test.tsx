@@ -1,26 +1,9 @@
 // The panel rendered to HTML with React's server renderer: what it shows for each state,
 // under the data-testids the e2e tests use.
-import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { CluePanel } from '../../../extension/src/panel/CluePanel';
 import { createClueStore, type SliceResult } from '../../../extension/src/state';
 import { checkDomain } from '../../../extension/src/workflow/domain';
-
-const noop = () => {};
-
-function render(store = createClueStore()) {
-  return renderToStaticMarkup(
-    <CluePanel
-      store={store}
-      onRun={noop}
-      onRunSeries={noop}
-      onCancel={noop}
-      onThresholdChange={noop}
-      onOpacityChange={noop}
-      onClear={noop}
-    />,
-  );
-}
+import { renderPanel } from './renderPanel';
 
 const result: SliceResult = {
   segmentationId: 'clue-anomaly::ds',
@@ -59,7 +42,7 @@ const DEMO_DOMAIN = {
 
 describe('CluePanel', () => {
   it('idle: run buttons, status, threshold, legend, model not loaded, no result and no error', () => {
-    const html = render();
+    const html = renderPanel();
     expect(html).toContain('data-testid="clue-run-button"');
     expect(html).toContain('data-testid="clue-run-series-button"');
     expect(html).toContain('data-status="idle"');
@@ -77,7 +60,7 @@ describe('CluePanel', () => {
   it('done: shows the displayed slice’s result with score and stage timings', () => {
     const store = createClueStore();
     store.setState({ status: 'done', lastResult: result, displayedResult: result, message: 'Map computed.' });
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('data-testid="clue-result-voxels">1267<');
     expect(html).toContain('data-testid="clue-result-segmentation-id">clue-anomaly::ds<');
     expect(html).toContain('data-testid="clue-result-score">0.785<');
@@ -97,7 +80,7 @@ describe('CluePanel', () => {
         totalBytes: 12 * 1024 * 1024,
       },
     }));
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('Loading (download): 3.0 MB of 12.0 MB');
     expect(html).toMatch(/<progress[^>]*max="12582912" value="3145728"/);
   });
@@ -118,7 +101,7 @@ describe('CluePanel', () => {
         loadMs: 120,
       },
     }));
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('data-testid="clue-model-backend">wasm (2 threads)<');
     expect(html).toContain('2 kB from the browser cache in 120 ms');
     expect(html).toContain('webgpu not used: requestAdapter() returned no adapter');
@@ -137,12 +120,12 @@ describe('CluePanel', () => {
       loadMs: 1,
     };
     store.setState((s) => ({ model: { ...s.model, ...ready, domain: DEMO_DOMAIN } }));
-    let html = render(store);
+    let html = renderPanel(store);
     expect(html).toMatch(
       /data-testid="clue-model-domain" data-domain-declared="true">MR, body part BRAIN or HEAD, T1, axial, pixel spacing 0\.5–2\.0 mm<div[^>]*>one synthetic brain</,
     );
     store.setState((s) => ({ model: { ...s.model, domain: null } }));
-    html = render(store);
+    html = renderPanel(store);
     expect(html).toContain('data-domain-declared="false">validated domain not declared');
   });
 
@@ -159,7 +142,7 @@ describe('CluePanel', () => {
       lastResult: { ...result, domain: ct },
       displayedResult: { ...result, domain: ct },
     });
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('data-domain-status="outside"');
     expect(html).toMatch(
       /role="alert" data-testid="clue-domain-caution"><strong>Outside the model’s validated domain<\/strong><ul[^>]*><li data-domain-field="modality">CT: this model was validated on MR only — [^<]*read this map with caution\.<\/li><\/ul>/,
@@ -177,7 +160,7 @@ describe('CluePanel', () => {
       pixelSpacing: [1, 1],
     });
     store.setState({ status: 'done', displayedResult: { ...result, domain: inside } });
-    let html = render(store);
+    let html = renderPanel(store);
     expect(html).toContain('data-domain-status="inside"');
     expect(html).toContain('Within the model’s validated domain.');
     expect(html).not.toContain('clue-domain-caution');
@@ -188,7 +171,7 @@ describe('CluePanel', () => {
       pixelSpacing: [1, 1],
     });
     store.setState({ displayedResult: { ...result, domain: untold } });
-    html = render(store);
+    html = renderPanel(store);
     expect(html).toContain('data-domain-status="partly-checked"');
     expect(html).toContain(
       '<li data-domain-field="body_part">Body part not checked: the slice has no BodyPartExamined.</li>',
@@ -198,7 +181,7 @@ describe('CluePanel', () => {
     );
     expect(html).not.toContain('clue-domain-caution');
     store.setState({ displayedResult: result });
-    html = render(store);
+    html = renderPanel(store);
     expect(html).toContain(
       'data-domain-status="undeclared">Not checked against a validated domain: the model declares none.<',
     );
@@ -211,7 +194,7 @@ describe('CluePanel', () => {
       status: 'running',
       series: { status: 'running', displaySetInstanceUID: 'ds', total: 160, done: 12, computed: 10, blank: 0 },
     });
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('data-testid="clue-cancel-button"');
     expect(html).not.toContain('data-testid="clue-clear-button"');
     expect(html).toMatch(/<progress[^>]*max="160" value="12"[^>]*data-testid="clue-series-progress"/);
@@ -220,7 +203,7 @@ describe('CluePanel', () => {
 
     // Blank slices (not run) so far are counted beside the computed ones.
     store.setState((s) => ({ series: { ...s.series, blank: 2 } }));
-    expect(render(store)).toContain('Series running: 12 of 160 slices (10 computed in this run, 2 blank not run)');
+    expect(renderPanel(store)).toContain('Series running: 12 of 160 slices (10 computed in this run, 2 blank not run)');
   });
 
   it('error: shows the message as an alert, and the model error in its section', () => {
@@ -230,7 +213,7 @@ describe('CluePanel', () => {
       error: 'The model file does not match its manifest and was not used: …',
       model: { ...s.model, status: 'error', error: 'The model file does not match its manifest and was not used: …' },
     }));
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).toContain('role="alert" data-testid="clue-error">The model file does not match');
     expect(html).toContain('data-testid="clue-model-error">The model file does not match');
   });

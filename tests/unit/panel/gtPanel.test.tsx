@@ -2,26 +2,11 @@
 // displayed slice's and the series' numbers from the store, labelled with the threshold they were
 // taken at (the store's comparison follows the slider: tests/unit/panel/gtThreshold.test.tsx),
 // the plots with the current-threshold marker, and the save messages.
-import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import { metricsAtThreshold, prepareComparison } from '../../../extension/src/metrics';
-import { CluePanel } from '../../../extension/src/panel/CluePanel';
 import { createClueStore, type SliceResult } from '../../../extension/src/state';
 import { checkDomain } from '../../../extension/src/workflow/domain';
-
-const noop = () => {};
-const render = (store: ReturnType<typeof createClueStore>) =>
-  renderToStaticMarkup(
-    <CluePanel
-      store={store}
-      onRun={noop}
-      onRunSeries={noop}
-      onCancel={noop}
-      onThresholdChange={noop}
-      onOpacityChange={noop}
-      onClear={noop}
-    />,
-  );
+import { renderPanel } from './renderPanel';
 
 /** The text of the element with `testid` (no nested tags in these cells). */
 function cell(html: string, testid: string): string | null {
@@ -88,7 +73,7 @@ describe('CluePanel: ground truth and save sections', () => {
         message: 'Compared 2 slice(s)',
       },
     }));
-    let html = render(store);
+    let html = renderPanel(store);
     expect(html).toContain('data-gt-status="done"');
     expect(html).toContain('>Lesion SEG</option>');
     expect(html).toContain('>Lesion</option>');
@@ -112,7 +97,7 @@ describe('CluePanel: ground truth and save sections', () => {
       threshold: 0.3,
       comparison: { ...s.comparison, metrics: metricsAtThreshold(prepared, 0.3) },
     }));
-    html = render(store);
+    html = renderPanel(store);
     expect(cell(html, 'clue-gt-slice-image')).toBe('0.100 vs normal');
     expect(cell(html, 'clue-gt-slice-auroc')).toBe('—');
     expect(cell(html, 'clue-gt-slice-dice')).toBe('0.000');
@@ -125,7 +110,7 @@ describe('CluePanel: ground truth and save sections', () => {
 
   it('save: buttons, the message and a failure in an alert', () => {
     const store = createClueStore();
-    let html = render(store);
+    let html = renderPanel(store);
     for (const id of ['clue-download-seg', 'clue-download-pmap', 'clue-store-pacs'])
       expect(html).toContain(`data-testid="${id}"`);
     store.setState({
@@ -136,7 +121,7 @@ describe('CluePanel: ground truth and save sections', () => {
         stored: [],
       },
     });
-    html = render(store);
+    html = renderPanel(store);
     expect(html).toContain('data-save-status="error"');
     expect(cell(html, 'clue-save-error')).toBe('Store to PACS incomplete (HTTP 409): SEG failed');
   });

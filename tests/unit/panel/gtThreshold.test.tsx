@@ -4,27 +4,13 @@
 // a fresh full computation at the new threshold, with pixel counts equal to the labelmap the
 // viewer drew (ties exactly at the threshold included), and a burst of moves must end on the
 // last one's numbers with nothing left pending.
-import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
 import { computeGroundTruthMetrics, CSV_COLUMNS, resultsToCsv, type SliceInput } from '../../../extension/src/metrics';
-import { CluePanel } from '../../../extension/src/panel/CluePanel';
-import { createClueStore, type ClueStore } from '../../../extension/src/state';
+import { createClueStore } from '../../../extension/src/state';
 import { fakeMap, fakeRegistry, gtHost, type GtHost } from '../viewer/gtHost';
+import { renderPanel } from './renderPanel';
 
-const noop = () => {};
-const render = (store: ClueStore) =>
-  renderToStaticMarkup(
-    <CluePanel
-      store={store}
-      onRun={noop}
-      onRunSeries={noop}
-      onCancel={noop}
-      onThresholdChange={noop}
-      onOpacityChange={noop}
-      onClear={noop}
-    />,
-  );
 const cell = (html: string, testid: string) =>
   new RegExp(`data-testid="${testid}"[^>]*>([^<]*)<`).exec(html)?.[1] ?? null;
 const attribute = (html: string, testid: string, name: string) =>
@@ -151,7 +137,7 @@ describe('ground-truth comparison follows the threshold', () => {
     });
 
     // The panel: no stale note; Dice / IoU and the marker at the current threshold.
-    const html = render(store);
+    const html = renderPanel(store);
     expect(html).not.toContain('clue-gt-stale');
     expect(cell(html, 'clue-gt-dice-header')).toBe('Dice @ 0.35');
     expect(cell(html, 'clue-gt-series-dice')).toBe(fresh.series!.dice.toFixed(3));
