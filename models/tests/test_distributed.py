@@ -18,13 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
-from test_data_bmad import write_png
-from test_data_brats import ras_volumes, write_patient
-from test_evaluate import EVAL_CONFIG
+from test_evaluate import EVAL_CONFIG, write_eval_sets
 from test_train import CONFIG
 from torch.utils.data import DataLoader
 
@@ -61,17 +58,7 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("distributed")
-    for number in range(3):
-        write_patient(root / "brats", f"BraTS2021_{number:05d}", ras_volumes(number))
-    rng = np.random.default_rng(0)
-    for name in ("a", "b"):
-        write_png(root / f"chest/test/good/{name}.png", rng.integers(0, 255, (20, 16), dtype=np.uint8))
-        write_png(root / f"chest/test/Ungood/{name}.png", rng.integers(0, 255, (20, 16), dtype=np.uint8))
-        write_png(root / f"RESC/test/good/img/{name}.png", rng.integers(0, 255, (24, 30), dtype=np.uint8))
-        write_png(root / f"RESC/test/Ungood/img/{name}.png", rng.integers(0, 255, (24, 30), dtype=np.uint8))
-        mask = np.zeros((24, 30), dtype=np.uint8)
-        mask[5:12, 8:20] = 255
-        write_png(root / f"RESC/test/Ungood/label/{name}.png", mask)
+    write_eval_sets(root)
     # 10 training slices in global batches of 4: the last batch (2) splits 1 + 1.
     (root / "train.toml").write_text(CONFIG.format(seed=3))
     (root / "long.toml").write_text(

@@ -42,9 +42,8 @@ root = "RESC"
 """
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("eval")
+def write_eval_sets(root: Path) -> None:
+    """Three BraTS cases and small BMAD chest / RESC test folders, in their real layouts."""
     for number in range(3):
         write_patient(root / "brats", f"BraTS2021_{number:05d}", ras_volumes(number))
     rng = np.random.default_rng(0)
@@ -56,6 +55,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mask = np.zeros((24, 30), dtype=np.uint8)
         mask[5:12, 8:20] = 255
         write_png(root / f"RESC/test/Ungood/label/{name}.png", mask)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    write_eval_sets(root)
     torch.manual_seed(1)
     clip, _, _ = load_backbone("preset:tiny-random", seed=0)
     model = CLUE(clip, ClueConfig(n_ctx=4))
