@@ -16,11 +16,12 @@ export function buildAppConfig(settings) {
     showStudyList: true,
     // Our key: the extension's preRegistration reads it from appConfig.
     clue: {
+      // Any other key of the extension's config (docs/deploy.md: defaultThreshold,
+      // allowSoftwareGpu…), passed through as given: the extension validates them.
+      ...(settings.clueConfig ?? {}),
       modelUrl: settings.modelUrl,
       // The mode keys its extension by URL (the host re-imports every key of mode.extensions).
       extensionUrl: settings.extensionUrl,
-      // Only the e2e WebGPU scenario sets this (a software adapter; docs/deploy.md).
-      ...(settings.allowSoftwareGpu === true ? { allowSoftwareGpu: true } : {}),
     },
     // The onboarding tour covers the viewport; our users (and tests) start in our mode.
     // The flat (legacy) form on purpose: 3.13+ also read `{ global: {...} }` as a phase, but

@@ -381,8 +381,9 @@ async function embeddedOn(ctx, name, ohifVersion, { allowSoftwareGpu = false } =
     );
   }
   const { settings } = loadSettings({ overrides: { host: '127.0.0.1', port: 0, dataSource: 'static', viewerDir } });
-  // allowSoftwareGpu is no server setting: only this test puts it into the generated config.
-  const server = await createClueServer(allowSoftwareGpu ? { ...settings, allowSoftwareGpu } : settings);
+  const server = await createClueServer(
+    allowSoftwareGpu ? { ...settings, clueConfig: { allowSoftwareGpu } } : settings,
+  );
   ctx.cleanups.push(() => server.close());
   const { url } = await server.listen();
   return viewerScenario({
