@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "clue.train",
     "clue.evaluate",
     "clue.export",
+    "clue.variants",
     "clue.pretrain",
     "clue.demo_model",
     "clue.synth.cli",

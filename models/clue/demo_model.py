@@ -41,7 +41,9 @@ DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "demo_train.toml"
 DEFAULT_EVAL_CONFIG = CONFIG_DIR / "demo_eval.toml"
 WORK_DIR = "checkpoints"
 BACKBONE_FILE = "backbone.safetensors"
-SHIPPED_FILES = ("model.onnx", "model.fp16.onnx", "manifest.json")
+# model.int8.onnx: added afterwards by `clue variants` (docs/demo-model.md); listed so that a
+# rebuild removes a stale one with the manifest that named it.
+SHIPPED_FILES = ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "manifest.json")
 
 INTENDED_USE = (
     "DEMO MODEL: shows how CLUE anomaly maps work in the viewer. Trained on synthetic lesions "

@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,12 @@ from clue.manifest import (
     write_manifest,
 )
 from clue.model import CLUE, ClueConfig, load_model_config, load_trainable
+from clue.variants import _quality_text, measure_quality, open_quality_set, quantize_int8
 
 DEFAULT_OPSET = 17
 FP32_FILE = "model.onnx"
 FP16_FILE = "model.fp16.onnx"
+INT8_FILE = "model.int8.onnx"
 MANIFEST_FILE = "manifest.json"
 # Parity bounds: fp32 must match PyTorch to float rounding; fp16 weights are reported.
 FP32_PARITY_BOUND = 1e-4
@@ -223,13 +225,18 @@ def export_model(
     preprocessing: PreprocessSpec | None = None,
     domain: Domain | None = None,
     fp16: bool = False,
+    int8: bool = False,
+    quality_set: tuple[Any, str] | None = None,
     opset: int = DEFAULT_OPSET,
     parity: bool = True,
     overwrite: bool = False,
     version: str = __version__,
     log: Any = print,
 ) -> ExportResult:
-    """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] + manifest.json).
+    """Export `model` to `out_dir` (model.onnx [+ model.fp16.onnx] [+ model.int8.onnx] + manifest.json).
+
+    `quality_set` = (validation dataset, its description): every variant's maps and scores are
+    compared with float32's on it and recorded as the file's "quality" (clue.variants).
 
     `domain` is where the model was validated (written as the manifest's "domain"; the viewer
     shows it and cautions on slices outside it); None leaves it undeclared.
@@ -264,9 +271,16 @@ def export_model(
             seconds["convert_fp16"] = time.perf_counter() - started
             log(f"wrote {FP16_FILE} ({count} weight tensors stored as float16) in {seconds['convert_fp16']:.1f} s")
             files.append((staging / FP16_FILE, "float16"))
+        if int8:
+            started = time.perf_counter()
+            quantize_int8(staging / FP32_FILE, staging / INT8_FILE)
+            seconds["quantize_int8"] = time.perf_counter() - started
+            log(f"wrote {INT8_FILE} (dynamic int8 quantisation) in {seconds['quantize_int8']:.1f} s")
+            files.append((staging / INT8_FILE, "int8"))
         if parity:
             inputs = parity_inputs(size)
-            for path, dtype in files:
+            # int8 is not held to a parity bound: its loss is what the quality record measures.
+            for path, dtype in [(p, d) for p, d in files if d != "int8"]:
                 started = time.perf_counter()
                 worst = check_parity(path, model, inputs)
                 seconds[f"parity_{dtype}"] = time.perf_counter() - started
@@ -279,11 +293,21 @@ def export_model(
                         f"{path.name}: ONNX output differs from PyTorch by {max(worst.values()):.2e} "
                         f"(> {bound:g}); the export is wrong, not written"
                     )
+        quality: dict[str, Any] = {}
+        if quality_set is not None and len(files) > 1:
+            dataset, description = quality_set
+            started = time.perf_counter()
+            spec = preprocessing if preprocessing is not None else PreprocessSpec(size=size)
+            measured = measure_quality(staging / FP32_FILE, [path for path, _ in files[1:]], dataset, spec, description)
+            quality = {dtype: q for (_, dtype), q in zip(files[1:], measured)}
+            seconds["quality"] = time.perf_counter() - started
+            for dtype, q in quality.items():
+                log(f"quality {dtype} vs float32 on {q.slices} slices of {description}: {_quality_text(q)}")
         layers = list(model.layers)
         manifest = Manifest(
             id=model_id,
             version=version,
-            files=[file_entry(path, dtype, staging) for path, dtype in files],
+            files=[replace(file_entry(path, dtype, staging), quality=quality.get(dtype)) for path, dtype in files],
             opset=opset,
             input=TensorSpec("image", [1, 3, size, size], "float32"),
             outputs={
@@ -325,7 +349,7 @@ def export_model(
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "export",
-        help="export a trained CLUE to ONNX (fp32, optional fp16) + manifest.json for the viewer",
+        help="export a trained CLUE to ONNX (fp32, optional fp16 and int8) + manifest.json for the viewer",
         description="Export CLUE as one ONNX graph (image → anomaly_map, layer_maps, score) with "
         "the manifest the viewer reads. Runs a parity check against PyTorch in onnxruntime.",
     )
@@ -348,6 +372,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created atomically)")
     parser.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float16 weights)")
+    parser.add_argument(
+        "--int8", action="store_true", help="also write model.int8.onnx (dynamic int8 quantisation of the weights)"
+    )
+    parser.add_argument(
+        "--quality-config",
+        type=Path,
+        default=None,
+        help="eval config TOML naming one VALIDATION set (e.g. clue/configs/validation_eval.toml): each "
+        "variant's pixel/image AUROC and map difference against float32 on it are recorded in the manifest",
+    )
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default 17)")
     parser.add_argument("--id", dest="model_id", default=None, help="model id for the manifest")
     parser.add_argument(
@@ -437,6 +471,8 @@ def run_export(args: argparse.Namespace) -> int:
         threshold=threshold,
         preprocessing=preprocessing,
         fp16=args.fp16,
+        int8=args.int8,
+        quality_set=open_quality_set(args.quality_config) if args.quality_config is not None else None,
         opset=args.opset,
         parity=not args.no_parity,
         overwrite=args.overwrite,

@@ -20,7 +20,12 @@ from clue.errors import UserFacingError
 
 SCHEMA = "clue-manifest/1"
 OUTPUT_NAMES = ("anomaly_map", "layer_maps", "score")
-FILE_DTYPES = ("float32", "float16")
+FILE_DTYPES = ("float32", "float16", "int8")
+# A variant's "quality" block (docs/manifest.md § Model variants): how the variant's maps and
+# scores differ from the float32 file's on a validation set, measured by `clue export` /
+# `clue variants` (models/clue/variants.py). The viewer reads it to decide whether a variant
+# may replace float32 without being asked to.
+QUALITY_FIELDS = ("versus", "eval_set", "slices", "pixel_auroc_delta", "image_auroc_delta", "max_abs_map_diff")
 # CLIP's image normalisation (OpenAI), the default of every manifest. The one definition:
 # clue.preprocess re-exports it (this module needs no torch, so it can be imported anywhere).
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
@@ -40,11 +45,30 @@ _DICOM_CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
 
 @dataclass
+class VariantQuality:
+    """A variant measured against the float32 file on the same validation slices."""
+
+    versus: str  # always "float32": the reference file
+    eval_set: str  # the validation set's name (never held-out data)
+    slices: int
+    pixel_auroc_delta: float | None  # variant − float32; None: not computable (no abnormal pixels)
+    image_auroc_delta: float | None  # variant − float32; None: one class only
+    max_abs_map_diff: float  # largest |variant − float32| of the raw anomaly map (model grid)
+
+
+@dataclass
 class ModelFile:
     path: str  # relative to the manifest's folder
-    dtype: str  # "float32" | "float16": the viewer picks by dtype
+    dtype: str  # "float32" | "float16" | "int8": the viewer picks by dtype
     bytes: int
     sha256: str
+    quality: VariantQuality | None = None  # variants only; None: not measured (key left out)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.quality is None:
+            del data["quality"]
+        return data
 
 
 @dataclass
@@ -256,6 +280,7 @@ class Manifest:
         data["preprocessing"] = self.preprocessing.to_manifest()
         data["input"] = _tensor_dict(self.input)
         data["outputs"] = {key: _tensor_dict(spec) for key, spec in self.outputs.items()}
+        data["files"] = [entry.to_json_dict() for entry in self.files]
         if self.domain is None:
             del data["domain"]
         else:
@@ -394,6 +419,30 @@ def validate_domain_dict(domain: Any) -> list[str]:
     return check.problems
 
 
+def _quality_problems(quality: Any, where: str, dtype: Any) -> list[str]:
+    """Every problem of a file's "quality" block (same rules and words as manifest.ts)."""
+    check = _Checker()
+    if not check.need(isinstance(quality, dict), f"{where} must be an object"):
+        return check.problems
+    check.known(quality, where, list(QUALITY_FIELDS))
+    check.need(dtype != "float32", f"{where}: a float32 file is the reference; quality is for the other variants only")
+    check.need(quality.get("versus") == "float32", f'{where}.versus must be "float32"')
+    check.need(
+        isinstance(quality.get("eval_set"), str) and bool(quality["eval_set"]),
+        f"{where}.eval_set must be a non-empty string",
+    )
+    check.need(_is_int(quality.get("slices")) and quality["slices"] >= 1, f"{where}.slices must be a positive integer")
+    for key in ("pixel_auroc_delta", "image_auroc_delta"):
+        value = quality.get(key, "missing")
+        check.need(
+            value is None or (_is_number(value) and math.isfinite(value) and -1.0 <= value <= 1.0),
+            f"{where}.{key} must be a number in [-1, 1] or null",
+        )
+    diff = quality.get("max_abs_map_diff")
+    check.need(_is_number(diff) and math.isfinite(diff) and diff >= 0, f"{where}.max_abs_map_diff must be a number ≥ 0")
+    return check.problems
+
+
 def _block(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -453,6 +502,8 @@ def validate_manifest_dict(data: Any) -> list[str]:
                 isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"])),
                 f"{where}.sha256 must be 64 lowercase hex digits",
             )
+            if "quality" in entry:  # optional: measured variants only
+                check.problems.extend(_quality_problems(entry["quality"], f"{where}.quality", entry.get("dtype")))
 
     image_size = None
     spec = data["input"]
@@ -587,7 +638,7 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         id=data["id"],
         version=data["version"],
         # int(): a validated integer may have been written as 224.0 (see _is_int).
-        files=[ModelFile(**{**entry, "bytes": int(entry["bytes"])}) for entry in data["files"]],
+        files=[_file_from_dict(entry) for entry in data["files"]],
         opset=int(data["opset"]),
         input=_tensor_from_dict(data["input"]),
         outputs={key: _tensor_from_dict(value) for key, value in data["outputs"].items()},
@@ -597,6 +648,17 @@ def manifest_from_dict(data: dict[str, Any]) -> Manifest:
         threshold=Threshold(**data["threshold"]),
         provenance=Provenance(**data["provenance"]),
         domain=Domain(**data["domain"]) if "domain" in data else None,
+    )
+
+
+def _file_from_dict(entry: dict[str, Any]) -> ModelFile:
+    quality = entry.get("quality")
+    return ModelFile(
+        path=entry["path"],
+        dtype=entry["dtype"],
+        bytes=int(entry["bytes"]),
+        sha256=entry["sha256"],
+        quality=None if quality is None else VariantQuality(**{**quality, "slices": int(quality["slices"])}),
     )
 
 

@@ -103,7 +103,7 @@ def test_round_trip(tmp_path: Path) -> None:
         (lambda d: d.pop("threshold"), "missing fields: threshold"),
         (lambda d: d["files"][0].update(sha256="XYZ"), "files[0].sha256"),
         (lambda d: d["files"][0].update(path="../model.onnx"), "files[0].path"),
-        (lambda d: d["files"][0].update(dtype="int8"), "files[0].dtype"),
+        (lambda d: d["files"][0].update(dtype="uint8"), "files[0].dtype"),
         (lambda d: d.update(files=[]), "files must be a non-empty list"),
         (lambda d: d.update(layers=[3, 6, 9]), "outputs.layer_maps.shape must be [1, 3, 224, 224]"),
         (lambda d: d["input"].update(shape=[1, 3, 224, 200]), "input.shape must be [1, 3, S, S]"),
