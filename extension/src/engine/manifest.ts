@@ -4,7 +4,26 @@
 
 export const MANIFEST_SCHEMA = 'clue-manifest/1';
 
-export type ModelDtype = 'float32' | 'float16';
+/**
+ * The variants a manifest may list (docs/manifest.md § Model variants): float32 (the
+ * reference), float16 (float16 weights, float32 compute), int8 (dynamic int8 quantisation).
+ * Every variant takes and returns float32 tensors.
+ */
+export const MODEL_DTYPES = ['float32', 'float16', 'int8'] as const;
+export type ModelDtype = (typeof MODEL_DTYPES)[number];
+
+/** A variant measured against the float32 file on validation slices (`clue export` / `clue variants`). */
+export interface VariantQuality {
+  versus: 'float32';
+  /** The validation set's name (never held-out data). */
+  eval_set: string;
+  slices: number;
+  /** Variant − float32; null where it cannot be computed (one class only). */
+  pixel_auroc_delta: number | null;
+  image_auroc_delta: number | null;
+  /** Largest |variant − float32| of the raw anomaly map (model grid). */
+  max_abs_map_diff: number;
+}
 
 export interface ModelFileEntry {
   /** Relative to the manifest's URL. */
@@ -13,6 +32,8 @@ export interface ModelFileEntry {
   bytes: number;
   /** 64 lowercase hex digits. */
   sha256: string;
+  /** Variants only (never float32); absent: not measured. */
+  quality?: VariantQuality;
 }
 
 export interface TensorEntry {
@@ -120,7 +141,8 @@ const KNOWN = {
     'domain',
     'schema',
   ],
-  file: ['path', 'dtype', 'bytes', 'sha256'],
+  file: ['path', 'dtype', 'bytes', 'sha256', 'quality'],
+  quality: ['versus', 'eval_set', 'slices', 'pixel_auroc_delta', 'image_auroc_delta', 'max_abs_map_diff'],
   input: ['name', 'shape', 'dtype'],
   outputs: ['anomaly_map', 'layer_maps', 'score'],
   // The graph's outputs are float32; a dtype is stated for the input only.
@@ -214,6 +236,31 @@ export function domainProblems(domain: unknown): string[] {
   return problems;
 }
 
+/** Every problem of a file's "quality" block (same rules and words as models/clue/manifest.py). */
+function qualityProblems(quality: unknown, where: string, dtype: unknown): string[] {
+  if (!isObject(quality)) return [`${where} must be an object`];
+  const problems: string[] = [];
+  const need = (ok: boolean, message: string) => {
+    if (!ok) problems.push(message);
+  };
+  const unknown = unknownFields(quality, where, KNOWN.quality);
+  if (unknown !== null) problems.push(unknown);
+  need(dtype !== 'float32', `${where}: a float32 file is the reference; quality is for the other variants only`);
+  need(quality.versus === 'float32', `${where}.versus must be "float32"`);
+  need(typeof quality.eval_set === 'string' && quality.eval_set !== '', `${where}.eval_set must be a non-empty string`);
+  need(isInt(quality.slices) && quality.slices >= 1, `${where}.slices must be a positive integer`);
+  for (const key of ['pixel_auroc_delta', 'image_auroc_delta']) {
+    const value = quality[key];
+    need(
+      value === null || (isNumber(value) && value >= -1 && value <= 1),
+      `${where}.${key} must be a number in [-1, 1] or null`,
+    );
+  }
+  const diff = quality.max_abs_map_diff;
+  need(isNumber(diff) && diff >= 0, `${where}.max_abs_map_diff must be a number ≥ 0`);
+  return problems;
+}
+
 /**
  * Validates parsed JSON as a clue-manifest/1 and returns it typed. Throws ManifestError
  * listing every problem; an unknown `schema` is reported alone (nothing else can be trusted).
@@ -260,12 +307,17 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
           !path.split('/').includes('..'),
         `${where}.path must be a relative path inside the model folder`,
       );
-      need(file.dtype === 'float32' || file.dtype === 'float16', `${where}.dtype must be "float32" or "float16"`);
+      need(
+        (MODEL_DTYPES as readonly unknown[]).includes(file.dtype),
+        `${where}.dtype must be ${MODEL_DTYPES.map((d) => JSON.stringify(d)).join(' or ')}`,
+      );
       need(isInt(file.bytes) && file.bytes > 0, `${where}.bytes must be a positive integer`);
       need(
         typeof file.sha256 === 'string' && SHA256.test(file.sha256),
         `${where}.sha256 must be 64 lowercase hex digits`,
       );
+      // Optional: measured variants only.
+      if ('quality' in file) problems.push(...qualityProblems(file.quality, `${where}.quality`, file.dtype));
     });
   }
 
