@@ -22,6 +22,11 @@ export interface BackendPlan {
   threads: number;
   /** Why the backends before `chosen` (and WASM threading, if limited) were not used. */
   skipped: SkippedBackend[];
+  /**
+   * Whether the WebGPU adapter offers the 'shader-f16' feature (false without a usable
+   * adapter): the model variant rule (variants.ts) picks the float16 file on WebGPU only then.
+   */
+  shaderF16: boolean;
 }
 
 /** What the choice looks at (navigator + page facts), so tests can describe a browser. */
@@ -63,17 +68,29 @@ function isFallbackAdapter(adapter: unknown): boolean {
   return a.info?.isFallbackAdapter === true || a.isFallbackAdapter === true;
 }
 
-async function webgpuVerdict(env: BackendEnvironment, allowSoftware: boolean): Promise<string | null> {
-  if (!env.gpu || typeof env.gpu.requestAdapter !== 'function') return 'navigator.gpu is not available in this browser';
+function hasShaderF16(adapter: unknown): boolean {
+  const features = (adapter as { features?: { has?: (name: string) => boolean } }).features;
+  return typeof features?.has === 'function' && features.has('shader-f16') === true;
+}
+
+/** Why WebGPU is not used (null: usable), and whether its adapter offers shader-f16. */
+async function webgpuVerdict(
+  env: BackendEnvironment,
+  allowSoftware: boolean,
+): Promise<{ reason: string | null; shaderF16: boolean }> {
+  const no = (reason: string) => ({ reason, shaderF16: false });
+  if (!env.gpu || typeof env.gpu.requestAdapter !== 'function')
+    return no('navigator.gpu is not available in this browser');
   let adapter: unknown;
   try {
     adapter = await env.gpu.requestAdapter();
   } catch (error) {
-    return `requestAdapter() failed: ${error instanceof Error ? error.message : String(error)}`;
+    return no(`requestAdapter() failed: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (!adapter) return 'requestAdapter() returned no adapter (no usable GPU, or GPU disabled)';
-  if (isFallbackAdapter(adapter) && !allowSoftware) return 'the only adapter is a software fallback (slower than WASM)';
-  return null;
+  if (!adapter) return no('requestAdapter() returned no adapter (no usable GPU, or GPU disabled)');
+  if (isFallbackAdapter(adapter) && !allowSoftware)
+    return no('the only adapter is a software fallback (slower than WASM)');
+  return { reason: null, shaderF16: hasShaderF16(adapter) };
 }
 
 export async function chooseBackend(
@@ -83,12 +100,14 @@ export async function chooseBackend(
   const disabled = new Set(preferences.disabled ?? []);
   const candidates: BackendName[] = [];
   const skipped: SkippedBackend[] = [];
+  let shaderF16 = false;
 
   if (disabled.has('webgpu')) skipped.push({ backend: 'webgpu', reason: 'disabled by configuration' });
   else {
-    const reason = await webgpuVerdict(env, preferences.allowSoftwareGpu === true);
-    if (reason === null) candidates.push('webgpu');
-    else skipped.push({ backend: 'webgpu', reason });
+    const verdict = await webgpuVerdict(env, preferences.allowSoftwareGpu === true);
+    shaderF16 = verdict.shaderF16;
+    if (verdict.reason === null) candidates.push('webgpu');
+    else skipped.push({ backend: 'webgpu', reason: verdict.reason });
   }
 
   if (disabled.has('webnn')) skipped.push({ backend: 'webnn', reason: 'disabled by configuration' });
@@ -107,5 +126,5 @@ export async function chooseBackend(
       reason: 'multi-threading needs a crossOriginIsolated page (COOP same-origin + COEP require-corp): 1 thread',
     });
   }
-  return { chosen: candidates[0]!, candidates, threads, skipped };
+  return { chosen: candidates[0]!, candidates, threads, skipped, shaderF16 };
 }

@@ -2,7 +2,7 @@
 // cache), choose a backend, run slices in a Web Worker. Knows nothing of OHIF.
 //
 //   const engine = await createEngine({ manifestUrl, onProgress });
-//   engine.info      // { backend, threads, skipped, modelId, sha256, ... }
+//   engine.info      // { backend, threads, skipped, modelId, sha256, variant: {dtype, path, reason}, ... }
 //   const result = await engine.run({ values, width, height }, signal);
 //   engine.dispose();
 //
@@ -21,8 +21,10 @@ import {
 import { abortError, EngineError } from './errors';
 import type { ClueManifest, ModelDtype } from './manifest';
 import { DEFAULT_MAX_MODEL_BYTES, type LoadProgress } from './modelLoader';
+import type { RunningVariant } from './openSession';
 import type { RunTimings } from './pipeline';
 import type { WorkerReply, WorkerRequest } from './protocol';
+import type { VariantRequest } from './variants';
 
 export interface EngineInfo {
   backend: BackendName;
@@ -31,7 +33,10 @@ export interface EngineInfo {
   modelId: string;
   modelVersion: string;
   sha256: string;
+  /** The running file's dtype (= variant.dtype). */
   dtype: ModelDtype;
+  /** Which model file runs and why (per-backend rule or the configuration): for the panel. */
+  variant: RunningVariant;
   modelBytes: number;
   fromCache: boolean;
   /** Model bytes that came over the network (0 when it came from the cache). */
@@ -76,6 +81,14 @@ export interface CreateEngineOptions {
   manifestUrl: string;
   onProgress?: (progress: EngineProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Which model file to run (docs/manifest.md § Model variants). 'auto' (default): float16 on
+   * WebGPU when the adapter offers shader-f16, int8 on WASM when its recorded AUROC loss is
+   * within INT8_MAX_AUROC_LOSS, else float32. A dtype forces that file (config
+   * `clue.modelVariant`); a manifest without it fails the load with a 'manifest' error.
+   */
+  variant?: VariantRequest;
+  /** Older spelling of a forced variant; `variant` wins when both are given. */
   dtype?: ModelDtype;
   backends?: BackendPreferences;
   maxModelBytes?: number;
@@ -155,7 +168,8 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
       type: 'init',
       id: initId,
       manifestUrl: new URL(options.manifestUrl, pageUrl).href,
-      dtype: options.dtype ?? 'float32',
+      variant: options.variant ?? options.dtype ?? 'auto',
+      shaderF16: plan.shaderF16,
       maxModelBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
       candidates: plan.candidates,
       threads: plan.threads,
@@ -181,6 +195,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     modelVersion: ready.manifest.version,
     sha256: ready.file.sha256,
     dtype: ready.file.dtype,
+    variant: ready.variant,
     modelBytes: ready.file.bytes,
     fromCache: ready.fromCache,
     networkBytes: ready.networkBytes,

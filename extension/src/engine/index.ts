@@ -6,5 +6,8 @@ export { EngineError, isAbortError } from './errors';
 export type { EngineErrorCode } from './errors';
 export type { BackendName, BackendPreferences, SkippedBackend } from './backend';
 export type { ClueManifest, ModelDtype } from './manifest';
+export { INT8_MAX_AUROC_LOSS } from './variants';
+export type { VariantRequest } from './variants';
+export type { RunningVariant } from './openSession';
 export { DEFAULT_MAX_MODEL_BYTES, MODEL_CACHE_NAME } from './modelLoader';
 export type { LoadProgress } from './modelLoader';

@@ -39,7 +39,12 @@ export interface CacheStorageLike {
 
 export interface LoadModelOptions {
   manifestUrl: string;
+  /** The variant to load (default float32); ignored when `file` is given. */
   dtype?: ModelDtype;
+  /** The manifest, already fetched and parsed from `manifestUrl` (then it is not fetched again). */
+  manifest?: ClueManifest;
+  /** The manifest entry to load (one of `manifest.files`), e.g. chosen by variants.ts. */
+  file?: ModelFileEntry;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
   maxModelBytes?: number;
@@ -179,8 +184,11 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const manifestUrl = new URL(options.manifestUrl, baseUrl()).href;
 
   onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0 });
-  const manifest = await loadManifest(manifestUrl, { fetch: doFetch, signal });
-  const file = pickModelFile(manifest, options.dtype);
+  const manifest = options.manifest ?? (await loadManifest(manifestUrl, { fetch: doFetch, signal }));
+  if (options.file && !manifest.files.includes(options.file)) {
+    throw new EngineError('manifest', `${options.file.path} is not one of the files of ${manifest.id}'s manifest`);
+  }
+  const file = options.file ?? pickModelFile(manifest, options.dtype);
   const modelUrl = new URL(file.path, manifestUrl).href;
   const limit = options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (file.bytes > limit) {

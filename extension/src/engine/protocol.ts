@@ -3,8 +3,10 @@
 
 import type { BackendName, SkippedBackend } from './backend';
 import type { EngineErrorCode } from './errors';
-import type { ClueManifest, ModelDtype, ModelFileEntry } from './manifest';
+import type { ClueManifest, ModelFileEntry } from './manifest';
 import type { LoadProgress } from './modelLoader';
+import type { RunningVariant } from './openSession';
+import type { VariantRequest } from './variants';
 import type { RunTimings } from './pipeline';
 
 export interface InitRequest {
@@ -12,7 +14,10 @@ export interface InitRequest {
   id: number;
   /** Absolute URL: the worker fetches, verifies and caches the model itself (off the main thread). */
   manifestUrl: string;
-  dtype: ModelDtype;
+  /** 'auto': per backend (variants.ts); a dtype: that file or an error. */
+  variant: VariantRequest;
+  /** Whether the WebGPU adapter offers 'shader-f16' (the float16 file is picked on WebGPU only then). */
+  shaderF16: boolean;
   maxModelBytes: number;
   candidates: BackendName[];
   threads: number;
@@ -43,6 +48,7 @@ export interface ReadyReply {
   skipped: SkippedBackend[];
   manifest: ClueManifest;
   file: ModelFileEntry;
+  variant: RunningVariant;
   fromCache: boolean;
   networkBytes: number;
   loadMs: number;

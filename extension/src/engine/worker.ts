@@ -3,10 +3,10 @@
 // onnxruntime-web's .wasm/.mjs files, which it loads from its own folder (never the host's /ort/).
 
 import * as ort from 'onnxruntime-web';
-import type { BackendName, SkippedBackend } from './backend';
+import type { BackendName } from './backend';
 import { EngineError, isAbortError } from './errors';
 import type { ClueManifest } from './manifest';
-import { loadModel } from './modelLoader';
+import { openModelSession } from './openSession';
 import { checkSessionMatchesManifest, runSlice, type SessionLike, type TensorLike } from './pipeline';
 import type { ErrorReply, InitRequest, RunRequest, WorkerReply, WorkerRequest } from './protocol';
 
@@ -42,62 +42,44 @@ function errorReply(id: number, error: unknown): ErrorReply {
 }
 
 async function init(request: InitRequest): Promise<void> {
-  const loaded = await loadModel({
-    manifestUrl: request.manifestUrl,
-    dtype: request.dtype,
-    maxModelBytes: request.maxModelBytes,
-    onProgress: (progress) => scope.postMessage({ type: 'progress', id: request.id, progress }),
-  });
-  const started = performance.now();
-  scope.postMessage({
-    type: 'progress',
-    id: request.id,
-    progress: { phase: 'session', loadedBytes: 0, totalBytes: loaded.file.bytes },
-  });
   ort.env.wasm.numThreads = request.threads;
   ort.env.wasm.proxy = false; // we are the worker already
   ort.env.wasm.wasmPaths = request.wasmPaths || new URL('./', import.meta.url).href;
-  const skipped: SkippedBackend[] = [];
-  const model = new Uint8Array(loaded.bytes);
-  for (const backend of request.candidates) {
-    try {
-      session = await ort.InferenceSession.create(model, {
+  // Per backend candidate: the model variant for it (variants.ts), its verified bytes, a session.
+  const opened = await openModelSession<ort.InferenceSession>({
+    manifestUrl: request.manifestUrl,
+    candidates: request.candidates,
+    variant: request.variant,
+    shaderF16: request.shaderF16,
+    maxModelBytes: request.maxModelBytes,
+    onProgress: (progress) => scope.postMessage({ type: 'progress', id: request.id, progress }),
+    createSession: (model, backend) =>
+      ort.InferenceSession.create(model, {
         executionProviders: providerOptions(backend),
         graphOptimizationLevel: 'all',
-      });
-      manifest = loaded.manifest;
-      const size = manifest.preprocessing.resize.size;
-      inputBuffer = new Float32Array(manifest.preprocessing.channels * size * size);
-      checkSessionMatchesManifest(session as unknown as SessionLike, manifest, manifest.id);
-      scope.postMessage({
-        type: 'ready',
-        id: request.id,
-        backend,
-        skipped,
-        manifest,
-        file: loaded.file,
-        fromCache: loaded.fromCache,
-        networkBytes: loaded.networkBytes,
-        loadMs: loaded.loadMs,
-        cacheProblem: loaded.cacheProblem,
-        sessionMs: performance.now() - started,
-      });
-      return;
-    } catch (error) {
-      if (error instanceof EngineError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      if (backend === 'wasm') {
-        const outOfMemory = /memory|alloc|OOM|RangeError/i.test(message);
-        throw new EngineError(
-          outOfMemory ? 'model-too-large' : 'backend',
-          outOfMemory
-            ? `the model does not fit the WebAssembly heap (${message})`
-            : `could not create an inference session: ${message}`,
-        );
-      }
-      skipped.push({ backend, reason: `session creation failed: ${message}` });
-    }
-  }
+      }),
+    check: (created, loadedManifest) =>
+      checkSessionMatchesManifest(created as unknown as SessionLike, loadedManifest, loadedManifest.id),
+  });
+  session = opened.session;
+  manifest = opened.manifest;
+  const size = manifest.preprocessing.resize.size;
+  inputBuffer = new Float32Array(manifest.preprocessing.channels * size * size);
+  const { loaded } = opened;
+  scope.postMessage({
+    type: 'ready',
+    id: request.id,
+    backend: opened.backend,
+    skipped: opened.skipped,
+    manifest,
+    file: loaded.file,
+    variant: opened.variant,
+    fromCache: loaded.fromCache,
+    networkBytes: loaded.networkBytes,
+    loadMs: loaded.loadMs,
+    cacheProblem: loaded.cacheProblem,
+    sessionMs: opened.sessionMs,
+  });
 }
 
 async function run(request: RunRequest, controller: AbortController): Promise<void> {

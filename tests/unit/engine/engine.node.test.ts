@@ -21,6 +21,10 @@ import {
   type SessionLike,
   type TensorLike,
 } from '../../../extension/src/engine/pipeline';
+import type { BackendName } from '../../../extension/src/engine/backend';
+import { openModelSession, type OpenSessionOptions } from '../../../extension/src/engine/openSession';
+import { int8Refusal } from '../../../extension/src/engine/variants';
+import { REPO_ROOT } from './golden';
 import { makeTinyModel, type TinyModelFixture } from './tinyModel';
 
 let fixture: TinyModelFixture;
@@ -281,5 +285,117 @@ describe('loadModel over HTTP', () => {
     expect(error.code).toBe('model-too-large');
     expect(error.message).toMatch(/model\.onnx is .* GiB: larger than the .* the in-browser runtime can load/);
     expect(served.modelBytes).toBe(0);
+  });
+});
+
+describe('openModelSession: the variant per backend, with onnxruntime-node', () => {
+  // /model/: the tiny fixture (its int8 file loses more pixel AUROC than the tolerance on the
+  // fixture slices, as measured by the Python side); /demo/: the shipped demo model, whose
+  // int8 file's recorded loss on the validation set is within it.
+  const DEMO_DIR = path.join(REPO_ROOT, 'models', 'artifacts', 'demo');
+  let server: http.Server;
+  let origin: string;
+  const fetched: string[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const pathname = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+      fetched.push(pathname);
+      const file = pathname.startsWith('/demo/')
+        ? path.join(DEMO_DIR, pathname.slice('/demo/'.length))
+        : path.join(fixture.dir, pathname);
+      try {
+        const body = readFileSync(file);
+        res.writeHead(200, { 'content-length': body.byteLength }).end(body);
+      } catch {
+        res.writeHead(404).end('not found');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const slice = () => ({
+    values: Float32Array.from(fixture.reference.values),
+    width: fixture.reference.width,
+    height: fixture.reference.height,
+  });
+  const open = (
+    manifestPath: string,
+    candidates: BackendName[],
+    extra: Partial<OpenSessionOptions<ortNode.InferenceSession>> = {},
+  ) =>
+    openModelSession<ortNode.InferenceSession>({
+      manifestUrl: `${origin}${manifestPath}`,
+      candidates,
+      loader: { caches: null },
+      createSession: (model) => ortNode.InferenceSession.create(model),
+      check: (session, m) => checkSessionMatchesManifest(session as unknown as SessionLike, m, m.id),
+      ...extra,
+    });
+
+  it('WASM on the demo model: the int8 file (recorded loss within tolerance) runs, close to float32', async () => {
+    const demo = parseManifest(JSON.parse(readFileSync(path.join(DEMO_DIR, 'manifest.json'), 'utf8')));
+    const int8 = demo.files.find((f) => f.dtype === 'int8')!;
+    expect(int8Refusal(int8.quality)).toBeNull();
+    fetched.length = 0;
+    const opened = await open('/demo/manifest.json', ['wasm']);
+    expect(opened.backend).toBe('wasm');
+    expect(opened.variant).toMatchObject({ dtype: 'int8', path: 'model.int8.onnx' });
+    expect(opened.variant.reason).toMatch(/^int8 on WASM: on 160 validation slices/);
+    expect(opened.loaded.file.sha256).toBe(int8.sha256);
+    expect(fetched).toEqual(['/demo/manifest.json', '/demo/model.int8.onnx']); // only the file that runs
+    const float32 = await open('/demo/manifest.json', ['wasm'], { variant: 'float32' });
+    expect(float32.variant).toMatchObject({
+      dtype: 'float32',
+      reason: 'requested by the configuration (clue.modelVariant)',
+    });
+    const run = (s: ortNode.InferenceSession) => runSlice(s as unknown as SessionLike, makeTensor, demo, slice());
+    const [q, f] = [await run(opened.session), await run(float32.session)];
+    const diff = maxAbsDiff(q.map, f.map);
+    expect(diff).toBeGreaterThan(0); // a different graph …
+    expect(diff).toBeLessThanOrEqual(int8.quality!.max_abs_map_diff * 2); // … as close as recorded
+  });
+
+  it('WASM on the fixture: float32, since its int8 file loses more than the tolerance; forced int8 runs', async () => {
+    const int8 = manifest.files.find((f) => f.dtype === 'int8')!;
+    expect(int8Refusal(int8.quality)).toMatch(/loses .* pixel AUROC/);
+    const auto = await open('/model/manifest.json', ['wasm']);
+    expect(auto.variant.dtype).toBe('float32');
+    expect(auto.variant.reason).toMatch(/^float32: int8 not used on WASM: it loses/);
+    const forced = await open('/model/manifest.json', ['wasm'], { variant: 'int8' });
+    expect(forced.variant.path).toBe('model.int8.onnx');
+    const result = await runSlice(forced.session as unknown as SessionLike, makeTensor, manifest, slice());
+    expect(maxAbsDiff(result.map, fixture.reference.map)).toBeLessThan(0.5);
+    expect(Number.isFinite(result.score)).toBe(true);
+  });
+
+  it('a GPU candidate that fails falls back to WASM with WASM’s variant, and says why', async () => {
+    const opened = await open('/demo/manifest.json', ['webgpu', 'wasm'], {
+      shaderF16: true,
+      createSession: async (model, backend) => {
+        if (backend === 'webgpu') throw new Error('no WebGPU in Node');
+        return ortNode.InferenceSession.create(model);
+      },
+    });
+    expect(opened.backend).toBe('wasm');
+    expect(opened.skipped).toEqual([
+      { backend: 'webgpu', reason: 'session creation failed: no WebGPU in Node (float16 file)' },
+    ]);
+    expect(opened.variant.dtype).toBe('int8');
+  });
+
+  it('a requested variant the manifest lacks fails before any model download', async () => {
+    const stripped = structuredClone(manifest);
+    stripped.files = stripped.files.filter((f) => f.dtype === 'float32');
+    writeFileSync(path.join(fixture.dir, 'model', 'only-fp32.json'), JSON.stringify(stripped));
+    fetched.length = 0;
+    const error = await open('/model/only-fp32.json', ['wasm'], { variant: 'float16' }).catch((e) => e);
+    expect(error).toBeInstanceOf(EngineError);
+    expect(error.code).toBe('manifest');
+    expect(error.message).toMatch(/asks for the float16 model variant .* lists only float32/);
+    expect(fetched).toEqual(['/model/only-fp32.json']);
   });
 });
