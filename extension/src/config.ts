@@ -1,6 +1,10 @@
 // Our settings, read from `window.config.clue` (the host passes the whole app config to
 // preRegistration). The host drops `[url, config]` pairs, so this key is the one channel.
 
+/** Values of `clue.modelVariant`: 'auto' or a manifest dtype (engine/variants.ts). */
+export const MODEL_VARIANTS = ['auto', 'float32', 'float16', 'int8'] as const;
+export type ModelVariantSetting = (typeof MODEL_VARIANTS)[number];
+
 export interface ClueConfig {
   /** URL of the model manifest (same origin by default). Used by the inference engine. */
   modelUrl: string;
@@ -17,6 +21,15 @@ export interface ClueConfig {
    * to exercise the WebGPU path on machines without a GPU.
    */
   allowSoftwareGpu: boolean;
+  /**
+   * Which of the manifest's model files runs (docs/manifest.md § Model variants). 'auto':
+   * float16 on WebGPU when the adapter offers shader-f16, int8 on WASM when its recorded
+   * AUROC loss against float32 is within the engine's tolerance, else float32. A dtype forces
+   * that file; a manifest that lacks it fails the model load with an error naming both.
+   * Passed to the engine as `createEngine({ variant })`. readClueConfig always sets it;
+   * optional only so that configs built by hand (tests) may leave it out, meaning 'auto'.
+   */
+  modelVariant?: ModelVariantSetting;
 }
 
 export const DEFAULT_CLUE_CONFIG: Readonly<ClueConfig> = Object.freeze({
@@ -24,6 +37,7 @@ export const DEFAULT_CLUE_CONFIG: Readonly<ClueConfig> = Object.freeze({
   defaultThreshold: 0.5,
   extensionUrl: '',
   allowSoftwareGpu: false,
+  modelVariant: 'auto',
 });
 
 export class ClueConfigError extends Error {
@@ -69,6 +83,16 @@ export function readClueConfig(appConfig: unknown): ClueConfig {
       throw new ClueConfigError('app-config.js: window.config.clue.allowSoftwareGpu must be true or false');
     }
     config.allowSoftwareGpu = clue.allowSoftwareGpu;
+  }
+  if (clue.modelVariant !== undefined) {
+    const variant = clue.modelVariant;
+    if (!(MODEL_VARIANTS as readonly unknown[]).includes(variant)) {
+      throw new ClueConfigError(
+        `app-config.js: window.config.clue.modelVariant must be one of ${MODEL_VARIANTS.map((v) => `"${v}"`).join(', ')}` +
+          ` (got ${JSON.stringify(variant)})`,
+      );
+    }
+    config.modelVariant = variant as ModelVariantSetting;
   }
   return config;
 }

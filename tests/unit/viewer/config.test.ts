@@ -12,8 +12,20 @@ describe('readClueConfig', () => {
       defaultThreshold: 0.25,
       extensionUrl: '',
       allowSoftwareGpu: false,
+      modelVariant: 'auto',
     });
     expect(readClueConfig({ clue: { allowSoftwareGpu: true } }).allowSoftwareGpu).toBe(true);
+  });
+  it('modelVariant: "auto" by default, a manifest dtype when given, anything else named', () => {
+    expect(DEFAULT_CLUE_CONFIG.modelVariant).toBe('auto');
+    for (const variant of ['auto', 'float32', 'float16', 'int8'] as const) {
+      expect(readClueConfig({ clue: { modelVariant: variant } }).modelVariant).toBe(variant);
+    }
+    for (const wrong of ['fp16', 'INT8', '', 8, null, true]) {
+      expect(() => readClueConfig({ clue: { modelVariant: wrong } })).toThrow(
+        /window\.config\.clue\.modelVariant must be one of "auto", "float32", "float16", "int8" \(got /,
+      );
+    }
   });
   it('names the key that is wrong', () => {
     expect(() => readClueConfig({ clue: 'x' })).toThrow('window.config.clue must be an object');
