@@ -56,7 +56,7 @@ export default (_env, argv) => {
       // extension bundle's folder: new Worker(new URL('clue-engine-worker.js', import.meta.url)).
       'clue-engine-worker': './extension/src/engine/worker.ts',
       // The ground-truth comparison of a series (workflow/comparison.ts starts it the same way).
-      'clue-metrics-worker': './extension/src/workflow/metricsWorker.ts',
+      'clue-metrics-worker': './extension/src/results/metricsWorker.ts',
     },
     experiments: { outputModule: true },
     output: {

@@ -3,10 +3,16 @@
 import { createElement } from 'react';
 import { COMMANDS, PANEL_NAME } from './ids';
 import { mountPanelIsland } from './panel/mountIsland';
-import type { ClueStore } from './state';
-import type { HostCommandsManager } from './viewer/hostTypes';
+import type { ClueService } from './service/ClueService';
+import type { HostExtensionParams } from './viewer/host';
 
-export function getPanelModule({ commandsManager, store }: { commandsManager: HostCommandsManager; store: ClueStore }) {
+export function getPanelModule({
+  commandsManager,
+  clueService,
+}: {
+  commandsManager: HostExtensionParams['commandsManager'];
+  clueService: ClueService;
+}) {
   const islands = new Map<HTMLElement, () => void>();
 
   // One function for the module's lifetime: React calls a stable ref only on attach and
@@ -16,7 +22,7 @@ export function getPanelModule({ commandsManager, store }: { commandsManager: Ho
       islands.set(
         node,
         mountPanelIsland(node, {
-          store,
+          store: clueService.stateSource,
           onRun: () => void commandsManager.runCommand(COMMANDS.runOnSlice),
           onRunSeries: () => void commandsManager.runCommand(COMMANDS.runOnSeries),
           onCancel: () => void commandsManager.runCommand(COMMANDS.cancel),

@@ -1,32 +1,34 @@
 // The OHIF extension object. The prebuilt viewer imports this bundle as an ES module and
 // uses its default export (see docs/deploy.md).
-import { EXTENSION_ID } from './ids';
-import { createClueActions, getCommandsModule, type ClueActions } from './commandsModule';
+import { getCommandsModule } from './commandsModule';
 import { getHangingProtocolModule } from './getHangingProtocolModule';
 import { getPanelModule } from './getPanelModule';
-import { preRegistration } from './init';
-import { clueStore } from './runtime';
-import type { HostExtensionParams } from './viewer/hostTypes';
+import { EXTENSION_ID } from './ids';
+import { clueServiceOf, preRegistration } from './init';
+import type { HostExtensionParams } from './viewer/host';
 
-// One set of actions per registration (the inspection hook reads the overlay through it).
-let actions: ClueActions | null = null;
+// The services manager of the last registration: mode exit reaches the service through it.
+let registered: HostExtensionParams['servicesManager'] | null = null;
 
 const extension = {
   id: EXTENSION_ID,
 
   preRegistration(params: HostExtensionParams) {
-    preRegistration(params, clueStore, () => actions);
+    registered = params.servicesManager;
+    preRegistration(params);
   },
 
   getCommandsModule(params: HostExtensionParams) {
-    actions = createClueActions(params, clueStore);
-    return getCommandsModule(actions);
+    return getCommandsModule({ clueService: clueServiceOf(params.servicesManager) });
   },
 
   getHangingProtocolModule,
 
   getPanelModule(params: HostExtensionParams) {
-    return getPanelModule({ commandsManager: params.commandsManager, store: clueStore });
+    return getPanelModule({
+      commandsManager: params.commandsManager,
+      clueService: clueServiceOf(params.servicesManager),
+    });
   },
 
   /**
@@ -37,7 +39,7 @@ const extension = {
    */
   onModeExit() {
     try {
-      actions?.dispose();
+      if (registered) clueServiceOf(registered).dispose();
     } catch (error) {
       console.warn('[clue] cleanup on mode exit failed', error);
     }

@@ -1,18 +1,17 @@
-// preRegistration: read our configuration and install the read-only inspection hook.
-import type { ClueActions, OverlayInspection } from './commandsModule';
+// preRegistration: read our configuration, register ClueService with the host, and install
+// the read-only inspection hook.
 import { readClueConfig } from './config';
-import type { ClueState, ClueStore } from './state';
-import { getHostLibraries } from './viewer/hostLibraries';
-import type { HostExtensionParams } from './viewer/hostTypes';
-import { inspectDisplayedLabelmap, isClueSegmentationId, type LabelmapInspection } from './viewer/labelmap';
+import { ClueService } from './service/ClueService';
+import type { ClueState } from './service/state';
+import type { HostExtensionParams, LabelmapInspection, OverlayInspection } from './viewer/host';
 
 /**
  * `window.__clue`: what end-to-end tests (and a curious developer) read. Nothing in it
  * changes state; every answer comes from the host's real segmentation state and cache
- * through the same viewer/ functions the commands use.
+ * through the same host adapter the service uses.
  */
 export interface ClueInspectionHook {
-  /** The store's current state (plain data). */
+  /** The service's current state (plain data). */
   getState(): ClueState;
   /** Our labelmap on the slice the viewport (default: active) displays, read from the host. */
   inspectDisplayedLabelmap(viewportId?: string): LabelmapInspection;
@@ -30,27 +29,34 @@ declare global {
   }
 }
 
-export function preRegistration(
-  params: HostExtensionParams,
-  store: ClueStore,
-  getActions: () => ClueActions | null = () => null,
-): void {
-  const config = readClueConfig(params.appConfig);
-  store.setState((s) => ({ config, threshold: config.defaultThreshold, model: { ...s.model, url: config.modelUrl } }));
+type ServicesManager = HostExtensionParams['servicesManager'];
 
-  const services = params.servicesManager.services;
+/** The registered service (`services.clueService`). */
+export function clueServiceOf(servicesManager: ServicesManager): ClueService {
+  const service = servicesManager.services[ClueService.REGISTRATION.name];
+  if (!(service instanceof ClueService)) {
+    throw new Error('ClueService is not registered: the host did not run the extension’s preRegistration.');
+  }
+  return service;
+}
+
+export function preRegistration(params: HostExtensionParams): void {
+  const { servicesManager } = params;
+  if (!servicesManager.services[ClueService.REGISTRATION.name]) {
+    if (typeof servicesManager.registerService !== 'function') {
+      throw new Error('The host has no servicesManager.registerService (OHIF 3.12 or newer is required).');
+    }
+    servicesManager.registerService(ClueService.REGISTRATION);
+  }
+  const service = clueServiceOf(servicesManager);
+  service.configure(readClueConfig(params.appConfig));
+
   const hook: ClueInspectionHook = {
-    getState: () => structuredClone(store.getState()),
-    inspectDisplayedLabelmap: (viewportId) =>
-      inspectDisplayedLabelmap(services, getHostLibraries(params.extensionManager), viewportId),
-    listSegmentations: () =>
-      (services.segmentationService.getSegmentations() ?? []).map((s) => ({
-        segmentationId: s.segmentationId,
-        label: s.label ?? null,
-        ours: isClueSegmentationId(s.segmentationId),
-      })),
-    inspectOverlay: (viewportId) => getActions()?.inspectOverlay(viewportId) ?? null,
-    storedMap: (imageId) => getActions()?.inspectStoredMap(imageId) ?? null,
+    getState: () => structuredClone(service.getState()),
+    inspectDisplayedLabelmap: (viewportId) => service.inspectDisplayedLabelmap(viewportId),
+    listSegmentations: () => service.listSegmentations(),
+    inspectOverlay: (viewportId) => service.inspectOverlay(viewportId),
+    storedMap: (imageId) => service.inspectStoredMap(imageId),
   };
   if (typeof window !== 'undefined') window.__clue = hook;
 }

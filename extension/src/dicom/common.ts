@@ -3,7 +3,7 @@
 // frame to its source image, and the Part-10 writer (dcmjs).
 import dcmjs from 'dcmjs';
 
-import type { ModelIdentity } from '../metrics/results';
+import type { ModelIdentity } from '../modelIdentity';
 import { checkSource, DicomBuildError, type SourceImage, type SourceSeries } from './source';
 
 // The same model identity the results export records (id, version, sha256 of the file that ran).

@@ -2,16 +2,12 @@
 // version, sha256 of the weights), which threshold, when, and the metrics. JSON keeps the whole
 // record (curves included); CSV is one row per slice plus one "series" row, for spreadsheets.
 // docs/results-and-dicom.md documents both formats.
+import type { ModelIdentity } from '../modelIdentity';
 import type { GroundTruthMetrics, SeriesMetrics, SliceMetrics } from './groundTruth';
 
 export const RESULTS_FORMAT = 'clue-results/1';
 
-export interface ModelIdentity {
-  id: string;
-  version: string;
-  /** sha256 of the model file that ran (hex). */
-  sha256: string;
-}
+export type { ModelIdentity };
 
 export interface GroundTruthSource {
   /** What the user picked, as shown in the panel (e.g. the SEG's series description). */

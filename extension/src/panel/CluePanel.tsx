@@ -2,14 +2,15 @@
 // commands); it never touches OHIF or Cornerstone. Every element a test needs has a stable
 // data-testid.
 import { useSyncExternalStore, type CSSProperties } from 'react';
-import type { ClueState, ClueStore, ModelState, SeriesRunState, SliceResult } from '../state';
-import { COLORMAP_NAME, colormapCssGradient } from '../workflow/colormap';
-import { describeDomain, describeSliceLine, type DomainCheck } from '../workflow/domain';
+import type { ClueState, ModelState, ResultSummary, SeriesRunState } from '../service/state';
+import type { StateSource } from '../service/store';
+import { COLORMAP_NAME, colormapCssGradient } from '../overlay/colormap';
+import { describeDomain, describeSliceLine, type DomainCheck } from '../domain/domain';
 import { ComparisonSection, SaveSection, type ResultsCallbacks } from './ResultsSections';
 import { sharedPanelStyles } from './styles';
 
 export interface CluePanelProps extends ResultsCallbacks {
-  store: ClueStore;
+  store: StateSource<ClueState>;
   onRun(): void;
   onRunSeries(): void;
   onCancel(): void;
@@ -190,7 +191,7 @@ function DomainNotice({ check }: { check: DomainCheck }) {
   );
 }
 
-function ResultTable({ result }: { result: SliceResult }) {
+function ResultTable({ result }: { result: ResultSummary }) {
   const lut = result.modalityLut;
   const t = result.timings;
   return (

@@ -3,7 +3,7 @@
 // state and calls the callbacks it is given.
 import { useState, type CSSProperties } from 'react';
 import type { DiceCurvePoint, RocPoint, SeriesMetrics, SliceMetrics } from '../metrics';
-import type { ClueState } from '../state';
+import type { ClueState } from '../service/state';
 import { sharedPanelStyles } from './styles';
 
 export interface ResultsCallbacks {

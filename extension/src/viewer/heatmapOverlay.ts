@@ -6,9 +6,11 @@
 // needs no host segmentation state (nothing the user's segmentation panel lists, nothing a
 // mode change could leave behind), keeps the raw float values, and opacity is one canvas
 // property. The binary labelmap at the threshold stays a real segmentation (labelmap.ts).
-import { colormapLut, paintHeatmap } from '../workflow/colormap';
+import { colormapLut, paintHeatmap } from '../overlay/colormap';
 import type { HostLibraries } from './hostLibraries';
 import type { HostCornerstoneViewport } from './hostTypes';
+import { displayedView } from './readSlice';
+import { planeWorldCorners, type PlaneSource } from './volumePlane';
 
 /** The map's outer corners in world coordinates: first pixel's corner, end of the first row, end of the first column. */
 export interface WorldCorners {
@@ -24,12 +26,6 @@ export interface OverlayContent {
   columns: number;
   score: number;
   corners: WorldCorners;
-}
-
-/** What a viewport displays (image id or plane key) and the stored result to paint on it, if any. */
-export interface OverlayView {
-  key: string;
-  content: OverlayContent | null;
 }
 
 /** An image's outer corners in world coordinates ((0,0) is the outer corner of the first pixel). */
@@ -58,17 +54,36 @@ export interface OverlayDrawRecord {
   score: number | null;
 }
 
-export interface HeatmapOverlays {
-  /** Makes sure the viewport has our canvas and repaints on its renders. */
-  attach(viewport: HostCornerstoneViewport): void;
-  /** Repaints every attached viewport now (threshold/opacity changed, results changed). */
-  redrawAll(): void;
-  /** The last paint of a viewport (for the inspection hook). */
-  lastDraw(viewportId: string): OverlayDrawRecord | undefined;
-  /** The overlay canvas of a viewport, if attached. */
-  canvasOf(viewportId: string): HTMLCanvasElement | undefined;
-  /** Removes every canvas and listener. */
-  detachAll(): void;
+/** A stored result as the overlay needs it: the map on its grid, and where it lies. */
+export interface OverlayResult {
+  map: Float32Array;
+  rows: number;
+  columns: number;
+  score: number;
+  /** The source image the map lies on, or a plane key (then `plane` is set). */
+  imageId: string;
+  plane?: PlaneSource;
+}
+
+/** What the overlay asks of its owner: the stored result for what a viewport displays, the settings. */
+export interface OverlaySource {
+  /** The stored result for `key` (image id or plane key) on the viewport; null when none. */
+  resultFor(viewportId: string, key: string): OverlayResult | null;
+  settings(): OverlaySettings;
+  /** Called after each paint (e.g. to show the displayed slice's score in the panel). */
+  onDraw(record: OverlayDrawRecord): void;
+}
+
+/** What the inspection hook reads of one viewport's overlay. */
+export interface OverlayInspection {
+  viewportId: string;
+  attached: boolean;
+  imageId: string | null;
+  /** Map pixels painted at the last repaint (at or above the threshold). */
+  paintedPixels: number;
+  /** Canvas pixels with non-zero alpha, read back from the overlay canvas itself. */
+  canvasOpaquePixels: number;
+  opacity: number;
 }
 
 const CANVAS_CLASS = 'clue-heatmap-overlay';
@@ -80,33 +95,115 @@ interface Attached {
   viewport: HostCornerstoneViewport;
 }
 
-export function createHeatmapOverlays(args: {
-  libraries: HostLibraries;
-  /** What the viewport displays and its stored result; null when it displays nothing we key. */
-  viewFor(viewport: HostCornerstoneViewport): OverlayView | null;
-  settings(): OverlaySettings;
-  /** Called after each paint (e.g. to show the displayed slice's score in the panel). */
-  onDraw?(record: OverlayDrawRecord): void;
-}): HeatmapOverlays {
-  const { cornerstone } = args.libraries;
-  const lut = colormapLut();
-  const attached = new Map<string, Attached>();
-  const draws = new Map<string, OverlayDrawRecord>();
-  // One offscreen image per slice size, reused across paints.
-  let scratch: { canvas: HTMLCanvasElement; image: ImageData } | null = null;
+/**
+ * Our canvases over the host's viewports. Viewports created later (layout change, new series)
+ * get one too, from the host's ELEMENT_ENABLED event, once the first is attached.
+ */
+export class HeatmapOverlays {
+  private readonly lut = colormapLut();
+  private readonly attached = new Map<string, Attached>();
+  private readonly draws = new Map<string, OverlayDrawRecord>();
+  /** One offscreen image per slice size, reused across paints. */
+  private scratch: { canvas: HTMLCanvasElement; image: ImageData } | null = null;
+  private stopWatching: (() => void) | null = null;
 
-  function scratchFor(columns: number, rows: number) {
-    if (!scratch || scratch.image.width !== columns || scratch.image.height !== rows) {
-      const canvas = document.createElement('canvas');
-      canvas.width = columns;
-      canvas.height = rows;
-      scratch = { canvas, image: new ImageData(columns, rows) };
+  constructor(
+    private readonly libraries: HostLibraries,
+    private readonly source: OverlaySource,
+  ) {}
+
+  /** Makes sure the viewport has our canvas and repaints on its renders. */
+  attach(viewport: HostCornerstoneViewport): void {
+    this.watchNewViewports();
+    const element = viewport.element;
+    if (!element) return;
+    const existing = this.attached.get(viewport.id);
+    if (existing && existing.element === element && existing.canvas.isConnected) {
+      existing.viewport = viewport;
+      return;
     }
-    return scratch;
+    if (existing) this.detach(viewport.id);
+    const canvas = createOverlayCanvas(viewport.id);
+    element.appendChild(canvas);
+    const entry: Attached = { element, canvas, viewport, onRender: () => this.draw(viewport.id) };
+    element.addEventListener(this.libraries.cornerstone.Enums.Events.IMAGE_RENDERED, entry.onRender);
+    this.attached.set(viewport.id, entry);
+    this.draw(viewport.id);
   }
 
-  function draw(viewportId: string): void {
-    const entry = attached.get(viewportId);
+  /** Repaints every attached viewport now (threshold/opacity changed, results changed). */
+  redrawAll(): void {
+    for (const [viewportId, entry] of this.attached) {
+      if (!entry.element.isConnected) this.detach(viewportId);
+      else this.draw(viewportId);
+    }
+  }
+
+  /** Removes every canvas and listener. */
+  detachAll(): void {
+    for (const viewportId of [...this.attached.keys()]) this.detach(viewportId);
+    this.stopWatching?.();
+    this.stopWatching = null;
+  }
+
+  /** The last paint of a viewport and the canvas's opaque pixels, read back (for the inspection hook). */
+  inspect(viewportId: string, opacity: number): OverlayInspection {
+    const canvas = this.attached.get(viewportId)?.canvas;
+    const draw = this.draws.get(viewportId);
+    let canvasOpaquePixels = 0;
+    if (canvas && canvas.width > 0 && canvas.height > 0) {
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) canvasOpaquePixels++;
+    }
+    return {
+      viewportId,
+      attached: Boolean(canvas?.isConnected),
+      imageId: draw?.imageId ?? null,
+      paintedPixels: draw?.paintedPixels ?? 0,
+      canvasOpaquePixels,
+      opacity,
+    };
+  }
+
+  private watchNewViewports(): void {
+    if (this.stopWatching) return;
+    const { eventTarget, Enums, getEnabledElement } = this.libraries.cornerstone;
+    const onEnabled = (event: Event) => {
+      const element = (event as CustomEvent<{ element?: HTMLElement }>).detail?.element;
+      const viewport = element ? getEnabledElement(element)?.viewport : undefined;
+      if (viewport) this.attach(viewport);
+    };
+    eventTarget.addEventListener(Enums.Events.ELEMENT_ENABLED, onEnabled);
+    this.stopWatching = () => eventTarget.removeEventListener(Enums.Events.ELEMENT_ENABLED, onEnabled);
+  }
+
+  private detach(viewportId: string): void {
+    const entry = this.attached.get(viewportId);
+    if (!entry) return;
+    entry.element.removeEventListener(this.libraries.cornerstone.Enums.Events.IMAGE_RENDERED, entry.onRender);
+    entry.canvas.remove();
+    this.attached.delete(viewportId);
+    this.draws.delete(viewportId);
+  }
+
+  /** What the viewport displays (image id or plane key) and its stored result, placed in the world. */
+  private contentOf(viewport: HostCornerstoneViewport): { key: string | null; content: OverlayContent | null } {
+    const view = displayedView(this.libraries, viewport);
+    if (!view) return { key: null, content: null };
+    const key = view.kind === 'image' ? view.imageId : view.key;
+    const result = this.source.resultFor(viewport.id, key);
+    if (!result) return { key, content: null };
+    const corners = result.plane
+      ? planeWorldCorners(result.plane.volume, result.plane.plane)
+      : imageWorldCorners(this.libraries, result.imageId, result.rows, result.columns);
+    return {
+      key,
+      content: { map: result.map, rows: result.rows, columns: result.columns, score: result.score, corners },
+    };
+  }
+
+  private draw(viewportId: string): void {
+    const entry = this.attached.get(viewportId);
     if (!entry) return;
     const { canvas, viewport, element } = entry;
     // Match the element's size in device pixels, so the overlay is as sharp as the image.
@@ -121,95 +218,79 @@ export function createHeatmapOverlays(args: {
     if (!ctx) return;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, width, height);
-
-    const view = args.viewFor(viewport);
-    const imageId = view?.key ?? null;
-    const settings = args.settings();
-    const content = view?.content ?? null;
-    let record: OverlayDrawRecord = { viewportId, imageId, paintedPixels: 0, score: content?.score ?? null };
-    if (content && imageId && settings.visible) {
-      const { canvas: source, image } = scratchFor(content.columns, content.rows);
-      const painted = paintHeatmap(content.map, settings.threshold, image.data, lut);
-      source.getContext('2d')!.putImageData(image, 0, 0);
-      // The map's corners in canvas (CSS) pixels.
-      const origin = viewport.worldToCanvas(content.corners.origin);
-      const alongRow = viewport.worldToCanvas(content.corners.alongRow);
-      const alongColumn = viewport.worldToCanvas(content.corners.alongColumn);
-      ctx.setTransform(
-        (ratio * (alongRow[0] - origin[0])) / content.columns,
-        (ratio * (alongRow[1] - origin[1])) / content.columns,
-        (ratio * (alongColumn[0] - origin[0])) / content.rows,
-        (ratio * (alongColumn[1] - origin[1])) / content.rows,
-        ratio * origin[0],
-        ratio * origin[1],
-      );
-      ctx.imageSmoothingEnabled = false; // one map value per image pixel, like the labelmap
-      ctx.globalAlpha = Math.min(1, Math.max(0, settings.opacity));
-      ctx.drawImage(source, 0, 0);
-      ctx.globalAlpha = 1;
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      // The score travels with the slice: drawn in the viewport's corner.
-      ctx.font = `${Math.round(13 * ratio)}px sans-serif`;
-      ctx.fillStyle = '#ffd27f';
-      ctx.textAlign = 'right';
-      ctx.fillText(`CLUE score ${content.score.toFixed(3)}`, width - 10 * ratio, height - 30 * ratio);
-      record = { viewportId, imageId, paintedPixels: painted, score: content.score };
+    const { key, content } = this.contentOf(viewport);
+    const settings = this.source.settings();
+    let record: OverlayDrawRecord = { viewportId, imageId: key, paintedPixels: 0, score: content?.score ?? null };
+    if (content && key && settings.visible) {
+      const painted = this.paint(ctx, viewport, content, settings, ratio);
+      record = { viewportId, imageId: key, paintedPixels: painted, score: content.score };
     }
-    draws.set(viewportId, record);
-    args.onDraw?.(record);
+    this.draws.set(viewportId, record);
+    this.source.onDraw(record);
   }
 
-  function attach(viewport: HostCornerstoneViewport): void {
-    const element = viewport.element;
-    if (!element) return;
-    const existing = attached.get(viewport.id);
-    if (existing && existing.element === element && existing.canvas.isConnected) {
-      existing.viewport = viewport;
-      return;
+  /** Paints the map at the viewport's geometry, and the score in its corner. Returns the pixels painted. */
+  private paint(
+    ctx: CanvasRenderingContext2D,
+    viewport: HostCornerstoneViewport,
+    content: OverlayContent,
+    settings: OverlaySettings,
+    ratio: number,
+  ): number {
+    const { canvas: source, image } = this.scratchFor(content.columns, content.rows);
+    const painted = paintHeatmap(content.map, settings.threshold, image.data, this.lut);
+    source.getContext('2d')!.putImageData(image, 0, 0);
+    // The map's corners in canvas (CSS) pixels.
+    const origin = viewport.worldToCanvas(content.corners.origin);
+    const alongRow = viewport.worldToCanvas(content.corners.alongRow);
+    const alongColumn = viewport.worldToCanvas(content.corners.alongColumn);
+    ctx.setTransform(
+      (ratio * (alongRow[0] - origin[0])) / content.columns,
+      (ratio * (alongRow[1] - origin[1])) / content.columns,
+      (ratio * (alongColumn[0] - origin[0])) / content.rows,
+      (ratio * (alongColumn[1] - origin[1])) / content.rows,
+      ratio * origin[0],
+      ratio * origin[1],
+    );
+    ctx.imageSmoothingEnabled = false; // one map value per image pixel, like the labelmap
+    ctx.globalAlpha = Math.min(1, Math.max(0, settings.opacity));
+    ctx.drawImage(source, 0, 0);
+    ctx.globalAlpha = 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    // The score travels with the slice: drawn in the viewport's corner.
+    const { width, height } = ctx.canvas;
+    ctx.font = `${Math.round(13 * ratio)}px sans-serif`;
+    ctx.fillStyle = '#ffd27f';
+    ctx.textAlign = 'right';
+    ctx.fillText(`CLUE score ${content.score.toFixed(3)}`, width - 10 * ratio, height - 30 * ratio);
+    return painted;
+  }
+
+  private scratchFor(columns: number, rows: number) {
+    if (!this.scratch || this.scratch.image.width !== columns || this.scratch.image.height !== rows) {
+      const canvas = document.createElement('canvas');
+      canvas.width = columns;
+      canvas.height = rows;
+      this.scratch = { canvas, image: new ImageData(columns, rows) };
     }
-    if (existing) detach(viewport.id);
-    const canvas = document.createElement('canvas');
-    canvas.className = CANVAS_CLASS;
-    canvas.dataset.testid = 'clue-heatmap-overlay';
-    canvas.dataset.viewportId = viewport.id;
-    // Above the image, under the annotation SVG layer; never takes the mouse.
-    Object.assign(canvas.style, {
-      position: 'absolute',
-      left: '0',
-      top: '0',
-      width: '100%',
-      height: '100%',
-      pointerEvents: 'none',
-      zIndex: '1',
-    });
-    element.appendChild(canvas);
-    const entry: Attached = { element, canvas, viewport, onRender: () => draw(viewport.id) };
-    element.addEventListener(cornerstone.Enums.Events.IMAGE_RENDERED, entry.onRender);
-    attached.set(viewport.id, entry);
-    draw(viewport.id);
+    return this.scratch;
   }
+}
 
-  function detach(viewportId: string): void {
-    const entry = attached.get(viewportId);
-    if (!entry) return;
-    entry.element.removeEventListener(cornerstone.Enums.Events.IMAGE_RENDERED, entry.onRender);
-    entry.canvas.remove();
-    attached.delete(viewportId);
-    draws.delete(viewportId);
-  }
-
-  return {
-    attach,
-    redrawAll() {
-      for (const [viewportId, entry] of attached) {
-        if (!entry.element.isConnected) detach(viewportId);
-        else draw(viewportId);
-      }
-    },
-    lastDraw: (viewportId) => draws.get(viewportId),
-    canvasOf: (viewportId) => attached.get(viewportId)?.canvas,
-    detachAll() {
-      for (const viewportId of [...attached.keys()]) detach(viewportId);
-    },
-  };
+/** Above the image, under the annotation SVG layer; never takes the mouse. */
+function createOverlayCanvas(viewportId: string): HTMLCanvasElement {
+  const canvas = document.createElement('canvas');
+  canvas.className = CANVAS_CLASS;
+  canvas.dataset.testid = 'clue-heatmap-overlay';
+  canvas.dataset.viewportId = viewportId;
+  Object.assign(canvas.style, {
+    position: 'absolute',
+    left: '0',
+    top: '0',
+    width: '100%',
+    height: '100%',
+    pointerEvents: 'none',
+    zIndex: '1',
+  });
+  return canvas;
 }

@@ -156,6 +156,9 @@ export interface HostSegmentationService {
     style: Record<string, unknown>,
   ): void;
   remove(segmentationId: string): void;
+  /** OHIF's pub/sub: SEGMENTATION_REMOVED carries `{ segmentationId }` (3.12–3.14). */
+  EVENTS: { SEGMENTATION_REMOVED: string } & Record<string, string>;
+  subscribe(eventName: string, callback: (event: { segmentationId?: string }) => void): PubSubSubscription;
 }
 
 export interface HostViewportGridService {
@@ -199,6 +202,12 @@ export interface HostServices {
 
 export interface HostServicesManager {
   services: HostServices & Record<string, unknown>;
+  /** Creates the service through `create` and puts it in `services[name]` (OHIF's ServicesManager). */
+  registerService?(registration: {
+    name: string;
+    altName?: string;
+    create(params: Pick<HostExtensionParams, 'servicesManager' | 'extensionManager' | 'commandsManager'>): unknown;
+  }): void;
 }
 
 export interface HostModuleEntry<T> {

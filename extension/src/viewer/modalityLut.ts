@@ -7,6 +7,18 @@ export interface LinearModalityLut {
   intercept: number;
 }
 
+export interface ModalityLutInfo {
+  slope: number;
+  intercept: number;
+  /** True when the host's image loader had already applied it to the cached pixels. */
+  appliedByLoader: boolean;
+  /**
+   * Set on a reformatted MPR plane whose source images have different LUTs: each image's own
+   * was applied to its pixels, and slope/intercept above are the first image's.
+   */
+  perImage?: boolean;
+}
+
 export const IDENTITY_LUT: Readonly<LinearModalityLut> = Object.freeze({ slope: 1, intercept: 0 });
 
 /**

@@ -1,7 +1,7 @@
 // Reads the slice displayed in a viewport from the host's Cornerstone cache: real-world
-// values (modality LUT applied exactly once), grid size, and geometry.
+// values (modality LUT applied exactly once), grid size, and acquisition attributes.
 import { ClueInputError } from '../errors';
-import type { ModalityLutInfo } from '../state';
+import type { ModalityLutInfo } from './modalityLut';
 import type { HostLibraries } from './hostLibraries';
 import type { HostDisplaySet, HostImage, HostImageVolume, HostServices, HostStackViewport } from './hostTypes';
 import {
@@ -9,16 +9,14 @@ import {
   colourImageMessage,
   imageLoadFailedMessage,
   undecodableTransferSyntaxMessage,
-} from '../workflow/messages';
-import type { SliceAttributes } from '../workflow/domain';
+} from './imageMessages';
+import type { SliceAttributes } from '../domain/domain';
 import { imageTransferSyntax, transferSyntaxName, undecodableTransferSyntax } from './transferSyntax';
 import { IDENTITY_LUT, applyModalityLut, linearLutFromAttributes, type LinearModalityLut } from './modalityLut';
 import {
   extractPlane,
   planeFromCamera,
   planeSourceIndices,
-  planeVoxel,
-  voxelToWorld,
   type PlaneSource,
   type Vec3,
   type VolumeGeometry,
@@ -27,46 +25,25 @@ import {
 
 export type { PlaneSource };
 
-export interface SliceGeometry {
-  frameOfReferenceUID?: string;
-  imagePositionPatient?: number[];
-  rowCosines?: number[];
-  columnCosines?: number[];
-  /** Spacing between rows and between columns, in mm. */
-  rowPixelSpacing?: number;
-  columnPixelSpacing?: number;
-}
-
-export interface DisplayedSlice {
+/** One slice's pixels, ready for the model: the displayed slice, or a series image read by id. */
+export interface SliceToMap extends ImageValues {
   viewportId: string;
-  viewport: HostStackViewport;
-  displaySet: HostDisplaySet;
-  /** The displayed image, or for a reformatted plane of a volume its key (plane.key). */
+  displaySetInstanceUID: string;
+  /** The image, or for a reformatted plane of a volume its key (plane.key). */
   imageId: string;
   /** Set for a reformatted (non-acquisition) plane of a volume viewport. */
   plane?: PlaneSource;
-  rows: number;
-  columns: number;
-  /** Real-world values (after the modality LUT), row-major, rows · columns. */
-  values: Float32Array;
-  modalityLut: ModalityLutInfo;
-  geometry: SliceGeometry;
-  /** What the slice's DICOM attributes say about its acquisition (for the domain check). */
-  attributes: SliceAttributes;
+}
+
+/** The slice a viewport displays, and the images a series run from it covers, in order. */
+export interface DisplayedSlice extends SliceToMap {
+  /** The display set's images (the viewport's stack order); on an MPR viewport, the volume's source images. */
+  seriesImageIds: string[];
 }
 
 interface ModalityLutModule {
   rescaleSlope?: number | string;
   rescaleIntercept?: number | string;
-}
-
-interface ImagePlaneModule {
-  frameOfReferenceUID?: string;
-  imagePositionPatient?: number[];
-  rowCosines?: number[];
-  columnCosines?: number[];
-  rowPixelSpacing?: number;
-  columnPixelSpacing?: number;
 }
 
 /** The viewport to work on: the one asked for, else the active one. */
@@ -164,7 +141,8 @@ export function readDisplayedSlice(
   const image = cornerstone.cache.getImage(imageId);
   if (!image) throw notLoadedError(libraries, imageId, 'displayed image');
   const pixels = readImageValues(libraries, image, 'displayed image');
-  return { viewportId, viewport, displaySet, imageId, ...pixels };
+  const seriesImageIds = viewport.getImageIds?.() ?? displaySet.imageIds ?? [];
+  return { viewportId, displaySetInstanceUID: displaySet.displaySetInstanceUID, imageId, seriesImageIds, ...pixels };
 }
 
 /**
@@ -257,7 +235,7 @@ export interface ImageValues {
   columns: number;
   values: Float32Array;
   modalityLut: ModalityLutInfo;
-  geometry: SliceGeometry;
+  /** What the slice's DICOM attributes say about its acquisition (for the domain check). */
   attributes: SliceAttributes;
 }
 
@@ -334,7 +312,6 @@ function cachedPixels(
 }
 
 export function readImageValues(libraries: HostLibraries, image: HostImage, what = 'image'): ImageValues {
-  const { cornerstone } = libraries;
   const imageId = image.imageId;
   const rows = image.rows ?? image.height;
   const columns = image.columns ?? image.width;
@@ -349,21 +326,11 @@ export function readImageValues(libraries: HostLibraries, image: HostImage, what
 
   const values = applyModalityLut(stored, lut.toApply);
 
-  const plane = (cornerstone.metaData.get('imagePlaneModule', imageId) ?? {}) as ImagePlaneModule;
-  const geometry: SliceGeometry = {
-    frameOfReferenceUID: plane.frameOfReferenceUID,
-    imagePositionPatient: plane.imagePositionPatient,
-    rowCosines: plane.rowCosines,
-    columnCosines: plane.columnCosines,
-    rowPixelSpacing: plane.rowPixelSpacing,
-    columnPixelSpacing: plane.columnPixelSpacing,
-  };
   return {
     rows,
     columns,
     values,
     modalityLut: lut.info,
-    geometry,
     attributes: readSliceAttributes(libraries, imageId),
   };
 }
@@ -486,7 +453,13 @@ function readDisplayedPlane(
     const imageId = volume.imageIds[plane.index]!;
     const image = cornerstone.cache.getImage(imageId);
     if (!image) throw notLoadedError(libraries, imageId, 'displayed image of the volume');
-    return { viewportId, viewport, displaySet, imageId, ...readImageValues(libraries, image, 'displayed image') };
+    return {
+      viewportId,
+      displaySetInstanceUID: displaySet.displaySetInstanceUID,
+      imageId,
+      seriesImageIds: volume.imageIds,
+      ...readImageValues(libraries, image, 'displayed image'),
+    };
   }
   checkSliceSize(plane.rows, plane.columns);
   const sourceIndices = planeSourceIndices(plane, geometry.dimensions);
@@ -509,7 +482,6 @@ function readDisplayedPlane(
     return { stored, slope: lut.toApply.slope, intercept: lut.toApply.intercept };
   });
   const modalityLut = planeModalityLut(luts);
-  const first = (cornerstone.metaData.get('imagePlaneModule', volume.imageIds[0]!) ?? {}) as ImagePlaneModule;
   const rowDirection = Array.from(geometry.direction)
     .slice(plane.columnAxis * 3, plane.columnAxis * 3 + 3)
     .map((v) => v * plane.columnStep);
@@ -524,22 +496,14 @@ function readDisplayedPlane(
   };
   return {
     viewportId,
-    viewport,
-    displaySet,
+    displaySetInstanceUID: displaySet.displaySetInstanceUID,
     imageId: plane.key,
+    seriesImageIds: volume.imageIds,
     plane: { volumeId: volume.volumeId, volume: geometry, plane, sourceImageIds: volume.imageIds },
     rows: plane.rows,
     columns: plane.columns,
     values,
     modalityLut,
-    geometry: {
-      frameOfReferenceUID: first.frameOfReferenceUID,
-      imagePositionPatient: voxelToWorld(geometry, planeVoxel(plane, geometry.dimensions, 0, 0)),
-      rowCosines: rowDirection,
-      columnCosines: columnDirection,
-      rowPixelSpacing: plane.rowPixelSpacing,
-      columnPixelSpacing: plane.columnPixelSpacing,
-    },
     attributes,
   };
 }

@@ -1,11 +1,11 @@
 // The panel rendered to HTML with React's server renderer: what it shows for each state,
 // under the data-testids the e2e tests use.
 import { describe, expect, it } from 'vitest';
-import { createClueStore, type SliceResult } from '../../../extension/src/state';
-import { checkDomain } from '../../../extension/src/workflow/domain';
+import { createClueStore, type ResultSummary } from '../../../extension/src/service/state';
+import { checkDomain } from '../../../extension/src/domain/domain';
 import { renderPanel } from './renderPanel';
 
-const result: SliceResult = {
+const result: ResultSummary = {
   segmentationId: 'clue-anomaly::ds',
   viewportId: 'default',
   displaySetInstanceUID: 'ds',

@@ -4,8 +4,8 @@
 // the plots with the current-threshold marker, and the save messages.
 import { describe, expect, it } from 'vitest';
 import { metricsAtThreshold, prepareComparison } from '../../../extension/src/metrics';
-import { createClueStore, type SliceResult } from '../../../extension/src/state';
-import { checkDomain } from '../../../extension/src/workflow/domain';
+import { createClueStore, type ResultSummary } from '../../../extension/src/service/state';
+import { checkDomain } from '../../../extension/src/domain/domain';
 import { renderPanel } from './renderPanel';
 
 /** The text of the element with `testid` (no nested tags in these cells). */
@@ -13,7 +13,7 @@ function cell(html: string, testid: string): string | null {
   return new RegExp(`data-testid="${testid}"[^>]*>([^<]*)<`).exec(html)?.[1] ?? null;
 }
 
-function displayed(imageId: string): SliceResult {
+function displayed(imageId: string): ResultSummary {
   return {
     segmentationId: 'clue-anomaly::ds',
     viewportId: 'vp',

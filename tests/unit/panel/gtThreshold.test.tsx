@@ -5,9 +5,10 @@
 // viewer drew (ties exactly at the threshold included), and a burst of moves must end on the
 // last one's numbers with nothing left pending.
 import { describe, expect, it } from 'vitest';
-import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
+import type { IdleScheduler } from '../../../extension/src/service/labelmapSync';
 import { computeGroundTruthMetrics, CSV_COLUMNS, resultsToCsv, type SliceInput } from '../../../extension/src/metrics';
-import { createClueStore } from '../../../extension/src/state';
+import { createClueStore } from '../../../extension/src/service/state';
 import { fakeMap, fakeRegistry, gtHost, type GtHost } from '../viewer/gtHost';
 import { renderPanel } from './renderPanel';
 
@@ -69,7 +70,7 @@ async function compared() {
   const drainIdle = () => {
     while (tasks.length) tasks.shift()!();
   };
-  const actions = createClueActions(host.params, store, fakeRegistry(), schedule);
+  const actions = createClueService(host.params, store, fakeRegistry(), schedule);
   await actions.runOnSeries();
   drainIdle();
   const truth = lesion(host);

@@ -2,7 +2,7 @@
 // callbacks: what the panel tests read their cells from.
 import { renderToStaticMarkup } from 'react-dom/server';
 import { CluePanel } from '../../../extension/src/panel/CluePanel';
-import { createClueStore, type ClueStore } from '../../../extension/src/state';
+import { createClueStore, type ClueStore } from '../../../extension/src/service/state';
 
 const noop = () => {};
 

@@ -6,13 +6,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createClueActions } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
 import type { EngineInfo } from '../../../extension/src/engine';
-import type { MapperRegistry, SliceMapper } from '../../../extension/src/sliceMapper';
-import { createClueStore } from '../../../extension/src/state';
+import type { MapperRegistry, SliceMapper } from '../../../extension/src/service/sliceMapper';
+import { createClueStore } from '../../../extension/src/service/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { HOST_DECODABLE_TRANSFER_SYNTAXES } from '../../../extension/src/viewer/transferSyntax';
-import { constantValue } from '../../../extension/src/workflow/messages';
+import { constantValue } from '../../../extension/src/service/messages';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
 
 const SIZE = 16;
@@ -204,7 +204,7 @@ describe('blank and constant slices', () => {
     const host = fakeHost({ pixels: (k) => (k === DISPLAYED ? filled(0) : ramp(k)) });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     const state = store.getState();
     expect(state.status).toBe('error');
     expect(state.error).toBe(
@@ -222,7 +222,7 @@ describe('blank and constant slices', () => {
     const host = fakeHost({ pixels: () => filled(5), modalityLut: { rescaleSlope: 2, rescaleIntercept: -3 } });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().error).toBe(
       'This slice is constant (every pixel is 7): it shows no anatomy, so there is nothing to detect and the model was not run on it.',
     );
@@ -234,7 +234,7 @@ describe('blank and constant slices', () => {
     const host = fakeHost({ pixels: (k) => (blank.has(k) ? filled(k === 4 ? -1000 : 0) : ramp(k)) });
     const store = createClueStore();
     const model = countingRegistry();
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     await actions.runOnSeries();
     const state = store.getState();
     expect(state.status).toBe('done');
@@ -265,7 +265,7 @@ describe('blank and constant slices', () => {
   it('a series without blank slices keeps its summary as before', async () => {
     const host = fakeHost();
     const store = createClueStore();
-    await createClueActions(host.params, store, countingRegistry().registry).runOnSeries();
+    await createClueService(host.params, store, countingRegistry().registry).runOnSeries();
     expect(store.getState().series).toMatchObject({ computed: SLICES, blank: 0 });
     expect(store.getState().message).toBe('Series done: 5 slices (5 computed now, 0 already stored).');
   });
@@ -278,7 +278,7 @@ describe('transfer syntaxes the host cannot decode', () => {
     const host = fakeHost({ notCached: [DISPLAYED], instance: storedAs('1.2.840.10008.1.2.4.112') });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().error).toBe(
       'The displayed image is stored with transfer syntax JPEG XL (1.2.840.10008.1.2.4.112), which the viewer cannot decode; re-send it from the PACS in another transfer syntax (e.g. Explicit VR Little Endian).',
     );
@@ -292,13 +292,13 @@ describe('transfer syntaxes the host cannot decode', () => {
       notCached: [DISPLAYED],
       instance: () => ({ AvailableTransferSyntaxUID: '1.2.840.10008.1.2.4.93\0' }),
     });
-    await createClueActions(host.params, store, countingRegistry().registry).runOnSlice();
+    await createClueService(host.params, store, countingRegistry().registry).runOnSlice();
     expect(store.getState().error).toMatch(
       /^The displayed image is stored with transfer syntax JPEG 2000 Part 2 Multi-component \(1\.2\.840\.10008\.1\.2\.4\.93\), which the viewer cannot decode/,
     );
 
     const unknown = fakeHost({ notCached: [DISPLAYED], instance: storedAs('1.2.3.4.5') });
-    await createClueActions(unknown.params, store, countingRegistry().registry).runOnSlice();
+    await createClueService(unknown.params, store, countingRegistry().registry).runOnSlice();
     expect(store.getState().error).toMatch(
       /^The displayed image is stored with transfer syntax 1\.2\.3\.4\.5, which the viewer cannot decode; re-send it/,
     );
@@ -317,7 +317,7 @@ describe('transfer syntaxes the host cannot decode', () => {
       const store = createClueStore();
       const model = countingRegistry();
       const host = fakeHost({ notCached: [DISPLAYED], instance: storedAs(uid), loadError: refused });
-      await createClueActions(host.params, store, model.registry).runOnSlice();
+      await createClueService(host.params, store, model.registry).runOnSlice();
       expect(store.getState().error).toBe(
         `The viewer could not load or decode the displayed image (stored with transfer syntax ${named}): the server answered HTTP 406 Not Acceptable. Waiting will not help; have the PACS send it in another transfer syntax (e.g. Explicit VR Little Endian).`,
       );
@@ -327,7 +327,7 @@ describe('transfer syntaxes the host cannot decode', () => {
     }
     // No transfer syntax in the metadata: the loader's own words, nothing claimed about a syntax.
     const store = createClueStore();
-    await createClueActions(
+    await createClueService(
       fakeHost({ notCached: [DISPLAYED], instance: () => ({}) }).params,
       store,
       countingRegistry().registry,
@@ -341,7 +341,7 @@ describe('transfer syntaxes the host cannot decode', () => {
     const host = fakeHost({ notCached: [DISPLAYED], loading: [DISPLAYED], instance: storedAs('1.2.840.10008.1.2.1') });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState()).toMatchObject({ status: 'done', error: null });
     expect(host.loadRequests).toEqual([`img:${DISPLAYED}`]);
     expect(model.seen).toHaveLength(1);
@@ -355,7 +355,7 @@ describe('transfer syntaxes the host cannot decode', () => {
       loadError: () => ({ status: 406, statusText: 'Not Acceptable' }),
     });
     const store = createClueStore();
-    await createClueActions(host.params, store, countingRegistry().registry).runOnSeries();
+    await createClueService(host.params, store, countingRegistry().registry).runOnSeries();
     expect(store.getState().series).toMatchObject({ status: 'error', done: 4, computed: 4 });
     expect(store.getState().error).toMatch(
       /^The viewer could not load or decode the image 5 of the series \(stored with transfer syntax Explicit VR Big Endian \(1\.2\.840\.10008\.1\.2\.2\)\): the server answered HTTP 406/,
@@ -370,7 +370,7 @@ describe('transfer syntaxes the host cannot decode', () => {
     });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSeries();
+    await createClueService(host.params, store, model.registry).runOnSeries();
     const state = store.getState();
     expect(state.series).toMatchObject({ status: 'error', done: 3, computed: 3 });
     expect(state.error).toBe(
@@ -411,7 +411,7 @@ describe('palette colour images', () => {
     });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().error).toBe(
       'The displayed image is a palette colour (PALETTE COLOR) image, which is not supported: the model reads greyscale (MONOCHROME1 or MONOCHROME2) slices.',
     );
@@ -422,7 +422,7 @@ describe('palette colour images', () => {
     const host = fakeHost({ imagePixelModule: () => ({ photometricInterpretation: 'PALETTE COLOR' }) });
     const store = createClueStore();
     const model = countingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().error).toMatch(
       /^The displayed image is a palette colour \(PALETTE COLOR\) image, which is not supported/,
     );
@@ -435,7 +435,7 @@ describe('palette colour images', () => {
       image: () => ({ color: true, numberOfComponents: 3 }),
     });
     const store = createClueStore();
-    await createClueActions(host.params, store, countingRegistry().registry).runOnSlice();
+    await createClueService(host.params, store, countingRegistry().registry).runOnSlice();
     expect(store.getState().error).toBe(
       'The displayed image is a colour image (3 components); CLUE needs greyscale (MONOCHROME1 or MONOCHROME2), not RGB.',
     );
@@ -444,7 +444,7 @@ describe('palette colour images', () => {
   it('MONOCHROME1 and MONOCHROME2 images run', async () => {
     for (const photometric of ['MONOCHROME1', 'MONOCHROME2']) {
       const store = createClueStore();
-      await createClueActions(
+      await createClueService(
         fakeHost({ instance: () => ({ PhotometricInterpretation: photometric }) }).params,
         store,
         countingRegistry().registry,

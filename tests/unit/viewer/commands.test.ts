@@ -4,7 +4,8 @@
 // stored maps, cancellation, series runs, clean-up. The real engine and the real viewer are
 // covered by tests/unit/engine and the e2e `workflow` scenario.
 import { describe, expect, it } from 'vitest';
-import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
+import type { IdleScheduler } from '../../../extension/src/service/labelmapSync';
 import type { EngineInfo } from '../../../extension/src/engine';
 import { EngineError } from '../../../extension/src/engine/errors';
 import {
@@ -12,8 +13,8 @@ import {
   type MapperRegistry,
   type SliceForMapping,
   type SliceMapper,
-} from '../../../extension/src/sliceMapper';
-import { createClueStore } from '../../../extension/src/state';
+} from '../../../extension/src/service/sliceMapper';
+import { createClueStore } from '../../../extension/src/service/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
 
@@ -183,7 +184,7 @@ describe('workflow commands', () => {
     const host = fakeHost();
     const store = createClueStore();
     const model = controlledRegistry({ threshold: 0.3 });
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     await actions.runOnSlice();
     const state = store.getState();
     expect(state.status).toBe('done');
@@ -217,7 +218,7 @@ describe('workflow commands', () => {
     const host = fakeHost({ modality: 'DX', instance: radiograph });
     const store = createClueStore();
     const domain = { modality: ['MR'], body_part: ['BRAIN'], planes: ['axial'], pixel_spacing_mm: [0.5, 2] };
-    const actions = createClueActions(host.params, store, controlledRegistry({ domain }).registry);
+    const actions = createClueService(host.params, store, controlledRegistry({ domain }).registry);
     await actions.runOnSlice();
     const state = store.getState();
     expect(state.model.domain).toEqual(domain);
@@ -245,7 +246,7 @@ describe('workflow commands', () => {
       PixelSpacing: ['0.9', '0.9'],
     });
     const mrStore = createClueStore();
-    await createClueActions(
+    await createClueService(
       fakeHost({ instance: mr }).params,
       mrStore,
       controlledRegistry({ domain }).registry,
@@ -257,7 +258,7 @@ describe('workflow commands', () => {
 
     // A model without a domain: declared false, the panel says so.
     const plain = createClueStore();
-    await createClueActions(fakeHost({ instance: mr }).params, plain, controlledRegistry().registry).runOnSlice();
+    await createClueService(fakeHost({ instance: mr }).params, plain, controlledRegistry().registry).runOnSlice();
     expect(plain.getState().model.domain).toBeNull();
     expect(plain.getState().lastResult!.domain).toMatchObject({ declared: false, findings: [] });
   });
@@ -265,7 +266,7 @@ describe('workflow commands', () => {
   it('keeps a threshold the user chose over the manifest’s default', async () => {
     const host = fakeHost();
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, controlledRegistry({ threshold: 0.3 }).registry);
+    const actions = createClueService(host.params, store, controlledRegistry({ threshold: 0.3 }).registry);
     actions.setThreshold({ threshold: 0.7 });
     await actions.runOnSlice();
     expect(store.getState().threshold).toBe(0.7);
@@ -276,7 +277,7 @@ describe('workflow commands', () => {
     const store = createClueStore();
     const model = controlledRegistry();
     const idle = manualScheduler();
-    const actions = createClueActions(host.params, store, model.registry, idle.schedule);
+    const actions = createClueService(host.params, store, model.registry, idle.schedule);
     await actions.runOnSeries();
     expect(store.getState().series).toMatchObject({ status: 'done', total: SLICES, done: SLICES, computed: SLICES });
     expect(model.computes()).toBe(SLICES);
@@ -302,7 +303,7 @@ describe('workflow commands', () => {
     const host = fakeHost();
     const store = createClueStore();
     const idle = manualScheduler();
-    const actions = createClueActions(host.params, store, controlledRegistry().registry, idle.schedule);
+    const actions = createClueService(host.params, store, controlledRegistry().registry, idle.schedule);
     await actions.runOnSeries();
     actions.setThreshold({ threshold: 0.1 });
     const before = host.labelmapCount(4);
@@ -317,7 +318,7 @@ describe('workflow commands', () => {
     const host = fakeHost();
     const store = createClueStore();
     const model = controlledRegistry({ manual: true, threshold: 0.3 });
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     const first = actions.runOnSlice();
     await settle();
     host.scrollTo(3);
@@ -339,7 +340,7 @@ describe('workflow commands', () => {
     const host = fakeHost();
     const store = createClueStore();
     const model = controlledRegistry({ manual: true });
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     const run = actions.runOnSeries();
     for (let k = 0; k < 2; k++) {
       while (model.pending.length <= k) await settle();
@@ -362,10 +363,29 @@ describe('workflow commands', () => {
     expect(store.getState().message).toMatch(/already computed/);
   });
 
+  it('the user removing our segmentation drops its stored maps (from the host’s removal event)', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry();
+    const service = createClueService(host.params, store, model.registry);
+    await service.runOnSlice();
+    const segmentationId = store.getState().lastResult!.segmentationId;
+    expect(service.inspectStoredMap('img:2')).not.toBeNull();
+    // The user deletes it in the host's segmentation panel: no command of ours runs.
+    host.params.servicesManager.services.segmentationService.remove(segmentationId);
+    expect(service.inspectStoredMap('img:2')).toBeNull();
+    expect(host.segmentations.has('user-seg')).toBe(true);
+    // The same slice again is computed anew (not "already computed") into a new labelmap.
+    await service.runOnSlice();
+    expect(model.computes()).toBe(2);
+    expect(store.getState().message).not.toMatch(/already computed/);
+    expect(host.segmentations.has(segmentationId)).toBe(true);
+  });
+
   it('clear and dispose remove only our segmentation', async () => {
     const host = fakeHost();
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, controlledRegistry().registry);
+    const actions = createClueService(host.params, store, controlledRegistry().registry);
     await actions.runOnSlice();
     expect([...host.segmentations.keys()]).toEqual(['user-seg', 'clue-anomaly::ds']);
     actions.dispose();
@@ -381,7 +401,7 @@ describe('workflow commands', () => {
       get: () => Promise.reject(new EngineError('model-corrupt', 'model.onnx: sha256 does not match the manifest')),
       disposeAll: () => {},
     };
-    const actions = createClueActions(host.params, store, registry);
+    const actions = createClueService(host.params, store, registry);
     await actions.runOnSlice();
     const state = store.getState();
     expect(state.status).toBe('error');
@@ -394,7 +414,7 @@ describe('workflow commands', () => {
     const host = fakeHost({ modality: 'SR' });
     const store = createClueStore();
     const model = controlledRegistry();
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     await actions.runOnSlice();
     expect(store.getState().error).toMatch(/shows a SR series, which has no images to analyse/);
     expect(model.computes()).toBe(0);

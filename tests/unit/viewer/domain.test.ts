@@ -12,7 +12,7 @@ import {
   slicePlane,
   type DomainCheck,
   type SliceAttributes,
-} from '../../../extension/src/workflow/domain';
+} from '../../../extension/src/domain/domain';
 
 // The demo model's domain as the manifest would declare it.
 const DEMO_DOMAIN: ModelDomain = {

@@ -17,7 +17,8 @@ export function voxels(data: Uint8Array | Float32Array) {
 /**
  * A segmentation service over `segmentations` that puts the labelmap images it creates into
  * `images` (the fake Cornerstone cache), named by `labelmapId`. `shown` holds the ids whose
- * labelmap representation was added to the viewport.
+ * labelmap representation was added to the viewport. Removing one broadcasts
+ * SEGMENTATION_REMOVED, as the host does.
  */
 export function fakeSegmentationService(options: {
   images: Map<string, any>;
@@ -28,7 +29,14 @@ export function fakeSegmentationService(options: {
 }) {
   const { images, segmentations, rows, columns, labelmapId } = options;
   const shown = new Set<string>();
+  // OHIF's pub/sub: SEGMENTATION_REMOVED is broadcast with { segmentationId } on every removal.
+  const removalListeners = new Set<(event: { segmentationId: string }) => void>();
   const service = {
+    EVENTS: { SEGMENTATION_REMOVED: 'event::segmentation_removed' },
+    subscribe(eventName: string, callback: (event: { segmentationId: string }) => void) {
+      if (eventName === 'event::segmentation_removed') removalListeners.add(callback);
+      return { unsubscribe: () => void removalListeners.delete(callback) };
+    },
     async createLabelmapForDisplaySet(ds: any, { segmentationId, label }: any) {
       const ids = ds.imageIds.map((id: string) => {
         const lm = labelmapId(segmentationId, id);
@@ -57,8 +65,9 @@ export function fakeSegmentationService(options: {
       shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : [],
     setSegmentColor: () => {},
     remove: (id: string) => {
-      segmentations.delete(id);
+      if (!segmentations.delete(id)) return;
       shown.delete(id);
+      for (const listener of [...removalListeners]) listener({ segmentationId: id });
     },
   };
   return { service, shown };

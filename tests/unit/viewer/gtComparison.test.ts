@@ -4,9 +4,9 @@
 // and masks built independently here. The metric definitions themselves are tested in
 // tests/unit/metrics (hand-computed cases and models/ golden values).
 import { describe, expect, it } from 'vitest';
-import { createClueActions } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
 import { computeGroundTruthMetrics, resultsToCsv } from '../../../extension/src/metrics';
-import { createClueStore } from '../../../extension/src/state';
+import { createClueStore } from '../../../extension/src/service/state';
 import { fakeMap, fakeRegistry, FAKE_SHA256, gtHost } from './gtHost';
 
 /** Segment 1 (“Lesion”) on the right half of slice 1's first rows, segment 2 elsewhere. */
@@ -28,7 +28,7 @@ describe('ground-truth comparison in the panel', () => {
   it('lists only the host segmentations that are not ours', async () => {
     const host = gtHost();
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     await actions.runOnSlice();
     expect(store.getState().status).toBe('done');
     expect(actions.listGroundTruths()).toEqual([]);
@@ -52,7 +52,7 @@ describe('ground-truth comparison in the panel', () => {
   it('compares the series with the chosen segment and matches an independent computation', async () => {
     const host = gtHost({ slices: 4 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     await actions.runOnSeries();
     expect(store.getState().series.status).toBe('done');
     const labelmaps = groundTruth(host.pixels, host.series.columns);
@@ -95,7 +95,7 @@ describe('ground-truth comparison in the panel', () => {
   it('builds the export record with the UIDs, model sha256, threshold and ground truth', async () => {
     const host = gtHost({ slices: 3 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     await actions.runOnSeries();
     host.addGroundTruth('seg-1', 'Lesion SEG', groundTruth(host.pixels, host.series.columns), { 1: 'Lesion' });
     await actions.compareWithGroundTruth({ segmentationId: 'seg-1', segmentIndex: 1 });
@@ -117,7 +117,7 @@ describe('ground-truth comparison in the panel', () => {
   it('says what is wrong instead of comparing: no map, no ground truth, a labelmap off the grid', async () => {
     const host = gtHost({ slices: 2 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     host.addGroundTruth('seg-1', 'Lesion SEG', new Map([[0, new Uint8Array(host.pixels)]]), { 1: 'Lesion' });
     await actions.compareWithGroundTruth({ segmentationId: 'seg-1' });
     expect(store.getState().comparison.status).toBe('error');

@@ -4,7 +4,7 @@
 // truth is a segmentation whose labelmap images reference source images by referencedImageId,
 // as OHIF's SEG loader makes them. Used by the comparison and save tests.
 import type { EngineInfo } from '../../../extension/src/engine';
-import type { MapperRegistry, SliceMapper } from '../../../extension/src/sliceMapper';
+import type { MapperRegistry, SliceMapper } from '../../../extension/src/service/sliceMapper';
 import type { HostDataSourceDefinition, HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { fakeMrSeries, type FakeSeries } from '../dicom/fakeSeries';
 import { fakeSegmentationService, voxels } from './fakeHostParts';

@@ -4,10 +4,11 @@
 // the plane read for the model, the labelmap voxels written across source images, results
 // kept per plane, re-thresholding, and the refusals.
 import { describe, expect, it } from 'vitest';
-import { createClueActions, type IdleScheduler } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
+import type { IdleScheduler } from '../../../extension/src/service/labelmapSync';
 import type { EngineInfo } from '../../../extension/src/engine';
-import type { MapperRegistry, SliceForMapping, SliceMapper } from '../../../extension/src/sliceMapper';
-import { createClueStore } from '../../../extension/src/state';
+import type { MapperRegistry, SliceForMapping, SliceMapper } from '../../../extension/src/service/sliceMapper';
+import { createClueStore } from '../../../extension/src/service/state';
 import type { HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
 
@@ -185,7 +186,7 @@ describe('workflow commands on an MPR viewport', () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
     const model = recordingRegistry();
-    const actions = createClueActions(host.params, store, model.registry);
+    const actions = createClueService(host.params, store, model.registry);
     await actions.runOnSlice();
     const state = store.getState();
     expect(state.status).toBe('done');
@@ -211,7 +212,7 @@ describe('workflow commands on an MPR viewport', () => {
     const store = createClueStore();
     const model = recordingRegistry();
     const idle = manualScheduler();
-    const actions = createClueActions(host.params, store, model.registry, idle.schedule);
+    const actions = createClueService(host.params, store, model.registry, idle.schedule);
     await actions.runOnSlice();
     host.setCamera({ ...SAGITTAL, focalPoint: [5, 0, 0], position: [15, 0, 0] });
     await actions.runOnSlice();
@@ -242,7 +243,7 @@ describe('workflow commands on an MPR viewport', () => {
     host.setCamera({ ...AXIAL, focalPoint: [0, 0, 2 * 3], position: [0, 0, -10] });
     const store = createClueStore();
     const model = recordingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().lastResult).toMatchObject({ imageId: 'img:3', rows: DY, columns: DX });
     expect(Array.from(model.inputs[0]!.values)).toEqual(
       Array.from(host.images.get('img:3').voxelManager.getScalarData(), (v: number) => v * SLOPE),
@@ -253,7 +254,7 @@ describe('workflow commands on an MPR viewport', () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
     const model = recordingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSeries();
+    await createClueService(host.params, store, model.registry).runOnSeries();
     expect(store.getState().series).toMatchObject({ status: 'done', total: DZ, computed: DZ });
     expect(model.inputs.every((input) => input.rows === DY && input.columns === DX)).toBe(true);
     const expected: Array<[number, number, number]> = [];
@@ -311,7 +312,7 @@ describe('workflow commands on an MPR viewport', () => {
       const host = fakeVolumeHost();
       const store = createClueStore();
       const idle = manualScheduler();
-      const actions = createClueActions(host.params, store, constantRegistry(), idle.schedule);
+      const actions = createClueService(host.params, store, constantRegistry(), idle.schedule);
       const counts = new Map<string, number>();
       for (const camera of order) {
         host.setCamera(camera);
@@ -341,7 +342,7 @@ describe('workflow commands on an MPR viewport', () => {
   it('refuses an oblique plane and a volume still loading, with their own messages', async () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, recordingRegistry().registry);
+    const actions = createClueService(host.params, store, recordingRegistry().registry);
     const r = (30 * Math.PI) / 180;
     host.setCamera({ viewPlaneNormal: [Math.cos(r), Math.sin(r), 0], viewUp: [0, 0, 1], focalPoint: [3, 2, 4] });
     await actions.runOnSlice();
@@ -361,7 +362,7 @@ describe('workflow commands on an MPR viewport', () => {
       if (id.startsWith('img:')) for (let j = 0; j < DY; j++) image.voxelManager.getScalarData()[j * DX + 3] = 0;
     const store = createClueStore();
     const model = recordingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().error).toBe(
       'This sagittal plane is blank (every pixel is 0): there is nothing to detect, so the model was not run on it.',
     );
@@ -375,7 +376,7 @@ describe('workflow commands on an MPR viewport', () => {
       type === 'modalityLutModule' ? { rescaleSlope: imageId === 'img:5' ? 3 : SLOPE, rescaleIntercept: 0 } : undefined;
     const store = createClueStore();
     const model = recordingRegistry();
-    await createClueActions(host.params, store, model.registry).runOnSlice();
+    await createClueService(host.params, store, model.registry).runOnSlice();
     expect(store.getState().lastResult!.modalityLut).toEqual({
       slope: SLOPE,
       intercept: 0,
@@ -390,7 +391,7 @@ describe('workflow commands on an MPR viewport', () => {
     // The same LUT everywhere: no mark. A colour image in the volume: the image reader's message.
     const uniform = fakeVolumeHost();
     const uniformStore = createClueStore();
-    const actions = createClueActions(uniform.params, uniformStore, recordingRegistry().registry);
+    const actions = createClueService(uniform.params, uniformStore, recordingRegistry().registry);
     await actions.runOnSlice();
     expect(uniformStore.getState().lastResult!.modalityLut).toEqual({
       slope: SLOPE,
@@ -408,7 +409,7 @@ describe('workflow commands on an MPR viewport', () => {
   it('a labelmap image missing from the cache is a panel message with what to do, not an unexpected error', async () => {
     const host = fakeVolumeHost();
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, recordingRegistry().registry);
+    const actions = createClueService(host.params, store, recordingRegistry().registry);
     await actions.runOnSlice();
     const segmentationId = store.getState().lastResult!.segmentationId;
     host.images.delete(`lm:img:2`);

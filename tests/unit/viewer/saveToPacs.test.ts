@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClueActions } from '../../../extension/src/commandsModule';
+import { createClueService } from '../../../extension/src/service/ClueService';
 import { PARAMETRIC_MAP_STORAGE, SEGMENTATION_STORAGE } from '../../../extension/src/dicom';
-import { createClueStore } from '../../../extension/src/state';
+import { createClueStore } from '../../../extension/src/service/state';
 import { fakeRegistry, gtHost } from './gtHost';
 import { orthancHelper, orthancMissingReason, SKIP_ALLOWED, type OrthancInstance } from '../orthancHelper';
 
@@ -20,7 +20,7 @@ const DICOMWEB = '@ohif/extension-default.dataSourcesModule.dicomweb';
 async function hostWithSeries(slices = 3) {
   const host = gtHost({ slices });
   const store = createClueStore();
-  const actions = createClueActions(host.params, store, fakeRegistry());
+  const actions = createClueService(host.params, store, fakeRegistry());
   await actions.runOnSeries();
   expect(store.getState().series.status).toBe('done');
   return { host, store, actions };
@@ -56,7 +56,7 @@ describe('store to PACS: refusals before any request', () => {
   it('nothing to save before a run, and no model identity yet', async () => {
     const host = gtHost({ slices: 2 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     host.setDataSource({
       sourceName: 'dicomweb',
       namespace: DICOMWEB,
@@ -156,7 +156,7 @@ describe.skipIf(SKIP_ALLOWED && orthancMissing !== null)('store to PACS: round t
     // (its Parametric Map loader throws from frame 2 on); see dicom/hostReopen.ts.
     const host = gtHost({ slices: 3, rows: 33, columns: 35 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     await actions.runOnSeries();
     expect(store.getState().series.status).toBe('done');
     host.setDataSource({
@@ -185,7 +185,7 @@ describe.skipIf(SKIP_ALLOWED && orthancMissing !== null)('store to PACS: round t
   it('a map of only some slices is stored, with the warning that OHIF 3.13 reopens it on the wrong slices', async () => {
     const host = gtHost({ slices: 3 });
     const store = createClueStore();
-    const actions = createClueActions(host.params, store, fakeRegistry());
+    const actions = createClueService(host.params, store, fakeRegistry());
     await actions.runOnSlice();
     expect(store.getState().status).toBe('done');
     host.setDataSource({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createStore } from '../../../extension/src/store';
-import { createClueStore } from '../../../extension/src/state';
+import { createStore } from '../../../extension/src/service/store';
+import { createClueStore } from '../../../extension/src/service/state';
 
 describe('createStore', () => {
   it('merges partial updates into a new state object and notifies each listener', () => {

@@ -8,18 +8,20 @@ import {
   colormapLut,
   colormapRgb,
   paintHeatmap,
-} from '../../../extension/src/workflow/colormap';
+} from '../../../extension/src/overlay/colormap';
+import { checkDomain } from '../../../extension/src/domain/domain';
 import { ClueInputError } from '../../../extension/src/errors';
-import { checkSliceSize, engineErrorMessage, SLICE_LIMITS } from '../../../extension/src/workflow/messages';
+import { engineErrorMessage } from '../../../extension/src/service/messages';
+import { checkSliceSize, SLICE_LIMITS } from '../../../extension/src/viewer/imageMessages';
 import {
   mapRange,
   MAX_STORED_MAP_BYTES,
   ResultCache,
   resultKey,
-  type StoredSliceResult,
-} from '../../../extension/src/workflow/resultCache';
+  type StoredResult,
+} from '../../../extension/src/results/resultCache';
 
-function stored(displaySetInstanceUID: string, imageId: string, values: number[] = [0.1, 0.9]): StoredSliceResult {
+function stored(displaySetInstanceUID: string, imageId: string, values: number[] = [0.1, 0.9]): StoredResult {
   return {
     displaySetInstanceUID,
     imageId,
@@ -29,8 +31,16 @@ function stored(displaySetInstanceUID: string, imageId: string, values: number[]
     score: 0.5,
     mapMin: Math.min(...values),
     mapMax: Math.max(...values),
-    modelName: 'm 1',
+    mapName: 'm 1',
     timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 },
+    modalityLut: { slope: 1, intercept: 0, appliedByLoader: false },
+    domain: checkDomain(undefined, {}),
+    segmentationId: `clue::${displaySetInstanceUID}`,
+    viewportId: 'vp',
+    labelmapImageId: `lm:${imageId}`,
+    threshold: 0.5,
+    voxelCount: 1,
+    durationMs: 0,
   };
 }
 

@@ -2,15 +2,17 @@
 // + the plane's key (orientation, volume axis and index, see viewer/volumePlane.ts) — so
 // scrolling back shows a stored result without recomputing it and the threshold can move
 // over every stored map at once. Pure data: no OHIF, no Cornerstone (tested in Node).
+import type { DomainCheck } from '../domain/domain';
+import type { RunTimings } from '../engine/pipeline';
+import type { ModalityLutInfo } from '../viewer/modalityLut';
 import type { PlaneSource } from '../viewer/volumePlane';
 
-export interface StageTimings {
-  preprocessMs: number;
-  inferenceMs: number;
-  postprocessMs: number;
-}
-
-export interface StoredSliceResult {
+/**
+ * One slice's result as kept: the raw map, and how it stands in the host's labelmap (the
+ * threshold it was last written at and the voxels that gave). The panel's view of it is
+ * derived (service/state.ts `summarize`), never copied.
+ */
+export interface StoredResult {
   displaySetInstanceUID: string;
   /** The source image the map lies on, or the key of a reformatted plane (then `plane` is set). */
   imageId: string;
@@ -20,12 +22,37 @@ export interface StoredSliceResult {
   columns: number;
   /** Raw map on the slice grid (rows · columns), as the model gives it. */
   map: Float32Array;
+  /** Image-level score in [0, 1]. */
   score: number;
   mapMin: number;
   mapMax: number;
-  /** Which model produced it (manifest id + version). */
-  modelName: string;
-  timings: StageTimings;
+  /** The model that produced the map (manifest id + version). */
+  mapName: string;
+  /** The model's stages in the worker. */
+  timings: RunTimings;
+  modalityLut: ModalityLutInfo;
+  /** The slice against the model's validated domain (cautions when outside it). */
+  domain: DomainCheck;
+  /** Our segmentation (one per display set) and the labelmap image the map was written into. */
+  segmentationId: string;
+  viewportId: string;
+  labelmapImageId: string;
+  /** The threshold the labelmap holds this map at: how stored results combine in it. */
+  threshold: number;
+  /**
+   * This result's voxels at the threshold (map ≥ threshold), counted back from the host's
+   * labelmap; the labelmap may hold more on the slice where another stored result (a crossing
+   * MPR plane) flags voxels.
+   */
+  voxelCount: number;
+  /** Command start → labelmap and heatmap written (click-to-overlay), for the computing run; 0 otherwise. */
+  durationMs: number;
+  /**
+   * Set for a blank slice of a series run (every pixel one value, e.g. padding at a volume's
+   * ends): the model did not run; the map is all zeros (a constant image holds no anomaly) and
+   * the score 0, so the series' labelmap, SEG and Parametric Map keep one frame per image.
+   */
+  blank?: true;
 }
 
 export function resultKey(displaySetInstanceUID: string, imageId: string): string {
@@ -49,8 +76,8 @@ export function mapRange(map: ArrayLike<number>): { min: number; max: number } {
  */
 export const MAX_STORED_MAP_BYTES = 512 * 1024 * 1024;
 
-export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
-  private readonly entries = new Map<string, T>();
+export class ResultCache {
+  private readonly entries = new Map<string, StoredResult>();
 
   get size(): number {
     return this.entries.size;
@@ -68,7 +95,7 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
     return this.bytes + rows * columns * Float32Array.BYTES_PER_ELEMENT * count <= budget;
   }
 
-  set(result: T): void {
+  set(result: StoredResult): void {
     if (result.map.length !== result.rows * result.columns) {
       throw new RangeError(
         `a ${result.rows}×${result.columns} result needs ${result.rows * result.columns} map values, got ${result.map.length}`,
@@ -77,7 +104,7 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
     this.entries.set(resultKey(result.displaySetInstanceUID, result.imageId), result);
   }
 
-  get(displaySetInstanceUID: string, imageId: string): T | undefined {
+  get(displaySetInstanceUID: string, imageId: string): StoredResult | undefined {
     return this.entries.get(resultKey(displaySetInstanceUID, imageId));
   }
 
@@ -86,7 +113,7 @@ export class ResultCache<T extends StoredSliceResult = StoredSliceResult> {
   }
 
   /** Every stored result, optionally of one display set only. */
-  list(displaySetInstanceUID?: string): T[] {
+  list(displaySetInstanceUID?: string): StoredResult[] {
     const all = [...this.entries.values()];
     return displaySetInstanceUID === undefined
       ? all

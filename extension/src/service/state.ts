@@ -1,66 +1,32 @@
-// The state commands write and the panel reads. Plain data only (no typed arrays, no host
+// The state ClueService writes and the panel reads. Plain data only (no typed arrays, no host
 // objects), so the e2e inspection hook can hand it to the test as JSON.
-import { DEFAULT_CLUE_CONFIG, type ClueConfig } from './config';
-import type { ModelDomain } from './engine/manifest';
-import type { DomainCheck } from './workflow/domain';
-import type { GroundTruthMetrics } from './metrics';
+import { DEFAULT_CLUE_CONFIG, type ClueConfig } from '../config';
+import type { ModelDomain } from '../engine/manifest';
+import type { GroundTruthMetrics } from '../metrics';
+import type { StoredResult } from '../results/resultCache';
+import type { GroundTruthCandidate } from '../viewer/host';
 import { createStore, type Store } from './store';
 
 export type RunStatus = 'idle' | 'running' | 'done' | 'error';
 
-export interface ModalityLutInfo {
-  slope: number;
-  intercept: number;
-  /** True when the host's image loader had already applied it to the cached pixels. */
-  appliedByLoader: boolean;
-  /**
-   * Set on a reformatted MPR plane whose source images have different LUTs: each image's own
-   * was applied to its pixels, and slope/intercept above are the first image's.
-   */
-  perImage?: boolean;
-}
+/**
+ * What the panel shows of one stored result: everything but the map and the plane geometry
+ * (plain data, so the inspection hook can hand it to a test as JSON). Derived from the stored
+ * result by `summarize`, never written separately.
+ */
+export type ResultSummary = Omit<StoredResult, 'map' | 'plane'>;
 
-export interface Timings {
-  preprocessMs: number;
-  inferenceMs: number;
-  postprocessMs: number;
-}
+const summaries = new WeakMap<StoredResult, ResultSummary>();
 
-/** What one run on one slice produced, as written into the host's labelmap. */
-export interface SliceResult {
-  segmentationId: string;
-  viewportId: string;
-  displaySetInstanceUID: string;
-  imageId: string;
-  labelmapImageId: string;
-  rows: number;
-  columns: number;
-  /** The model that produced the map (manifest id + version). */
-  mapName: string;
-  threshold: number;
-  /**
-   * This result's voxels at the threshold (map ≥ threshold), counted back from the host's
-   * labelmap; the labelmap may hold more on the slice where another stored result (a crossing
-   * MPR plane) flags voxels.
-   */
-  voxelCount: number;
-  /** Image-level score in [0, 1]. */
-  score: number;
-  mapMin: number;
-  mapMax: number;
-  modalityLut: ModalityLutInfo;
-  /** The model's stages in the worker. */
-  timings: Timings;
-  /** Command start → labelmap and heatmap written (click-to-overlay), for the computing run. */
-  durationMs: number;
-  /** The slice against the model's validated domain (cautions when outside it). */
-  domain: DomainCheck;
-  /**
-   * Set for a blank slice of a series run (every pixel one value, e.g. padding at a volume's
-   * ends): the model did not run; the map is all zeros (a constant image holds no anomaly) and
-   * the score 0, so the series' labelmap, SEG and Parametric Map keep one frame per image.
-   */
-  blank?: true;
+/** The summary of a stored result: one object per stored version (results are replaced, not mutated). */
+export function summarize(stored: StoredResult): ResultSummary {
+  let summary = summaries.get(stored);
+  if (!summary) {
+    const { map, plane, ...rest } = stored;
+    summary = rest;
+    summaries.set(stored, summary);
+  }
+  return summary;
 }
 
 export interface SkippedBackendInfo {
@@ -105,11 +71,8 @@ export interface SeriesRunState {
   blank: number;
 }
 
-export interface GroundTruthOption {
-  segmentationId: string;
-  label: string;
-  segments: Array<{ segmentIndex: number; label: string }>;
-}
+/** A host segmentation that can serve as ground truth (as the host adapter lists it). */
+export type GroundTruthOption = GroundTruthCandidate;
 
 /** The ground-truth comparison (panel section "Compare with ground truth"). */
 export interface ComparisonState {
@@ -175,9 +138,9 @@ export interface ClueState {
   /** Heatmap opacity in [0, 1]. */
   overlayOpacity: number;
   /** The result of the latest completed run. */
-  lastResult: SliceResult | null;
+  lastResult: ResultSummary | null;
   /** The stored result of the slice the active viewport displays (null: none stored). */
-  displayedResult: SliceResult | null;
+  displayedResult: ResultSummary | null;
   model: ModelState;
   series: SeriesRunState;
   /** Slices the model has computed since the page loaded (stored results are not counted). */

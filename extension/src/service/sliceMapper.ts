@@ -1,5 +1,5 @@
-// What turns one slice into a map: the seam between the commands and the model. The
-// commands only know this interface; the inference engine (extension/src/engine/) implements
+// What turns one slice into a map: the seam between ClueService and the model. The service
+// only knows this interface; the inference engine (extension/src/engine/) implements
 // it, created once per model URL on the first run.
 import {
   createEngine,
@@ -9,8 +9,9 @@ import {
   type Engine,
   type EngineInfo,
   type EngineProgress,
-} from './engine';
-import type { StageTimings } from './workflow/resultCache';
+  type EngineResult,
+} from '../engine';
+import type { RunTimings } from '../engine/pipeline';
 
 export interface SliceForMapping {
   /** Real-world values (modality LUT applied), row-major. */
@@ -19,20 +20,15 @@ export interface SliceForMapping {
   columns: number;
 }
 
-export interface SliceMap {
-  /** Raw model map, one value per slice pixel, on the slice grid. */
-  map: Float32Array;
-  /** Image-level score in [0, 1]. */
-  score: number;
-  timings: StageTimings;
-}
+/** What the service keeps of the engine's answer: the map on the slice grid, the score, the stage timings. */
+export type SliceMapping = Pick<EngineResult, 'map' | 'score'> & { timings: RunTimings };
 
 export interface SliceMapper {
   /** Shown in the panel and recorded with each result (model id + version). */
   readonly name: string;
   readonly info: EngineInfo;
   /** Rejects with an AbortError when `signal` aborts or a newer compute starts. */
-  compute(slice: SliceForMapping, signal?: AbortSignal): Promise<SliceMap>;
+  compute(slice: SliceForMapping, signal?: AbortSignal): Promise<SliceMapping>;
 }
 
 export function engineSliceMapper(engine: Engine): SliceMapper {
@@ -44,8 +40,7 @@ export function engineSliceMapper(engine: Engine): SliceMapper {
       if (result.map.length !== rows * columns) {
         throw new Error(`the engine returned ${result.map.length} values for a ${rows}×${columns} slice`);
       }
-      const { preprocessMs, inferenceMs, postprocessMs } = result.timings;
-      return { map: result.map, score: result.score, timings: { preprocessMs, inferenceMs, postprocessMs } };
+      return result;
     },
   };
 }

@@ -1,4 +1,4 @@
-// A tiny observable store: commands write, the panel subscribes (useSyncExternalStore).
+// A tiny observable store: ClueService writes, the panel subscribes (useSyncExternalStore).
 // No polling, no timers: every change notifies its listeners synchronously.
 
 export type Listener = () => void;
@@ -32,3 +32,6 @@ export function createStore<T extends object>(initial: T): Store<T> {
     },
   };
 }
+
+/** What a reader needs of a store: the panel reads state and subscribes, never writes. */
+export type StateSource<T> = Pick<Store<T>, 'getState' | 'subscribe'>;
