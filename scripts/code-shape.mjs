@@ -3,7 +3,7 @@
 // its folders. `node scripts/code-shape.mjs [--top N] [--json]`. The same analysis backs the
 // architecture test (tests/unit/architecture.test.ts), so the figures a note quotes and the
 // rules the tests keep come from one place.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -71,7 +71,9 @@ export function analyse(root = SOURCE_ROOT) {
   const edges = imports
     .filter((i) => i.specifier.startsWith('.'))
     .map((i) => {
-      const target = resolve(dirname(i.from), i.specifier);
+      let target = resolve(dirname(i.from), i.specifier);
+      // '../metrics' is the folder's index.ts.
+      if (existsSync(target) && statSync(target).isDirectory()) target = join(target, 'index.ts');
       return {
         from: relative(root, i.from),
         to: relative(root, target),

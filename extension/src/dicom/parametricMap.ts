@@ -67,6 +67,11 @@ function floatPixelData(
   return { bytes: buffer, min, max };
 }
 
+/**
+ * Builds the Parametric Map; throws DicomBuildError when the frames do not match the source.
+ * Long because it is one IOD's dataset written out module by module in PS3.3 order, so it
+ * can be read against the standard top to bottom; the shared pieces live in common.ts.
+ */
 export function buildParametricMap(input: ParametricMapInput): DicomPart10File {
   const { model } = input;
   const { source, frames, rows, columns } = framesAlongNormal(input.source, input.frames, 'map');

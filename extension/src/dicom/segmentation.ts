@@ -54,7 +54,11 @@ export function packBinaryFrames(frames: readonly ArrayLike<number>[], pixelsPer
   return bytes;
 }
 
-/** Builds the SEG; throws DicomBuildError when the frames do not match the source. */
+/**
+ * Builds the SEG; throws DicomBuildError when the frames do not match the source.
+ * Long because it is one IOD's dataset written out module by module in PS3.3 order, so it
+ * can be read against the standard top to bottom; the shared pieces live in common.ts.
+ */
 export function buildSegmentation(input: SegmentationInput): DicomPart10File {
   const { model } = input;
   const { source, frames, rows, columns } = framesAlongNormal(input.source, input.frames, 'mask');

@@ -138,59 +138,73 @@ export async function stowRs(
   }
 
   const text = await response.text().catch(() => '');
-  let answer: DicomJson | null = null;
-  try {
-    const parsed: unknown = text ? JSON.parse(text) : null;
-    // Some servers wrap the single response dataset in an array.
-    answer = (Array.isArray(parsed) ? parsed[0] : parsed) as DicomJson | null;
-    if (answer !== null && typeof answer !== 'object') answer = null;
-  } catch {
-    answer = null;
-  }
-
-  const stored = new Map<string, DicomJson>();
-  for (const item of sequence(answer, TAG.referencedSopSequence)) {
-    const uid = firstString(item, TAG.referencedSopInstanceUid);
-    if (uid) stored.set(uid, item);
-  }
-  const failed = new Map<string, DicomJson>();
-  for (const item of sequence(answer, TAG.failedSopSequence)) {
-    const uid = firstString(item, TAG.referencedSopInstanceUid);
-    if (uid) failed.set(uid, item);
-  }
+  const answer = parseAnswer(text);
+  const stored = instancesIn(answer, TAG.referencedSopSequence);
+  const failed = instancesIn(answer, TAG.failedSopSequence);
   const httpOk = response.status === 200 || response.status === 202;
   const httpReason = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${
     answer === null && text ? `: ${text.slice(0, 200)}` : ''
   }`;
 
-  const instances: StowInstanceResult[] = files.map((file) => {
-    const base = { sopInstanceUID: file.sopInstanceUID, sopClassUID: file.sopClassUID };
-    const failure = failed.get(file.sopInstanceUID);
-    if (failure) {
-      return {
-        ...base,
-        status: 'failed',
-        reason: describeFailure(firstString(failure, TAG.failureReason)),
-        retrieveUrl: null,
-      };
-    }
-    const success = stored.get(file.sopInstanceUID);
-    if (success && httpOk) {
-      const warning = firstString(success, TAG.warningReason);
-      return {
-        ...base,
-        status: 'stored',
-        reason: warning ? `stored with warning ${warning}` : null,
-        retrieveUrl: firstString(success, TAG.retrieveUrl),
-      };
-    }
-    if (!httpOk) return { ...base, status: 'failed', reason: `the PACS answered ${httpReason}`, retrieveUrl: null };
+  const instances = files.map((file) => instanceResult(file, stored, failed, httpOk, httpReason));
+  return { httpStatus: response.status, allStored: instances.every((i) => i.status === 'stored'), instances };
+}
+
+/** The response dataset, or null when the body is not DICOM JSON. */
+function parseAnswer(text: string): DicomJson | null {
+  try {
+    const parsed: unknown = text ? JSON.parse(text) : null;
+    // Some servers wrap the single response dataset in an array.
+    const answer = (Array.isArray(parsed) ? parsed[0] : parsed) as DicomJson | null;
+    return answer !== null && typeof answer === 'object' ? answer : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The items of a response sequence (referenced or failed SOPs), by SOP Instance UID. */
+function instancesIn(answer: DicomJson | null, tag: string): Map<string, DicomJson> {
+  const byUid = new Map<string, DicomJson>();
+  for (const item of sequence(answer, tag)) {
+    const uid = firstString(item, TAG.referencedSopInstanceUid);
+    if (uid) byUid.set(uid, item);
+  }
+  return byUid;
+}
+
+/** What the answer says of one file: stored (maybe with a warning) or failed, and why. */
+function instanceResult(
+  file: DicomPart10File,
+  stored: Map<string, DicomJson>,
+  failed: Map<string, DicomJson>,
+  httpOk: boolean,
+  httpReason: string,
+): StowInstanceResult {
+  const base = { sopInstanceUID: file.sopInstanceUID, sopClassUID: file.sopClassUID };
+  const failure = failed.get(file.sopInstanceUID);
+  if (failure) {
     return {
       ...base,
       status: 'failed',
-      reason: `the PACS answered ${httpReason} but did not list this instance as stored`,
+      reason: describeFailure(firstString(failure, TAG.failureReason)),
       retrieveUrl: null,
     };
-  });
-  return { httpStatus: response.status, allStored: instances.every((i) => i.status === 'stored'), instances };
+  }
+  const success = stored.get(file.sopInstanceUID);
+  if (success && httpOk) {
+    const warning = firstString(success, TAG.warningReason);
+    return {
+      ...base,
+      status: 'stored',
+      reason: warning ? `stored with warning ${warning}` : null,
+      retrieveUrl: firstString(success, TAG.retrieveUrl),
+    };
+  }
+  if (!httpOk) return { ...base, status: 'failed', reason: `the PACS answered ${httpReason}`, retrieveUrl: null };
+  return {
+    ...base,
+    status: 'failed',
+    reason: `the PACS answered ${httpReason} but did not list this instance as stored`,
+    retrieveUrl: null,
+  };
 }

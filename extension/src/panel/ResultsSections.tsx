@@ -134,6 +134,33 @@ export function MetricsPlot({
 
 export function ComparisonSection({ state, callbacks }: { state: ClueState; callbacks: ResultsCallbacks }) {
   const comparison = state.comparison;
+  return (
+    <div data-testid="clue-gt" data-gt-status={comparison.status}>
+      <h3 style={s.subtitle}>Compare with ground truth</h3>
+      <GroundTruthPicker comparison={comparison} callbacks={callbacks} />
+      {comparison.message ? (
+        <div style={s.note} data-testid="clue-gt-message">
+          {comparison.message}
+        </div>
+      ) : null}
+      {comparison.error ? (
+        <div style={s.error} role="alert" data-testid="clue-gt-error">
+          {comparison.error}
+        </div>
+      ) : null}
+      {comparison.metrics ? <ComparisonResults state={state} callbacks={callbacks} /> : null}
+    </div>
+  );
+}
+
+/** Which ground truth and segment to compare with, and the buttons that list and compare. */
+function GroundTruthPicker({
+  comparison,
+  callbacks,
+}: {
+  comparison: ClueState['comparison'];
+  callbacks: ResultsCallbacks;
+}) {
   const [chosen, setChosen] = useState<string>('');
   const [segment, setSegment] = useState<string>('any');
   const candidates = comparison.candidates;
@@ -141,17 +168,8 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
     ? chosen
     : (candidates[0]?.segmentationId ?? '');
   const selected = candidates.find((c) => c.segmentationId === selectedId);
-  const metrics = comparison.metrics;
-  const displayedImageId = state.displayedResult?.imageId ?? null;
-  const sliceIndex =
-    displayedImageId && comparison.displaySetInstanceUID === state.displayedResult?.displaySetInstanceUID
-      ? comparison.sliceImageIds.indexOf(displayedImageId)
-      : -1;
-  const slice = metrics && sliceIndex >= 0 ? (metrics.slices[sliceIndex] ?? null) : null;
-  const series: SeriesMetrics | null = metrics?.series ?? null;
   return (
-    <div data-testid="clue-gt" data-gt-status={comparison.status}>
-      <h3 style={s.subtitle}>Compare with ground truth</h3>
+    <>
       <div style={s.row}>
         <select
           style={s.select}
@@ -202,75 +220,73 @@ export function ComparisonSection({ state, callbacks }: { state: ClueState; call
           {comparison.status === 'computing' ? 'Comparing…' : 'Compare'}
         </button>
       </div>
-      {comparison.message ? (
-        <div style={s.note} data-testid="clue-gt-message">
-          {comparison.message}
+    </>
+  );
+}
+
+/** The metrics of the comparison on show: the displayed slice and the series, curves, exports. */
+function ComparisonResults({ state, callbacks }: { state: ClueState; callbacks: ResultsCallbacks }) {
+  const comparison = state.comparison;
+  const metrics = comparison.metrics!;
+  const displayedImageId = state.displayedResult?.imageId ?? null;
+  const sliceIndex =
+    displayedImageId && comparison.displaySetInstanceUID === state.displayedResult?.displaySetInstanceUID
+      ? comparison.sliceImageIds.indexOf(displayedImageId)
+      : -1;
+  const slice = sliceIndex >= 0 ? (metrics.slices[sliceIndex] ?? null) : null;
+  const series: SeriesMetrics | null = metrics.series ?? null;
+  return (
+    <>
+      <table style={s.table} data-testid="clue-gt-table">
+        <thead>
+          <tr>
+            <th style={s.th} />
+            <th style={s.th}>AUROC</th>
+            <th style={s.th} data-testid="clue-gt-dice-header">{`Dice @ ${formatMetric(metrics.threshold, 2)}`}</th>
+            <th style={s.th}>IoU</th>
+            <th style={s.th}>best Dice @ t</th>
+            <th style={s.th}>image</th>
+          </tr>
+        </thead>
+        <tbody>
+          <tr>
+            <th style={s.th}>Slice</th>
+            <MetricsColumn row={slice} scope="slice" />
+          </tr>
+          <tr>
+            <th style={s.th}>Series ({series?.sliceCount ?? 0})</th>
+            <MetricsColumn row={series} scope="series" />
+          </tr>
+        </tbody>
+      </table>
+      {slice?.notes.length ? <div style={s.note}>{slice.notes.join('; ')}</div> : null}
+      {series?.notes.length ? (
+        <div style={s.note} data-testid="clue-gt-notes">
+          {series.notes.join('; ')}
         </div>
       ) : null}
-      {comparison.error ? (
-        <div style={s.error} role="alert" data-testid="clue-gt-error">
-          {comparison.error}
-        </div>
+      {series ? (
+        <MetricsPlot roc={series.roc} diceCurve={series.diceCurve} threshold={metrics.threshold} dice={series.dice} />
       ) : null}
-      {metrics ? (
-        <>
-          <table style={s.table} data-testid="clue-gt-table">
-            <thead>
-              <tr>
-                <th style={s.th} />
-                <th style={s.th}>AUROC</th>
-                <th style={s.th} data-testid="clue-gt-dice-header">{`Dice @ ${formatMetric(metrics.threshold, 2)}`}</th>
-                <th style={s.th}>IoU</th>
-                <th style={s.th}>best Dice @ t</th>
-                <th style={s.th}>image</th>
-              </tr>
-            </thead>
-            <tbody>
-              <tr>
-                <th style={s.th}>Slice</th>
-                <MetricsColumn row={slice} scope="slice" />
-              </tr>
-              <tr>
-                <th style={s.th}>Series ({series?.sliceCount ?? 0})</th>
-                <MetricsColumn row={series} scope="series" />
-              </tr>
-            </tbody>
-          </table>
-          {slice?.notes.length ? <div style={s.note}>{slice.notes.join('; ')}</div> : null}
-          {series?.notes.length ? (
-            <div style={s.note} data-testid="clue-gt-notes">
-              {series.notes.join('; ')}
-            </div>
-          ) : null}
-          {series ? (
-            <MetricsPlot
-              roc={series.roc}
-              diceCurve={series.diceCurve}
-              threshold={metrics.threshold}
-              dice={series.dice}
-            />
-          ) : null}
-          <div style={s.row}>
-            <button
-              type="button"
-              style={s.secondaryButton}
-              data-testid="clue-gt-export-csv"
-              onClick={() => callbacks.onExport?.('csv')}
-            >
-              Export CSV
-            </button>
-            <button
-              type="button"
-              style={s.secondaryButton}
-              data-testid="clue-gt-export-json"
-              onClick={() => callbacks.onExport?.('json')}
-            >
-              Export JSON
-            </button>
-          </div>
-        </>
-      ) : null}
-    </div>
+      <div style={s.row}>
+        <button
+          type="button"
+          style={s.secondaryButton}
+          data-testid="clue-gt-export-csv"
+          onClick={() => callbacks.onExport?.('csv')}
+        >
+          Export CSV
+        </button>
+        <button
+          type="button"
+          style={s.secondaryButton}
+          data-testid="clue-gt-export-json"
+          onClick={() => callbacks.onExport?.('json')}
+        >
+          Export JSON
+        </button>
+      </div>
+    </>
   );
 }
 

@@ -12,6 +12,7 @@ import {
   writeMapToLabelmap,
   writeMapToPlane,
 } from './labelmap';
+import { ClueInputError } from '../errors';
 import { getHostLibraries, type HostLibraries } from './hostLibraries';
 import type { HostExtensionParams, HostServices } from './hostTypes';
 import {
@@ -110,137 +111,200 @@ export interface ClueHost {
   listSegmentations(): Array<{ segmentationId: string; label: string | null; ours: boolean }>;
 }
 
-/** The adapter over the host's params. */
-export function createViewerHost(params: HostExtensionParams): ClueHost {
-  const services: HostServices = params.servicesManager.services;
-  let bound: HostLibraries | null = null;
-  const libraries = (): HostLibraries => (bound ??= getHostLibraries(params.extensionManager));
-  const viewportOf = (viewportId: string) => services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
-  const displaySetOf = (viewportId: string, imageId?: string) => {
-    const displaySet = getViewportDisplaySet(services, viewportId, imageId);
+/** The adapter over the host's params: one instance per registration of the service. */
+class ViewerHost implements ClueHost {
+  private readonly services: HostServices;
+  private bound: HostLibraries | null = null;
+
+  constructor(private readonly params: Pick<HostExtensionParams, 'servicesManager' | 'extensionManager'>) {
+    this.services = params.servicesManager.services;
+  }
+
+  /** The host's Cornerstone, looked up once (it is there once the cornerstone extension registered). */
+  private get libraries(): HostLibraries {
+    return (this.bound ??= getHostLibraries(this.params.extensionManager));
+  }
+
+  private viewport(viewportId: string) {
+    return this.services.cornerstoneViewportService.getCornerstoneViewport(viewportId);
+  }
+
+  private displaySet(displaySetInstanceUID: string) {
+    const displaySet = this.services.displaySetService.getDisplaySetByUID(displaySetInstanceUID);
+    if (!displaySet) throw new ClueInputError('The series is no longer open in the viewer; run again.');
+    return displaySet;
+  }
+
+  resolveViewportId(viewportId?: string): string {
+    return resolveViewportId(this.services, viewportId);
+  }
+
+  activeViewportId(): string | undefined {
+    return this.services.viewportGridService.getActiveViewportId() ?? undefined;
+  }
+
+  readDisplayedSlice(viewportId?: string): Promise<DisplayedSlice> {
+    return readDisplayedSliceLoaded(this.services, this.libraries, viewportId);
+  }
+
+  async readImage(imageId: string, what: string): Promise<ImageValues> {
+    // Not cached: the host's loader fetches it; an image it cannot load is named as such.
+    const image =
+      this.libraries.cornerstone.cache.getImage(imageId) ?? (await loadImageOrExplain(this.libraries, imageId, what));
+    return readImageValues(this.libraries, image, what);
+  }
+
+  displaySetOf(viewportId: string, imageId?: string) {
+    const displaySet = getViewportDisplaySet(this.services, viewportId, imageId);
     return { displaySetInstanceUID: displaySet.displaySetInstanceUID, imageIds: displaySet.imageIds ?? [] };
-  };
+  }
 
-  return {
-    resolveViewportId: (viewportId) => resolveViewportId(services, viewportId),
-    activeViewportId: () => services.viewportGridService.getActiveViewportId() ?? undefined,
-    readDisplayedSlice: (viewportId) => readDisplayedSliceLoaded(services, libraries(), viewportId),
-    async readImage(imageId, what) {
-      // Not cached: the host's loader fetches it; an image it cannot load is named as such.
-      const image =
-        libraries().cornerstone.cache.getImage(imageId) ?? (await loadImageOrExplain(libraries(), imageId, what));
-      return readImageValues(libraries(), image, what);
-    },
-    displaySetOf,
-    displayedKey(viewportId) {
-      const viewport = viewportOf(viewportId);
-      const view = viewport ? displayedView(libraries(), viewport) : null;
-      return view ? (view.kind === 'image' ? view.imageId : view.key) : null;
-    },
+  displayedKey(viewportId: string): string | null {
+    const viewport = this.viewport(viewportId);
+    const view = viewport ? displayedView(this.libraries, viewport) : null;
+    return view ? (view.kind === 'image' ? view.imageId : view.key) : null;
+  }
 
-    ensureLabelmap(viewportId, displaySetInstanceUID) {
-      const displaySet = services.displaySetService.getDisplaySetByUID(displaySetInstanceUID);
-      if (!displaySet) throw new Error(`display set ${displaySetInstanceUID} is gone`);
-      return ensureClueLabelmap(services, libraries(), viewportId, displaySet);
-    },
-    writeLabelmap(target, map, threshold, notify, others) {
-      const held = heldByMasks(others);
-      const { segmentationId, viewportId, imageId, plane } = target;
-      return plane
-        ? writeMapToPlane(services, libraries(), {
-            segmentationId,
-            viewportId,
-            source: plane,
-            map,
-            threshold,
-            notify,
-            heldElsewhere: held,
-          })
-        : writeMapToLabelmap(services, libraries(), {
-            segmentationId,
-            viewportId,
-            imageId,
-            map,
-            threshold,
-            notify,
-            heldElsewhere: held && ((pixel) => held(imageId, pixel)),
-          });
-    },
-    labelmapChanged: (segmentationId, viewportIds) =>
-      notifyLabelmapChanged(services, libraries(), segmentationId, viewportIds),
-    hasSegmentation: (segmentationId) => Boolean(services.segmentationService.getSegmentation(segmentationId)),
-    removeOurSegmentations: () => removeClueSegmentations(services),
-    async showOurLabelmap(viewportId, displaySetInstanceUID, ourSegmentationId) {
-      const { segmentationService } = services;
-      // Already shown (the usual case), or removed by the user: nothing to do, no repaint.
-      if (!segmentationService.getSegmentation(ourSegmentationId)) return;
-      if (segmentationService.getSegmentationRepresentations(viewportId, { segmentationId: ourSegmentationId }).length)
-        return;
-      const displaySet = services.displaySetService.getDisplaySetByUID(displaySetInstanceUID);
-      if (!displaySet) return;
-      const segmentationId = await ensureClueLabelmap(services, libraries(), viewportId, displaySet);
-      notifyLabelmapChanged(services, libraries(), segmentationId, [viewportId]);
-    },
-    onSegmentationRemoved(listener) {
-      const { segmentationService } = services;
-      const subscription = segmentationService.subscribe(
-        segmentationService.EVENTS.SEGMENTATION_REMOVED,
-        (event: { segmentationId?: string }) => {
-          if (typeof event?.segmentationId === 'string') listener(event.segmentationId);
-        },
-      );
-      return () => subscription.unsubscribe();
-    },
-    createOverlays(source) {
-      let overlays: HeatmapOverlays | null = null;
-      const created = () => (overlays ??= new HeatmapOverlays(libraries(), source));
-      return {
-        attach(viewportId) {
-          const viewport = viewportOf(viewportId);
-          if (!viewport) return;
-          created().attach(viewport);
-          created().redrawAll();
-        },
-        redrawAll: () => overlays?.redrawAll(),
-        detachAll() {
-          overlays?.detachAll();
-          overlays = null;
-        },
-        inspect: (viewportId, opacity) =>
-          overlays?.inspect(viewportId, opacity) ?? {
-            viewportId,
-            attached: false,
-            imageId: null,
-            paintedPixels: 0,
-            canvasOpaquePixels: 0,
-            opacity,
-          },
-      };
-    },
-    notifyUser: (message, type) =>
-      services.uiNotificationService?.show({ title: 'CLUE', message, type, duration: 5000 }),
+  ensureLabelmap(viewportId: string, displaySetInstanceUID: string): Promise<string> {
+    return ensureClueLabelmap(this.services, this.libraries, viewportId, this.displaySet(displaySetInstanceUID));
+  }
 
-    listGroundTruthCandidates: () => listGroundTruthCandidates(services),
-    readGroundTruthMasks: (segmentationId, segmentIndex, images) =>
-      readGroundTruthMasks(services, libraries(), segmentationId, segmentIndex, images),
-    groundTruthReference(segmentationId) {
-      const displaySet = services.displaySetService.getDisplaySetByUID(segmentationId);
-      return {
-        seriesInstanceUID: displaySet?.SeriesInstanceUID ?? null,
-        sopInstanceUID: displaySet?.SOPInstanceUID ?? null,
-      };
-    },
-    sourceInstance: (imageId) => sourceInstance(libraries(), imageId),
-    stowTarget: () => stowTarget(params.extensionManager, services),
+  writeLabelmap(
+    target: LabelmapTarget,
+    map: Float32Array,
+    threshold: number,
+    notify: boolean,
+    others: StoredMask[],
+  ): LabelmapWrite {
+    const held = heldByMasks(others);
+    const { segmentationId, viewportId, imageId, plane } = target;
+    if (plane) {
+      return writeMapToPlane(this.services, this.libraries, {
+        segmentationId,
+        viewportId,
+        source: plane,
+        map,
+        threshold,
+        notify,
+        heldElsewhere: held,
+      });
+    }
+    return writeMapToLabelmap(this.services, this.libraries, {
+      segmentationId,
+      viewportId,
+      imageId,
+      map,
+      threshold,
+      notify,
+      heldElsewhere: held && ((pixel) => held(imageId, pixel)),
+    });
+  }
 
-    inspectDisplayedLabelmap: (viewportId) => inspectDisplayedLabelmap(services, libraries(), viewportId),
-    listSegmentations: () =>
-      (services.segmentationService.getSegmentations() ?? []).map((s) => ({
-        segmentationId: s.segmentationId,
-        label: s.label ?? null,
-        ours: isClueSegmentationId(s.segmentationId),
-      })),
-  };
+  labelmapChanged(segmentationId: string, viewportIds: Iterable<string>): void {
+    notifyLabelmapChanged(this.services, this.libraries, segmentationId, viewportIds);
+  }
+
+  hasSegmentation(segmentationId: string): boolean {
+    return Boolean(this.services.segmentationService.getSegmentation(segmentationId));
+  }
+
+  removeOurSegmentations(): string[] {
+    return removeClueSegmentations(this.services);
+  }
+
+  async showOurLabelmap(viewportId: string, displaySetInstanceUID: string, ourSegmentationId: string): Promise<void> {
+    const { segmentationService } = this.services;
+    // Already shown (the usual case), or removed by the user: nothing to do, no repaint.
+    if (!segmentationService.getSegmentation(ourSegmentationId)) return;
+    const specifier = { segmentationId: ourSegmentationId };
+    if (segmentationService.getSegmentationRepresentations(viewportId, specifier).length) return;
+    const segmentationId = await this.ensureLabelmap(viewportId, displaySetInstanceUID);
+    this.labelmapChanged(segmentationId, [viewportId]);
+  }
+
+  onSegmentationRemoved(listener: (segmentationId: string) => void): () => void {
+    const { segmentationService } = this.services;
+    const subscription = segmentationService.subscribe(segmentationService.EVENTS.SEGMENTATION_REMOVED, (event) => {
+      if (typeof event?.segmentationId === 'string') listener(event.segmentationId);
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  createOverlays(source: OverlaySource): OverlayControl {
+    let overlays: HeatmapOverlays | null = null;
+    const created = () => (overlays ??= new HeatmapOverlays(this.libraries, source));
+    const notAttached = (viewportId: string, opacity: number): OverlayInspection => ({
+      viewportId,
+      attached: false,
+      imageId: null,
+      paintedPixels: 0,
+      canvasOpaquePixels: 0,
+      opacity,
+    });
+    return {
+      attach: (viewportId) => {
+        const viewport = this.viewport(viewportId);
+        if (!viewport) return;
+        created().attach(viewport);
+        created().redrawAll();
+      },
+      redrawAll: () => overlays?.redrawAll(),
+      detachAll: () => {
+        overlays?.detachAll();
+        overlays = null;
+      },
+      inspect: (viewportId, opacity) => overlays?.inspect(viewportId, opacity) ?? notAttached(viewportId, opacity),
+    };
+  }
+
+  notifyUser(message: string, type: 'error' | 'info'): void {
+    this.services.uiNotificationService?.show({ title: 'CLUE', message, type, duration: 5000 });
+  }
+
+  listGroundTruthCandidates(): GroundTruthCandidate[] {
+    return listGroundTruthCandidates(this.services);
+  }
+
+  readGroundTruthMasks(
+    segmentationId: string,
+    segmentIndex: number | null,
+    images: readonly { imageId: string; pixelCount: number }[],
+  ) {
+    return readGroundTruthMasks(this.services, this.libraries, segmentationId, segmentIndex, images);
+  }
+
+  groundTruthReference(segmentationId: string) {
+    const displaySet = this.services.displaySetService.getDisplaySetByUID(segmentationId);
+    return {
+      seriesInstanceUID: displaySet?.SeriesInstanceUID ?? null,
+      sopInstanceUID: displaySet?.SOPInstanceUID ?? null,
+    };
+  }
+
+  sourceInstance(imageId: string): SourceInstance {
+    return sourceInstance(this.libraries, imageId);
+  }
+
+  stowTarget(): StowTarget {
+    return stowTarget(this.params.extensionManager, this.services);
+  }
+
+  inspectDisplayedLabelmap(viewportId?: string): LabelmapInspection {
+    return inspectDisplayedLabelmap(this.services, this.libraries, viewportId);
+  }
+
+  listSegmentations() {
+    return (this.services.segmentationService.getSegmentations() ?? []).map((s) => ({
+      segmentationId: s.segmentationId,
+      label: s.label ?? null,
+      ours: isClueSegmentationId(s.segmentationId),
+    }));
+  }
+}
+
+/** The adapter over the host's params. */
+export function createViewerHost(params: Pick<HostExtensionParams, 'servicesManager' | 'extensionManager'>): ClueHost {
+  return new ViewerHost(params);
 }
 
 export { isPlaneKey };
