@@ -4,7 +4,7 @@
 // A benchmark, not a test: it prints and writes measured figures and asserts nothing.
 //
 //   node bench/run.js [--models demo,vit-b16,vit-l14,...] [--threads 1,2] [--runs 5]
-//                     [--large-runs 3] [--dtype float32|float16] [--quick] [--no-viewer]
+//                     [--large-runs 3] [--variants float32,int8] [--quick] [--no-viewer]
 //                     [--merge] [--out bench]
 //
 // Models are names of MODELS below or export folders (with manifest.json). Per model and
@@ -91,6 +91,10 @@ const MODELS = {
   'vit-l14-int8': () => ({ name: 'vit-l14-random-int8', dir: int8Of('vit-l14') }),
 };
 const DEFAULT_MODELS = ['demo', 'vit-b16', 'vit-b16-int8', 'vit-l14', 'vit-l14-int8'];
+const VARIANTS = ['float32', 'float16', 'int8'];
+// Per-series figures: one series of this many slices (a 1 mm brain MR; docs/performance.md),
+// extrapolated from the per-slice median, never measured as such.
+export const SERIES_SLICES = 160;
 
 function exportOf(folder, exportArgs) {
   const dir = path.join(EXPORTS, folder);
@@ -121,7 +125,9 @@ function parseArgs(argv) {
     threads: [1, 2],
     runs: 5,
     largeRuns: 3,
-    dtype: 'float32',
+    // The manifest's files measured, each as its own rows (the engine forced to it); one a
+    // manifest does not list is skipped with a log line. --dtype X is --variants X.
+    variants: ['float32', 'int8'],
     quick: false,
     viewer: true,
     merge: false,
@@ -137,14 +143,14 @@ function parseArgs(argv) {
     else if (flag === '--threads') options.threads = value().split(',').map(Number);
     else if (flag === '--runs') options.runs = Number(value());
     else if (flag === '--large-runs') options.largeRuns = Number(value());
-    else if (flag === '--dtype') options.dtype = value();
+    else if (flag === '--variants' || flag === '--dtype') options.variants = value().split(',').filter(Boolean);
     else if (flag === '--quick') options.quick = true;
     else if (flag === '--no-viewer') options.viewer = false;
     else if (flag === '--merge') options.merge = true;
     else if (flag === '--out') options.out = path.resolve(value());
     else
       throw new Error(
-        `unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --dtype, --quick, --no-viewer, --merge, --out)`,
+        `unknown option ${flag} (options: --models, --threads, --runs, --large-runs, --variants, --quick, --no-viewer, --merge, --out)`,
       );
   }
   if (options.quick) {
@@ -157,7 +163,8 @@ function parseArgs(argv) {
   if (!options.threads.every((t) => Number.isInteger(t) && t >= 1))
     throw new Error('--threads: positive integers, e.g. 1,2');
   if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error('--runs: a positive integer');
-  if (options.dtype !== 'float32' && options.dtype !== 'float16') throw new Error('--dtype: float32 or float16');
+  if (options.variants.length === 0 || !options.variants.every((v) => VARIANTS.includes(v)))
+    throw new Error(`--variants: a comma-separated list of ${VARIANTS.join(', ')}`);
   if (!Number.isInteger(options.largeRuns) || options.largeRuns < 1)
     throw new Error('--large-runs: a positive integer');
   return options;
@@ -533,13 +540,10 @@ function record(fields) {
   };
 }
 
-async function benchModel({ model, options, distDir, profileDir, records }) {
+async function benchModel({ model, dtype, options, distDir, profileDir, records }) {
   const manifest = JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8'));
-  // The file the engine picks (manifest.ts pickModelFile): the dtype asked for, else float32.
-  const file =
-    manifest.files.find((f) => f.dtype === options.dtype) ??
-    manifest.files.find((f) => f.dtype === 'float32') ??
-    manifest.files[0];
+  // The engine is forced to this variant (createEngine's variant option); native runs the same file.
+  const file = manifest.files.find((f) => f.dtype === dtype);
   const filePath = path.join(model.dir, file.path);
   const sizeGiB = file.bytes / 1024 ** 3;
   // Files over 1 GiB (the real-size L/14) get fewer timed runs (--large-runs), said per record.
@@ -568,7 +572,7 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
         model,
         manifest,
         filePath,
-        dtype: options.dtype,
+        dtype,
         threads,
         runs,
         coldLoad: index === 0,
@@ -691,16 +695,20 @@ async function benchModel({ model, options, distDir, profileDir, records }) {
         `${model.name}, ${threads} thread(s): browser ${browser.runs?.length ? round(median(browser.runs.map((t) => t.inferenceMs))) : `failed (${browser.error})`} ms, node ${round(nativeMedian)} ms, renderer peak ${round(browser.rendererPeakRssMiB, 0)} MiB`,
       );
     }
-    records.push(
-      ...(await measureSoftwareWebgpu({
-        origin,
-        model,
-        dtype: options.dtype,
-        runs: Math.min(runs, 3),
-        timeoutMs: timeoutFor(1),
-        base,
-      })),
-    );
+    // WebGPU (software adapter) for the files WebGPU would run: float32 and float16, not int8
+    // (its integer kernels run on the CPU there).
+    if (dtype !== 'int8') {
+      records.push(
+        ...(await measureSoftwareWebgpu({
+          origin,
+          model,
+          dtype,
+          runs: Math.min(runs, 3),
+          timeoutMs: timeoutFor(1),
+          base,
+        })),
+      );
+    }
   } finally {
     server.close();
   }
@@ -744,10 +752,50 @@ export function markdown(records, sessions) {
     }
     const loadAvg = r.load_average ? r.load_average.join(' / ') : '';
     lines.push(
-      `| ${r.name} | ${r.model} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${sessionNumber.get(r.measured) ?? '—'} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+      `| ${r.name} | ${r.model}${r.dtype && r.dtype !== 'float32' ? ` [${r.dtype} file]` : ''} | ${r.backend} | ${cell(r.threads)} | ${cell(r.median_ms)} | ${r.runs} | ${cell(r.baseline_ms)} | ${cell(r.ratio)} | ${loadAvg} | ${sessionNumber.get(r.measured) ?? '—'} | ${String(notes).replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
     );
   }
+  lines.push(...variantTable(records, sessionNumber));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The variants of each model side by side: per slice (the inference median of the rows
+ * above) and per series (SERIES_SLICES × that median: extrapolated, not measured).
+ */
+export function variantTable(records, sessionNumber = new Map()) {
+  const rows = records.filter((r) => r.name === 'inference' && r.median_ms && r.dtype && !r.software_adapter);
+  const groups = new Map();
+  for (const r of rows) {
+    const key = `${r.model}\u0000${r.backend}\u0000${r.threads ?? '-'}`;
+    if (!groups.has(key)) groups.set(key, { model: r.model, backend: r.backend, threads: r.threads, by: {} });
+    groups.get(key).by[r.dtype] = r;
+  }
+  const present = VARIANTS.filter((v) => rows.some((r) => r.dtype === v));
+  if (present.length < 2) return [];
+  const cell = (v) => (v === null || v === undefined ? '—' : String(v));
+  const perSeries = (r) => (r ? round((r.median_ms * SERIES_SLICES) / 1000, 1) : null);
+  const others = present.filter((v) => v !== 'float32');
+  const out = [
+    '',
+    '## Model variants side by side',
+    '',
+    `Per slice: the inference median of the rows above (ms). Per series: ${SERIES_SLICES} slices × that median (s), **extrapolated**, not measured. Ratio: variant / float32 per slice, same run and thread count.`,
+    '',
+    `| model | backend | threads | ${present.map((v) => `${v} ms/slice`).join(' | ')} | ${others.map((v) => `${v}/float32`).join(' | ')} | ${present.map((v) => `${v} s/series`).join(' | ')} | run |`,
+    `|---|---|---|${present.map(() => '---').join('|')}|${others.map(() => '---').join('|')}|${present.map(() => '---').join('|')}|---|`,
+  ];
+  for (const g of groups.values()) {
+    if (Object.keys(g.by).length < 2) continue;
+    const fp32 = g.by.float32;
+    const runsOf = [...new Set(Object.values(g.by).map((r) => sessionNumber.get(r.measured) ?? '—'))].join(', ');
+    out.push(
+      `| ${g.model} | ${g.backend} | ${cell(g.threads)} | ${present.map((v) => cell(g.by[v]?.median_ms)).join(' | ')} | ${others
+        .map((v) => cell(fp32 && g.by[v] ? round(g.by[v].median_ms / fp32.median_ms, 2) : null))
+        .join(' | ')} | ${present.map((v) => cell(perSeries(g.by[v]))).join(' | ')} | ${runsOf} |`,
+    );
+  }
+  return out;
 }
 
 export function writeAtomically(file, text) {
@@ -770,9 +818,18 @@ async function main() {
     await buildEngine(distDir);
     const profileDir = path.join(work, 'profile');
     for (const model of models) {
-      await benchModel({ model, options, distDir, profileDir, records });
-      // The next model's cold load starts from an empty cache anyway; free the disk now.
-      rmSync(path.join(profileDir, 'Default', 'Service Worker', 'CacheStorage'), { recursive: true, force: true });
+      const listed = new Set(
+        JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8')).files.map((f) => f.dtype),
+      );
+      for (const dtype of options.variants) {
+        if (!listed.has(dtype)) {
+          log(`${model.name}: its manifest lists no ${dtype} file; skipped`);
+          continue;
+        }
+        await benchModel({ model, dtype, options, distDir, profileDir, records });
+        // The next cold load starts from an empty cache anyway; free the disk now.
+        rmSync(path.join(profileDir, 'Default', 'Service Worker', 'CacheStorage'), { recursive: true, force: true });
+      }
     }
     if (options.viewer) {
       // The demo model (or its stand-in) in the real viewer: our server, the built bundles.
@@ -822,7 +879,8 @@ async function main() {
     const modelKey = (r) => (r.model.startsWith('tiny (demo stand-in)') ? 'demo' : r.model);
     // A record is replaced only by one of the same measurement, model, backend and thread
     // count: re-measuring 2 threads keeps the 1-thread figures.
-    const recordKey = (r) => `${r.name}:${modelKey(r)}:${r.backend}:${r.threads ?? '-'}`;
+    // (and variant: records from before variants were measured are float32 ones).
+    const recordKey = (r) => `${r.name}:${modelKey(r)}:${r.dtype ?? 'float32'}:${r.backend}:${r.threads ?? '-'}`;
     const measured = new Set(records.map(recordKey));
     const viewerRan = records.some((r) => r.name.startsWith('click'));
     const kept = (earlier.records ?? []).filter((r) =>
