@@ -348,6 +348,13 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
     });
   }
   const result = await runOnLesionSlice(page, demo, timings);
+  // The extension tells the host apart by its Cornerstone version (OHIF exposes none of its own).
+  const host = await page.evaluate(() => window.__clue?.getState().host ?? null);
+  const cautionShown = await page.locator('[data-testid="clue-host-caution"]').count();
+  result.checks.push({
+    ok: Boolean(host?.testedAs) && host?.caution === null && cautionShown === 0,
+    what: `host recognised as tested, no caution in the panel: Cornerstone ${host?.cornerstoneVersion} = ${host?.testedAs}`,
+  });
   const shot = path.join(RESULTS_DIR, `e2e-${name}.png`);
   await page.screenshot({ path: shot });
   result.checks.push({

@@ -307,6 +307,11 @@ export function CluePanel(props: CluePanelProps) {
   return (
     <section style={styles.root} data-testid="clue-panel" data-status={state.status}>
       <h2 style={styles.title}>CLUE anomaly map</h2>
+      {state.host?.caution ? (
+        <div style={styles.caution} role="note" data-testid="clue-host-caution">
+          {state.host.caution}
+        </div>
+      ) : null}
       <div style={styles.row}>
         <button type="button" style={styles.button} onClick={onRun} data-testid="clue-run-button">
           {running && state.series.status !== 'running' ? 'Running…' : 'Run on slice'}

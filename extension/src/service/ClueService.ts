@@ -129,6 +129,25 @@ export class ClueService {
     }));
   }
 
+  /**
+   * Called by the host on every mode entry (OHIF calls each service's onModeEnter): the
+   * host's libraries are all registered by then, so this is where the host is checked
+   * against the tested range.
+   */
+  onModeEnter(): void {
+    let host;
+    try {
+      host = this.host.hostCheck();
+    } catch (error) {
+      host = {
+        cornerstoneVersion: null,
+        testedAs: null,
+        caution: `The viewer's Cornerstone is not reachable: ${messageForUser(error)}`,
+      };
+    }
+    this.state.setState({ host });
+  }
+
   /** The state as the panel reads it: `getState` plus a subscription to STATE_CHANGED. */
   readonly stateSource: StateSource<ClueState> = {
     getState: () => this.getState(),

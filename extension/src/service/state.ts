@@ -4,7 +4,7 @@ import { DEFAULT_CLUE_CONFIG, type ClueConfig } from '../config';
 import type { ModelDomain } from '../engine/manifest';
 import type { GroundTruthMetrics } from '../metrics';
 import type { StoredResult } from '../results/resultCache';
-import type { GroundTruthCandidate } from '../viewer/host';
+import type { GroundTruthCandidate, HostCheck } from '../viewer/host';
 import { createStore, type Store } from './store';
 
 export type RunStatus = 'idle' | 'running' | 'done' | 'error';
@@ -148,6 +148,8 @@ export interface ClueState {
   comparison: ComparisonState;
   save: SaveState;
   config: ClueConfig;
+  /** The host against the tested range (null until the mode is entered). */
+  host: HostCheck | null;
 }
 
 export const DEFAULT_OVERLAY_OPACITY = 0.6;
@@ -199,6 +201,7 @@ export function initialClueState(config: ClueConfig = DEFAULT_CLUE_CONFIG): Clue
     comparison: { ...INITIAL_COMPARISON, candidates: [] },
     save: { ...INITIAL_SAVE, stored: [] },
     config: { ...config },
+    host: null,
   };
 }
 

@@ -29,6 +29,7 @@ import { HeatmapOverlays, type OverlayInspection, type OverlaySource } from './h
 import { listGroundTruthCandidates, readGroundTruthMasks, type GroundTruthCandidate } from './groundTruth';
 import { sourceInstance, type SourceInstance } from './sourceInstances';
 import { stowTarget, type StowTarget } from './dataSource';
+import { checkHostVersion, type HostCheck } from './hostVersion';
 import { heldByMasks, isPlaneKey, type PlaneSource, type StoredMask } from './volumePlane';
 
 export type { HostExtensionParams } from './hostTypes';
@@ -38,6 +39,7 @@ export type { LabelmapInspection, LabelmapWrite } from './labelmap';
 export type { OverlayInspection, OverlayResult, OverlaySource } from './heatmapOverlay';
 export type { SourceInstance } from './sourceInstances';
 export type { StowTarget } from './dataSource';
+export type { HostCheck } from './hostVersion';
 
 /** Where one result goes in our labelmap: a source image, or the voxels under a reformatted plane. */
 export interface LabelmapTarget {
@@ -94,6 +96,8 @@ export interface ClueHost {
   /** The heatmap overlay, painting what `source` says. */
   createOverlays(source: OverlaySource): OverlayControl;
   notifyUser(message: string, type: 'error' | 'info'): void;
+  /** The host's Cornerstone version against the tested hosts. */
+  hostCheck(): HostCheck;
 
   listGroundTruthCandidates(): GroundTruthCandidate[];
   readGroundTruthMasks(
@@ -255,6 +259,10 @@ class ViewerHost implements ClueHost {
       },
       inspect: (viewportId, opacity) => overlays?.inspect(viewportId, opacity) ?? notAttached(viewportId, opacity),
     };
+  }
+
+  hostCheck(): HostCheck {
+    return checkHostVersion(this.libraries.cornerstone.version);
   }
 
   notifyUser(message: string, type: 'error' | 'info'): void {

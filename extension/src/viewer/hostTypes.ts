@@ -79,6 +79,8 @@ export interface HostImageVolume {
 export type HostCornerstoneViewport = HostStackViewport;
 
 export interface HostCornerstone {
+  /** @cornerstonejs/core's version (its ESM namespace exports it). */
+  version?: string;
   cache: {
     getImage(imageId: string): HostImage | undefined;
     getVolume?(volumeId: string): HostImageVolume | undefined;
