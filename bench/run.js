@@ -95,6 +95,8 @@ const VARIANTS = ['float32', 'float16', 'int8'];
 // Per-series figures: one series of this many slices (a 1 mm brain MR; docs/performance.md),
 // extrapolated from the per-slice median, never measured as such.
 export const SERIES_SLICES = 160;
+// Interleaved variant runs hold one engine per variant in one page: only below this size.
+const INTERLEAVE_MAX_BYTES = 1024 ** 3;
 
 function exportOf(folder, exportArgs) {
   const dir = path.join(EXPORTS, folder);
@@ -445,6 +447,141 @@ async function measurePair({
   return { web, native };
 }
 
+/** In the page: one engine per variant (forced), the same slice for all. */
+async function pageLoadVariants({ manifestUrl, dtypes, threads }) {
+  const { createEngine } = await import('/clue/engine-harness.js');
+  const values = new Float32Array(256 * 240);
+  for (let i = 0; i < values.length; i++) values[i] = ((i * 2654435761) >>> 0) % 1000;
+  window.__variants = { slice: { values, width: 256, height: 240 }, engines: {} };
+  const out = { infos: {} };
+  try {
+    for (const dtype of dtypes) {
+      const engine = await createEngine({ manifestUrl, dtype, backends: { maxThreads: threads } });
+      window.__variants.engines[dtype] = engine;
+      out.infos[dtype] = { backend: engine.info.backend, threads: engine.info.threads, variant: engine.info.variant };
+    }
+  } catch (error) {
+    out.error = `load: ${error.code ? `${error.code}: ` : ''}${error.message ?? error}`;
+  }
+  return out;
+}
+
+async function pageRunVariant(dtype) {
+  try {
+    const { timings } = await window.__variants.engines[dtype].run(window.__variants.slice);
+    return timings;
+  } catch (error) {
+    return { error: `run ${dtype}: ${error.code ? `${error.code}: ` : ''}${error.message ?? error}` };
+  }
+}
+
+async function pageDisposeVariants() {
+  for (const engine of Object.values(window.__variants?.engines ?? {})) engine.dispose();
+  return true;
+}
+
+/**
+ * The variants of one model **interleaved**: one page holding an engine per variant and one
+ * onnxruntime-node process per variant, runs in turn (float32 browser, float32 native, int8
+ * browser, int8 native, float32 …), so that every variant sees the same machine load. On a
+ * shared machine the separate per-variant measurements above are minutes apart and their
+ * load differs; these rows are the ones to compare variants by ('inference-interleaved').
+ */
+async function measureVariantsInterleaved({ model, dtypes, threads, runs, distDir, profileDir, timeoutMs }) {
+  const manifest = JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8'));
+  const files = Object.fromEntries(dtypes.map((d) => [d, manifest.files.find((f) => f.dtype === d)]));
+  const { server, origin } = await serve({ distDir, root: path.dirname(model.dir), isolated: true });
+  const browser = await launchChromiumProfile(profileDir);
+  const natives = {};
+  const web = Object.fromEntries(dtypes.map((d) => [d, []]));
+  const native = Object.fromEntries(dtypes.map((d) => [d, []]));
+  const errors = {};
+  const load = loadAverage();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/`);
+    const inPage = (fn, arg) =>
+      withTimeout(page.evaluate(fn, arg), timeoutMs, `${model.name} variants in Chromium`).catch((error) => ({
+        error: `browser: ${error.message.split('\n')[0]}`,
+      }));
+    const loaded = await inPage(pageLoadVariants, {
+      manifestUrl: `/${path.basename(model.dir)}/manifest.json`,
+      dtypes,
+      threads,
+    });
+    if (loaded.error) errors.browser = loaded.error;
+    for (const dtype of dtypes) {
+      natives[dtype] = startNative({ file: path.join(model.dir, files[dtype].path), manifest, threads });
+      const ready = await natives[dtype].next(timeoutMs);
+      if (ready.error) errors[dtype] = ready.error;
+    }
+    for (let k = 0; k <= runs; k++) {
+      for (const dtype of dtypes) {
+        if (!errors.browser) {
+          const timing = await inPage(pageRunVariant, dtype);
+          if (timing.error) errors.browser = timing.error;
+          else if (k > 0) web[dtype].push(timing.inferenceMs);
+        }
+        if (!errors[dtype]) {
+          natives[dtype].send('run');
+          const answer = await natives[dtype].next(timeoutMs);
+          if (answer.error) errors[dtype] = answer.error;
+          else if (k > 0) native[dtype].push(answer.ms);
+        }
+      }
+    }
+    await inPage(pageDisposeVariants);
+  } finally {
+    for (const n of Object.values(natives)) n.stop();
+    await browser.close().catch(() => {});
+    server.close();
+  }
+  const context = {
+    model: model.name,
+    interleaved: dtypes,
+    load_average: [load[0], loadAverage()[0]],
+    note: `variants interleaved run by run (${dtypes.join(', ')}), same page and load`,
+  };
+  const records = [];
+  for (const dtype of dtypes) {
+    const nativeMedian = native[dtype].length ? median(native[dtype]) : null;
+    records.push(
+      record({
+        name: 'inference-interleaved',
+        backend: 'wasm',
+        threads,
+        median_ms: web[dtype].length ? median(web[dtype]) : null,
+        runs: web[dtype].length,
+        baseline_ms: nativeMedian,
+        dtype,
+        file: path.relative(repoRoot, path.join(model.dir, files[dtype].path)),
+        model_bytes: files[dtype].bytes,
+        runs_ms: web[dtype].map((x) => round(x)),
+        ...context,
+        ...(errors.browser ? { error: errors.browser } : {}),
+      }),
+      record({
+        name: 'inference-interleaved',
+        backend: 'onnxruntime-node',
+        threads,
+        median_ms: nativeMedian,
+        runs: native[dtype].length,
+        dtype,
+        file: path.relative(repoRoot, path.join(model.dir, files[dtype].path)),
+        model_bytes: files[dtype].bytes,
+        runs_ms: native[dtype].map((x) => round(x)),
+        ...context,
+        ...(errors[dtype] ? { error: errors[dtype] } : {}),
+      }),
+    );
+  }
+  log(
+    `${model.name}, ${threads} thread(s), interleaved: ` +
+      dtypes.map((d) => `${d} browser ${round(median(web[d]))} ms / node ${round(median(native[d]))} ms`).join('; '),
+  );
+  return records;
+}
+
 // --- records
 /**
  * WebGPU executed on Chromium's software adapter (SwiftShader; launched with
@@ -744,7 +881,7 @@ export function markdown(records, sessions) {
       notes = `${r.peak_mib ?? '—'} MiB renderer peak RSS vs ${r.baseline_peak_mib ?? '—'} MiB native maxRSS${r.error ? `; ${r.error}` : ''}`;
     } else if (r.name.startsWith('load')) {
       notes = `${r.note.split(';')[0]}: fetch/cache+sha256 ${cell(r.fetch_verify_ms)} ms, session ${cell(r.session_ms)} ms, ${r.network_bytes ?? 0} network bytes${r.cache_problem ? `; cache: ${r.cache_problem}` : ''}`;
-    } else if (r.name.startsWith('click-to-overlay') || r.software_adapter) {
+    } else if (r.name.startsWith('click-to-overlay') || r.software_adapter || r.interleaved) {
       notes = r.note ?? '';
     } else if (r.main_thread_long_tasks_ms) {
       const longest = r.main_thread_long_tasks_ms.length ? Math.max(...r.main_thread_long_tasks_ms) : 0;
@@ -764,7 +901,16 @@ export function markdown(records, sessions) {
  * above) and per series (SERIES_SLICES × that median: extrapolated, not measured).
  */
 export function variantTable(records, sessionNumber = new Map()) {
-  const rows = records.filter((r) => r.name === 'inference' && r.median_ms && r.dtype && !r.software_adapter);
+  // The interleaved rows where a model has them (same load for every variant), else the
+  // separate per-variant rows.
+  const interleavedModels = new Set(records.filter((r) => r.name === 'inference-interleaved').map((r) => r.model));
+  const rows = records.filter(
+    (r) =>
+      r.median_ms &&
+      r.dtype &&
+      !r.software_adapter &&
+      (interleavedModels.has(r.model) ? r.name === 'inference-interleaved' : r.name === 'inference'),
+  );
   const groups = new Map();
   for (const r of rows) {
     const key = `${r.model}\u0000${r.backend}\u0000${r.threads ?? '-'}`;
@@ -780,7 +926,7 @@ export function variantTable(records, sessionNumber = new Map()) {
     '',
     '## Model variants side by side',
     '',
-    `Per slice: the inference median of the rows above (ms). Per series: ${SERIES_SLICES} slices × that median (s), **extrapolated**, not measured. Ratio: variant / float32 per slice, same run and thread count.`,
+    `Per slice: the inference median (ms) of the \`inference-interleaved\` rows above (variants run in turn in one page and one native process each, so they see the same load) where the model has them, else of the \`inference\` rows. Per series: ${SERIES_SLICES} slices × that median (s), **extrapolated**, not measured. Ratio: variant / float32 per slice, same run and thread count.`,
     '',
     `| model | backend | threads | ${present.map((v) => `${v} ms/slice`).join(' | ')} | ${others.map((v) => `${v}/float32`).join(' | ')} | ${present.map((v) => `${v} s/series`).join(' | ')} | run |`,
     `|---|---|---|${present.map(() => '---').join('|')}|${others.map(() => '---').join('|')}|${present.map(() => '---').join('|')}|---|`,
@@ -829,6 +975,32 @@ async function main() {
         await benchModel({ model, dtype, options, distDir, profileDir, records });
         // The next cold load starts from an empty cache anyway; free the disk now.
         rmSync(path.join(profileDir, 'Default', 'Service Worker', 'CacheStorage'), { recursive: true, force: true });
+      }
+      const dtypes = options.variants.filter((d) => listed.has(d));
+      const bytes = JSON.parse(readFileSync(path.join(model.dir, 'manifest.json'), 'utf8'))
+        .files.filter((f) => dtypes.includes(f.dtype))
+        .reduce((sum, f) => sum + f.bytes, 0);
+      // Several engines in one page: only where their files together stay well inside memory.
+      if (dtypes.length > 1 && bytes < INTERLEAVE_MAX_BYTES) {
+        for (const threads of options.threads) {
+          log(
+            `${model.name}: variants ${dtypes.join(', ')} interleaved, ${threads} thread(s), ${options.runs} runs each`,
+          );
+          records.push(
+            ...(await measureVariantsInterleaved({
+              model,
+              dtypes,
+              threads,
+              runs: options.runs,
+              distDir,
+              profileDir,
+              timeoutMs: 600_000,
+            })),
+          );
+        }
+        rmSync(path.join(profileDir, 'Default', 'Service Worker', 'CacheStorage'), { recursive: true, force: true });
+      } else if (dtypes.length > 1) {
+        log(`${model.name}: variants not interleaved (files ${Math.round(bytes / 2 ** 20)} MiB together ≥ 1 GiB)`);
       }
     }
     if (options.viewer) {
