@@ -24,6 +24,11 @@
 //               serving the viewer, our copied bundles and OHIF's own app-config.js plus
 //               the two entries of docs/deploy.md: our mode opens the demo study from
 //               OHIF's static dicomjson data source and the run button works
+//   workflow*, results, results-orthanc, mpr — tests/e2e/scenarios/ (the anomaly workflow, the
+//               ground-truth comparison and saving, MPR planes)
+//   results-odd-size — series of 233×197 and 234×198 (not multiples of 8) stored to Orthanc:
+//               the panel says before storing what OHIF 3.13 cannot reopen and promises only
+//               what it can, which is then reopened and checked
 // Every scenario also checks that the page requested nothing from any other origin.
 // Screenshots: test-results/e2e-<scenario>.png. Ends with "N passed, N failed".
 //
@@ -708,7 +713,7 @@ async function runScenario(name, demo) {
   let browser;
   try {
     const work = (async () => {
-      if (name === 'orthanc' || name === 'results-orthanc') checkOrthancInstalled(); // before starting a browser for nothing
+      if (name === 'orthanc' || name.startsWith('results-')) checkOrthancInstalled(); // before starting a browser for nothing
       if (name !== 'http') {
         browser = await launchChromium({ webgpu: WEBGPU_SCENARIOS.has(name) });
         ctx.cleanups.push(() => browser.close());

@@ -16,15 +16,19 @@
 //                     volume's voxels equal the stored map × 100 (the host's display scale).
 //                     Screenshot: test-results/e2e-results-orthanc-pmap.png
 // The model: as for the workflow scenarios (CLUE_MODELS_DIR, e.g. .cache/models/tiny).
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import dcmjs from 'dcmjs';
 import { loadSettings } from '../../../server/config.js';
 import { startOrthanc, uploadDicomFolder } from '../../../server/orthanc.js';
 import { displayedImage, jumpToSop, loadedSegVoxels } from '../lib/page-state.js';
 import { viewerSteps } from '../lib/viewer-steps.js';
 
+const execFileAsync = promisify(execFile);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
 const PARAMETRIC_MAP_STORAGE = '1.2.840.10008.5.1.4.1.1.30';
@@ -148,12 +152,29 @@ function displayedParametricMap({ pmapUid, sopInstanceUID }) {
   };
 }
 
+/** Writes odd-sized copies of the demo lesion series (tests/e2e/lib/odd_size_series.py) into a temp folder. */
+async function oddSizeSeries(demoDataDir, sizes) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clue-odd-size-'));
+  const { stdout } = await execFileAsync(
+    path.join(REPO_ROOT, '.venv', 'bin', 'python'),
+    [path.join(REPO_ROOT, 'tests', 'e2e', 'lib', 'odd_size_series.py'), demoDataDir, dir, ...sizes],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  return {
+    dir,
+    series: stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line)),
+  };
+}
+
 const fmt = (v) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
 const close = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) < 1e-9);
 
 export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIMEOUT_MS }) {
   const state = (page) => page.evaluate(() => window.__clue.getState());
-  const { startServer, openLesionSlice, settled } = viewerSteps({ step, waitForState, STEP_TIMEOUT_MS });
+  const { startServer, openSlice, openLesionSlice, settled } = viewerSteps({ step, waitForState, STEP_TIMEOUT_MS });
 
   /** Scrolls to `index` of the displayed stack and presses our run button. */
   async function runAt(page, index) {
@@ -497,6 +518,120 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         whole.status === 'done' && whole.ranInWorker && whole.metrics.series.imageAuroc !== null,
         `whole series compared in the worker: Dice ${fmt(whole.metrics.series.dice)}, pixel AUROC ${fmt(whole.metrics.series.pixelAuroc)}, image AUROC ${fmt(whole.metrics.series.imageAuroc)}`,
       );
+      expect(watch.foreign.length === 0, 'no requests to other origins');
+      expect(
+        watch.pageErrors.length === 0,
+        `no uncaught page errors${watch.pageErrors.length ? `: ${watch.pageErrors.slice(0, 3).join(' | ')}` : ''}`,
+      );
+      return { checks, watch };
+    },
+
+    // Results of series whose size is not the demo's: stored to Orthanc, with what OHIF 3.13
+    // can and cannot reopen said before the store (extension/src/dicom/hostReopen.ts), and
+    // what it was promised to reopen reopened and checked.
+    async 'results-odd-size'(ctx) {
+      const { page } = ctx;
+      const base = loadSettings({ overrides: { port: 0 } }).settings;
+      const made = await step('write odd-sized copies of the lesion series (233×197, 234×198)', () =>
+        oddSizeSeries(base.demoDataDir, ['233x197', '234x198']),
+      );
+      ctx.cleanups.push(() => rm(made.dir, { recursive: true, force: true }));
+      const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
+      ctx.cleanups.push(() => orthanc.stop());
+      await step('upload them to Orthanc', () => uploadDicomFolder(orthanc.url, made.dir));
+      const { url } = await startServer(ctx, {
+        dataSource: 'dicomweb',
+        pacsUrl: orthanc.dicomWebUrl,
+        pacsWadoUriUrl: orthanc.wadoUriUrl,
+      });
+      const watch = watchPage(page, new URL(url).origin);
+      const checks = [];
+      const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
+      for (const series of made.series) {
+        const size = `${series.rows}×${series.columns}`;
+        const middle = series.sopInstanceUIDs[Math.floor(series.sopInstanceUIDs.length / 2)];
+        await openSlice(page, url, {
+          study: { StudyInstanceUID: series.StudyInstanceUID },
+          series,
+          sopInstanceUID: middle,
+          what: size,
+        });
+        await runSeries(page, expect);
+        const stored = await page.evaluate((sop) => {
+          const s = window.services;
+          const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());
+          const id = vp
+            .getImageIds()
+            .find((i) => window.cornerstone.metaData.get('instance', i)?.SOPInstanceUID === sop);
+          return id ? window.__clue.storedMap(id) : null;
+        }, middle);
+        await page.locator('[data-testid="clue-store-pacs"]').click();
+        const save = await step(`store the ${size} results to Orthanc`, () => waitForSave(page));
+        const frames = series.sopInstanceUIDs.length;
+        const pixels = series.rows * series.columns;
+        // What OHIF 3.13.2's own code does with these sizes (see hostReopen.ts for the lines).
+        const segReopens = pixels % 8 === 0 && Math.ceil((frames * pixels) / 8) % 2 === 0;
+        const mapReopens = pixels % 4 === 0;
+        const message = save.message ?? '';
+        expect(save.status === 'done' && save.stored.length === 2, `${size}: both stored ("${message}")`);
+        expect(
+          /cannot reopen this SEG|would reopen this SEG with wrong voxels/.test(message) === !segReopens &&
+            /cannot reopen this Parametric Map/.test(message) === !mapReopens,
+          `${size}: the panel names what OHIF 3.13 will not reopen (SEG ${segReopens ? 'reopens' : 'does not'}, map ${mapReopens ? 'reopens' : 'does not'})`,
+        );
+        const promised = /Reopen the study to see the ([A-Za-z ]+)\./.exec(message)?.[1] ?? '';
+        expect(
+          promised.includes('SEG') === segReopens && promised.includes('Parametric Map') === mapReopens,
+          `${size}: reopen promised only for what reopens ("${promised || 'nothing'}")`,
+        );
+        for (const instance of save.stored) {
+          const response = await fetch(
+            `${orthanc.dicomWebUrl}/studies/${series.StudyInstanceUID}/series/${instance.seriesInstanceUID}/instances`,
+            { headers: { Accept: 'application/dicom+json' } },
+          );
+          const found = response.ok ? (await response.json()).map((i) => i['00080018']?.Value?.[0]) : [];
+          expect(found.includes(instance.sopInstanceUID), `${size}: QIDO-RS lists ${instance.sopClassUID} in Orthanc`);
+        }
+        if (!mapReopens) continue;
+        // Promised: the Parametric Map reopens over its series, with the values we stored (× 100).
+        await step(`reopen the ${size} study`, () => page.reload({ timeout: STEP_TIMEOUT_MS }));
+        const pmap = save.stored.find((s) => s.sopClassUID === PARAMETRIC_MAP_STORAGE);
+        const pmapSet = await step('the Parametric Map is listed', () =>
+          page
+            .waitForFunction(
+              (uid) => {
+                const d = window.services?.displaySetService
+                  ?.getActiveDisplaySets?.()
+                  .find((x) => x.SeriesInstanceUID === uid);
+                return d ? { uid: d.displaySetInstanceUID, seriesNumber: d.SeriesNumber } : null;
+              },
+              pmap.seriesInstanceUID,
+              { timeout: STEP_TIMEOUT_MS, polling: 250 },
+            )
+            .then((h) => h.jsonValue()),
+        );
+        const shown = await step(`load the ${size} Parametric Map from the PACS`, async () => {
+          await page
+            .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
+            .first()
+            .dblclick();
+          return page
+            .waitForFunction(
+              displayedParametricMap,
+              { pmapUid: pmapSet.uid, sopInstanceUID: middle },
+              { timeout: STEP_TIMEOUT_MS, polling: 500 },
+            )
+            .then((h) => h.jsonValue());
+        });
+        const expected = (stored ?? []).map((v) => Math.fround(Math.fround(v) * 100));
+        let maxDiff = 0;
+        for (let i = 0; i < expected.length; i++)
+          maxDiff = Math.max(maxDiff, Math.abs(shown.slice[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+        expect(
+          expected.length === pixels && shown.slice.length === pixels && maxDiff <= 1e-6,
+          `${size}: the reopened Parametric Map shows the stored map × 100 on the middle slice (${shown.slice.length} voxels, max relative difference ${maxDiff.toExponential(2)})`,
+        );
+      }
       expect(watch.foreign.length === 0, 'no requests to other origins');
       expect(
         watch.pageErrors.length === 0,
