@@ -120,7 +120,12 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
     manifest = read_manifest(folder / "manifest.json", verify_files=True)  # sizes + sha256
     assert manifest.provenance.clinical_use is False
     assert "DEMO MODEL" in manifest.provenance.intended_use and "Colin27" in manifest.provenance.intended_use
-    assert {entry.dtype for entry in manifest.files} == {"float32", "float16"}
+    assert [entry.dtype for entry in manifest.files] == ["float32", "float16", "int8"]
+    # The variants (clue variants, docs/manifest.md) carry their quality against float32,
+    # measured on the validation selection set, never on the held-out protocol.
+    for entry in manifest.files[1:]:
+        assert entry.quality is not None and entry.quality.slices == 160
+        assert "split=val" in entry.quality.eval_set and "split=test" not in entry.quality.eval_set
     # The validated domain the panel shows and checks slices against is the build's own.
     assert manifest.domain == Domain(**DEMO_DOMAIN)
     # eval.json holds the whole protocol of configs/demo_eval.toml: Table 1 on Colin27 test
