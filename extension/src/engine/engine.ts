@@ -109,6 +109,73 @@ function defaultAssetBase(): string {
   return new URL('./', import.meta.url).href;
 }
 
+/**
+ * The worker and its request/reply bookkeeping: every request gets an id; a reply settles its
+ * request; a worker failure (or dispose) rejects everything pending, and later requests too.
+ */
+class WorkerChannel {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (reply: WorkerReply) => void; reject: (error: unknown) => void }
+  >();
+  private fatal: EngineError | null = null;
+  readonly worker: Worker;
+
+  constructor(assetBase: string, onProgress: (id: number, progress: EngineProgress) => void) {
+    this.worker = new Worker(new URL(WORKER_FILE, assetBase), { type: 'module', name: 'clue-engine' });
+    this.worker.addEventListener('message', (event: MessageEvent<WorkerReply>) => {
+      const reply = event.data;
+      if (reply.type === 'progress') return onProgress(reply.id, reply.progress);
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return; // a cancelled run's late reply: dropped
+      this.pending.delete(reply.id);
+      waiter.resolve(reply);
+    });
+    this.worker.addEventListener('error', (event) => {
+      const detail = event.message || `could not load ${WORKER_FILE} from ${assetBase}`;
+      this.failAll(new EngineError('backend', `the inference worker failed: ${detail}`));
+    });
+  }
+
+  newId(): number {
+    return this.nextId++;
+  }
+
+  isPending(id: number): boolean {
+    return this.pending.has(id);
+  }
+
+  request(message: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      if (this.fatal) return reject(this.fatal);
+      this.pending.set(message.id, { resolve, reject });
+      this.worker.postMessage(message, transfer);
+    });
+  }
+
+  /** Drops a request without an answer (its promise is settled by the caller). */
+  forget(id: number): void {
+    this.pending.delete(id);
+  }
+
+  failAll(error: EngineError): void {
+    this.fatal = error;
+    this.rejectAll(error);
+  }
+
+  /** Stops the worker; what is pending rejects with `error`. */
+  terminate(error: unknown): void {
+    this.worker.terminate();
+    this.rejectAll(error);
+  }
+
+  private rejectAll(error: unknown): void {
+    for (const { reject } of this.pending.values()) reject(error);
+    this.pending.clear();
+  }
+}
+
 export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
   const plan = await chooseBackend(options.environment ?? currentEnvironment(), options.backends);
   const pageUrl = (globalThis as unknown as { location?: { href: string } }).location?.href;
@@ -116,55 +183,16 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
   const started = performance.now();
   // The worker fetches, verifies, caches and loads the model: the main thread never touches
   // the (possibly GB-sized) bytes, so the viewer stays responsive while a model loads.
-  const worker = new Worker(new URL(WORKER_FILE, assetBase), { type: 'module', name: 'clue-engine' });
-
-  let nextId = 1;
-  const pending = new Map<number, { resolve: (reply: WorkerReply) => void; reject: (error: unknown) => void }>();
-  let disposed = false;
-  let fatal: EngineError | null = null;
-
-  const failAll = (error: EngineError) => {
-    fatal = error;
-    for (const { reject } of pending.values()) reject(error);
-    pending.clear();
-  };
-  const initId = nextId++;
-  worker.addEventListener('message', (event: MessageEvent<WorkerReply>) => {
-    const reply = event.data;
-    if (reply.type === 'progress') {
-      if (reply.id === initId) options.onProgress?.(reply.progress);
-      return;
-    }
-    const waiter = pending.get(reply.id);
-    if (!waiter) return; // a cancelled run's late reply: dropped
-    pending.delete(reply.id);
-    waiter.resolve(reply);
+  let initId = 0;
+  const channel = new WorkerChannel(assetBase, (id, progress) => {
+    if (id === initId) options.onProgress?.(progress);
   });
-  worker.addEventListener('error', (event) => {
-    failAll(
-      new EngineError(
-        'backend',
-        `the inference worker failed: ${event.message || `could not load ${WORKER_FILE} from ${assetBase}`}`,
-      ),
-    );
-  });
-
-  const request = (message: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> =>
-    new Promise((resolve, reject) => {
-      if (fatal) return reject(fatal);
-      pending.set(message.id, { resolve, reject });
-      worker.postMessage(message, transfer);
-    });
-
-  const abortLoad = () => {
-    worker.terminate();
-    for (const { reject } of pending.values()) reject(abortError());
-    pending.clear();
-  };
+  initId = channel.newId();
+  const abortLoad = () => channel.terminate(abortError());
   options.signal?.addEventListener('abort', abortLoad, { once: true });
   let ready: WorkerReply;
   try {
-    ready = await request({
+    ready = await channel.request({
       type: 'init',
       id: initId,
       manifestUrl: new URL(options.manifestUrl, pageUrl).href,
@@ -176,18 +204,17 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
       wasmPaths: assetBase,
     });
   } catch (error) {
-    worker.terminate();
+    channel.worker.terminate();
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', abortLoad);
   }
   if (ready.type !== 'ready') {
-    worker.terminate();
+    channel.worker.terminate();
     if (ready.type === 'error') throw new EngineError(ready.code === 'abort' ? 'backend' : ready.code, ready.message);
     throw new EngineError('backend', 'unexpected reply from the inference worker');
   }
-
-  const info: EngineInfo = {
+  return new WorkerEngine(channel, {
     backend: ready.backend,
     threads: plan.threads,
     skipped: [...plan.skipped, ...ready.skipped],
@@ -204,42 +231,47 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     sessionMs: ready.sessionMs,
     totalMs: performance.now() - started,
     manifest: ready.manifest,
-  };
+  });
+}
 
-  let current: { id: number; cancel: () => void } | null = null;
+/** A loaded model in its worker: runs slices, the newest run winning. */
+class WorkerEngine implements Engine {
+  private current: { id: number; cancel: () => void } | null = null;
+  private disposed = false;
 
-  const run = (
-    slice: EngineSlice,
-    signal?: AbortSignal,
-    runOptions: { layerMaps?: boolean } = {},
-  ): Promise<EngineResult> => {
-    if (disposed) return Promise.reject(new EngineError('disposed', 'the engine was disposed'));
+  constructor(
+    private readonly channel: WorkerChannel,
+    readonly info: EngineInfo,
+  ) {}
+
+  run(slice: EngineSlice, signal?: AbortSignal, runOptions: { layerMaps?: boolean } = {}): Promise<EngineResult> {
+    if (this.disposed) return Promise.reject(new EngineError('disposed', 'the engine was disposed'));
     if (signal?.aborted) return Promise.reject(abortError());
-    current?.cancel(); // the newest run wins
-    const id = nextId++;
+    this.current?.cancel(); // the newest run wins
+    const id = this.channel.newId();
     const started = performance.now();
     return new Promise<EngineResult>((resolve, reject) => {
       const cancel = () => {
-        if (!pending.has(id)) return;
-        pending.delete(id);
+        if (!this.channel.isPending(id)) return;
+        this.channel.forget(id);
         signal?.removeEventListener('abort', cancel);
-        worker.postMessage({ type: 'cancel', id } satisfies WorkerRequest);
+        this.channel.worker.postMessage({ type: 'cancel', id } satisfies WorkerRequest);
         reject(abortError());
       };
-      current = { id, cancel };
+      this.current = { id, cancel };
       signal?.addEventListener('abort', cancel, { once: true });
       // A copy goes to the worker, so the caller's (or the host's) array stays intact.
       const values = slice.values.slice();
-      request(
-        { type: 'run', id, values, width: slice.width, height: slice.height, layerMaps: runOptions.layerMaps ?? false },
-        [values.buffer],
-      )
+      const { width, height } = slice;
+      const layerMaps = runOptions.layerMaps ?? false;
+      this.channel
+        .request({ type: 'run', id, values, width, height, layerMaps }, [values.buffer])
         .then((reply) => {
           if (reply.type === 'result') {
             resolve({
               map: reply.map,
-              width: slice.width,
-              height: slice.height,
+              width,
+              height,
               score: reply.score,
               ...(reply.layerMaps ? { layerMaps: reply.layerMaps } : {}),
               timings: { ...reply.timings, totalMs: performance.now() - started },
@@ -250,19 +282,15 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
         }, reject)
         .finally(() => {
           signal?.removeEventListener('abort', cancel);
-          if (current?.id === id) current = null;
+          if (this.current?.id === id) this.current = null;
         });
     });
-  };
+  }
 
-  return {
-    info,
-    run,
-    dispose() {
-      if (disposed) return;
-      disposed = true;
-      failAll(new EngineError('disposed', 'the engine was disposed'));
-      worker.terminate();
-    },
-  };
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.channel.failAll(new EngineError('disposed', 'the engine was disposed'));
+    this.channel.worker.terminate();
+  }
 }

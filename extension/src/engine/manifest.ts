@@ -261,45 +261,64 @@ function qualityProblems(quality: unknown, where: string, dtype: unknown): strin
   return problems;
 }
 
+/** The problems found in one manifest: `need` records the message of each rule that fails. */
+class Problems {
+  readonly list: string[] = [];
+
+  need(ok: boolean, message: string): boolean {
+    if (!ok) this.list.push(message);
+    return ok;
+  }
+
+  /** Records fields of `block` that clue-manifest/1 does not define. */
+  known(block: unknown, where: string, fields: readonly string[]): void {
+    const problem = unknownFields(block, where, fields);
+    if (problem !== null) this.list.push(problem);
+  }
+}
+
 /**
  * Validates parsed JSON as a clue-manifest/1 and returns it typed. Throws ManifestError
  * listing every problem; an unknown `schema` is reported alone (nothing else can be trusted).
  */
 export function parseManifest(data: unknown, source = 'manifest.json'): ClueManifest {
-  const problems: string[] = [];
-  const need = (ok: boolean, message: string): boolean => {
-    if (!ok) problems.push(message);
-    return ok;
-  };
+  const p = new Problems();
   const fail = (): never => {
-    throw new ManifestError(source, problems);
+    throw new ManifestError(source, p.list);
   };
-  const known = (block: unknown, where: string, fields: readonly string[]): void => {
-    const problem = unknownFields(block, where, fields);
-    if (problem !== null) problems.push(problem);
-  };
-
-  if (!need(isObject(data), 'the manifest must be a JSON object')) fail();
+  if (!p.need(isObject(data), 'the manifest must be a JSON object')) fail();
   const m = data as Json;
-  if (!need(m.schema === MANIFEST_SCHEMA, `schema must be "${MANIFEST_SCHEMA}", found ${JSON.stringify(m.schema)}`)) {
+  if (!p.need(m.schema === MANIFEST_SCHEMA, `schema must be "${MANIFEST_SCHEMA}", found ${JSON.stringify(m.schema)}`)) {
     fail();
   }
   const missing = KNOWN.manifest.filter((key) => !OPTIONAL_MANIFEST_FIELDS.includes(key) && !(key in m));
-  if (!need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
-  known(m, 'manifest', KNOWN.manifest);
+  if (!p.need(missing.length === 0, `missing fields: ${missing.join(', ')}`)) fail();
+  p.known(m, 'manifest', KNOWN.manifest);
 
-  need(typeof m.id === 'string' && m.id !== '', 'id must be a non-empty string');
-  need(typeof m.version === 'string' && m.version !== '', 'version must be a non-empty string');
-  need(isInt(m.opset) && m.opset >= 1, 'opset must be a positive integer');
+  p.need(typeof m.id === 'string' && m.id !== '', 'id must be a non-empty string');
+  p.need(typeof m.version === 'string' && m.version !== '', 'version must be a non-empty string');
+  p.need(isInt(m.opset) && m.opset >= 1, 'opset must be a positive integer');
+  checkFiles(p, m.files);
+  const imageSize = checkInput(p, m.input);
+  checkOutputs(p, m, imageSize);
+  checkPreprocessing(p, m.preprocessing, imageSize);
+  checkPostprocessingAndThreshold(p, m);
+  checkProvenance(p, m.provenance);
+  // Optional: manifests written before the domain existed stay valid.
+  if ('domain' in m) p.list.push(...domainProblems(m.domain));
+  if (p.list.length > 0) fail();
+  return m as unknown as ClueManifest;
+}
 
-  if (need(Array.isArray(m.files) && m.files.length > 0, 'files must be a non-empty list')) {
-    (m.files as unknown[]).forEach((entry, index) => {
+function checkFiles(p: Problems, files: unknown): void {
+  if (p.need(Array.isArray(files) && files.length > 0, 'files must be a non-empty list')) {
+    (files as unknown[]).forEach((entry, index) => {
       const where = `files[${index}]`;
-      if (!need(isObject(entry), `${where} must be an object`)) return;
+      if (!p.need(isObject(entry), `${where} must be an object`)) return;
       const file = entry as Json;
-      known(file, where, KNOWN.file);
+      p.known(file, where, KNOWN.file);
       const path = file.path;
-      need(
+      p.need(
         typeof path === 'string' &&
           path !== '' &&
           !path.startsWith('/') &&
@@ -307,157 +326,162 @@ export function parseManifest(data: unknown, source = 'manifest.json'): ClueMani
           !path.split('/').includes('..'),
         `${where}.path must be a relative path inside the model folder`,
       );
-      need(
+      p.need(
         (MODEL_DTYPES as readonly unknown[]).includes(file.dtype),
         `${where}.dtype must be ${MODEL_DTYPES.map((d) => JSON.stringify(d)).join(' or ')}`,
       );
-      need(isInt(file.bytes) && file.bytes > 0, `${where}.bytes must be a positive integer`);
-      need(
+      p.need(isInt(file.bytes) && file.bytes > 0, `${where}.bytes must be a positive integer`);
+      p.need(
         typeof file.sha256 === 'string' && SHA256.test(file.sha256),
         `${where}.sha256 must be 64 lowercase hex digits`,
       );
       // Optional: measured variants only.
-      if ('quality' in file) problems.push(...qualityProblems(file.quality, `${where}.quality`, file.dtype));
+      if ('quality' in file) p.list.push(...qualityProblems(file.quality, `${where}.quality`, file.dtype));
     });
   }
+}
 
-  let imageSize: number | null = null;
-  if (need(isObject(m.input), 'input must be an object')) {
-    const input = m.input as Json;
-    known(input, 'input', KNOWN.input);
-    need(input.name === 'image', 'input.name must be "image"');
-    need(input.dtype === 'float32', 'input.dtype must be "float32"');
-    const shape = input.shape;
-    if (
-      need(
-        isShape(shape) && shape.length === 4 && shape[0] === 1 && shape[1] === 3 && shape[2] === shape[3],
-        'input.shape must be [1, 3, S, S]',
-      )
-    ) {
-      imageSize = (shape as number[])[2]!;
-    }
+/** The input block; returns the model's square input size S, or null when the shape is wrong. */
+function checkInput(p: Problems, input: unknown): number | null {
+  if (!isObject(input)) {
+    p.need(false, 'input must be an object');
+    return null;
   }
+  p.known(input, 'input', KNOWN.input);
+  p.need(input.name === 'image', 'input.name must be "image"');
+  p.need(input.dtype === 'float32', 'input.dtype must be "float32"');
+  const shape = input.shape;
+  const square = isShape(shape) && shape.length === 4 && shape[0] === 1 && shape[1] === 3 && shape[2] === shape[3];
+  return p.need(square, 'input.shape must be [1, 3, S, S]') ? (shape as number[])[2]! : null;
+}
 
-  const layersOk = need(
+function checkOutputs(p: Problems, m: Json, imageSize: number | null): void {
+  const layersOk = p.need(
     Array.isArray(m.layers) && m.layers.length > 0 && m.layers.every((v) => isInt(v) && v >= 1),
     'layers must be a non-empty list of 1-based block numbers',
   );
-  if (need(isObject(m.outputs), 'outputs must be an object')) {
+  if (p.need(isObject(m.outputs), 'outputs must be an object')) {
     const outputs = m.outputs as Json;
-    known(outputs, 'outputs', KNOWN.outputs);
+    p.known(outputs, 'outputs', KNOWN.outputs);
     let allPresent = true;
     for (const key of ['anomaly_map', 'layer_maps', 'score']) {
       const value = outputs[key];
       if (!isObject(value)) {
-        need(false, `outputs.${key} is missing`);
+        p.need(false, `outputs.${key} is missing`);
         allPresent = false;
         continue;
       }
       const entry: Json = value;
-      known(entry, `outputs.${key}`, KNOWN.output);
-      need(typeof entry.name === 'string' && entry.name !== '', `outputs.${key}.name must be a string`);
-      need(isShape(entry.shape), `outputs.${key}.shape must be a list of positive integers`);
+      p.known(entry, `outputs.${key}`, KNOWN.output);
+      p.need(typeof entry.name === 'string' && entry.name !== '', `outputs.${key}.name must be a string`);
+      p.need(isShape(entry.shape), `outputs.${key}.shape must be a list of positive integers`);
     }
     if (imageSize !== null && allPresent) {
       const s = imageSize;
-      need(
+      p.need(
         sameList((outputs.anomaly_map as Json).shape, [1, s, s]),
         `outputs.anomaly_map.shape must be [1, ${s}, ${s}]`,
       );
       if (layersOk) {
         const n = (m.layers as number[]).length;
-        need(
+        p.need(
           sameList((outputs.layer_maps as Json).shape, [1, n, s, s]),
           `outputs.layer_maps.shape must be [1, ${n}, ${s}, ${s}] (one map per layer)`,
         );
       }
-      need(sameList((outputs.score as Json).shape, [1]), 'outputs.score.shape must be [1]');
+      p.need(sameList((outputs.score as Json).shape, [1]), 'outputs.score.shape must be [1]');
     }
   }
+}
 
-  if (need(isObject(m.preprocessing), 'preprocessing must be an object')) {
-    const pre = m.preprocessing as Json;
-    known(pre, 'preprocessing', KNOWN.preprocessing);
-    // A sub-block that is not an object is read as {}: each of its rules then names what is missing.
-    const intensity = isObject(pre.intensity) ? pre.intensity : {};
-    known(intensity, 'preprocessing.intensity', KNOWN.intensity);
-    need(intensity.method === 'percentile_clip', 'preprocessing.intensity.method must be "percentile_clip"');
-    const low = intensity.low_percentile;
-    const high = intensity.high_percentile;
-    need(
-      isNumber(low) && isNumber(high) && low >= 0 && low < high && high <= 100,
-      'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100',
-    );
-    need(intensity.foreground === 'greater_than_min', 'preprocessing.intensity.foreground must be "greater_than_min"');
-    const square = isObject(pre.square) ? pre.square : {};
-    known(square, 'preprocessing.square', KNOWN.square);
-    need(
-      square.method === 'center_pad' && isNumber(square.value),
-      'preprocessing.square must be {method: "center_pad", value: number}',
-    );
-    const resize = isObject(pre.resize) ? pre.resize : {};
-    known(resize, 'preprocessing.resize', KNOWN.resize);
-    if (
-      need(
-        resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
-        'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}',
-      ) &&
-      imageSize !== null
-    ) {
-      need(resize.size === imageSize, `preprocessing.resize.size must equal the input size ${imageSize}`);
-    }
-    need(pre.channels === 3, 'preprocessing.channels must be 3');
-    const normalize = isObject(pre.normalize) ? pre.normalize : {};
-    known(normalize, 'preprocessing.normalize', KNOWN.normalize);
-    const mean = normalize.mean;
-    const std = normalize.std;
-    need(
-      Array.isArray(mean) &&
-        mean.length === 3 &&
-        mean.every(isNumber) &&
-        Array.isArray(std) &&
-        std.length === 3 &&
-        std.every((v) => isNumber(v) && v > 0),
-      'preprocessing.normalize must hold 3 means and 3 positive stds',
-    );
+function checkPreprocessing(p: Problems, preprocessing: unknown, imageSize: number | null): void {
+  if (!isObject(preprocessing)) {
+    p.need(false, 'preprocessing must be an object');
+    return;
   }
+  const pre = preprocessing;
+  p.known(pre, 'preprocessing', KNOWN.preprocessing);
+  // A sub-block that is not an object is read as {}: each of its rules then names what is missing.
+  const intensity = isObject(pre.intensity) ? pre.intensity : {};
+  p.known(intensity, 'preprocessing.intensity', KNOWN.intensity);
+  p.need(intensity.method === 'percentile_clip', 'preprocessing.intensity.method must be "percentile_clip"');
+  const low = intensity.low_percentile;
+  const high = intensity.high_percentile;
+  p.need(
+    isNumber(low) && isNumber(high) && low >= 0 && low < high && high <= 100,
+    'preprocessing.intensity percentiles must satisfy 0 ≤ low_percentile < high_percentile ≤ 100',
+  );
+  p.need(intensity.foreground === 'greater_than_min', 'preprocessing.intensity.foreground must be "greater_than_min"');
+  const square = isObject(pre.square) ? pre.square : {};
+  p.known(square, 'preprocessing.square', KNOWN.square);
+  p.need(
+    square.method === 'center_pad' && isNumber(square.value),
+    'preprocessing.square must be {method: "center_pad", value: number}',
+  );
+  const resize = isObject(pre.resize) ? pre.resize : {};
+  p.known(resize, 'preprocessing.resize', KNOWN.resize);
+  if (
+    p.need(
+      resize.method === 'bicubic_antialias' && isInt(resize.size) && resize.size > 0,
+      'preprocessing.resize must be {method: "bicubic_antialias", size: positive integer}',
+    ) &&
+    imageSize !== null
+  ) {
+    p.need(resize.size === imageSize, `preprocessing.resize.size must equal the input size ${imageSize}`);
+  }
+  p.need(pre.channels === 3, 'preprocessing.channels must be 3');
+  const normalize = isObject(pre.normalize) ? pre.normalize : {};
+  p.known(normalize, 'preprocessing.normalize', KNOWN.normalize);
+  const mean = normalize.mean;
+  const std = normalize.std;
+  p.need(
+    Array.isArray(mean) &&
+      mean.length === 3 &&
+      mean.every(isNumber) &&
+      Array.isArray(std) &&
+      std.length === 3 &&
+      std.every((v) => isNumber(v) && v > 0),
+    'preprocessing.normalize must hold 3 means and 3 positive stds',
+  );
+}
 
-  known(m.postprocessing, 'postprocessing', KNOWN.postprocessing);
-  need(
+function checkPostprocessingAndThreshold(p: Problems, m: Json): void {
+  p.known(m.postprocessing, 'postprocessing', KNOWN.postprocessing);
+  p.need(
     isObject(m.postprocessing) && m.postprocessing.to_slice_grid === 'bilinear_uncrop',
     'postprocessing.to_slice_grid must be "bilinear_uncrop"',
   );
-  if (need(isObject(m.threshold), 'threshold must be an object')) {
+  if (p.need(isObject(m.threshold), 'threshold must be an object')) {
     const threshold = m.threshold as Json;
-    known(threshold, 'threshold', KNOWN.threshold);
-    need(
+    p.known(threshold, 'threshold', KNOWN.threshold);
+    p.need(
       isNumber(threshold.default) && threshold.default >= 0 && threshold.default <= 1,
       'threshold.default must be a number in [0, 1]',
     );
-    need(typeof threshold.chosen_on === 'string', 'threshold.chosen_on must be a string');
+    p.need(typeof threshold.chosen_on === 'string', 'threshold.chosen_on must be a string');
   }
-  if (need(isObject(m.provenance), 'provenance must be an object')) {
-    const provenance = m.provenance as Json;
-    known(provenance, 'provenance', KNOWN.provenance);
-    for (const key of ['backbone', 'training_data', 'created', 'intended_use']) {
-      need(typeof provenance[key] === 'string', `provenance.${key} must be a string`);
-    }
-    const sha = provenance.backbone_sha256;
-    // Lowercase, as hashlib writes it and as files[].sha256: one spelling to compare.
-    need(
-      sha === null || (typeof sha === 'string' && SHA256.test(sha)),
-      'provenance.backbone_sha256 must be 64 lowercase hex digits or null',
-    );
-    need(
-      provenance.commit === null || typeof provenance.commit === 'string',
-      'provenance.commit must be a string or null',
-    );
-    need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
+}
+
+function checkProvenance(p: Problems, provenance: unknown): void {
+  if (!isObject(provenance)) {
+    p.need(false, 'provenance must be an object');
+    return;
   }
-  // Optional: manifests written before the domain existed stay valid.
-  if ('domain' in m) problems.push(...domainProblems(m.domain));
-  if (problems.length > 0) fail();
-  return m as unknown as ClueManifest;
+  p.known(provenance, 'provenance', KNOWN.provenance);
+  for (const key of ['backbone', 'training_data', 'created', 'intended_use']) {
+    p.need(typeof provenance[key] === 'string', `provenance.${key} must be a string`);
+  }
+  const sha = provenance.backbone_sha256;
+  // Lowercase, as hashlib writes it and as files[].sha256: one spelling to compare.
+  p.need(
+    sha === null || (typeof sha === 'string' && SHA256.test(sha)),
+    'provenance.backbone_sha256 must be 64 lowercase hex digits or null',
+  );
+  p.need(
+    provenance.commit === null || typeof provenance.commit === 'string',
+    'provenance.commit must be a string or null',
+  );
+  p.need(typeof provenance.clinical_use === 'boolean', 'provenance.clinical_use must be true or false');
 }
 
 /** The model file to load: the requested dtype if the manifest lists it, else float32, else the first. */

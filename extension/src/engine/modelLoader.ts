@@ -177,19 +177,65 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const { signal, onProgress } = options;
   const doFetch = options.fetch ?? fetch;
   const subtle = options.subtle ?? globalThis.crypto?.subtle;
-  const cacheStorage =
-    options.caches !== undefined
-      ? options.caches
-      : ((globalThis as unknown as { caches?: CacheStorageLike }).caches ?? null);
   const manifestUrl = new URL(options.manifestUrl, baseUrl()).href;
 
   onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0 });
   const manifest = options.manifest ?? (await loadManifest(manifestUrl, { fetch: doFetch, signal }));
+  const file = chooseFile(manifest, options);
+  const modelUrl = new URL(file.path, manifestUrl).href;
+  if (!subtle) {
+    throw new EngineError(
+      'backend',
+      'cannot verify the model: crypto.subtle needs a secure context (https or localhost)',
+    );
+  }
+  const verify = async (bytes: ArrayBuffer): Promise<boolean> => {
+    onProgress?.({ phase: 'verify', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
+    return bytes.byteLength === file.bytes && (await sha256Hex(subtle, bytes)) === file.sha256;
+  };
+  const loaded = (bytes: ArrayBuffer, fromCache: boolean, cacheProblem: string | null): LoadedModel => ({
+    manifest,
+    manifestUrl,
+    file,
+    modelUrl,
+    bytes,
+    fromCache,
+    networkBytes: fromCache ? 0 : bytes.byteLength,
+    loadMs: performance.now() - started,
+    cacheProblem,
+  });
+
+  const store = await openModelCache(options.caches);
+  const cached = store.cache ? await readCached(store.cache, modelUrl, file, verify, onProgress) : null;
+  if (cached) return loaded(cached, true, store.problem);
+
+  throwIfAborted(signal);
+  const bytes = await download(doFetch, modelUrl, file, signal, onProgress);
+  if (!(await verify(bytes))) {
+    throw new EngineError(
+      'model-corrupt',
+      `${modelUrl}: sha256 does not match the manifest (corrupt or a different model than ${manifest.id} ${manifest.version})`,
+    );
+  }
+  let cacheProblem = store.problem;
+  if (store.cache) {
+    // Caching is an optimisation: a full quota must not fail the load, only be reported.
+    // (Response copies the bytes.)
+    await store.cache
+      .put(modelUrl, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }))
+      .catch((error: Error) => {
+        cacheProblem = `could not keep the model in Cache Storage (${error.name}: ${error.message}); the next load downloads it again`;
+      });
+  }
+  return loaded(bytes, false, cacheProblem);
+}
+
+/** The file to load (given, or picked by dtype), refused when the in-browser runtime cannot hold it. */
+function chooseFile(manifest: ClueManifest, options: LoadModelOptions): ModelFileEntry {
   if (options.file && !manifest.files.includes(options.file)) {
     throw new EngineError('manifest', `${options.file.path} is not one of the files of ${manifest.id}'s manifest`);
   }
   const file = options.file ?? pickModelFile(manifest, options.dtype);
-  const modelUrl = new URL(file.path, manifestUrl).href;
   const limit = options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (file.bytes > limit) {
     const gb = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
@@ -199,50 +245,54 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
         `(4 GiB WebAssembly heap). Use a smaller export (e.g. float16 or int8) of ${manifest.id}.`,
     );
   }
-  if (!subtle) {
-    throw new EngineError(
-      'backend',
-      'cannot verify the model: crypto.subtle needs a secure context (https or localhost)',
-    );
+  return file;
+}
+
+/** Our Cache Storage cache, or why there is none (for the panel). */
+async function openModelCache(
+  given: CacheStorageLike | null | undefined,
+): Promise<{ cache: Awaited<ReturnType<CacheStorageLike['open']>> | null; problem: string | null }> {
+  const cacheStorage =
+    given !== undefined ? given : ((globalThis as unknown as { caches?: CacheStorageLike }).caches ?? null);
+  if (!cacheStorage) {
+    return {
+      cache: null,
+      problem: 'Cache Storage is not available here (it needs a secure context: https or localhost)',
+    };
   }
-
-  const verify = async (bytes: ArrayBuffer): Promise<boolean> => {
-    onProgress?.({ phase: 'verify', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
-    return bytes.byteLength === file.bytes && (await sha256Hex(subtle, bytes)) === file.sha256;
-  };
-
-  let cacheProblem: string | null = cacheStorage
-    ? null
-    : 'Cache Storage is not available here (it needs a secure context: https or localhost)';
-  const cache = cacheStorage
-    ? await cacheStorage.open(MODEL_CACHE_NAME).catch((error: Error) => {
-        cacheProblem = `could not open Cache Storage (${error.name}: ${error.message})`;
-        return null;
-      })
-    : null;
-  if (cache) {
-    const cached = await cache.match(modelUrl);
-    if (cached) {
-      const bytes = await cached.arrayBuffer();
-      onProgress?.({ phase: 'cache', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
-      if (await verify(bytes)) {
-        return {
-          manifest,
-          manifestUrl,
-          file,
-          modelUrl,
-          bytes,
-          fromCache: true,
-          networkBytes: 0,
-          loadMs: performance.now() - started,
-          cacheProblem,
-        };
-      }
-      await cache.delete(modelUrl); // an older model or damaged entry: fetch the current one
-    }
+  try {
+    return { cache: await cacheStorage.open(MODEL_CACHE_NAME), problem: null };
+  } catch (error) {
+    const e = error as Error;
+    return { cache: null, problem: `could not open Cache Storage (${e.name}: ${e.message})` };
   }
+}
 
-  throwIfAborted(signal);
+/** The cached model when it verifies; an older model or a damaged entry is dropped (null). */
+async function readCached(
+  cache: NonNullable<Awaited<ReturnType<CacheStorageLike['open']>>>,
+  modelUrl: string,
+  file: ModelFileEntry,
+  verify: (bytes: ArrayBuffer) => Promise<boolean>,
+  onProgress: LoadModelOptions['onProgress'],
+): Promise<ArrayBuffer | null> {
+  const cached = await cache.match(modelUrl);
+  if (!cached) return null;
+  const bytes = await cached.arrayBuffer();
+  onProgress?.({ phase: 'cache', loadedBytes: bytes.byteLength, totalBytes: file.bytes });
+  if (await verify(bytes)) return bytes;
+  await cache.delete(modelUrl); // fetch the current one
+  return null;
+}
+
+/** The model's bytes from the network, with progress; a missing file is named as such. */
+async function download(
+  doFetch: NonNullable<LoadModelOptions['fetch']>,
+  modelUrl: string,
+  file: ModelFileEntry,
+  signal: AbortSignal | undefined,
+  onProgress: LoadModelOptions['onProgress'],
+): Promise<ArrayBuffer> {
   let response: Response;
   try {
     // The Cache Storage entry is our cache; skip the HTTP cache so the bytes are counted honestly.
@@ -260,37 +310,11 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   if (!response.ok) {
     throw new EngineError('network', `${modelUrl}: could not fetch the model (${describeStatus(response)})`);
   }
-  const bytes = await readBody(
+  return readBody(
     response,
     file,
     modelUrl,
     (loaded) => onProgress?.({ phase: 'download', loadedBytes: loaded, totalBytes: file.bytes }),
     signal,
   );
-  if (!(await verify(bytes))) {
-    throw new EngineError(
-      'model-corrupt',
-      `${modelUrl}: sha256 does not match the manifest (corrupt or a different model than ${manifest.id} ${manifest.version})`,
-    );
-  }
-  if (cache) {
-    // Caching is an optimisation: a full quota must not fail the load, only be reported.
-    // (Response copies the bytes.)
-    await cache
-      .put(modelUrl, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }))
-      .catch((error: Error) => {
-        cacheProblem = `could not keep the model in Cache Storage (${error.name}: ${error.message}); the next load downloads it again`;
-      });
-  }
-  return {
-    manifest,
-    manifestUrl,
-    file,
-    modelUrl,
-    bytes,
-    fromCache: false,
-    networkBytes: bytes.byteLength,
-    loadMs: performance.now() - started,
-    cacheProblem,
-  };
 }
