@@ -212,14 +212,41 @@ if (process.env.CLUE_WEBGPU_CHECK === 'off' && process.env.CI !== 'true') {
   const gpuBrowser = await launchChromium({ webgpu: true });
   const demoDir = path.join(repoRoot, 'models', 'artifacts', 'demo');
   const { result: gpu } = await openPage(gpuBrowser, { distDir, root: demoDir, isolated: true }, async () => {
+    const { createEngine } = await import('/clue/engine-harness.js');
+    // The model variant the engine picks by itself (docs/manifest.md § Model variants): on WASM
+    // the demo's int8 file (its recorded loss is within tolerance), its map close to float32's.
+    const variantSlice = {
+      values: new Float32Array(200 * 180).map((_, i) => (i * 37) % 1000),
+      width: 200,
+      height: 180,
+    };
+    const wasmOnly = { disabled: ['webgpu', 'webnn'] };
+    const autoWasm = await createEngine({ manifestUrl: '/manifest.json', backends: wasmOnly });
+    const autoRun = await autoWasm.run(variantSlice);
+    const forced = await createEngine({ manifestUrl: '/manifest.json', variant: 'float32', backends: wasmOnly });
+    const forcedRun = await forced.run(variantSlice);
+    let variantDiff = 0;
+    for (let i = 0; i < autoRun.map.length; i++)
+      variantDiff = Math.max(variantDiff, Math.abs(autoRun.map[i] - forcedRun.map[i]));
+    const variants = {
+      auto: autoWasm.info.variant,
+      autoSha256: autoWasm.info.sha256,
+      forced: forced.info.variant,
+      diff: variantDiff,
+      recorded: autoWasm.info.manifest.files.find((f) => f.dtype === 'int8')?.quality?.max_abs_map_diff,
+    };
+    autoWasm.dispose();
+    forced.dispose();
     const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter) return { adapter: null };
+    if (!adapter) return { adapter: null, variants };
     const adapterInfo = {
       architecture: adapter.info?.architecture,
       vendor: adapter.info?.vendor,
       f16: adapter.features.has('shader-f16'),
     };
-    const { createEngine } = await import('/clue/engine-harness.js');
+    const autoGpu = await createEngine({ manifestUrl: '/manifest.json', backends: { allowSoftwareGpu: true } });
+    variants.webgpu = { backend: autoGpu.info.backend, variant: autoGpu.info.variant };
+    autoGpu.dispose();
     // A deterministic 224×224 slice: smooth background plus a bright blob (the demo input size).
     const width = 224,
       height = 224;
@@ -264,9 +291,31 @@ if (process.env.CLUE_WEBGPU_CHECK === 'off' && process.env.CI !== 'true') {
     };
     const runs = [await compare('float32')];
     if (adapterInfo.f16) runs.push(await compare('float16'));
-    return { adapter: adapterInfo, runs };
+    return { adapter: adapterInfo, runs, variants };
   });
   await gpuBrowser.close();
+  const { variants } = gpu;
+  check(
+    variants.auto.dtype === 'int8' &&
+      variants.auto.path === 'model.int8.onnx' &&
+      /^int8 on WASM: /.test(variants.auto.reason),
+    `variant auto on WASM: the demo's int8 file (${JSON.stringify(variants.auto)})`,
+  );
+  check(
+    variants.forced.dtype === 'float32' && /clue\.modelVariant/.test(variants.forced.reason),
+    `variant float32 when asked (${JSON.stringify(variants.forced)})`,
+  );
+  check(
+    variants.diff > 0 && variants.diff <= 2 * variants.recorded,
+    `int8 map within twice the recorded max abs map diff of float32's (${variants.diff.toExponential(2)} vs recorded ${variants.recorded})`,
+  );
+  if (variants.webgpu) {
+    check(
+      variants.webgpu.backend !== 'webgpu' ||
+        variants.webgpu.variant.dtype === (gpu.adapter.f16 ? 'float16' : 'float32'),
+      `variant auto on WebGPU: float16 only with shader-f16 (${JSON.stringify(variants.webgpu)})`,
+    );
+  }
   if (!gpu.adapter) {
     check(
       false,
