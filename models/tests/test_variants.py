@@ -228,3 +228,34 @@ def read_manifest_dict() -> dict:
 
     golden = Path(__file__).resolve().parents[2] / "tests" / "golden" / "manifests" / "valid" / "minimal.json"
     return json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_export_command_line_writes_int8_and_quality(tiny_clip: CLIP, tmp_path: Path) -> None:
+    from clue import export as export_module
+    from clue.model import save_trainable
+
+    prompts = save_trainable(
+        tmp_path / "prompts.safetensors",
+        trained_looking(tiny_clip),
+        {"backbone": "preset:tiny-random", "backbone_seed": 0, "preprocessing": PreprocessSpec(size=32).to_manifest()},
+    )
+    config = write_validation_set(tmp_path)
+    parser = argparse.ArgumentParser(prog="clue")
+    export_module.register(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "exported"
+    args = parser.parse_args(
+        ["export", "--prompts", str(prompts), "--out", str(out), "--int8", "--quality-config", str(config)]
+    )
+    assert args.func(args) == 0
+    manifest = read_manifest(out / MANIFEST_FILE, verify_files=True)
+    assert [f.dtype for f in manifest.files] == ["float32", "int8"]
+    quality = manifest.files[1].quality
+    assert quality is not None and quality.slices == 4 and quality.eval_set.startswith("oct valid: bmad-oct (")
+    # A held-out set is refused before anything is exported.
+    held_out = write_validation_set(tmp_path / "t", split="test")
+    args = parser.parse_args(
+        ["export", "--prompts", str(prompts), "--out", str(tmp_path / "x"), "--int8", "--quality-config", str(held_out)]
+    )
+    with pytest.raises(UserFacingError, match="held-out 'test' split"):
+        args.func(args)
+    assert not (tmp_path / "x").exists()
