@@ -12,3 +12,4 @@ export * from './segmentation';
 export * from './parametricMap';
 export * from './stow';
 export * from './hostReopen';
+export * from './readSegmentation';

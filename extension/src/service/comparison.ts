@@ -111,7 +111,8 @@ export class GroundTruthComparison {
         error: null,
         message: `Comparing ${slices.length} slice(s) with “${chosen.label}”…`,
       });
-      const { inputs, coveredSlices } = this.inputs(chosen.segmentationId, segmentIndex, slices);
+      const { inputs, coveredSlices } = await this.inputs(chosen, segmentIndex, slices);
+      if (run !== this.run) return;
       const prepMs = performance.now() - prepStarted; // reading the masks: on the main thread
       const result = await runComparison(inputs, abort.signal);
       if (run !== this.run) return;
@@ -155,14 +156,18 @@ export class GroundTruthComparison {
   }
 
   /** Each stored map with its ground-truth mask, named by its source instance. */
-  private inputs(segmentationId: string, segmentIndex: number | null, slices: StoredResult[]) {
-    const { masks, coveredSlices } = this.host.readGroundTruthMasks(
-      segmentationId,
-      segmentIndex,
-      slices.map((s) => ({ imageId: s.imageId, pixelCount: s.map.length })),
-    );
+  private async inputs(chosen: GroundTruthCandidate, segmentIndex: number | null, slices: StoredResult[]) {
+    const instances = slices.map((slice) => this.host.sourceInstance(slice.imageId));
+    const { masks, coveredSlices } =
+      chosen.source === 'file'
+        ? await this.readFile(chosen, segmentIndex, slices, instances)
+        : this.host.readGroundTruthMasks(
+            chosen.segmentationId,
+            segmentIndex,
+            slices.map((s) => ({ imageId: s.imageId, pixelCount: s.map.length })),
+          );
     const inputs: SliceInput[] = slices.map((slice, index) => {
-      const instance = this.host.sourceInstance(slice.imageId);
+      const instance = instances[index]!;
       return {
         sopInstanceUID: instance.sopInstanceUID,
         ...(instance.frameNumber !== undefined ? { frameNumber: instance.frameNumber } : {}),
@@ -172,6 +177,23 @@ export class GroundTruthComparison {
       };
     });
     return { inputs, coveredSlices };
+  }
+
+  /** A SEG the viewer has not loaded, read from its file (dcmjs loads on first use). */
+  private async readFile(
+    chosen: GroundTruthCandidate,
+    segmentIndex: number | null,
+    slices: StoredResult[],
+    instances: Array<{ sopInstanceUID: string; frameNumber?: number }>,
+  ) {
+    this.set({ message: `Reading “${chosen.label}” from the data source…` });
+    const [bytes, dicom] = await Promise.all([
+      this.host.readGroundTruthFile(chosen.segmentationId),
+      import('../dicom'),
+    ]);
+    const seg = dicom.readSegmentation(bytes);
+    const images = slices.map((slice, index) => ({ ...instances[index]!, pixelCount: slice.map.length }));
+    return dicom.segmentationMasks(seg, images, segmentIndex);
   }
 
   /** What the export records about the data and the model; null while the model identity is unknown. */

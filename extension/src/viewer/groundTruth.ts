@@ -13,9 +13,16 @@ export interface GroundTruthSegment {
 }
 
 export interface GroundTruthCandidate {
+  /** The host's segmentation id; for a SEG not loaded in the viewer, its display set UID. */
   segmentationId: string;
   label: string;
   segments: GroundTruthSegment[];
+  /**
+   * 'host': a segmentation the viewer has loaded (read from its labelmap); 'file': a SEG of the
+   * open studies the viewer has not loaded (or cannot: OHIF 3.13 hangs on some sizes), which
+   * CLUE reads from the file itself (dicom/readSegmentation.ts).
+   */
+  source: 'host' | 'file';
 }
 
 function segmentsOf(segmentation: HostSegmentation): GroundTruthSegment[] {
@@ -28,12 +35,43 @@ function segmentsOf(segmentation: HostSegmentation): GroundTruthSegment[] {
   return list.sort((a, b) => a.segmentIndex - b.segmentIndex);
 }
 
-/** Labelmap segmentations in the host other than ours. */
+/**
+ * Labelmap segmentations in the host other than ours, then the SEG series of the open studies
+ * that are not loaded as one (a loaded SEG's segmentation id is its display set UID).
+ */
 export function listGroundTruthCandidates(services: HostServices): GroundTruthCandidate[] {
-  return services.segmentationService
+  const loaded = services.segmentationService
     .getSegmentations()
     .filter((s) => !isClueSegmentationId(s.segmentationId) && s.representationData?.Labelmap)
-    .map((s) => ({ segmentationId: s.segmentationId, label: s.label || s.segmentationId, segments: segmentsOf(s) }));
+    .map((s) => ({
+      segmentationId: s.segmentationId,
+      label: s.label || s.segmentationId,
+      segments: segmentsOf(s),
+      source: 'host' as const,
+    }));
+  const ids = new Set(loaded.map((c) => c.segmentationId));
+  const files = (services.displaySetService.getActiveDisplaySets?.() ?? [])
+    .filter((d) => d.Modality === 'SEG' && !ids.has(d.displaySetInstanceUID))
+    .map((d) => ({
+      segmentationId: d.displaySetInstanceUID,
+      label: `${d.SeriesDescription || 'SEG'} (not loaded: read from the file)`,
+      segments: segmentsOfMetadata(d.instance?.SegmentSequence),
+      source: 'file' as const,
+    }));
+  return [...loaded, ...files];
+}
+
+/** Segments as a SEG's metadata lists them (SegmentSequence), when the data source gave it. */
+function segmentsOfMetadata(sequence: unknown): GroundTruthSegment[] {
+  if (!Array.isArray(sequence)) return [];
+  return sequence
+    .map((item: { SegmentNumber?: unknown; SegmentLabel?: unknown }) => ({
+      segmentIndex: Number(item?.SegmentNumber),
+      label: typeof item?.SegmentLabel === 'string' && item.SegmentLabel ? item.SegmentLabel : '',
+    }))
+    .filter((s) => Number.isInteger(s.segmentIndex) && s.segmentIndex > 0)
+    .map((s) => ({ ...s, label: s.label || `Segment ${s.segmentIndex}` }))
+    .sort((a, b) => a.segmentIndex - b.segmentIndex);
 }
 
 /**

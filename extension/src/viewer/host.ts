@@ -13,7 +13,7 @@ import {
   writeMapToPlane,
 } from './labelmap';
 import { ClueInputError } from '../errors';
-import { getHostLibraries, type HostLibraries } from './hostLibraries';
+import { getHostDicomLoader, getHostLibraries, type HostLibraries } from './hostLibraries';
 import type { HostExtensionParams, HostServices } from './hostTypes';
 import {
   displayedView,
@@ -105,6 +105,11 @@ export interface ClueHost {
     segmentIndex: number | null,
     images: readonly { imageId: string; pixelCount: number }[],
   ): { masks: Uint8Array[]; coveredSlices: number };
+  /**
+   * A SEG of the open studies as its Part-10 bytes, fetched the way the host's own SEG loader
+   * does (its dicomLoaderService, with the data source's authorization headers).
+   */
+  readGroundTruthFile(displaySetInstanceUID: string): Promise<ArrayBuffer>;
   /** The SEG display set's own UIDs (for the results record), when the host has it. */
   groundTruthReference(segmentationId: string): { seriesInstanceUID: string | null; sopInstanceUID: string | null };
   sourceInstance(imageId: string): SourceInstance;
@@ -279,6 +284,24 @@ class ViewerHost implements ClueHost {
     images: readonly { imageId: string; pixelCount: number }[],
   ) {
     return readGroundTruthMasks(this.services, this.libraries, segmentationId, segmentIndex, images);
+  }
+
+  async readGroundTruthFile(displaySetInstanceUID: string): Promise<ArrayBuffer> {
+    const displaySet = this.displaySet(displaySetInstanceUID);
+    const headers = this.services.userAuthenticationService?.getAuthorizationHeader?.();
+    const pending = getHostDicomLoader(this.params.extensionManager).findDicomDataPromise(displaySet, null, headers);
+    if (!pending)
+      throw new ClueInputError(
+        `The viewer has no way to fetch the SEG "${displaySet.SeriesDescription ?? displaySetInstanceUID}".`,
+      );
+    try {
+      return await pending;
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String((error as { status?: unknown })?.status ?? error);
+      throw new ClueInputError(
+        `The SEG "${displaySet.SeriesDescription ?? displaySetInstanceUID}" could not be fetched: ${detail}.`,
+      );
+    }
   }
 
   groundTruthReference(segmentationId: string) {

@@ -14,6 +14,25 @@ export class HostUnavailableError extends Error {
   override name = 'HostUnavailableError';
 }
 
+/** OHIF's loader of whole DICOM instances (what its own SEG and Parametric Map loaders use). */
+export interface HostDicomLoader {
+  findDicomDataPromise(
+    displaySet: unknown,
+    studies: null,
+    headers: Record<string, string> | undefined,
+  ): Promise<ArrayBuffer> | undefined;
+}
+
+export function getHostDicomLoader(extensionManager: HostExtensionManager): HostDicomLoader {
+  const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
+    { exports?: { dicomLoaderService?: HostDicomLoader } } | undefined;
+  const loader = entry?.exports?.dicomLoaderService;
+  if (typeof loader?.findDicomDataPromise !== 'function') {
+    throw new HostUnavailableError(`The viewer's ${COMMON_UTILITY_ENTRY} has no dicomLoaderService`);
+  }
+  return loader;
+}
+
 export function getHostLibraries(extensionManager: HostExtensionManager): HostLibraries {
   const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
     { exports?: { getCornerstoneLibraries?: () => HostLibraries } } | undefined;

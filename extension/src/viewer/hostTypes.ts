@@ -133,6 +133,8 @@ export interface HostDisplaySet {
   SeriesInstanceUID?: string;
   SOPInstanceUID?: string;
   SOPClassUID?: string;
+  /** The instance's metadata (a SEG's SegmentSequence among it). */
+  instance?: Record<string, unknown>;
 }
 
 export interface HostSegmentationService {
@@ -178,7 +180,13 @@ export interface HostServices {
     getCornerstoneViewport(viewportId: string): HostStackViewport | null | undefined;
     destroy?(): void;
   };
-  displaySetService: { getDisplaySetByUID(uid: string): HostDisplaySet | undefined };
+  displaySetService: {
+    getDisplaySetByUID(uid: string): HostDisplaySet | undefined;
+    /** The display sets of the studies open in the viewer. */
+    getActiveDisplaySets?(): HostDisplaySet[];
+  };
+  /** Headers the data source needs (e.g. a bearer token), as OHIF's own SEG loader sends them. */
+  userAuthenticationService?: { getAuthorizationHeader?(): Record<string, string> | undefined };
   uiNotificationService?: {
     show(options: {
       title: string;

@@ -207,6 +207,76 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
     return imageIds;
   }
 
+  /**
+   * Compare with the series' ground-truth SEG without loading it in the viewer: the panel
+   * lists it as read from the file (OHIF 3.13 cannot load 1-bit frames of this size), and the
+   * numbers recompute here from the stored maps and the lesion pixels the generator wrote.
+   */
+  async function compareWithSegFile(page, series, size, expect) {
+    const truth = series.groundTruth;
+    const segDisplaySet = await step(`the ${size} ground-truth SEG is among the display sets`, () =>
+      page
+        .waitForFunction(
+          (uid) =>
+            window.services.displaySetService.getActiveDisplaySets().find((d) => d.SeriesInstanceUID === uid)
+              ?.displaySetInstanceUID ?? null,
+          truth.SeriesInstanceUID,
+          { timeout: STEP_TIMEOUT_MS, polling: 250 },
+        )
+        .then((h) => h.jsonValue()),
+    );
+    const compared = await step(`compare with "${truth.SeriesDescription}" read from its file`, async () => {
+      await page.locator('[data-testid="clue-gt-refresh"]').click();
+      await page.locator('[data-testid="clue-gt-select"]').selectOption(segDisplaySet);
+      await page.locator('[data-testid="clue-gt-segment"]').selectOption(String(LESION_SEGMENT));
+      await page.locator('[data-testid="clue-gt-compare"]').click();
+      const handle = await page.waitForFunction(
+        () => {
+          const s = window.__clue.getState();
+          return s.comparison.status === 'done' || s.comparison.status === 'error' ? s.comparison : null;
+        },
+        null,
+        { timeout: STEP_TIMEOUT_MS, polling: 100 },
+      );
+      return handle.jsonValue();
+    });
+    const candidate = compared.candidates.find((c) => c.segmentationId === segDisplaySet);
+    expect(
+      candidate?.source === 'file' && /read from the file/.test(candidate.label),
+      `${size}: the unloaded SEG is offered as read from the file ("${candidate?.label}")`,
+    );
+    expect(compared.status === 'done', `${size}: comparison done (${compared.error ?? compared.message})`);
+    if (compared.status !== 'done') return;
+    const ids = compared.sliceImageIds;
+    const sops = await page.evaluate(
+      (list) => list.map((id) => window.cornerstone.metaData.get('instance', id)?.SOPInstanceUID),
+      ids,
+    );
+    const maps = await page.evaluate((list) => list.map((id) => window.__clue.storedMap(id)), ids);
+    const scores = [];
+    const labels = [];
+    let gtPixels = 0;
+    sops.forEach((sop, k) => {
+      const index = series.sopInstanceUIDs.indexOf(sop);
+      const label = new Array(maps[k].length).fill(0);
+      for (const i of truth.lesionPixels[index] ?? []) label[i] = 1;
+      gtPixels += truth.lesionPixels[index]?.length ?? 0;
+      scores.push(...maps[k]);
+      labels.push(...label);
+    });
+    const threshold = compared.metrics.threshold;
+    const pooled = overlap(scores, labels, threshold);
+    const auroc = rankSumAuroc(scores, labels);
+    const shown = compared.metrics.series;
+    expect(
+      ids.length === series.sopInstanceUIDs.length &&
+        shown.groundTruthPixels === gtPixels &&
+        close(shown.dice, pooled.dice) &&
+        close(shown.pixelAuroc, auroc),
+      `${size}: ${gtPixels} lesion pixels over ${ids.length} slices; Dice ${fmt(pooled.dice)} @ ${fmt(threshold)}, pixel AUROC ${fmt(auroc)} = shown (${shown.groundTruthPixels}, ${fmt(shown.dice)}, ${fmt(shown.pixelAuroc)})`,
+    );
+  }
+
   function waitForSave(page) {
     return page
       .waitForFunction(
@@ -557,6 +627,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
           what: size,
         });
         await runSeries(page, expect);
+        await compareWithSegFile(page, series, size, expect);
         const stored = await page.evaluate((sop) => {
           const s = window.services;
           const vp = s.cornerstoneViewportService.getCornerstoneViewport(s.viewportGridService.getActiveViewportId());

@@ -60,7 +60,14 @@ describe('CluePanel: ground truth and save sections', () => {
       comparison: {
         ...s.comparison,
         status: 'done',
-        candidates: [{ segmentationId: 'seg', label: 'Lesion SEG', segments: [{ segmentIndex: 1, label: 'Lesion' }] }],
+        candidates: [
+          {
+            segmentationId: 'seg',
+            label: 'Lesion SEG',
+            segments: [{ segmentIndex: 1, label: 'Lesion' }],
+            source: 'host',
+          },
+        ],
         segmentationId: 'seg',
         segmentIndex: 1,
         groundTruthLabel: 'Lesion SEG (Lesion)',

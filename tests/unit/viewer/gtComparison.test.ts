@@ -44,6 +44,7 @@ describe('ground-truth comparison in the panel', () => {
           { segmentIndex: 1, label: 'Lesion' },
           { segmentIndex: 2, label: 'Edema' },
         ],
+        source: 'host',
       },
     ]);
     expect(store.getState().comparison.candidates).toHaveLength(1);
@@ -90,6 +91,59 @@ describe('ground-truth comparison in the panel', () => {
       labelmaps.get(1)!.filter((v) => v !== 0).length,
     );
     expect(store.getState().comparison.groundTruthLabel).toBe('Lesion SEG (any segment)');
+  });
+
+  it('a SEG the viewer has not loaded is read from its file (dcmjs) and gives the same numbers', async () => {
+    const host = gtHost({ slices: 4, rows: 17, columns: 19 }); // 323 pixels: frames are not whole bytes
+    const store = createClueStore();
+    const actions = createClueService(host.params, store, fakeRegistry());
+    await actions.runOnSeries();
+    const lesion = new Map(
+      [...groundTruth(host.pixels, host.series.columns)].map(([k, m]) => [
+        k,
+        Uint8Array.from(m, (v) => (v === 1 ? 1 : 0)),
+      ]),
+    );
+    host.addGroundTruthFile('seg-file', 'Lesion SEG', lesion);
+    const listed = actions.listGroundTruths();
+    expect(listed).toEqual([
+      {
+        segmentationId: 'seg-file',
+        label: 'Lesion SEG (not loaded: read from the file)',
+        segments: [{ segmentIndex: 1, label: 'Lesion' }],
+        source: 'file',
+      },
+    ]);
+    await actions.compareWithGroundTruth({ segmentationId: 'seg-file', segmentIndex: 1 });
+    const comparison = store.getState().comparison;
+    expect(comparison.error).toBeNull();
+    expect(host.fileReads()).toBe(1);
+    expect(comparison.coveredSlices).toBe(4); // our writer stores a frame for every slice
+    const expected = computeGroundTruthMetrics(
+      host.imageIds.map((_, k) => {
+        const map = fakeMap(host.values(k));
+        return {
+          sopInstanceUID: String(host.series.instances[k]!.SOPInstanceUID),
+          map,
+          groundTruth: lesion.get(k) ?? new Uint8Array(host.pixels),
+          imageScore: map.reduce((sum, v) => sum + v, 0) / map.length,
+        };
+      }),
+      store.getState().threshold,
+    );
+    expect(comparison.metrics).toEqual(expected);
+    expect(comparison.metrics!.series!.groundTruthPixels).toBeGreaterThan(0);
+  });
+
+  it('a SEG file that cannot be fetched is a message in the panel, not a crash', async () => {
+    const host = gtHost({ slices: 2 });
+    const store = createClueStore();
+    const actions = createClueService(host.params, store, fakeRegistry());
+    await actions.runOnSeries();
+    host.addGroundTruthFile('seg-file', 'Lesion SEG', new Map(), { fetchable: false });
+    await actions.compareWithGroundTruth({ segmentationId: 'seg-file', segmentIndex: null });
+    expect(store.getState().comparison.status).toBe('error');
+    expect(store.getState().comparison.error).toMatch(/could not be fetched: HTTP 404/);
   });
 
   it('builds the export record with the UIDs, model sha256, threshold and ground truth', async () => {

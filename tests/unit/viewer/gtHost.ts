@@ -6,6 +6,7 @@
 import type { EngineInfo } from '../../../extension/src/engine';
 import type { MapperRegistry, SliceMapper } from '../../../extension/src/service/sliceMapper';
 import type { HostDataSourceDefinition, HostExtensionParams } from '../../../extension/src/viewer/hostTypes';
+import { buildSegmentation, sourceSeriesFromInstances } from '../../../extension/src/dicom';
 import { fakeMrSeries, type FakeSeries } from '../dicom/fakeSeries';
 import { fakeSegmentationService, voxels } from './fakeHostParts';
 
@@ -24,6 +25,18 @@ export interface GtHost {
     segments: Record<number, string>,
     order?: number[],
   ): void;
+  /**
+   * Adds a SEG series the viewer has not loaded: a real Part-10 SEG (our writer, one segment
+   * "Lesion", a frame per slice) that the host's dicomLoaderService hands out as bytes.
+   */
+  addGroundTruthFile(
+    id: string,
+    label: string,
+    masks: Map<number, Uint8Array>,
+    options?: { fetchable?: boolean },
+  ): void;
+  /** How often the host's dicomLoaderService was asked for a file. */
+  fileReads(): number;
   scrollTo(k: number): void;
   setDataSource(definition: HostDataSourceDefinition | undefined): void;
 }
@@ -81,6 +94,15 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
     },
   };
   let dataSource: HostDataSourceDefinition | undefined;
+  const files = new Map<string, ArrayBuffer>();
+  let fileReads = 0;
+  const dicomLoaderService = {
+    findDicomDataPromise: (displaySet: { displaySetInstanceUID: string }) => {
+      fileReads++;
+      const file = files.get(displaySet.displaySetInstanceUID);
+      return file ? Promise.resolve(file.slice(0)) : Promise.reject(new Error('HTTP 404'));
+    },
+  };
   const params = {
     servicesManager: {
       services: {
@@ -93,11 +115,14 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
           }),
         },
         cornerstoneViewportService: { getCornerstoneViewport: () => viewport },
-        displaySetService: { getDisplaySetByUID: (uid: string) => displaySets.get(uid) },
+        displaySetService: {
+          getDisplaySetByUID: (uid: string) => displaySets.get(uid),
+          getActiveDisplaySets: () => [...displaySets.values()],
+        },
       },
     },
     extensionManager: {
-      getModuleEntry: () => ({ exports: { getCornerstoneLibraries: () => libraries } }),
+      getModuleEntry: () => ({ exports: { getCornerstoneLibraries: () => libraries, dicomLoaderService } }),
       getActiveDataSourceDefinition: () => dataSource,
     },
     commandsManager: { runCommand: () => undefined },
@@ -140,6 +165,27 @@ export function gtHost(options: { slices?: number; rows?: number; columns?: numb
         SOPInstanceUID: `sop-of-${id}`,
       });
     },
+    addGroundTruthFile(id, label, masks, { fetchable = true } = {}) {
+      const source = sourceSeriesFromInstances(series.instances);
+      const frames = imageIds.map((_, k) => masks.get(k) ?? new Uint8Array(pixels));
+      const file = buildSegmentation({
+        source,
+        frames,
+        model: { id: 'ground-truth', version: '1', sha256: 'cd'.repeat(32) },
+        threshold: 0.5,
+        seriesDescription: label,
+      });
+      if (fetchable) files.set(id, file.data);
+      displaySets.set(id, {
+        displaySetInstanceUID: id,
+        Modality: 'SEG',
+        SeriesDescription: label,
+        SeriesInstanceUID: file.seriesInstanceUID,
+        SOPInstanceUID: file.sopInstanceUID,
+        instance: { SegmentSequence: [{ SegmentNumber: 1, SegmentLabel: 'Lesion' }] },
+      });
+    },
+    fileReads: () => fileReads,
     scrollTo: (k) => {
       current = k;
     },
