@@ -91,6 +91,14 @@ function ModelSection({ model }: { model: ModelState }) {
               ? ` (${model.threads} thread${model.threads === 1 ? '' : 's'})`
               : ''}
           </dd>
+          {model.variant ? (
+            <>
+              <dt style={styles.term}>Variant</dt>
+              <dd style={styles.value} data-testid="clue-model-variant" data-dtype={model.variant.dtype}>
+                {model.variant.dtype} ({model.variant.path})<div style={styles.note}>{model.variant.reason}</div>
+              </dd>
+            </>
+          ) : null}
           <dt style={styles.term}>Loaded</dt>
           <dd style={styles.value} data-testid="clue-model-load">
             {formatBytes(model.modelBytes ?? 0)} {model.fromCache ? 'from the browser cache' : 'over the network'} in{' '}

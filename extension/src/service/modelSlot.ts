@@ -15,7 +15,7 @@ export class ModelSlot {
 
   /** The model for the configured URL (loading it on first use). */
   async load(): Promise<SliceMapper> {
-    const { modelUrl: url, allowSoftwareGpu } = this.state.getState().config;
+    const { modelUrl: url, allowSoftwareGpu, modelVariant } = this.state.getState().config;
     if (this.model.status !== 'ready' || this.model.url !== url) {
       this.update({ ...initialModelState(url), status: 'loading', phase: 'manifest' });
     }
@@ -24,6 +24,7 @@ export class ModelSlot {
         url,
         (p) => this.update({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
         { allowSoftwareGpu },
+        modelVariant ?? 'auto',
       );
       if (this.model.status !== 'ready') this.becameReady(mapper);
       return mapper;
@@ -58,6 +59,7 @@ export class ModelSlot {
       modelVersion: info.modelVersion,
       domain: info.manifest.domain ?? null,
       sha256: info.sha256,
+      variant: info.variant ? { ...info.variant } : null,
       backend: info.backend,
       threads: info.threads,
       skipped: info.skipped.map((s) => ({ backend: s.backend, reason: s.reason })),

@@ -12,6 +12,7 @@ import {
   type EngineResult,
 } from '../engine';
 import type { RunTimings } from '../engine/pipeline';
+import type { VariantRequest } from '../engine/variants';
 
 export interface SliceForMapping {
   /** Real-world values (modality LUT applied), row-major. */
@@ -53,11 +54,15 @@ export { isAbortError };
  * copied into place).
  */
 export interface MapperRegistry {
-  /** `backends` is used by the load that creates the engine; later calls share that engine. */
+  /**
+   * `backends` and `variant` are used by the load that creates the engine; later calls share
+   * that engine.
+   */
   get(
     modelUrl: string,
     onProgress: (progress: EngineProgress) => void,
     backends?: BackendPreferences,
+    variant?: VariantRequest,
   ): Promise<SliceMapper>;
   /** Stops every worker (mode exit): the model's memory goes back to the browser. */
   disposeAll(): void;
@@ -68,10 +73,10 @@ export function createMapperRegistry(
 ): MapperRegistry {
   const loads = new Map<string, Promise<Engine>>();
   return {
-    async get(modelUrl, onProgress, backends) {
+    async get(modelUrl, onProgress, backends, variant) {
       let load = loads.get(modelUrl);
       if (!load) {
-        load = create({ manifestUrl: modelUrl, onProgress, backends });
+        load = create({ manifestUrl: modelUrl, onProgress, backends, ...(variant ? { variant } : {}) });
         loads.set(modelUrl, load);
         load.catch(() => {
           if (loads.get(modelUrl) === load) loads.delete(modelUrl);

@@ -2,6 +2,7 @@
 // objects), so the e2e inspection hook can hand it to the test as JSON.
 import { DEFAULT_CLUE_CONFIG, type ClueConfig } from '../config';
 import type { ModelDomain } from '../engine/manifest';
+import type { RunningVariant } from '../engine/openSession';
 import type { GroundTruthMetrics } from '../metrics';
 import type { StoredResult } from '../results/resultCache';
 import type { GroundTruthCandidate, HostCheck } from '../viewer/host';
@@ -48,6 +49,8 @@ export interface ModelState {
   domain: ModelDomain | null;
   /** sha256 of the model file that runs (recorded in exports and DICOM objects). */
   sha256: string | null;
+  /** Which of the manifest's files runs (float32, float16, int8) and why. */
+  variant: RunningVariant | null;
   backend: string | null;
   threads: number | null;
   skipped: SkippedBackendInfo[];
@@ -165,6 +168,7 @@ export function initialModelState(url: string): ModelState {
     modelVersion: null,
     domain: null,
     sha256: null,
+    variant: null,
     backend: null,
     threads: null,
     skipped: [],

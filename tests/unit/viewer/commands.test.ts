@@ -164,7 +164,7 @@ function controlledRegistry(options: { manual?: boolean; threshold?: number; dom
     },
   };
   const registry: MapperRegistry = { get: async () => mapper, disposeAll: () => {} };
-  return { registry, pending, computes: () => computes };
+  return { registry, pending, computes: () => computes, registryInfo: info };
 }
 
 /** Collects idle tasks so the test decides when the browser is "idle". */
@@ -422,6 +422,32 @@ describe('workflow commands', () => {
 });
 
 describe('createMapperRegistry', () => {
+  it('the configured model variant reaches the engine, and the model state says which file runs and why', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    store.setState((s) => ({ config: { ...s.config, modelVariant: 'int8' } }));
+    const requested: unknown[] = [];
+    const variant = { dtype: 'int8' as const, path: 'model.int8.onnx', reason: 'forced by clue.modelVariant' };
+    const registry = createMapperRegistry(async ({ variant: asked }) => {
+      requested.push(asked);
+      return {
+        info: { ...controlledRegistry().registryInfo, variant, dtype: 'int8' } as unknown as EngineInfo,
+        run: async ({ values, width, height }) => ({
+          map: Float32Array.from(values, (v) => Math.min(1, v / 60)),
+          width,
+          height,
+          score: 0.25,
+          timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3, totalMs: 6 },
+        }),
+        dispose: () => {},
+      };
+    });
+    await createClueService(host.params, store, registry).runOnSlice();
+    expect(requested).toEqual(['int8']);
+    expect(store.getState().model.variant).toEqual(variant);
+    expect(store.getState().status).toBe('done');
+  });
+
   it('creates one engine per model URL, and forgets a failed load so the next run retries', async () => {
     const created: string[] = [];
     const backendsSeen: unknown[] = [];
