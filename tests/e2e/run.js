@@ -360,6 +360,15 @@ async function viewerScenario({ name, page, baseUrl, demo, entry, demoDataDir })
     ok: Boolean(host?.testedAs) && host?.caution === null && cautionShown === 0,
     what: `host recognised as tested, no caution in the panel: Cornerstone ${host?.cornerstoneVersion} = ${host?.testedAs}`,
   });
+  // Which model file runs: the manifest's int8 on WASM (its recorded AUROC loss is within the
+  // engine's tolerance), float32 on a WebGPU adapter without shader-f16; the panel says which.
+  const model = await page.evaluate(() => window.__clue?.getState().model ?? null);
+  const variantShown = await page.locator('[data-testid="clue-model-variant"]').getAttribute('data-dtype');
+  const expectedDtype = model?.backend === 'wasm' ? 'int8' : 'float32';
+  result.checks.push({
+    ok: model?.variant?.dtype === expectedDtype && variantShown === expectedDtype,
+    what: `model variant on ${model?.backend}: ${model?.variant?.dtype} (${model?.variant?.path}), shown in the panel (${variantShown})`,
+  });
   const shot = path.join(RESULTS_DIR, `e2e-${name}.png`);
   await page.screenshot({ path: shot });
   result.checks.push({
