@@ -34,9 +34,13 @@ export function imageWorldCorners(
   imageId: string,
   rows: number,
   columns: number,
-): WorldCorners {
+): WorldCorners | null {
   const toWorld = (x: number, y: number) => libraries.cornerstone.utilities.imageToWorldCoords(imageId, [x, y]);
-  return { origin: toWorld(0, 0), alongRow: toWorld(columns, 0), alongColumn: toWorld(0, rows) };
+  const origin = toWorld(0, 0);
+  const alongRow = toWorld(columns, 0);
+  const alongColumn = toWorld(0, rows);
+  // No geometry for the image (its metadata is gone): nothing to place the map by.
+  return origin && alongRow && alongColumn ? { origin, alongRow, alongColumn } : null;
 }
 
 export interface OverlaySettings {
@@ -169,7 +173,8 @@ export class HeatmapOverlays {
     if (this.stopWatching) return;
     const { eventTarget, Enums, getEnabledElement } = this.libraries.cornerstone;
     const onEnabled = (event: Event) => {
-      const element = (event as CustomEvent<{ element?: HTMLElement }>).detail?.element;
+      // Cornerstone enables viewports on <div> elements (its ELEMENT_ENABLED detail carries it).
+      const element = (event as CustomEvent<{ element?: HTMLDivElement }>).detail?.element;
       const viewport = element ? getEnabledElement(element)?.viewport : undefined;
       if (viewport) this.attach(viewport);
     };
@@ -196,6 +201,7 @@ export class HeatmapOverlays {
     const corners = result.plane
       ? planeWorldCorners(result.plane.volume, result.plane.plane)
       : imageWorldCorners(this.libraries, result.imageId, result.rows, result.columns);
+    if (!corners) return { key, content: null };
     return {
       key,
       content: { map: result.map, rows: result.rows, columns: result.columns, score: result.score, corners },

@@ -1,14 +1,19 @@
-// The few OHIF / Cornerstone APIs we use, typed by us: OHIF publishes no usable type
-// definitions (its `types` point at unpublished sources). Names verified against the
-// prebuilt @ohif/app 3.13.2 (Cornerstone3D 5.6.x). Only viewer/ and the mode use these.
+// The few OHIF / Cornerstone APIs we use, typed by us as narrow views of the host. OHIF
+// publishes no usable type definitions (its `types` point at unpublished sources);
+// Cornerstone does, and tests/unit/viewer/hostTypes.conformance.ts has tsc check that the
+// published @cornerstonejs/core and /tools 5.6.8 (the host's, OHIF 3.13.2 and 3.14.0-beta.6)
+// are assignable to HostCornerstone and HostCornerstoneTools, so API drift fails the type
+// check. Only viewer/ and the mode use these.
 
 export interface PubSubSubscription {
   unsubscribe(): void;
 }
 
 export interface HostVoxelManager {
-  getAtIndex(index: number): number | undefined;
-  setAtIndex(index: number, value: number): unknown;
+  /** A colour image's voxel is its RGB triple; greyscale images and labelmaps give numbers. */
+  getAtIndex(index: number): number | ArrayLike<number> | undefined;
+  /** Typed `never` here because the host's own type differs per image kind: see thresholdMask.ts. */
+  setAtIndex(index: number, value: never): unknown;
   getScalarData(): ArrayLike<number>;
   getScalarDataLength?(): number;
 }
@@ -93,11 +98,11 @@ export interface HostCornerstone {
   };
   utilities: {
     /** Image coordinates ([column, row], (0,0) = outer corner of the first pixel) → world. */
-    imageToWorldCoords(imageId: string, imageCoords: [number, number]): number[];
+    imageToWorldCoords(imageId: string, imageCoords: [number, number]): number[] | undefined;
   };
   /** Cornerstone's global event target (ELEMENT_ENABLED and friends fire here). */
   eventTarget: EventTarget;
-  getEnabledElement(element: HTMLElement): { viewport?: HostStackViewport } | undefined;
+  getEnabledElement(element: HTMLDivElement): { viewport?: HostStackViewport } | undefined;
   Enums: {
     ViewportType: { STACK: string; ORTHOGRAPHIC?: string };
     Events: { IMAGE_RENDERED: string; ELEMENT_ENABLED: string };

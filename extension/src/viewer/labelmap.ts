@@ -4,7 +4,7 @@
 import { ANOMALY_SEGMENT_INDEX, SEGMENTATION_ID_PREFIX } from '../ids';
 import { ClueInputError } from '../errors';
 import type { HostLibraries } from './hostLibraries';
-import type { HostDisplaySet, HostSegmentation, HostServices } from './hostTypes';
+import type { HostDisplaySet, HostSegmentation, HostServices, HostVoxelManager } from './hostTypes';
 import { countSegmentVoxels, writeThresholdMask } from './thresholdMask';
 import { displayedView, getViewportDisplaySet, resolveViewportId, type PlaneSource } from './readSlice';
 import { countPlaneVoxels, writePlaneMask } from './volumePlane';
@@ -125,6 +125,15 @@ function labelmapMismatch(what: string): ClueInputError {
   );
 }
 
+/**
+ * A labelmap image's voxel manager as numbers. The host types a voxel manager for any image
+ * (a colour image's voxels are RGB triples); labelmap images are one-component Uint8 images,
+ * whose manager reads and writes numbers.
+ */
+function asNumberVoxels(manager: HostVoxelManager): VoxelWriter {
+  return manager as unknown as VoxelWriter;
+}
+
 /** Our labelmap image's voxels on source image `imageId`, checked to hold `length` voxels. */
 function labelmapVoxels(
   segmentation: HostSegmentation,
@@ -135,9 +144,10 @@ function labelmapVoxels(
 ): { labelmapImageId: string; voxels: VoxelWriter } {
   const labelmapImageId = findLabelmapImageId(segmentation, imageId, libraries);
   if (!labelmapImageId) throw labelmapMismatch(`no labelmap image for ${which}`);
-  const voxels = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
-  if (!voxels) throw labelmapMismatch(`the labelmap image for ${which} is not in the cache`);
-  const found = voxels.getScalarDataLength?.() ?? voxels.getScalarData().length;
+  const manager = libraries.cornerstone.cache.getImage(labelmapImageId)?.voxelManager;
+  if (!manager) throw labelmapMismatch(`the labelmap image for ${which} is not in the cache`);
+  const voxels = asNumberVoxels(manager);
+  const found = manager.getScalarDataLength?.() ?? manager.getScalarData().length;
   if (found !== length)
     throw labelmapMismatch(`the labelmap image for ${which} has ${found} voxels, ${length} expected`);
   return { labelmapImageId, voxels };
@@ -320,7 +330,7 @@ export function inspectDisplayedLabelmap(
     labelmapImageId,
     rows: image.rows,
     columns: image.columns,
-    voxelCount: countSegmentVoxels(image.voxelManager, length, ANOMALY_SEGMENT_INDEX),
+    voxelCount: countSegmentVoxels(asNumberVoxels(image.voxelManager), length, ANOMALY_SEGMENT_INDEX),
   };
 }
 
