@@ -69,7 +69,8 @@ export class ClueService {
   private readonly runs: SliceRuns;
   private readonly comparison: GroundTruthComparison;
   private readonly saver: ResultSaver;
-  private readonly stopListening: () => void;
+  /** Unsubscribes from the host's removal event; null until subscribed (see listenToHost). */
+  private stopListening: (() => void) | null = null;
   private thresholdTouched = false;
 
   constructor(
@@ -112,8 +113,6 @@ export class ClueService {
     const imageResults = (uid: string) => this.results.list(uid).filter((kept) => !kept.plane);
     this.comparison = new GroundTruthComparison(host, state, imageResults, () => this.modelIdentityOrNull());
     this.saver = new ResultSaver(host, state, imageResults, () => this.modelIdentity());
-    // The user (or the host) removed one of our segmentations: its maps go too.
-    this.stopListening = host.onSegmentationRemoved((segmentationId) => this.forgetSegmentation(segmentationId));
   }
 
   getState(): ClueState {
@@ -135,6 +134,7 @@ export class ClueService {
    * against the tested range.
    */
   onModeEnter(): void {
+    this.listenToHost();
     let host;
     try {
       host = this.host.hostCheck();
@@ -162,10 +162,12 @@ export class ClueService {
   }
 
   runOnSlice(options: ViewportOption = {}): Promise<void> {
+    this.listenToHost();
     return this.runs.runOnSlice(viewportOf(options));
   }
 
   runOnSeries(options: ViewportOption = {}): Promise<void> {
+    this.listenToHost();
     return this.runs.runOnSeries(viewportOf(options));
   }
 
@@ -314,8 +316,20 @@ export class ClueService {
   /** Stops listening to the host (tests; the host keeps the service for the page's life). */
   destroy(): void {
     this.dispose();
-    this.stopListening();
+    this.stopListening?.();
+    this.stopListening = null;
     this.listeners.clear();
+  }
+
+  /**
+   * The user (or the host) removed one of our segmentations: its maps go too. Subscribed on
+   * mode entry or the first run, not in the constructor: the service is created in our
+   * preRegistration, possibly before the extension that registers the host's
+   * SegmentationService.
+   */
+  private listenToHost(): void {
+    if (this.stopListening) return;
+    this.stopListening = this.host.onSegmentationRemoved((segmentationId) => this.forgetSegmentation(segmentationId));
   }
 
   /** The one way the threshold changes: stored maps re-thresholded, overlay and comparison follow. */

@@ -363,6 +363,18 @@ describe('workflow commands', () => {
     expect(store.getState().message).toMatch(/already computed/);
   });
 
+  it('is created before the host’s SegmentationService exists (extensions register in any order)', async () => {
+    const host = fakeHost();
+    const services = host.params.servicesManager.services as unknown as Record<string, unknown>;
+    const segmentationService = services.segmentationService;
+    delete services.segmentationService;
+    const store = createClueStore();
+    const service = createClueService(host.params, store, controlledRegistry().registry);
+    services.segmentationService = segmentationService; // the cornerstone extension registered it later
+    await service.runOnSlice();
+    expect(store.getState().status).toBe('done');
+  });
+
   it('the user removing our segmentation drops its stored maps (from the host’s removal event)', async () => {
     const host = fakeHost();
     const store = createClueStore();
