@@ -141,18 +141,23 @@ export function segmentationMasks(
   images: readonly { sopInstanceUID: string; frameNumber?: number; pixelCount: number }[],
   segmentIndex: number | null,
 ): { masks: Uint8Array[]; coveredSlices: number } {
-  const key = (sop: string, frame?: number) => `${sop}\n${frame ?? 1}`;
+  // A frame reference without ReferencedFrameNumber covers every frame of its source (PS3.3
+  // C.7.6.16.2.6): kept under the SOP alone and matched to any frame of it.
+  const key = (sop: string, frame: number | '*') => `${sop}\n${frame}`;
   const framesOf = new Map<string, number[]>();
   seg.frames.forEach((ref, index) => {
     if (segmentIndex !== null && ref.segmentNumber !== segmentIndex) return;
-    const k = key(ref.sopInstanceUID, ref.frameNumber);
+    const k = key(ref.sopInstanceUID, ref.frameNumber ?? '*');
     if (!framesOf.has(k)) framesOf.set(k, []);
     framesOf.get(k)!.push(index);
   });
   let coveredSlices = 0;
   const masks = images.map((image) => {
     const mask = new Uint8Array(image.pixelCount);
-    const frames = framesOf.get(key(image.sopInstanceUID, image.frameNumber)) ?? [];
+    const frames = [
+      ...(framesOf.get(key(image.sopInstanceUID, image.frameNumber ?? 1)) ?? []),
+      ...(framesOf.get(key(image.sopInstanceUID, '*')) ?? []),
+    ];
     if (frames.length === 0) return mask;
     if (seg.rows * seg.columns !== image.pixelCount) {
       throw new SegmentationReadError(

@@ -110,7 +110,10 @@ export class ClueService {
       overlays: this.overlays,
       reportError: (error) => this.reportError(error),
     });
-    const imageResults = (uid: string) => this.results.list(uid).filter((kept) => !kept.plane);
+    // Image results only (a reformatted plane's map lies across many source images), and only
+    // while their segmentation exists (a backstop to the removal event).
+    const imageResults = (uid: string) =>
+      this.results.list(uid).filter((kept) => !kept.plane && host.hasSegmentation(kept.segmentationId));
     this.comparison = new GroundTruthComparison(host, state, imageResults, () => this.modelIdentityOrNull());
     this.saver = new ResultSaver(host, state, imageResults, () => this.modelIdentity());
   }
@@ -134,6 +137,10 @@ export class ClueService {
    * against the tested range.
    */
   onModeEnter(): void {
+    // OHIF's SegmentationService drops every subscriber on mode exit (destroy → reset): on each
+    // entry we subscribe afresh (the old unsubscribe is harmless on a reset service).
+    this.stopListening?.();
+    this.stopListening = null;
     this.listenToHost();
     let host;
     try {

@@ -50,6 +50,12 @@ export class LabelmapSync {
     const rewritten: StoredResult[] = [];
     for (const kept of list) {
       if (kept.threshold === threshold) continue;
+      if (!this.host.hasSegmentation(kept.segmentationId)) {
+        // Removed without the event reaching us (e.g. a host that dropped our subscription):
+        // its maps go, as the event would have done.
+        this.results.clear(kept.displaySetInstanceUID);
+        continue;
+      }
       const written = this.write(kept, kept.map, threshold, false);
       const updated: StoredResult = { ...kept, threshold, voxelCount: written.voxelCount };
       this.results.set(updated);
@@ -84,27 +90,37 @@ export class LabelmapSync {
     this.catchUpScheduled = true;
     this.schedule(() => {
       this.catchUpScheduled = false;
-      const threshold = this.threshold();
-      const stale = this.results.list().filter((kept) => kept.threshold !== threshold);
-      if (stale.length === 0) return;
-      const started = performance.now();
-      let index = 0;
-      while (index < stale.length && performance.now() - started < CATCH_UP_BUDGET_MS) {
-        const kept = stale[index++]!;
-        this.rethreshold([kept], threshold, false);
-        this.catchUpTouched.add(kept.segmentationId);
-      }
-      if (index < stale.length) {
-        this.scheduleCatchUp();
-        return;
-      }
-      // All stale slices are written: tell the host once, for every segmentation touched.
-      // No repaint: these slices are off screen.
-      const touched = this.catchUpTouched;
-      this.catchUpTouched = new Set();
-      for (const segmentationId of touched) {
-        if (this.host.hasSegmentation(segmentationId)) this.host.labelmapChanged(segmentationId, []);
+      try {
+        this.catchUpChunk();
+      } catch (error) {
+        // An idle callback has no caller to tell: the slice is rewritten when next drawn.
+        console.warn('[clue] re-thresholding off-screen slices failed', error);
       }
     });
+  }
+
+  /** One idle chunk of the catch-up: stale slices for CATCH_UP_BUDGET_MS, then the next chunk. */
+  private catchUpChunk(): void {
+    const threshold = this.threshold();
+    const stale = this.results.list().filter((kept) => kept.threshold !== threshold);
+    if (stale.length === 0) return;
+    const started = performance.now();
+    let index = 0;
+    while (index < stale.length && performance.now() - started < CATCH_UP_BUDGET_MS) {
+      const kept = stale[index++]!;
+      this.rethreshold([kept], threshold, false);
+      this.catchUpTouched.add(kept.segmentationId);
+    }
+    if (index < stale.length) {
+      this.scheduleCatchUp();
+      return;
+    }
+    // All stale slices are written: tell the host once, for every segmentation touched.
+    // No repaint: these slices are off screen.
+    const touched = this.catchUpTouched;
+    this.catchUpTouched = new Set();
+    for (const segmentationId of touched) {
+      if (this.host.hasSegmentation(segmentationId)) this.host.labelmapChanged(segmentationId, []);
+    }
   }
 }

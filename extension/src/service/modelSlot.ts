@@ -1,11 +1,15 @@
 // The model behind the map: loaded for the configured URL on the first run, then reused; its
 // loading progress, backend and identity are written to the state for the panel.
+import { EngineError } from '../engine/errors';
 import { messageForUser } from '../errors';
 import { engineErrorMessage } from './messages';
 import { isAbortError, type MapperRegistry, type SliceMapper } from './sliceMapper';
 import { initialModelState, type ClueStore, type ModelState } from './state';
 
 export class ModelSlot {
+  /** Bumped by dispose: a load that finishes after it must not mark the model ready. */
+  private generation = 0;
+
   constructor(
     private readonly state: ClueStore,
     private readonly registry: MapperRegistry,
@@ -16,6 +20,7 @@ export class ModelSlot {
   /** The model for the configured URL (loading it on first use). */
   async load(): Promise<SliceMapper> {
     const { modelUrl: url, allowSoftwareGpu, modelVariant } = this.state.getState().config;
+    const generation = this.generation;
     if (this.model.status !== 'ready' || this.model.url !== url) {
       this.update({ ...initialModelState(url), status: 'loading', phase: 'manifest' });
     }
@@ -26,10 +31,12 @@ export class ModelSlot {
         { allowSoftwareGpu },
         modelVariant ?? 'auto',
       );
+      if (generation !== this.generation) throw new EngineError('disposed', 'the model was unloaded while it loaded');
       if (this.model.status !== 'ready') this.becameReady(mapper);
       return mapper;
     } catch (error) {
-      if (!isAbortError(error)) {
+      // After dispose the state belongs to the next load: a late failure leaves it alone.
+      if (generation === this.generation && !isAbortError(error)) {
         this.update({ status: 'error', phase: null, error: engineErrorMessage(error, url) ?? messageForUser(error) });
       }
       throw error;
@@ -38,6 +45,7 @@ export class ModelSlot {
 
   /** Stops every worker (mode exit): the model's memory goes back to the browser. */
   dispose(): void {
+    this.generation++;
     this.registry.disposeAll();
     this.state.setState((s) => ({ model: initialModelState(s.config.modelUrl) }));
   }

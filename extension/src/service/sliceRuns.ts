@@ -41,7 +41,8 @@ export class SliceRuns {
       const slice = await host.readDisplayedSlice(viewportId);
       if (!jobs.isCurrent(job)) return;
       const kept = results.get(slice.displaySetInstanceUID, slice.imageId);
-      if (kept) return this.showStored(kept, slice.viewportId);
+      // Stored, and its labelmap still there: shown again, not recomputed.
+      if (kept && host.hasSegmentation(kept.segmentationId)) return this.showStored(kept, slice.viewportId);
       // A blank slice is refused before the model loads: its score would mean nothing.
       checkNotBlank(slice.values, slice.plane ? `${slice.plane.plane.orientation} plane` : 'slice');
       if (state.getState().model.status !== 'ready') state.setState({ message: 'Loading the model…' });

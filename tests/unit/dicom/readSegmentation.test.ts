@@ -93,6 +93,24 @@ describe('reading a ground-truth SEG ourselves', () => {
     masks.forEach((mask, k) => expect(Array.from(mask)).toEqual(Array.from(frames[k]!)));
   });
 
+  it('a frame reference without a frame number covers every frame of its source (PS3.3 C.7.6.16.2.6)', () => {
+    const source = sourceSeriesFromInstances(fakeMrSeries({ slices: 1, rows: 4, columns: 4 }).instances);
+    const frame = Uint8Array.from({ length: 16 }, (_, i) => (i < 5 ? 1 : 0));
+    const seg = readSegmentation(buildSegmentation({ source, frames: [frame], model: MODEL, threshold: 0.5 }).data);
+    expect(seg.frames[0]!.frameNumber).toBeUndefined();
+    const sop = source.images[0]!.sopInstanceUID;
+    const { masks, coveredSlices } = segmentationMasks(
+      seg,
+      [
+        { sopInstanceUID: sop, frameNumber: 1, pixelCount: 16 },
+        { sopInstanceUID: sop, frameNumber: 3, pixelCount: 16 },
+      ],
+      null,
+    );
+    expect(coveredSlices).toBe(2);
+    masks.forEach((mask) => expect(Array.from(mask)).toEqual(Array.from(frame)));
+  });
+
   it('refuses what it cannot read, saying why', () => {
     const fake = fakeMrSeries({ slices: 1 });
     expect(() => readSegmentation(fake.files[0]!.data)).toThrow(SegmentationReadError);

@@ -363,6 +363,62 @@ describe('workflow commands', () => {
     expect(store.getState().message).toMatch(/already computed/);
   });
 
+  it('hears removals again after the host dropped its subscribers on mode exit, and never trusts a stale map', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry();
+    const service = createClueService(host.params, store, model.registry);
+    const segmentationService = host.params.servicesManager.services.segmentationService as unknown as {
+      reset(): void;
+      remove(id: string): void;
+    };
+    service.onModeEnter();
+    await service.runOnSlice();
+    const segmentationId = store.getState().lastResult!.segmentationId;
+    // Mode exit and a new entry: the host's service forgets every subscriber, we subscribe again.
+    segmentationService.reset();
+    service.onModeEnter();
+    segmentationService.remove(segmentationId);
+    expect(service.inspectStoredMap('img:2')).toBeNull();
+
+    // A removal we do not hear of (subscribers dropped, no entry since): nothing throws, the
+    // stale maps go at the next threshold move, and the slice is computed again.
+    await service.runOnSlice();
+    const again = store.getState().lastResult!.segmentationId;
+    segmentationService.reset();
+    segmentationService.remove(again);
+    expect(service.inspectStoredMap('img:2')).not.toBeNull(); // not heard
+    service.setThreshold({ threshold: 0.4 });
+    expect(store.getState().error).toBeNull();
+    expect(service.inspectStoredMap('img:2')).toBeNull();
+    await service.runOnSlice();
+    expect(model.computes()).toBe(3);
+    expect(store.getState().message).not.toMatch(/already computed/);
+  });
+
+  it('a model load that finishes after the mode was left does not mark the model ready', async () => {
+    const host = fakeHost();
+    const store = createClueStore();
+    const model = controlledRegistry();
+    let release: () => void = () => {};
+    const registry = {
+      get: (...args: Parameters<typeof model.registry.get>) =>
+        new Promise<Awaited<ReturnType<typeof model.registry.get>>>((resolve) => {
+          release = () => resolve(model.registry.get(...args));
+        }),
+      disposeAll: () => {},
+    };
+    const service = createClueService(host.params, store, registry);
+    const run = service.runOnSlice();
+    await settle();
+    expect(store.getState().model.status).toBe('loading');
+    service.dispose(); // mode exit while loading
+    release();
+    await run;
+    expect(store.getState().model.status).toBe('not-loaded');
+    expect(store.getState().status).toBe('idle');
+  });
+
   it('is created before the host’s SegmentationService exists (extensions register in any order)', async () => {
     const host = fakeHost();
     const services = host.params.servicesManager.services as unknown as Record<string, unknown>;

@@ -64,6 +64,8 @@ export function fakeSegmentationService(options: {
     getSegmentationRepresentations: (_vp: string, { segmentationId }: any = {}) =>
       shown.has(segmentationId) ? [{ segmentationId, type: 'Labelmap' }] : [],
     setSegmentColor: () => {},
+    /** What OHIF's SegmentationService does on mode exit (destroy → PubSubService.reset). */
+    reset: () => removalListeners.clear(),
     remove: (id: string) => {
       if (!segmentations.delete(id)) return;
       shown.delete(id);
