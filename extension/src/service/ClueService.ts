@@ -5,8 +5,7 @@
 import type { ClueConfig } from '../config';
 import { ClueInputError, messageForUser } from '../errors';
 import type { ModelIdentity } from '../modelIdentity';
-import { resultsFileName, resultsToCsv, resultsToJson, type ResultsRecord } from '../metrics';
-import { downloadFile } from '../results/download';
+import type { ResultsRecord } from '../metrics';
 import { ResultCache, type StoredResult } from '../results/resultCache';
 import {
   createViewerHost,
@@ -16,7 +15,6 @@ import {
   type LabelmapInspection,
   type OverlayControl,
   type OverlayInspection,
-  type OverlayResult,
 } from '../viewer/host';
 import { GroundTruthComparison, type CompareOptions } from './comparison';
 import { JobControl } from './jobs';
@@ -92,7 +90,7 @@ export class ClueService {
       schedule,
     );
     this.overlays = host.createOverlays({
-      resultFor: (viewportId, key) => this.resultFor(viewportId, key),
+      resultFor: (viewportId, key) => this.stored(viewportId, key) ?? null,
       settings: () => ({
         threshold: state.getState().threshold,
         opacity: state.getState().overlayOpacity,
@@ -273,20 +271,7 @@ export class ClueService {
   }
 
   exportResults(options: { format: 'csv' | 'json' }): void {
-    const setComparison = (update: Partial<ClueState['comparison']>) =>
-      this.state.setState((s) => ({ comparison: { ...s.comparison, ...update } }));
-    try {
-      const record = this.comparison.record;
-      if (!record) throw new ClueInputError('Nothing to export: compare with a ground truth first.');
-      const format = options?.format;
-      if (format === 'csv') downloadFile(resultsFileName(record, 'csv'), resultsToCsv(record), 'text/csv');
-      else if (format === 'json')
-        downloadFile(resultsFileName(record, 'json'), resultsToJson(record), 'application/json');
-      else throw new ClueInputError(`Export format must be "csv" or "json", got ${String(format)}.`);
-      setComparison({ message: `Exported the results as ${format.toUpperCase()}.` });
-    } catch (error) {
-      setComparison({ error: messageForUser(error) });
-    }
+    this.comparison.exportRecord(options?.format);
   }
 
   downloadSeg(options: ViewportOption = {}): Promise<void> {
@@ -372,17 +357,14 @@ export class ClueService {
     return this.results.get(displaySetInstanceUID, key);
   }
 
-  private resultFor(viewportId: string, key: string): OverlayResult | null {
-    return this.stored(viewportId, key) ?? null;
-  }
-
   /** After each overlay paint of the active viewport: the panel shows that slice's result. */
   private showDisplayedResult(viewportId: string, key: string | null): void {
     if (viewportId !== this.host.activeViewportId()) return;
     let kept = key ? this.stored(viewportId, key) : undefined;
     if (kept) {
       this.labelmaps.catchUpDisplayed(kept);
-      kept = this.stored(viewportId, kept.imageId);
+      // Re-read: a catch-up replaces the stored entry (same key, no host lookup needed).
+      kept = this.results.get(kept.displaySetInstanceUID, kept.imageId);
     }
     const summary = kept ? summarize(kept) : null;
     if (this.state.getState().displayedResult !== summary) this.state.setState({ displayedResult: summary });

@@ -4,6 +4,9 @@
 import { ClueInputError, messageForUser } from '../errors';
 import {
   buildResultsRecord,
+  resultsFileName,
+  resultsToCsv,
+  resultsToJson,
   metricsAtThreshold,
   type GroundTruthMetrics,
   type ModelIdentity,
@@ -13,6 +16,7 @@ import {
   type SliceInput,
 } from '../metrics';
 import { runComparison } from '../results/comparison';
+import { downloadFile } from '../results/download';
 import type { StoredResult } from '../results/resultCache';
 import { clueSegmentationId, type ClueHost, type GroundTruthCandidate } from '../viewer/host';
 import type { ClueStore, ComparisonState } from './state';
@@ -71,6 +75,21 @@ export class GroundTruthComparison {
     return this.shown?.record ?? null;
   }
 
+  /** Downloads the record on show as CSV or JSON; what went wrong is a message in the panel. */
+  exportRecord(format: unknown): void {
+    try {
+      const record = this.shown?.record;
+      if (!record) throw new ClueInputError('Nothing to export: compare with a ground truth first.');
+      if (format === 'csv') downloadFile(resultsFileName(record, 'csv'), resultsToCsv(record), 'text/csv');
+      else if (format === 'json')
+        downloadFile(resultsFileName(record, 'json'), resultsToJson(record), 'application/json');
+      else throw new ClueInputError(`Export format must be "csv" or "json", got ${String(format)}.`);
+      this.set({ message: `Exported the results as ${format.toUpperCase()}.` });
+    } catch (error) {
+      this.set({ error: messageForUser(error) });
+    }
+  }
+
   listCandidates(): GroundTruthCandidate[] {
     const candidates = this.host.listGroundTruthCandidates();
     this.set({ candidates });
@@ -111,13 +130,13 @@ export class GroundTruthComparison {
         error: null,
         message: `Comparing ${slices.length} slice(s) with “${chosen.label}”…`,
       });
-      const { inputs, coveredSlices } = await this.inputs(chosen, segmentIndex, slices);
+      const { inputs, coveredSlices, firstAttributes } = await this.inputs(chosen, segmentIndex, slices);
       if (run !== this.run) return;
       const prepMs = performance.now() - prepStarted; // reading the masks: on the main thread
       const result = await runComparison(inputs, abort.signal);
       if (run !== this.run) return;
       const groundTruthLabel = `${chosen.label} (${segmentLabel(chosen, segmentIndex)})`;
-      const context = this.context(chosen.segmentationId, groundTruthLabel, slices[0]!);
+      const context = this.context(chosen.segmentationId, groundTruthLabel, firstAttributes);
       this.showOurs(options.viewportId, displaySetInstanceUID);
       // At the threshold of now, not of when Compare was pressed (the slider may have moved
       // while the worker sorted).
@@ -176,7 +195,7 @@ export class GroundTruthComparison {
         imageScore: slice.score,
       };
     });
-    return { inputs, coveredSlices };
+    return { inputs, coveredSlices, firstAttributes: instances[0]!.attributes };
   }
 
   /** A SEG the viewer has not loaded, read from its file (dcmjs loads on first use). */
@@ -197,10 +216,9 @@ export class GroundTruthComparison {
   }
 
   /** What the export records about the data and the model; null while the model identity is unknown. */
-  private context(segmentationId: string, label: string, first: StoredResult): ResultsContext | null {
+  private context(segmentationId: string, label: string, attributes: Record<string, unknown>): ResultsContext | null {
     const model = this.modelIdentity();
     if (!model) return null;
-    const attributes = this.host.sourceInstance(first.imageId).attributes;
     return {
       studyInstanceUID: String(attributes.StudyInstanceUID ?? ''),
       seriesInstanceUID: String(attributes.SeriesInstanceUID ?? ''),

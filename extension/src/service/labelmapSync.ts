@@ -74,7 +74,13 @@ export class LabelmapSync {
    * for a slider); a slice scrolled to before its turn is done when drawn (`catchUpDisplayed`).
    */
   apply(threshold: number): void {
-    const onScreen = this.results.list().filter((kept) => this.host.displayedKey(kept.viewportId) === kept.imageId);
+    // What each viewport displays, asked of the host once per viewport (not once per stored slice).
+    const displayed = new Map<string, string | null>();
+    const keyOf = (viewportId: string) => {
+      if (!displayed.has(viewportId)) displayed.set(viewportId, this.host.displayedKey(viewportId));
+      return displayed.get(viewportId);
+    };
+    const onScreen = this.results.list().filter((kept) => keyOf(kept.viewportId) === kept.imageId);
     this.rethreshold(onScreen, threshold, true);
     this.scheduleCatchUp();
   }

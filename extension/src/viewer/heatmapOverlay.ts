@@ -152,21 +152,7 @@ export class HeatmapOverlays {
 
   /** The last paint of a viewport and the canvas's opaque pixels, read back (for the inspection hook). */
   inspect(viewportId: string, opacity: number): OverlayInspection {
-    const canvas = this.attached.get(viewportId)?.canvas;
-    const draw = this.draws.get(viewportId);
-    let canvasOpaquePixels = 0;
-    if (canvas && canvas.width > 0 && canvas.height > 0) {
-      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-      for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) canvasOpaquePixels++;
-    }
-    return {
-      viewportId,
-      attached: Boolean(canvas?.isConnected),
-      imageId: draw?.imageId ?? null,
-      paintedPixels: draw?.paintedPixels ?? 0,
-      canvasOpaquePixels,
-      opacity,
-    };
+    return inspectOverlay(viewportId, this.attached.get(viewportId)?.canvas, this.draws.get(viewportId), opacity);
   }
 
   private watchNewViewports(): void {
@@ -281,6 +267,28 @@ export class HeatmapOverlays {
     }
     return this.scratch;
   }
+}
+
+/** What the inspection hook reports of a viewport's overlay (no canvas: not attached, nothing painted). */
+export function inspectOverlay(
+  viewportId: string,
+  canvas: HTMLCanvasElement | undefined,
+  draw: OverlayDrawRecord | undefined,
+  opacity: number,
+): OverlayInspection {
+  let canvasOpaquePixels = 0;
+  if (canvas && canvas.width > 0 && canvas.height > 0) {
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) canvasOpaquePixels++;
+  }
+  return {
+    viewportId,
+    attached: Boolean(canvas?.isConnected),
+    imageId: draw?.imageId ?? null,
+    paintedPixels: draw?.paintedPixels ?? 0,
+    canvasOpaquePixels,
+    opacity,
+  };
 }
 
 /** Above the image, under the annotation SVG layer; never takes the mouse. */

@@ -25,7 +25,7 @@ import {
   type DisplayedSlice,
   type ImageValues,
 } from './readSlice';
-import { HeatmapOverlays, type OverlayInspection, type OverlaySource } from './heatmapOverlay';
+import { HeatmapOverlays, inspectOverlay, type OverlayInspection, type OverlaySource } from './heatmapOverlay';
 import { listGroundTruthCandidates, readGroundTruthMasks, type GroundTruthCandidate } from './groundTruth';
 import { sourceInstance, type SourceInstance } from './sourceInstances';
 import { stowTarget, type StowTarget } from './dataSource';
@@ -242,14 +242,6 @@ class ViewerHost implements ClueHost {
   createOverlays(source: OverlaySource): OverlayControl {
     let overlays: HeatmapOverlays | null = null;
     const created = () => (overlays ??= new HeatmapOverlays(this.libraries, source));
-    const notAttached = (viewportId: string, opacity: number): OverlayInspection => ({
-      viewportId,
-      attached: false,
-      imageId: null,
-      paintedPixels: 0,
-      canvasOpaquePixels: 0,
-      opacity,
-    });
     return {
       attach: (viewportId) => {
         const viewport = this.viewport(viewportId);
@@ -262,7 +254,8 @@ class ViewerHost implements ClueHost {
         overlays?.detachAll();
         overlays = null;
       },
-      inspect: (viewportId, opacity) => overlays?.inspect(viewportId, opacity) ?? notAttached(viewportId, opacity),
+      inspect: (viewportId, opacity) =>
+        overlays?.inspect(viewportId, opacity) ?? inspectOverlay(viewportId, undefined, undefined, opacity),
     };
   }
 

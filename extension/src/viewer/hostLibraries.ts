@@ -23,10 +23,19 @@ export interface HostDicomLoader {
   ): Promise<ArrayBuffer> | undefined;
 }
 
+/** What OHIF's cornerstone extension exports from its common utility module, as far as we use it. */
+interface CommonUtilities {
+  getCornerstoneLibraries?: () => HostLibraries;
+  dicomLoaderService?: HostDicomLoader;
+}
+
+function commonUtilities(extensionManager: HostExtensionManager): CommonUtilities | undefined {
+  const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as { exports?: CommonUtilities } | undefined;
+  return entry?.exports;
+}
+
 export function getHostDicomLoader(extensionManager: HostExtensionManager): HostDicomLoader {
-  const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
-    { exports?: { dicomLoaderService?: HostDicomLoader } } | undefined;
-  const loader = entry?.exports?.dicomLoaderService;
+  const loader = commonUtilities(extensionManager)?.dicomLoaderService;
   if (typeof loader?.findDicomDataPromise !== 'function') {
     throw new HostUnavailableError(`The viewer's ${COMMON_UTILITY_ENTRY} has no dicomLoaderService`);
   }
@@ -34,9 +43,7 @@ export function getHostDicomLoader(extensionManager: HostExtensionManager): Host
 }
 
 export function getHostLibraries(extensionManager: HostExtensionManager): HostLibraries {
-  const entry = extensionManager.getModuleEntry(COMMON_UTILITY_ENTRY) as
-    { exports?: { getCornerstoneLibraries?: () => HostLibraries } } | undefined;
-  const getLibraries = entry?.exports?.getCornerstoneLibraries;
+  const getLibraries = commonUtilities(extensionManager)?.getCornerstoneLibraries;
   if (typeof getLibraries !== 'function') {
     throw new HostUnavailableError(
       `The viewer has no ${COMMON_UTILITY_ENTRY} (is @ohif/extension-cornerstone registered?)`,

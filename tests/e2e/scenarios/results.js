@@ -277,6 +277,36 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
     );
   }
 
+  /** Orthanc loaded with `folder`, and our server over it as the viewer's DICOMweb data source. */
+  async function serverOverOrthanc(ctx, folder, what) {
+    const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
+    ctx.cleanups.push(() => orthanc.stop());
+    await step(what, () => uploadDicomFolder(orthanc.url, folder));
+    const { url } = await startServer(ctx, {
+      dataSource: 'dicomweb',
+      pacsUrl: orthanc.dicomWebUrl,
+      pacsWadoUriUrl: orthanc.wadoUriUrl,
+    });
+    return { orthanc, url };
+  }
+
+  /** Double-clicks a listed Parametric Map's thumbnail; resolves with its values on `sopInstanceUID`'s slice. */
+  function loadParametricMap(page, pmapSet, sopInstanceUID, what) {
+    return step(`load ${what} from the PACS`, async () => {
+      await page
+        .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
+        .first()
+        .dblclick();
+      return page
+        .waitForFunction(
+          displayedParametricMap,
+          { pmapUid: pmapSet.uid, sopInstanceUID },
+          { timeout: STEP_TIMEOUT_MS, polling: 500 },
+        )
+        .then((h) => h.jsonValue());
+    });
+  }
+
   function waitForSave(page) {
     return page
       .waitForFunction(
@@ -606,14 +636,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
         oddSizeSeries(base.demoDataDir, ['233x197', '234x198']),
       );
       ctx.cleanups.push(() => rm(made.dir, { recursive: true, force: true }));
-      const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
-      ctx.cleanups.push(() => orthanc.stop());
-      await step('upload them to Orthanc', () => uploadDicomFolder(orthanc.url, made.dir));
-      const { url } = await startServer(ctx, {
-        dataSource: 'dicomweb',
-        pacsUrl: orthanc.dicomWebUrl,
-        pacsWadoUriUrl: orthanc.wadoUriUrl,
-      });
+      const { orthanc, url } = await serverOverOrthanc(ctx, made.dir, 'upload them to Orthanc');
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
@@ -681,19 +704,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
             )
             .then((h) => h.jsonValue()),
         );
-        const shown = await step(`load the ${size} Parametric Map from the PACS`, async () => {
-          await page
-            .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
-            .first()
-            .dblclick();
-          return page
-            .waitForFunction(
-              displayedParametricMap,
-              { pmapUid: pmapSet.uid, sopInstanceUID: middle },
-              { timeout: STEP_TIMEOUT_MS, polling: 500 },
-            )
-            .then((h) => h.jsonValue());
-        });
+        const shown = await loadParametricMap(page, pmapSet, middle, `the ${size} Parametric Map`);
         const expected = (stored ?? []).map((v) => Math.fround(Math.fround(v) * 100));
         let maxDiff = 0;
         for (let i = 0; i < expected.length; i++)
@@ -714,14 +725,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
     async 'results-orthanc'(ctx) {
       const { page, demo } = ctx;
       const base = loadSettings({ overrides: { port: 0 } }).settings;
-      const orthanc = await step('start Orthanc', () => startOrthanc({ log }));
-      ctx.cleanups.push(() => orthanc.stop());
-      await step('upload the demo files to Orthanc', () => uploadDicomFolder(orthanc.url, base.staticDicomDir));
-      const { url } = await startServer(ctx, {
-        dataSource: 'dicomweb',
-        pacsUrl: orthanc.dicomWebUrl,
-        pacsWadoUriUrl: orthanc.wadoUriUrl,
-      });
+      const { orthanc, url } = await serverOverOrthanc(ctx, base.staticDicomDir, 'upload the demo files to Orthanc');
       const watch = watchPage(page, new URL(url).origin);
       const checks = [];
       const expect = (ok, what) => checks.push({ ok: Boolean(ok), what });
@@ -846,19 +850,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       // its referenced series); on the lesion slice its voxels are the map we stored, times
       // 100 (the host's PMAP viewport scales values by 100 for display, and says so).
       const pmapSet = await displaySetOf(PARAMETRIC_MAP_STORAGE);
-      const shown = await step('load our Parametric Map from the PACS', async () => {
-        await page
-          .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
-          .first()
-          .dblclick();
-        return page
-          .waitForFunction(
-            displayedParametricMap,
-            { pmapUid: pmapSet.uid, sopInstanceUID: demo.lesionSlice.sop_instance_uid },
-            { timeout: STEP_TIMEOUT_MS, polling: 500 },
-          )
-          .then((h) => h.jsonValue());
-      });
+      const shown = await loadParametricMap(page, pmapSet, demo.lesionSlice.sop_instance_uid, 'our Parametric Map');
       log(
         `  PMAP viewport: ${shown.viewportType}, actors ${shown.actors.join(', ')}; map volume ${shown.dimensions.join('×')} (${shown.dataType}); lesion slice: volume slice ${shown.sliceIndex}`,
       );
