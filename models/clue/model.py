@@ -22,7 +22,7 @@ from clue.atomic import atomic_write, save_torch_atomic
 from clue.clip import CLIP
 from clue.configfile import dataclass_from_dict, read_toml
 from clue.errors import UserFacingError
-from clue.prompts import ImageAdaptor, PrefixCachedTextEncoder, PromptLearner, TextEncoder
+from clue.prompts import ImageAdaptor, PrefixCachedTextEncoder, PromptLearner, TextEncoder, context_init_tokens
 
 LayerWeighting = Literal["softmax", "sum", "mean"]
 Projection = Literal["frozen", "trainable"]
@@ -53,6 +53,10 @@ class ClueConfig:
     upsample: Upsample = "bicubic"
     adaptor_reduction: int = 16
     init_std: float = 0.02
+    # CoOp's ctx_init: a phrase of exactly 2·n_ctx BPE tokens that V and W start from (None:
+    # random, init_std). With it the adaptor's output layer starts at zero, so that the first
+    # prompt is the phrase itself for every image rather than the phrase plus a random π(x).
+    context_init: str | None = None
 
     def __post_init__(self) -> None:
         self.state_words = tuple(self.state_words)  # type: ignore[assignment]
@@ -68,6 +72,8 @@ class ClueConfig:
             raise ValueError("n_ctx must be at least 1")
         if self.tau is not None and self.tau <= 0:
             raise ValueError("tau must be positive")
+        if self.context_init is not None:
+            context_init_tokens(self.context_init, self.n_ctx)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -132,8 +138,13 @@ class CLUE(nn.Module):
             class_name=cfg.class_name,
             per_state_context=cfg.per_state_context,
             init_std=cfg.init_std,
+            context_init=cfg.context_init,
         )
         self.adaptor = ImageAdaptor(clip_cfg.embed_dim, clip_cfg.text_width, cfg.adaptor_reduction)
+        if cfg.context_init is not None:
+            with torch.no_grad():
+                self.adaptor.linear2.weight.zero_()
+                self.adaptor.linear2.bias.zero_()
         self.text_encoder = TextEncoder(clip)
         # Built by cache_prompt_prefix() once the prompts are final (evaluation, export).
         self.prefix_cached_text: PrefixCachedTextEncoder | None = None

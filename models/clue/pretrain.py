@@ -74,11 +74,14 @@ REGION_CAPTIONS: tuple[str, ...] = (
 # With data = "anomalies" the lesions are of many families and contrasts are randomised, so
 # neither the captions nor the region captions name a tumour or a sequence. They use the words
 # CLUE's prompts are made of — the states "normal" / "diseased" and the class "brain"
-# (docs/method.md) — so that the text tower has learned what those words mean about a patch.
+# (docs/method.md) — so that the text tower has learned what those words mean about a patch —
+# in the prompt's own order, "[state] [class] <context>": a CLUE stage whose context starts
+# from "tissue in an MRI slice." (`context_init`, 6 tokens = 2 × n_ctx 3) begins with exactly
+# these captions.
 ANOMALY_REGION_CAPTIONS: tuple[str, ...] = (
-    "normal brain tissue in an MRI slice",
-    "diseased brain tissue in an MRI slice",
-    "background outside the brain in an MRI slice",
+    "normal brain tissue in an MRI slice.",
+    "diseased brain tissue in an MRI slice.",
+    "background outside the brain in an MRI slice.",
 )
 PRETRAIN_DATA = ("tumour-cases", "anomalies")
 HEALTHY_PATCH, TUMOUR_PATCH, BACKGROUND_PATCH, IGNORE_PATCH = 0, 1, 2, -1

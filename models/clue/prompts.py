@@ -17,6 +17,17 @@ from clue.clip import CLIP
 from clue.tokenizer import get_tokenizer
 
 
+def context_init_tokens(phrase: str, n_ctx: int) -> list[int]:
+    """The BPE ids of a `context_init` phrase, which must be exactly 2·n_ctx tokens long."""
+    ids = get_tokenizer().encode(phrase)
+    if len(ids) != 2 * n_ctx:
+        raise ValueError(
+            f"context_init {phrase!r} is {len(ids)} BPE tokens; it must be exactly 2 × n_ctx = "
+            f"{2 * n_ctx} (V takes the first n_ctx, W the rest)"
+        )
+    return ids
+
+
 class ImageAdaptor(nn.Module):
     """CoCoOp's meta-net: Linear(d, d/16) → ReLU → Linear(d/16, d_ctx).
 
@@ -52,6 +63,7 @@ class PromptLearner(nn.Module):
         class_name: str = "brain",
         per_state_context: bool = False,
         init_std: float = 0.02,
+        context_init: str | None = None,
     ) -> None:
         super().__init__()
         tokenizer = get_tokenizer()
@@ -64,6 +76,8 @@ class PromptLearner(nn.Module):
         n_sets = 2 if per_state_context else 1
         self.context_v = nn.Parameter(torch.randn(n_sets, n_ctx, width) * init_std)
         self.context_w = nn.Parameter(torch.randn(n_sets, n_ctx, width) * init_std)
+        if context_init is not None:
+            self._initialise_context(clip, context_init)
 
         prefix_ids: list[list[int]] = []
         for word in self.state_words:
@@ -89,6 +103,17 @@ class PromptLearner(nn.Module):
             self.register_buffer(f"prefix_{index}", prefix.clone(), persistent=False)
             self.register_buffer(f"suffix_{index}", suffix.clone(), persistent=False)
         self.register_buffer("eot_positions", torch.tensor(eot_positions), persistent=False)
+
+    def _initialise_context(self, clip: CLIP, phrase: str) -> None:
+        """CoOp's `ctx_init`: start V and W from the token embeddings of a phrase of exactly
+        2·M BPE tokens (V the first M, W the rest), so that the initial prompt reads
+        "[state] [class] <phrase>" — e.g. "normal brain tissue in an MRI slice." with M = 3,
+        the words a backbone pre-trained on such region captions already understands."""
+        ids = context_init_tokens(phrase, self.n_ctx)
+        with torch.no_grad():
+            vectors = clip.token_embedding(torch.tensor(ids)).float()
+            self.context_v.copy_(vectors[: self.n_ctx].expand_as(self.context_v))
+            self.context_w.copy_(vectors[self.n_ctx :].expand_as(self.context_w))
 
     def forward(self, bias: Tensor) -> tuple[Tensor, Tensor]:
         """`bias` = π(x) [B, width] → embeddings [B·2, context, width] (image-major: rows

@@ -121,6 +121,26 @@ def test_prompts_depend_on_the_image(tiny_clue: CLUE) -> None:
     assert not torch.allclose(out.text_features[0], out.text_features[1], atol=1e-4)
 
 
+@pytest.mark.parametrize("per_state_context", [False, True])
+def test_context_init_starts_from_the_region_captions(tiny_clip: CLIP, per_state_context: bool) -> None:
+    """With context_init the first prompts are the captions "[state] brain <phrase>" for every
+    image: the text features equal CLIP's own encoding of those captions."""
+    from clue.pretrain import ANOMALY_REGION_CAPTIONS
+
+    phrase = "tissue in an MRI slice."
+    model = CLUE(tiny_clip, ClueConfig(n_ctx=3, context_init=phrase, per_state_context=per_state_context)).eval()
+    captions = [f"{state} brain {phrase}" for state in ("normal", "diseased")]
+    assert captions == list(ANOMALY_REGION_CAPTIONS[:2])  # the pre-training's words, in this order
+    tokens = torch.tensor(get_tokenizer().tokenize(captions, context_length=tiny_clip.config.context_length))
+    with torch.no_grad():
+        expected = F.normalize(tiny_clip.encode_text(tokens), dim=-1)
+        features = model(images(2)).text_features
+    for image in range(2):
+        assert torch.allclose(features[image], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="6 BPE tokens; it must be exactly 2 × n_ctx = 8"):
+        ClueConfig(n_ctx=4, context_init=phrase)
+
+
 def test_per_state_context(tiny_clip: CLIP) -> None:
     model = CLUE(tiny_clip, ClueConfig(n_ctx=4, per_state_context=True))
     assert model.prompt_learner.context_v.shape == (2, 4, 128)
@@ -138,7 +158,10 @@ def test_prefix_cache_gives_the_full_text_towers_outputs(tiny_clip: CLIP, per_st
         generator = torch.Generator().manual_seed(3)
         learner.context_v.copy_(torch.randn(learner.context_v.shape, generator=generator))
         learner.context_w.copy_(torch.randn(learner.context_w.shape, generator=generator))
-        model.adaptor.linear2.bias.add_(0.5)
+        # Seeded adaptor too (its default init follows the global RNG, which earlier tests
+        # move): π(x) must differ between images.
+        for parameter in model.adaptor.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
         batch = images(3, seed=4)
         full = model(batch)
         cached = model.cache_prompt_prefix()(batch)
