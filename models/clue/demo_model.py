@@ -2,7 +2,7 @@
 
     clue demo-model --out models/artifacts/demo
 
-Four steps, each the project's own command as a user would run it, seeds fixed:
+Five steps, each the project's own command as a user would run it, seeds fixed:
 
 1. **pretrain** (`clue.pretrain`): a small CLIP on captioned slices of synthetic *training*
    cases → ``<out>/checkpoints/backbone.safetensors`` (a plain CLIP state dict);
@@ -12,10 +12,13 @@ Four steps, each the project's own command as a user would run it, seeds fixed:
    lesion seeds → ``<out>/eval.json`` and ``<out>/table.md``;
 4. **export** (`clue.export`): ``model.onnx`` + ``model.fp16.onnx`` + ``manifest.json``
    into ``<out>``, with provenance that says plainly what this model is: a demo, trained on
-   synthetic lesions in one brain (Colin27), not for clinical use.
+   synthetic lesions in one brain (Colin27), not for clinical use;
+5. **variants** (`clue.variants`): ``model.int8.onnx`` and each variant's quality against
+   float32 on the validation selection set (``configs/validation_eval.toml``), in the manifest.
 
 Intermediate files (backbone, training run, export staging) stay in ``<out>/checkpoints/``,
-which git ignores; what ships is the four files of step 4 plus eval.json and table.md.
+which git ignores; what ships is the model files and manifest of steps 4–5 plus eval.json and
+table.md.
 Existing outputs are replaced only once the new ones are complete.
 """
 
@@ -39,10 +42,12 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "demo_pretrain.toml"
 DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "demo_train.toml"
 DEFAULT_EVAL_CONFIG = CONFIG_DIR / "demo_eval.toml"
+# The variants' quality is measured on the selection set, never on the held-out protocol.
+DEFAULT_QUALITY_CONFIG = CONFIG_DIR / "validation_eval.toml"
 WORK_DIR = "checkpoints"
 BACKBONE_FILE = "backbone.safetensors"
-# model.int8.onnx: added afterwards by `clue variants` (docs/demo-model.md); listed so that a
-# rebuild removes a stale one with the manifest that named it.
+# Every file a build may ship; one that this build does not write (fp16 off) is removed with
+# the manifest that named it.
 SHIPPED_FILES = ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "manifest.json")
 
 INTENDED_USE = (
@@ -116,18 +121,20 @@ def build_demo_model(
     colin27: Path | None = None,
     reuse_backbone: bool = False,
     fp16: bool = True,
+    quality_config: Path = DEFAULT_QUALITY_CONFIG,
     progress: Callable[[str], None] = print,
 ) -> DemoBuildResult:
-    """Run the four steps into `out_dir` (see the module docstring); returns the manifest,
+    """Run the five steps into `out_dir` (see the module docstring); returns the manifest,
     the printed Table 1 and the seconds per step."""
+    configs = (pretrain_config, train_config, eval_config, quality_config)
     if colin27 is None:
-        return _build(out_dir, pretrain_config, train_config, eval_config, None, reuse_backbone, fp16, progress)
+        return _build(out_dir, configs, None, reuse_backbone, fp16, progress)
     # The dataset options of the train/eval configs do not name Colin27; the synth package
     # reads this variable wherever no path is given. Restored afterwards.
     previous = os.environ.get("CLUE_COLIN27")
     os.environ["CLUE_COLIN27"] = str(colin27)
     try:
-        return _build(out_dir, pretrain_config, train_config, eval_config, colin27, reuse_backbone, fp16, progress)
+        return _build(out_dir, configs, colin27, reuse_backbone, fp16, progress)
     finally:
         if previous is None:
             os.environ.pop("CLUE_COLIN27", None)
@@ -137,9 +144,7 @@ def build_demo_model(
 
 def _build(
     out_dir: Path,
-    pretrain_config: Path,
-    train_config: Path,
-    eval_config: Path,
+    configs: tuple[Path, Path, Path, Path],
     colin27: Path | None,
     reuse_backbone: bool,
     fp16: bool,
@@ -154,7 +159,9 @@ def _build(
     from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
     from clue.pretrain import load_pretrain_config, pretrain
     from clue.train import load_train_config, run_training
+    from clue.variants import add_variants
 
+    pretrain_config, train_config, eval_config, quality_config = configs
     out_dir = Path(out_dir)
     work = out_dir / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
@@ -166,10 +173,10 @@ def _build(
     started = time.perf_counter()
     pretrain_cfg = load_pretrain_config(pretrain_config)
     if reuse_backbone and backbone.is_file():
-        progress(f"[1/4] pretrain: reusing {backbone}")
+        progress(f"[1/5] pretrain: reusing {backbone}")
         seconds["pretrain_reused"] = 0.0
     else:
-        progress(f"[1/4] pretrain → {backbone}")
+        progress(f"[1/5] pretrain → {backbone}")
         pretrain(pretrain_cfg, backbone, colin27=colin27, progress=progress)
         seconds["pretrain"] = time.perf_counter() - started
 
@@ -179,13 +186,13 @@ def _build(
     if train_dir.exists():
         shutil.rmtree(train_dir)
     config = dataclasses.replace(load_train_config(Path(train_config)), backbone=str(backbone.resolve()))
-    progress(f"[2/4] train → {train_dir}")
+    progress(f"[2/5] train → {train_dir}")
     trained = run_training(config, train_dir, progress=progress)
     seconds["train"] = time.perf_counter() - started
 
     # 3. Table 1 on the test seeds.
     started = time.perf_counter()
-    progress(f"[3/4] eval ({eval_config})")
+    progress(f"[3/5] eval ({eval_config})")
     eval_tmp = work / "eval.json"
     eval_result = run_eval(
         Path(eval_config), trained.prompts, eval_tmp, backbone=str(backbone.resolve()), progress=progress
@@ -196,7 +203,7 @@ def _build(
 
     # 4. Export with honest provenance.
     started = time.perf_counter()
-    progress("[4/4] export")
+    progress("[4/5] export")
     loaded = load_trained_model(trained.prompts, str(backbone.resolve()))
     clip, _, backbone_sha = load_backbone(str(backbone.resolve()))
     del clip
@@ -241,6 +248,12 @@ def _build(
     write_manifest(manifest, staging / "manifest.json")
     read_manifest(staging / "manifest.json", verify_files=True)  # sha256 and sizes re-checked
     seconds["export"] = time.perf_counter() - started
+
+    # 5. The int8 variant and every variant's quality against float32 (selection set only).
+    started = time.perf_counter()
+    progress(f"[5/5] variants (quality on {quality_config})")
+    manifest = add_variants(staging, int8=True, quality_config=Path(quality_config), log=progress)
+    seconds["variants"] = time.perf_counter() - started
     seconds["total"] = time.perf_counter() - started_all
 
     # Ship: model files first, the manifest last (a reader never sees a manifest whose files
@@ -299,6 +312,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="CLUE training config (its backbone is replaced)",
     )
     parser.add_argument("--eval-config", type=Path, default=DEFAULT_EVAL_CONFIG, help="Table 1 test sets")
+    parser.add_argument(
+        "--quality-config",
+        type=Path,
+        default=DEFAULT_QUALITY_CONFIG,
+        help="validation set on which the fp16/int8 variants' quality against float32 is measured",
+    )
     parser.add_argument("--colin27", type=Path, default=None, help="Colin27 T1 NIfTI (default: the mricron-data file)")
     parser.add_argument(
         "--reuse-backbone",
@@ -310,7 +329,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _main(args: argparse.Namespace) -> int:
-    for path in (args.pretrain_config, args.train_config, args.eval_config):
+    for path in (args.pretrain_config, args.train_config, args.eval_config, args.quality_config):
         if not Path(path).is_file():
             raise UserFacingError(f"{path}: config file does not exist")
     result = build_demo_model(
@@ -321,10 +340,18 @@ def _main(args: argparse.Namespace) -> int:
         colin27=args.colin27,
         reuse_backbone=args.reuse_backbone,
         fp16=not args.no_fp16,
+        quality_config=args.quality_config,
         progress=lambda line: print(line, flush=True),
     )
     print(result.table)
     return 0
 
 
-__all__ = ["DEFAULT_EVAL_CONFIG", "DEMO_DOMAIN", "DemoBuildResult", "INTENDED_USE", "build_demo_model"]
+__all__ = [
+    "DEFAULT_EVAL_CONFIG",
+    "DEFAULT_QUALITY_CONFIG",
+    "DEMO_DOMAIN",
+    "DemoBuildResult",
+    "INTENDED_USE",
+    "build_demo_model",
+]

@@ -65,9 +65,17 @@ options = { split = "test", cases = 1, sequences = ["t1", "t2"], views = ["axial
 """
 
 
+QUALITY = """
+[[table1]]
+name = "toy validation"
+kind = "demo-synthetic"
+options = { split = "val", cases = 1, sequences = ["t1"], views = ["axial"], slices_per_lesion = 4, normal_slices = 2 }
+"""
+
+
 def _configs(tmp_path: Path) -> dict[str, Path]:
     paths = {}
-    for name, text in (("pretrain", PRETRAIN), ("train", TRAIN), ("eval", EVAL)):
+    for name, text in (("pretrain", PRETRAIN), ("train", TRAIN), ("eval", EVAL), ("quality", QUALITY)):
         paths[name] = tmp_path / f"{name}.toml"
         paths[name].write_text(text)
     return paths
@@ -76,9 +84,16 @@ def _configs(tmp_path: Path) -> dict[str, Path]:
 def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
     configs = _configs(tmp_path)
     out = tmp_path / "demo"
-    result = build_demo_model(out, configs["pretrain"], configs["train"], configs["eval"], progress=lambda _: None)
+    result = build_demo_model(
+        out,
+        configs["pretrain"],
+        configs["train"],
+        configs["eval"],
+        quality_config=configs["quality"],
+        progress=lambda _: None,
+    )
 
-    for name in ("model.onnx", "model.fp16.onnx", "manifest.json", "eval.json", "table.md"):
+    for name in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "manifest.json", "eval.json", "table.md"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
     for entry in manifest["files"]:
@@ -96,6 +111,10 @@ def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
     assert manifest["input"]["shape"] == [1, 3, 32, 32]
     assert manifest["id"] == "clue-demo-toy"
     assert "validation set" in manifest["threshold"]["chosen_on"]
+    # One command ships every variant, each with its quality against float32 on validation data.
+    assert [entry["dtype"] for entry in manifest["files"]] == ["float32", "float16", "int8"]
+    for entry in manifest["files"][1:]:
+        assert entry["quality"]["slices"] == 6 and "split=val" in entry["quality"]["eval_set"]
 
     evaluation = json.loads((out / "eval.json").read_text())
     table = evaluation["table1"]["toy test"]
@@ -104,7 +123,7 @@ def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
     assert "T1" in (out / "table.md").read_text() and result.seconds["total"] > 0
     # Intermediate files stay in the (git-ignored) work folder, not beside the shipped ones.
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["checkpoints", "eval.json", "manifest.json", "model.fp16.onnx", "model.onnx", "table.md"]
+        ["checkpoints", "eval.json", "manifest.json", "model.fp16.onnx", "model.int8.onnx", "model.onnx", "table.md"]
     )
 
 
