@@ -312,3 +312,11 @@ def test_shipped_configs_load() -> None:
     for name in ("clue-vit-l14", "clue-vit-b16", "clue-tiny"):
         layers[name] = load_model_config(Path(str(files("clue") / "configs" / f"{name}.toml"))).layers
     assert layers == {"clue-vit-l14": [6, 12, 18, 24], "clue-vit-b16": [3, 6, 9, 12], "clue-tiny": [1, 2, 3, 4]}
+    # Every shipped training config's [model] is a valid ClueConfig (a context_init phrase of
+    # the wrong token count would only fail once a run had loaded its backbone).
+    from clue.train import load_train_config
+
+    trained = sorted((Path(str(files("clue") / "configs"))).glob("*_train.toml"))
+    assert len(trained) >= 2
+    for path in trained:
+        ClueConfig.from_dict(load_train_config(path).model, source=str(path))
