@@ -34,6 +34,11 @@ const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
 const PARAMETRIC_MAP_STORAGE = '1.2.840.10008.5.1.4.1.1.30';
 const LESION_SEGMENT = 1;
 
+/** Double-clicks the study browser's thumbnail of a series (OHIF then loads it into the viewport). */
+function openSeriesThumbnail(page, seriesNumber) {
+  return page.locator(`[data-cy^="study-browser-thumbnail"][data-series="${seriesNumber}"]`).first().dblclick();
+}
+
 /** Pixel AUROC by the rank-sum formula with mid-ranks for ties (independent of our metrics code). */
 function rankSumAuroc(scores, labels) {
   const order = scores.map((s, i) => i).sort((a, b) => scores[a] - scores[b]);
@@ -293,10 +298,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
   /** Double-clicks a listed Parametric Map's thumbnail; resolves with its values on `sopInstanceUID`'s slice. */
   function loadParametricMap(page, pmapSet, sopInstanceUID, what) {
     return step(`load ${what} from the PACS`, async () => {
-      await page
-        .locator(`[data-cy^="study-browser-thumbnail"][data-series="${pmapSet.seriesNumber}"]`)
-        .first()
-        .dblclick();
+      await openSeriesThumbnail(page, pmapSet.seriesNumber);
       return page
         .waitForFunction(
           displayedParametricMap,
@@ -330,10 +332,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
   async function compareWithGroundTruth(page, demo, imageIds, expect) {
     const description = `Ground truth: ${demo.series.SeriesDescription}`;
     const loaded = await step(`load the ground-truth SEG "${description}"`, async () => {
-      await page
-        .locator(`[data-cy^="study-browser-thumbnail"][data-series="${demo.series.seg.SeriesNumber}"]`)
-        .first()
-        .dblclick();
+      await openSeriesThumbnail(page, demo.series.seg.SeriesNumber);
       return waitForState(page, loadedSegVoxels, { label: description }, 's !== null');
     });
     // The SEG may have taken the viewport: back to the lesion slice of the source series.
@@ -817,10 +816,7 @@ export function resultsScenarios({ step, waitForState, watchPage, log, STEP_TIME
       // Our SEG reopens from the PACS with the voxels we stored (the series' count at the threshold).
       const segSet = await displaySetOf('1.2.840.10008.5.1.4.1.1.66.4');
       const reopened = await step('load our SEG from the PACS', async () => {
-        await page
-          .locator(`[data-cy^="study-browser-thumbnail"][data-series="${segSet.seriesNumber}"]`)
-          .first()
-          .dblclick();
+        await openSeriesThumbnail(page, segSet.seriesNumber);
         return page
           .waitForFunction(
             (prefix) => {
