@@ -4,9 +4,9 @@
 
 Five steps, each the project's own command as a user would run it, seeds fixed:
 
-1. **pretrain** (`clue.pretrain`, config ``configs/generalising_pretrain.toml``): a small CLIP on captioned slices of synthetic *training*
+1. **pretrain** (`clue.pretrain`): a small CLIP on captioned slices of synthetic *training*
    cases → ``<out>/checkpoints/backbone.safetensors`` (a plain CLIP state dict);
-2. **train** (`clue.train`, config ``configs/generalising_train.toml``): CLUE's prompts and adaptor
+2. **train** (`clue.train`, config ``configs/demo_train.toml``): CLUE's prompts and adaptor
    on the frozen backbone, T1 axial only; the validation seeds choose the threshold;
 3. **eval** (`clue.evaluate`, config ``configs/demo_eval.toml``): Table 1 on held-out test
    lesion seeds → ``<out>/eval.json`` and ``<out>/table.md``;
@@ -39,10 +39,8 @@ from clue.atomic import write_text_atomic
 from clue.errors import UserFacingError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-# The generalising recipe (training brains with and without skull, five anomaly families,
-# randomised contrasts); the earlier tumour-only demo_*.toml recipe is kept for its Table.
-DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "generalising_pretrain.toml"
-DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "generalising_train.toml"
+DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "demo_pretrain.toml"
+DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "demo_train.toml"
 DEFAULT_EVAL_CONFIG = CONFIG_DIR / "demo_eval.toml"
 # The variants' quality is measured on the selection set, never on the held-out protocol.
 DEFAULT_QUALITY_CONFIG = CONFIG_DIR / "validation_eval.toml"
