@@ -167,6 +167,28 @@ def _false_positive_area(predictions: Predictions, threshold: float) -> float | 
     return 100.0 * flagged / counted if counted else None
 
 
+def lowest_threshold_within_fp_area(predictions: Predictions, max_fp_area_pct: float) -> float | None:
+    """The lowest map value at which the false-positive area (`_false_positive_area`: brain
+    pixels at or above it, pooled over lesion-free slices) is at most `max_fp_area_pct` %.
+    None when the predictions hold no lesion-free slice with brain pixels."""
+    normal = [
+        scores[region]
+        for scores, region, label in zip(
+            predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels
+        )
+        if not label
+    ]
+    values = np.sort(np.concatenate(normal).astype(np.float32))[::-1] if normal else np.zeros(0, np.float32)
+    if values.size == 0:
+        return None
+    allowed = int(np.floor(values.size * max_fp_area_pct / 100.0))
+    if allowed >= values.size:
+        return float(values[-1])
+    # Just above the (allowed + 1)-th highest value: at most `allowed` pixels reach it, and
+    # no lower float32 keeps that (ties at that value would all be flagged together).
+    return float(np.nextafter(values[allowed], np.float32(np.inf)))
+
+
 # -- config ----------------------------------------------------------------------------------
 
 
@@ -535,6 +557,7 @@ __all__ = [
     "load_eval_config",
     "load_exported_model",
     "load_trained_model",
+    "lowest_threshold_within_fp_area",
     "merge_predictions",
     "predict",
     "predict_sharded",

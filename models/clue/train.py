@@ -13,8 +13,9 @@ What a run guarantees:
   backbone spec + sha256, preprocessing, threshold, training data.
 - **No checkpoint picking on test data**: the final prompts are simply the last epoch's. An
   optional `[validation]` set (drawn from the training patients, e.g. BraTS `split = "val"`)
-  is used only to choose the default map threshold: the one with the best pixel F1, stored in
-  the prompt file for the manifest.
+  is used only to choose the default map threshold: the one with the best pixel F1, or, with
+  `threshold_max_fp_area_pct = P`, the lowest one that flags at most P % of the brain pixels
+  of its lesion-free slices; stored in the prompt file for the manifest.
 - Losses (every part: ce, dice, focal, …) go to `train_log.jsonl`, one record per step plus
   one per epoch (which also records the world size and backend it ran with); a progress line
   is printed every `log_every` steps.
@@ -108,6 +109,10 @@ class TrainConfig:
     data: DataSpec
     backbone: str
     validation: DataSpec | None = None
+    # None: the threshold is the validation set's max pixel F1. A number: the lowest threshold
+    # whose false-positive area on the validation set's lesion-free slices is at most this %
+    # of brain pixels (max-F1 on a mix of small lesions can sit above what a large one reaches).
+    threshold_max_fp_area_pct: float | None = None
     backbone_activation: str | None = None
     seed: int = 0
     epochs: int = 12
@@ -169,6 +174,7 @@ def load_train_config(path: Path) -> TrainConfig:
         "optimizer",
         "data",
         "validation",
+        "threshold_max_fp_area_pct",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -198,6 +204,7 @@ def load_train_config(path: Path) -> TrainConfig:
     config = TrainConfig(
         data=_data_spec(data["data"], f"{path}: [data]", base),
         validation=_data_spec(data["validation"], f"{path}: [validation]", base) if "validation" in data else None,
+        threshold_max_fp_area_pct=_fp_area_pct(data, path),
         backbone=resolve_backbone_spec(base, str(data["backbone"])),
         backbone_activation=data.get("backbone_activation"),
         seed=int(data.get("seed", 0)),
@@ -218,6 +225,29 @@ def load_train_config(path: Path) -> TrainConfig:
     if config.epochs < 1 or config.batch_size < 1 or config.log_every < 1 or config.lr <= 0:
         raise UserFacingError(f"{path}: epochs, batch_size, log_every and lr must be positive")
     return config
+
+
+def _score_validation(predictions: Any, max_fp_area_pct: float | None) -> dict[str, Any]:
+    """The validation figures the threshold is chosen from (`clue.evaluate.compute_metrics`);
+    with a false-positive bound, also the lowest threshold within it, and the figures again
+    at that value, measured as `clue eval` measures them."""
+    from clue.evaluate import compute_metrics, lowest_threshold_within_fp_area
+
+    if max_fp_area_pct is None:
+        return {**compute_metrics(predictions), "fp_area_threshold": None}
+    fp_threshold = lowest_threshold_within_fp_area(predictions, max_fp_area_pct)
+    return {**compute_metrics(predictions, fp_threshold), "fp_area_threshold": fp_threshold}
+
+
+def _fp_area_pct(data: dict[str, Any], path: Path) -> float | None:
+    if "threshold_max_fp_area_pct" not in data:
+        return None
+    value = data["threshold_max_fp_area_pct"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 100:
+        raise UserFacingError(f"{path}: threshold_max_fp_area_pct must be a number in [0, 100); got {value!r}")
+    if "validation" not in data:
+        raise UserFacingError(f"{path}: threshold_max_fp_area_pct needs a [validation] set to choose the threshold on")
+    return float(value)
 
 
 def _loss_config(config: TrainConfig):  # type: ignore[no-untyped-def]
@@ -329,7 +359,6 @@ def _run_training(
     device: torch.device,
 ) -> TrainResult:
     from clue.checkpoints import load_backbone
-    from clue.evaluate import compute_metrics
     from clue.inference import predict_sharded
     from clue.losses import clue_loss
     from clue.model import CLUE, ClueConfig, save_trainable
@@ -511,10 +540,22 @@ def _run_training(
         predictions = predict_sharded(
             model, validation, list(range(len(validation))), spec, config.batch_size, "slice", runtime
         )
+        max_fp = config.threshold_max_fp_area_pct
         metrics = distributed.broadcast_from_main(
-            compute_metrics(predictions) if predictions is not None else None, runtime
+            _score_validation(predictions, max_fp) if predictions is not None else None, runtime
         )
-        if metrics["pixel_max_f1_threshold"] is not None:
+        if max_fp is not None and metrics["fp_area_threshold"] is not None:
+            threshold = {
+                "default": float(metrics["fp_area_threshold"]),
+                "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
+                f"lowest threshold with false-positive area ≤ {max_fp:g} % of brain pixels on its lesion-free "
+                f"slices ({metrics['fp_area_pct']:.2f} %)",
+            }
+        elif max_fp is not None:
+            threshold["chosen_on"] = (
+                "default 0.5 (validation set has no lesion-free slice to bound the false-positive area)"
+            )
+        elif metrics["pixel_max_f1_threshold"] is not None:
             threshold = {
                 "default": float(metrics["pixel_max_f1_threshold"]),
                 "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
@@ -527,7 +568,8 @@ def _run_training(
         progress(f"threshold {threshold['default']:.4f}: {threshold['chosen_on']}")
         # The figures choices are made on (docs/demo-model.md): validation only, never test.
         threshold["validation"] = {
-            key: metrics.get(key) for key in ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1")
+            key: metrics.get(key)
+            for key in ("pixel_auroc", "pixel_auroc_brain", "image_auroc", "pixel_max_f1", "fp_area_pct")
         }
         progress(
             "validation: " + ", ".join(f"{k} {v:.4f}" for k, v in threshold["validation"].items() if v is not None)

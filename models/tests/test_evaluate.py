@@ -313,3 +313,46 @@ def test_an_exported_folder_evaluates_like_its_prompts(workspace: Path, evaluate
                 assert mine[key] == pytest.approx(theirs[key], abs=2e-3)
     with pytest.raises(UserFacingError, match="manifest does not exist"):
         run_eval(workspace / "eval.toml", workspace / "brats", workspace / "x.json", progress=lambda _: None)
+
+
+def test_lowest_threshold_within_a_false_positive_area() -> None:
+    """The threshold `clue train` picks with threshold_max_fp_area_pct: the lowest value whose
+    false-positive area (brain pixels of lesion-free slices at or above it) stays within the
+    bound; pixels outside the brain and lesion slices do not count, ties are flagged together."""
+    from clue.evaluate import _false_positive_area, lowest_threshold_within_fp_area
+    from clue.inference import Predictions
+
+    region = np.array([True] * 8 + [False, False])  # last two: outside the brain
+    normal_a = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.9, 0.99, 0.99], np.float32)
+    normal_b = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.7, 0.99, 0.99], np.float32)
+    lesion = np.full(10, 0.95, np.float32)
+    predictions = Predictions(scores=[0.1, 0.2, 0.9], labels=[0, 0, 1])
+    for values, label in ((normal_a, 0), (normal_b, 0), (lesion, 1)):
+        predictions.pixel_scores.append(values)
+        predictions.pixel_labels.append(np.zeros(10, bool) if not label else region.copy())
+        predictions.pixel_shapes.append((2, 5))
+        predictions.pixel_regions.append(region)
+        predictions.pixel_slice_labels.append(label)
+    brain_values = np.sort(np.concatenate([normal_a[:8], normal_b[:8]]))  # 16 pixels
+    for bound in (0.0, 5.0, 12.5, 20.0, 30.0, 35.0, 99.0):
+        threshold = lowest_threshold_within_fp_area(predictions, bound)
+        assert threshold is not None
+        area = _false_positive_area(predictions, threshold)
+        assert area is not None and area <= bound + 1e-9, (bound, threshold, area)
+        lower = brain_values[brain_values < np.float32(threshold)]
+        if lower.size:  # the next lower map value would flag more than the bound allows
+            below = _false_positive_area(predictions, float(lower[-1]))
+            assert below is not None and below > bound, (bound, threshold, below)
+    # 0 %: just above the highest brain pixel (0.9), not above the 0.99s outside the brain.
+    assert lowest_threshold_within_fp_area(predictions, 0.0) == np.nextafter(np.float32(0.9), np.float32(1))
+    # 30 % of 16 = 4.8 pixels: 0.9, 0.7 and 0.65 may be flagged, but not the two tied 0.6s
+    # (that would make 5), so the threshold sits just above 0.6; 35 % (5.6) takes them too.
+    assert lowest_threshold_within_fp_area(predictions, 30.0) == np.nextafter(np.float32(0.6), np.float32(1))
+    assert lowest_threshold_within_fp_area(predictions, 35.0) == np.nextafter(np.float32(0.55), np.float32(1))
+    only_lesions = Predictions(scores=[0.9], labels=[1])
+    only_lesions.pixel_scores.append(lesion)
+    only_lesions.pixel_labels.append(region.copy())
+    only_lesions.pixel_shapes.append((2, 5))
+    only_lesions.pixel_regions.append(region)
+    only_lesions.pixel_slice_labels.append(1)
+    assert lowest_threshold_within_fp_area(only_lesions, 1.0) is None

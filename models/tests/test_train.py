@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,30 @@ def test_refuses_to_overwrite_and_to_resume_nothing(workspace: Path) -> None:
         run_training(config, workspace / "busy", resume=True, progress=lambda _: None)
     with pytest.raises(UserFacingError, match="nothing to resume"):
         run_training(config, workspace / "empty", resume=True, progress=lambda _: None)
+
+
+def test_threshold_from_a_false_positive_bound(workspace: Path, first) -> None:  # type: ignore[no-untyped-def]
+    """threshold_max_fp_area_pct: the threshold is the lowest that flags at most that share of
+    the validation set's lesion-free brain pixels (measured again, as clue eval measures it)."""
+    (workspace / "fp.toml").write_text("threshold_max_fp_area_pct = 2.5\n" + CONFIG.format(seed=3))
+    bounded = run_training(load_train_config(workspace / "fp.toml"), workspace / "run_fp", progress=lambda _: None)
+    assert bounded.losses == first.losses  # the rule changes the threshold, not the training
+    chosen = bounded.threshold
+    assert "false-positive area ≤ 2.5 % of brain pixels" in chosen["chosen_on"]
+    assert chosen["validation"]["fp_area_pct"] <= 2.5
+    assert chosen["default"] != first.threshold["default"]  # not the max-F1 choice
+    info = load_trainable(bounded.prompts)[1]
+    assert info["threshold"]["default"] == chosen["default"]
+    for bad, message in (
+        ("threshold_max_fp_area_pct = 150\n" + CONFIG.format(seed=3), "must be a number in [0, 100)"),
+        (
+            "threshold_max_fp_area_pct = 1\n" + CONFIG.format(seed=3).split("[validation]")[0],
+            "needs a [validation] set",
+        ),
+    ):
+        (workspace / "fp_bad.toml").write_text(bad)
+        with pytest.raises(UserFacingError, match=re.escape(message)):
+            load_train_config(workspace / "fp_bad.toml")
 
 
 def test_cli_train_and_config_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
