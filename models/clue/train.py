@@ -236,7 +236,12 @@ def _score_validation(predictions: Any, max_fp_area_pct: float | None) -> dict[s
     if max_fp_area_pct is None:
         return {**compute_metrics(predictions), "fp_area_threshold": None}
     fp_threshold = lowest_threshold_within_fp_area(predictions, max_fp_area_pct)
-    return {**compute_metrics(predictions, fp_threshold), "fp_area_threshold": fp_threshold}
+    # Maps lie in [0, 1] and so must the manifest's threshold: when more than the bound of the
+    # lesion-free pixels sit at the map's maximum, 1.0 is the best there is, and it is said so.
+    bound_met = fp_threshold is None or fp_threshold <= 1.0
+    if fp_threshold is not None:
+        fp_threshold = min(fp_threshold, 1.0)
+    return {**compute_metrics(predictions, fp_threshold), "fp_area_threshold": fp_threshold, "fp_bound_met": bound_met}
 
 
 def _fp_area_pct(data: dict[str, Any], path: Path) -> float | None:
@@ -548,8 +553,13 @@ def _run_training(
             threshold = {
                 "default": float(metrics["fp_area_threshold"]),
                 "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
-                f"lowest threshold with false-positive area ≤ {max_fp:g} % of brain pixels on its lesion-free "
-                f"slices ({metrics['fp_area_pct']:.2f} %)",
+                + (
+                    f"lowest threshold with false-positive area ≤ {max_fp:g} % of brain pixels on its lesion-free "
+                    if metrics["fp_bound_met"]
+                    else f"1.0, the map's maximum: no threshold keeps the false-positive area ≤ {max_fp:g} % of brain "
+                    "pixels on its lesion-free "
+                )
+                + f"slices ({metrics['fp_area_pct']:.2f} %)",
             }
         elif max_fp is not None:
             threshold["chosen_on"] = (

@@ -153,6 +153,28 @@ def test_threshold_from_a_false_positive_bound(workspace: Path, first) -> None: 
             load_train_config(workspace / "fp_bad.toml")
 
 
+def test_false_positive_bound_keeps_the_threshold_in_the_maps_range() -> None:
+    """Lesion-free pixels saturated at 1.0: no threshold in [0, 1] meets a 0 % bound; the
+    threshold is 1.0 and the record says the bound was not met, with the area it flags."""
+    import numpy as np
+
+    from clue.inference import Predictions
+    from clue.train import _score_validation
+
+    predictions = Predictions(scores=[0.2, 0.9], labels=[0, 1])
+    for values, label in ((np.array([1.0, 1.0, 0.5, 0.2], np.float32), 0), (np.ones(4, np.float32), 1)):
+        predictions.pixel_scores.append(values)
+        predictions.pixel_labels.append(np.full(4, bool(label)))
+        predictions.pixel_shapes.append((2, 2))
+        predictions.pixel_regions.append(np.ones(4, bool))
+        predictions.pixel_slice_labels.append(label)
+    saturated = _score_validation(predictions, 0.0)
+    assert saturated["fp_area_threshold"] == 1.0 and saturated["fp_bound_met"] is False
+    assert saturated["fp_area_pct"] == 50.0
+    met = _score_validation(predictions, 50.0)
+    assert met["fp_bound_met"] is True and met["fp_area_pct"] == 50.0 and 0.5 < met["fp_area_threshold"] <= 1.0
+
+
 def test_cli_train_and_config_errors(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         clue_main(
