@@ -154,39 +154,39 @@ def compute_metrics(
     return result
 
 
-def _false_positive_area(predictions: Predictions, threshold: float) -> float | None:
-    """% of brain (or head) pixels at or above the threshold, pooled over lesion-free slices."""
-    flagged, counted = 0, 0
-    for scores, region, label in zip(
-        predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels
-    ):
-        if label:
-            continue
-        flagged += int(np.count_nonzero(scores[region] >= np.float32(threshold)))
-        counted += int(np.count_nonzero(region))
-    return 100.0 * flagged / counted if counted else None
-
-
-def lowest_threshold_within_fp_area(predictions: Predictions, max_fp_area_pct: float) -> float | None:
-    """The lowest map value at which the false-positive area (`_false_positive_area`: brain
-    pixels at or above it, pooled over lesion-free slices) is at most `max_fp_area_pct` %.
-    None when the predictions hold no lesion-free slice with brain pixels."""
-    normal = [
+def _lesion_free_brain_scores(predictions: Predictions) -> list[np.ndarray]:
+    """The map values of the brain (or head) pixels of each lesion-free slice: the pixels the
+    false-positive area counts."""
+    return [
         scores[region]
         for scores, region, label in zip(
             predictions.pixel_scores, predictions.pixel_regions, predictions.pixel_slice_labels
         )
         if not label
     ]
-    values = np.sort(np.concatenate(normal).astype(np.float32))[::-1] if normal else np.zeros(0, np.float32)
-    if values.size == 0:
+
+
+def _false_positive_area(predictions: Predictions, threshold: float) -> float | None:
+    """% of brain (or head) pixels at or above the threshold, pooled over lesion-free slices."""
+    normal = _lesion_free_brain_scores(predictions)
+    counted = sum(values.size for values in normal)
+    flagged = sum(int(np.count_nonzero(values >= np.float32(threshold))) for values in normal)
+    return 100.0 * flagged / counted if counted else None
+
+
+def lowest_threshold_within_fp_area(predictions: Predictions, max_fp_area_pct: float) -> float | None:
+    """The lowest map value at which the false-positive area (`_false_positive_area`) is at
+    most `max_fp_area_pct` %. None when the predictions hold no lesion-free brain pixel."""
+    normal = _lesion_free_brain_scores(predictions)
+    if not any(values.size for values in normal):
         return None
-    allowed = int(np.floor(values.size * max_fp_area_pct / 100.0))
-    if allowed >= values.size:
-        return float(values[-1])
+    descending = np.sort(np.concatenate(normal).astype(np.float32))[::-1]
+    allowed = int(np.floor(descending.size * max_fp_area_pct / 100.0))
+    if allowed >= descending.size:
+        return float(descending[-1])
     # Just above the (allowed + 1)-th highest value: at most `allowed` pixels reach it, and
     # no lower float32 keeps that (ties at that value would all be flagged together).
-    return float(np.nextafter(values[allowed], np.float32(np.inf)))
+    return float(np.nextafter(descending[allowed], np.float32(np.inf)))
 
 
 # -- config ----------------------------------------------------------------------------------
