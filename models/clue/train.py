@@ -244,6 +244,34 @@ def _score_validation(predictions: Any, max_fp_area_pct: float | None) -> dict[s
     return {**compute_metrics(predictions, fp_threshold), "fp_area_threshold": fp_threshold, "fp_bound_met": bound_met}
 
 
+def _choose_threshold(metrics: dict[str, Any], validation: DataSpec, max_fp_area_pct: float | None) -> dict[str, Any]:
+    """The default map threshold and what it was chosen on, from `_score_validation`'s figures:
+    the false-positive bound when one is set, else the max pixel F1; 0.5 where neither exists."""
+    on = f"validation set {validation.describe()} ({metrics['slices']} slices), "
+    if max_fp_area_pct is not None:
+        if metrics["fp_area_threshold"] is None:
+            return {
+                "default": 0.5,
+                "chosen_on": "default 0.5 (validation set has no lesion-free slice to bound the false-positive area)",
+            }
+        rule = (
+            f"lowest threshold with false-positive area ≤ {max_fp_area_pct:g} %"
+            if metrics["fp_bound_met"]
+            else f"1.0, the map's maximum: no threshold keeps the false-positive area ≤ {max_fp_area_pct:g} %"
+        )
+        return {
+            "default": float(metrics["fp_area_threshold"]),
+            "chosen_on": f"{on}{rule} of brain pixels on its lesion-free slices ({metrics['fp_area_pct']:.2f} %)",
+        }
+    if metrics["pixel_max_f1_threshold"] is None:
+        notes = "; ".join(metrics.get("notes", []))
+        return {"default": 0.5, "chosen_on": f"default 0.5 (validation set has no abnormal pixels: {notes})"}
+    return {
+        "default": float(metrics["pixel_max_f1_threshold"]),
+        "chosen_on": f"{on}max pixel F1 = {metrics['pixel_max_f1']:.4f}",
+    }
+
+
 def _fp_area_pct(data: dict[str, Any], path: Path) -> float | None:
     if "threshold_max_fp_area_pct" not in data:
         return None
@@ -549,32 +577,7 @@ def _run_training(
         metrics = distributed.broadcast_from_main(
             _score_validation(predictions, max_fp) if predictions is not None else None, runtime
         )
-        if max_fp is not None and metrics["fp_area_threshold"] is not None:
-            threshold = {
-                "default": float(metrics["fp_area_threshold"]),
-                "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
-                + (
-                    f"lowest threshold with false-positive area ≤ {max_fp:g} % of brain pixels on its lesion-free "
-                    if metrics["fp_bound_met"]
-                    else f"1.0, the map's maximum: no threshold keeps the false-positive area ≤ {max_fp:g} % of brain "
-                    "pixels on its lesion-free "
-                )
-                + f"slices ({metrics['fp_area_pct']:.2f} %)",
-            }
-        elif max_fp is not None:
-            threshold["chosen_on"] = (
-                "default 0.5 (validation set has no lesion-free slice to bound the false-positive area)"
-            )
-        elif metrics["pixel_max_f1_threshold"] is not None:
-            threshold = {
-                "default": float(metrics["pixel_max_f1_threshold"]),
-                "chosen_on": f"validation set {config.validation.describe()} ({metrics['slices']} slices), "
-                f"max pixel F1 = {metrics['pixel_max_f1']:.4f}",
-            }
-        else:
-            threshold["chosen_on"] = (
-                f"default 0.5 (validation set has no abnormal pixels: {'; '.join(metrics.get('notes', []))})"
-            )
+        threshold = _choose_threshold(metrics, config.validation, max_fp)
         progress(f"threshold {threshold['default']:.4f}: {threshold['chosen_on']}")
         # The figures choices are made on (docs/demo-model.md): validation only, never test.
         threshold["validation"] = {
