@@ -17,6 +17,7 @@ from clue.cli import main as clue_main
 from clue.data import open_dataset
 from clue.errors import UserFacingError
 from clue.evaluate import format_tables, load_trained_model, run_eval
+from clue.inference import Predictions
 from clue.model import CLUE, ClueConfig, save_trainable
 from clue.preprocess import PreprocessSpec, map_to_slice_grid, preprocess_slice
 
@@ -233,8 +234,19 @@ def test_device_names() -> None:
             resolve_device("cuda")
 
 
+def append_slice(
+    predictions: Predictions, scores: np.ndarray, mask: np.ndarray, region: np.ndarray, label: int
+) -> None:
+    """One masked slice's map, lesion mask and brain region, as `predict` keeps them."""
+    predictions.pixel_scores.append(scores.ravel())
+    predictions.pixel_labels.append(mask.ravel())
+    predictions.pixel_shapes.append(mask.shape if mask.ndim == 2 else (1, mask.size))
+    predictions.pixel_regions.append(region.ravel())
+    predictions.pixel_slice_labels.append(label)
+
+
 def test_brain_auroc_false_positive_area_and_baselines_by_hand() -> None:
-    from clue.evaluate import Predictions, baseline_maps, compute_metrics
+    from clue.evaluate import baseline_maps, compute_metrics
 
     spec = PreprocessSpec(size=32)
     # Slice 1: a lesion (bright, high map) inside the brain, background outside the brain
@@ -256,11 +268,7 @@ def test_brain_auroc_false_positive_area_and_baselines_by_hand() -> None:
     normal_image = np.where(region, 100.0, 0.0).astype(np.float32)
     normal_image[2, 2] = 120.0
     for m, k, label, picture in ((lesion_map, mask, 1, image), (normal_map, np.zeros((4, 4), bool), 0, normal_image)):
-        predictions.pixel_scores.append(m.ravel())
-        predictions.pixel_labels.append(k.ravel())
-        predictions.pixel_shapes.append((4, 4))
-        predictions.pixel_regions.append(region.ravel())
-        predictions.pixel_slice_labels.append(label)
+        append_slice(predictions, m, k, region, label)
         for name, values in baseline_maps(picture, region, spec).items():
             predictions.baseline_maps.setdefault(name, []).append(values.ravel())
     result = compute_metrics(predictions, threshold=0.5)
@@ -320,7 +328,6 @@ def test_lowest_threshold_within_a_false_positive_area() -> None:
     false-positive area (brain pixels of lesion-free slices at or above it) stays within the
     bound; pixels outside the brain and lesion slices do not count, ties are flagged together."""
     from clue.evaluate import _false_positive_area, lowest_threshold_within_fp_area
-    from clue.inference import Predictions
 
     region = np.array([True] * 8 + [False, False])  # last two: outside the brain
     normal_a = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.9, 0.99, 0.99], np.float32)
@@ -328,11 +335,7 @@ def test_lowest_threshold_within_a_false_positive_area() -> None:
     lesion = np.full(10, 0.95, np.float32)
     predictions = Predictions(scores=[0.1, 0.2, 0.9], labels=[0, 0, 1])
     for values, label in ((normal_a, 0), (normal_b, 0), (lesion, 1)):
-        predictions.pixel_scores.append(values)
-        predictions.pixel_labels.append(np.zeros(10, bool) if not label else region.copy())
-        predictions.pixel_shapes.append((2, 5))
-        predictions.pixel_regions.append(region)
-        predictions.pixel_slice_labels.append(label)
+        append_slice(predictions, values, np.zeros(10, bool) if not label else region.copy(), region, label)
     brain_values = np.sort(np.concatenate([normal_a[:8], normal_b[:8]]))  # 16 pixels
     for bound in (0.0, 5.0, 12.5, 20.0, 30.0, 35.0, 99.0):
         threshold = lowest_threshold_within_fp_area(predictions, bound)
@@ -350,9 +353,5 @@ def test_lowest_threshold_within_a_false_positive_area() -> None:
     assert lowest_threshold_within_fp_area(predictions, 30.0) == np.nextafter(np.float32(0.6), np.float32(1))
     assert lowest_threshold_within_fp_area(predictions, 35.0) == np.nextafter(np.float32(0.55), np.float32(1))
     only_lesions = Predictions(scores=[0.9], labels=[1])
-    only_lesions.pixel_scores.append(lesion)
-    only_lesions.pixel_labels.append(region.copy())
-    only_lesions.pixel_shapes.append((2, 5))
-    only_lesions.pixel_regions.append(region)
-    only_lesions.pixel_slice_labels.append(1)
+    append_slice(only_lesions, lesion, region.copy(), region, 1)
     assert lowest_threshold_within_fp_area(only_lesions, 1.0) is None

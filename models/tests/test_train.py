@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from test_data_brats import ras_volumes, write_patient
+from test_evaluate import append_slice
 
 from clue.cli import main as clue_main
 from clue.errors import UserFacingError
@@ -163,11 +164,7 @@ def test_false_positive_bound_keeps_the_threshold_in_the_maps_range() -> None:
 
     predictions = Predictions(scores=[0.2, 0.9], labels=[0, 1])
     for values, label in ((np.array([1.0, 1.0, 0.5, 0.2], np.float32), 0), (np.ones(4, np.float32), 1)):
-        predictions.pixel_scores.append(values)
-        predictions.pixel_labels.append(np.full(4, bool(label)))
-        predictions.pixel_shapes.append((2, 2))
-        predictions.pixel_regions.append(np.ones(4, bool))
-        predictions.pixel_slice_labels.append(label)
+        append_slice(predictions, values, np.full((2, 2), bool(label)), np.ones(4, bool), label)
     saturated = _score_validation(predictions, 0.0)
     assert saturated["fp_area_threshold"] == 1.0 and saturated["fp_bound_met"] is False
     assert saturated["fp_area_pct"] == 50.0
