@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from clue.cli import main
 from clue.configfile import read_toml
-from clue.demo_model import DEFAULT_EVAL_CONFIG, DEMO_DOMAIN, build_demo_model
+from clue.demo_model import DEFAULT_EVAL_CONFIG, DEMO_DOMAIN, build_demo_model, demo_domain
 from clue.manifest import Domain, read_manifest
 
 PRETRAIN = """
@@ -111,6 +112,9 @@ def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
     assert manifest["input"]["shape"] == [1, 3, 32, 32]
     assert manifest["id"] == "clue-demo-toy"
     assert "validation set" in manifest["threshold"]["chosen_on"]
+    # The domain note carries the build's own validation figures (those the threshold came from).
+    assert manifest["domain"]["note"].startswith(DEMO_DOMAIN["note"])
+    assert "On its validation slices" in manifest["domain"]["note"]
     # One command ships every variant, each with its quality against float32 on validation data.
     assert [entry["dtype"] for entry in manifest["files"]] == ["float32", "float16", "int8"]
     for entry in manifest["files"][1:]:
@@ -145,8 +149,11 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
     for entry in manifest.files[1:]:
         assert entry.quality is not None and entry.quality.slices == 160
         assert "split=val" in entry.quality.eval_set and "split=test" not in entry.quality.eval_set
-    # The validated domain the panel shows and checks slices against is the build's own.
-    assert manifest.domain == Domain(**DEMO_DOMAIN)
+    # The validated domain the panel shows and checks slices against is the build's own; its
+    # note quotes the validation figures.
+    assert manifest.domain is not None and manifest.domain.note is not None
+    assert dataclasses.replace(manifest.domain, note=DEMO_DOMAIN["note"]) == Domain(**DEMO_DOMAIN)
+    assert manifest.domain.note.startswith(DEMO_DOMAIN["note"] + " On its validation slices")
     # eval.json holds the whole protocol of configs/demo_eval.toml: Table 1 on Colin27 test
     # lesions, then the held-out brain, family and scanner.
     eval_config = read_toml(DEFAULT_EVAL_CONFIG, "eval config")
@@ -154,3 +161,20 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
     assert list(table) == [entry["name"] for entry in eval_config["table1"]]
     cells = table["synthetic test lesions (Colin27)"]
     assert cells["rows"] == ["T1", "T2", "FLAIR"] and cells["columns"] == ["axial", "sagittal", "coronal"]
+
+
+def test_domain_note_quotes_the_validation_figures_and_flags_an_uninformative_score() -> None:
+    informative = demo_domain({"pixel_auroc": 0.8421, "pixel_auroc_brain": 0.7591, "image_auroc": 0.91})
+    assert informative["note"] == (
+        DEMO_DOMAIN["note"] + " On its validation slices (training brain, T1 axial): pixel AUROC 0.84 "
+        "(0.76 inside the brain), image AUROC 0.91."
+    )
+    weak = demo_domain({"pixel_auroc": 0.8421, "pixel_auroc_brain": None, "image_auroc": 0.4937})["note"]
+    assert weak.endswith(
+        "pixel AUROC 0.84, image AUROC 0.49: the slice score is barely better than chance, read the map, not the score."
+    )
+    # Every field but the note is the declared domain; without figures the note is unchanged.
+    assert {k: v for k, v in informative.items() if k != "note"} == {
+        k: v for k, v in DEMO_DOMAIN.items() if k != "note"
+    }
+    assert demo_domain(None) == DEMO_DOMAIN and demo_domain({"pixel_auroc": None}) == DEMO_DOMAIN
