@@ -76,7 +76,7 @@ def demo_domain(validation: dict[str, Any] | None) -> dict[str, Any]:
     """DEMO_DOMAIN, its note extended by the build's own validation figures (clue train's)."""
     if not validation or validation.get("pixel_auroc") is None:
         return dict(DEMO_DOMAIN)
-    figures = f"On its validation slices (training brain, T1 axial): pixel AUROC {validation['pixel_auroc']:.2f}"
+    figures = f"On the validation slices its threshold was chosen on: pixel AUROC {validation['pixel_auroc']:.2f}"
     if validation.get("pixel_auroc_brain") is not None:
         figures += f" ({validation['pixel_auroc_brain']:.2f} inside the brain)"
     image_auroc = validation.get("image_auroc")

@@ -114,7 +114,7 @@ def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
     assert "validation set" in manifest["threshold"]["chosen_on"]
     # The domain note carries the build's own validation figures (those the threshold came from).
     assert manifest["domain"]["note"].startswith(DEMO_DOMAIN["note"])
-    assert "On its validation slices" in manifest["domain"]["note"]
+    assert "On the validation slices its threshold was chosen on" in manifest["domain"]["note"]
     # One command ships every variant, each with its quality against float32 on validation data.
     assert [entry["dtype"] for entry in manifest["files"]] == ["float32", "float16", "int8"]
     for entry in manifest["files"][1:]:
@@ -166,7 +166,7 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
 def test_domain_note_quotes_the_validation_figures_and_flags_an_uninformative_score() -> None:
     informative = demo_domain({"pixel_auroc": 0.8421, "pixel_auroc_brain": 0.7591, "image_auroc": 0.91})
     assert informative["note"] == (
-        DEMO_DOMAIN["note"] + " On its validation slices (training brain, T1 axial): pixel AUROC 0.84 "
+        DEMO_DOMAIN["note"] + " On the validation slices its threshold was chosen on: pixel AUROC 0.84 "
         "(0.76 inside the brain), image AUROC 0.91."
     )
     weak = demo_domain({"pixel_auroc": 0.8421, "pixel_auroc_brain": None, "image_auroc": 0.4937})["note"]
