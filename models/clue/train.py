@@ -234,7 +234,7 @@ def _score_validation(predictions: Any, max_fp_area_pct: float | None) -> dict[s
     from clue.evaluate import compute_metrics, lowest_threshold_within_fp_area
 
     if max_fp_area_pct is None:
-        return {**compute_metrics(predictions), "fp_area_threshold": None}
+        return compute_metrics(predictions)
     fp_threshold = lowest_threshold_within_fp_area(predictions, max_fp_area_pct)
     # Maps lie in [0, 1] and so must the manifest's threshold: when more than the bound of the
     # lesion-free pixels sit at the map's maximum, 1.0 is the best there is, and it is said so.
