@@ -38,6 +38,15 @@ rank draws the same global batch and encodes its share of the images; the contra
 computed on the image features gathered from all ranks (with their gradients), the region
 loss is balanced with the class counts of the whole batch, and DDP averages the gradients:
 the same objective as one process over the same batch. Rank 0 alone writes the files.
+
+Slice term (`slice_weight`, off by default). CLUE's image score is read from every tapped
+block's CLS token (through ``ln_post`` and ``proj``), which the captions above train only in the
+last block, and only among many caption classes: on the generalising recipe's backbones every
+block's CLS gave an image AUROC at chance. With the term on, each block's projected CLS is
+classified against the normal / diseased region captions — the words CLUE's prompts start from
+— with the slice's label from its patches (`slice_labels`: diseased when one patch is abnormal,
+left out when the lesion covers no patch enough to call it abnormal, since no token can be
+expected to see a lesion the patch term calls invisible). Class-balanced like the region term.
 """
 
 from __future__ import annotations
@@ -116,6 +125,9 @@ class PretrainConfig:
     warmup_steps: int = 20
     log_every: int = 20
     region_weight: float = 1.0  # weight of the patch-level region-caption term (0: captions only)
+    # Weight of the slice term (0: none): every block's CLS, projected the way CLUE reads it for
+    # its image score, classified as the normal / diseased region caption (`slice_labels`).
+    slice_weight: float = 0.0
     # What the slices are: "tumour-cases" (our tumour model in Colin27, the fixed T1 / T2-like /
     # FLAIR-like rules; the fields above) or "anomalies" (clue.data.anomalies: the training
     # brains, spatially augmented, in the renderings below, with every training family).
@@ -389,6 +401,19 @@ def region_labels(
     return labels
 
 
+def slice_labels(patch_labels: torch.Tensor) -> torch.Tensor:
+    """Per slice [B, 1] from its patch labels [B, ...]: TUMOUR (diseased) when any patch is
+    abnormal, IGNORE when lesion pixels touch patches but none is abnormal (a lesion smaller
+    than the patch rule sees), else HEALTHY (normal)."""
+    flat = patch_labels.reshape(len(patch_labels), -1)
+    abnormal = (flat == TUMOUR_PATCH).any(dim=1)
+    touched = (flat == IGNORE_PATCH).any(dim=1)
+    labels = torch.full((len(flat),), HEALTHY_PATCH, dtype=torch.int8)
+    labels[touched] = IGNORE_PATCH
+    labels[abnormal] = TUMOUR_PATCH
+    return labels[:, None]
+
+
 def region_class_counts(labels: torch.Tensor) -> torch.Tensor:
     """Patches per region class in a batch (IGNORE left out): what `region_loss` balances."""
     flat = labels.reshape(-1).long()
@@ -599,7 +624,7 @@ def _pretrain(
             # encodes the batch's captions (few, short) but only its share of the images.
             captions = tokens[torch.from_numpy(classes)] if pairs.distinct_batches else tokens
             block_tokens, image_features, text_features, region_text = encode(
-                images, captions, region_tokens if config.region_weight > 0 else None
+                images, captions, region_tokens if config.region_weight > 0 or config.slice_weight > 0 else None
             )
             scale = model.logit_scale.exp()
             if pairs.distinct_batches:
@@ -643,6 +668,29 @@ def _pretrain(
                     region = region_loss(patches, region_text, labels, scale)
                     loss = loss + config.region_weight * region
                     region_part = float(region.detach())
+            slice_part = 0.0
+            if config.slice_weight > 0:
+                assert region_text is not None
+                # Normal vs diseased only: the pair CLUE's image score compares.
+                states = region_text[: TUMOUR_PATCH + 1]
+                tokens_cls = [F.normalize(model.visual.project(t[:, :1]), dim=-1) for t in block_tokens]
+                verdicts = slice_labels(pairs.patch_labels[index])
+                if runtime.distributed:
+                    counts = torch.tensor(
+                        distributed.all_reduce_sum(
+                            region_class_counts(verdicts).tolist(), runtime, torch.device("cpu")
+                        ),
+                        dtype=torch.float32,
+                    )
+                    slice_term = region_loss(tokens_cls, states, verdicts, scale, counts)
+                    loss = loss + config.slice_weight * runtime.world_size * slice_term
+                    slice_part = distributed.all_reduce_sum([float(slice_term.detach())], runtime, torch.device("cpu"))[
+                        0
+                    ]
+                else:
+                    slice_term = region_loss(tokens_cls, states, verdicts, scale)
+                    loss = loss + config.slice_weight * slice_term
+                    slice_part = float(slice_term.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -657,7 +705,9 @@ def _pretrain(
             if runtime.distributed and not pairs.distinct_batches:
                 total_hits = int(distributed.all_reduce_sum([float(total_hits)], runtime, torch.device("cpu"))[0])
             losses.append(
-                logged_caption + config.region_weight * region_part if runtime.distributed else float(loss.detach())
+                logged_caption + config.region_weight * region_part + config.slice_weight * slice_part
+                if runtime.distributed
+                else float(loss.detach())
             )
             correct += total_hits
             seen += len(rows)
@@ -668,6 +718,7 @@ def _pretrain(
                         "loss": losses[-1],
                         "caption_loss": logged_caption,
                         "region_loss": region_part,
+                        "slice_loss": slice_part,
                         "lr": _learning_rate(config, step),
                         "logit_scale": float(model.logit_scale.detach().exp()),
                     }
@@ -679,7 +730,7 @@ def _pretrain(
                 recent = losses[-config.log_every :]
                 progress(
                     f"pretrain step {step + 1}/{config.steps} loss {sum(recent) / len(recent):.4f} "
-                    f"(caption {logged_caption:.3f}, region {region_part:.3f}) "
+                    f"(caption {logged_caption:.3f}, region {region_part:.3f}, slice {slice_part:.3f}) "
                     f"batch top-1 {correct / max(seen, 1):.3f} scale {float(model.logit_scale.detach().exp()):.1f} "
                     f"{rate:.2f} steps/s"
                 )

@@ -25,6 +25,7 @@ from clue.pretrain import (
     region_labels,
     region_loss,
     sample_batch,
+    slice_labels,
 )
 
 TINY = dict(
@@ -198,3 +199,30 @@ def test_a_small_lesion_makes_its_patch_abnormal_below_half_when_asked() -> None
     assert region_labels(plane, mask, 8)[0, 0] == IGNORE_PATCH
     assert region_labels(plane, mask, 8, lesion_fraction=0.1)[0, 0] == TUMOUR_PATCH
     assert region_labels(plane, mask, 8, lesion_fraction=0.2)[0, 0] == IGNORE_PATCH
+
+
+def test_slice_labels_call_a_slice_diseased_only_when_a_patch_is_abnormal() -> None:
+    healthy = torch.full((2, 2), HEALTHY_PATCH, dtype=torch.int8)
+    healthy[0, 0] = BACKGROUND_PATCH
+    sub_patch = healthy.clone()
+    sub_patch[1, 1] = IGNORE_PATCH  # lesion pixels, but too few for the patch rule
+    lesion = sub_patch.clone()
+    lesion[0, 1] = TUMOUR_PATCH
+    verdicts = slice_labels(torch.stack([healthy, sub_patch, lesion]))
+    assert verdicts.shape == (3, 1)
+    assert verdicts[:, 0].tolist() == [HEALTHY_PATCH, IGNORE_PATCH, TUMOUR_PATCH]
+
+
+def test_slice_term_trains_and_is_logged_only_when_on(tiny_pairs, tmp_path: Path) -> None:
+    import json
+
+    config, pairs = tiny_pairs
+    on = PretrainConfig(**{**TINY, "steps": 40, "slice_weight": 1.0})
+    pretrain(on, tmp_path / "on.safetensors", pairs=pairs, progress=lambda _: None)
+    logged = [json.loads(line)["slice_loss"] for line in (tmp_path / "on.log.jsonl").read_text().splitlines()]
+    assert len(logged) == 40 and all(value > 0 for value in logged)
+    assert np.mean(logged[-10:]) < 0.5 * np.mean(logged[:10]), (logged[:10], logged[-10:])
+    off = PretrainConfig(**{**TINY, "steps": 3})
+    pretrain(off, tmp_path / "off.safetensors", pairs=pairs, progress=lambda _: None)
+    assert all(json.loads(line)["slice_loss"] == 0.0 for line in (tmp_path / "off.log.jsonl").read_text().splitlines())
+    assert read_pretrain_metadata(tmp_path / "on.safetensors")["config"]["slice_weight"] == 1.0
