@@ -288,6 +288,7 @@ lr = 2e-3
 warmup_steps = 2
 log_every = 2
 steps = 4
+slice_weight = 1.0
 """
 # AdamW divides by the root of the second moment: where a gradient is near zero, rounding
 # differences of the summed gradient move the update by more than they move the loss.
@@ -304,9 +305,9 @@ def test_two_process_pretraining_equals_one_process(workspace: Path) -> None:
     assert two.stdout.count("wrote two.safetensors") == 1
     assert "2 process(es), backend gloo, 4 of every 8 slices per process" in two.stdout
     one_log, two_log = _log(workspace / "one.log.jsonl"), _log(workspace / "two.log.jsonl")
-    assert len(one_log) == len(two_log) == 4
-    for a, b in zip(one_log, two_log):  # the whole batch's contrastive and region losses
-        for key in ("loss", "caption_loss", "region_loss"):
+    assert len(one_log) == len(two_log) == 4 and all(row["slice_loss"] > 0 for row in one_log)
+    for a, b in zip(one_log, two_log):  # the whole batch's contrastive, region and slice losses
+        for key in ("loss", "caption_loss", "region_loss", "slice_loss"):
             assert abs(a[key] - b[key]) < WEIGHT_TOLERANCE, (a["step"], key)
     one, two_weights = load_file(str(workspace / "one.safetensors")), load_file(str(workspace / "two.safetensors"))
     assert one.keys() == two_weights.keys()
