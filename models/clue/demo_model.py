@@ -4,15 +4,16 @@
 
 Five steps, each the project's own command as a user would run it, seeds fixed:
 
-1. **pretrain** (`clue.pretrain`): a small CLIP on captioned slices of synthetic *training*
-   cases → ``<out>/checkpoints/backbone.safetensors`` (a plain CLIP state dict);
-2. **train** (`clue.train`, config ``configs/demo_train.toml``): CLUE's prompts and adaptor
+1. **pretrain** (`clue.pretrain`, config ``configs/generalising_pretrain.toml``): a small CLIP
+   on captioned slices of synthetic *training* brains and anomaly families →
+   ``<out>/checkpoints/backbone.safetensors`` (a plain CLIP state dict);
+2. **train** (`clue.train`, config ``configs/generalising_train.toml``): CLUE's prompts and adaptor
    on the frozen backbone, T1 axial only; the validation seeds choose the threshold;
 3. **eval** (`clue.evaluate`, config ``configs/demo_eval.toml``): Table 1 on held-out test
    lesion seeds → ``<out>/eval.json`` and ``<out>/table.md``;
 4. **export** (`clue.export`): ``model.onnx`` + ``model.fp16.onnx`` + ``manifest.json``
    into ``<out>``, with provenance that says plainly what this model is: a demo, trained on
-   synthetic lesions in one brain (Colin27), not for clinical use;
+   synthetic anomalies in one brain (Colin27, with and without skull), not for clinical use;
 5. **variants** (`clue.variants`): ``model.int8.onnx`` and each variant's quality against
    float32 on the validation selection set (``configs/validation_eval.toml``), in the manifest.
 
@@ -39,8 +40,10 @@ from clue.atomic import write_text_atomic
 from clue.errors import UserFacingError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "demo_pretrain.toml"
-DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "demo_train.toml"
+# The generalising recipe (training brains with and without skull, five anomaly families,
+# randomised contrasts); the earlier tumour-only demo_*.toml recipe is kept for its Table.
+DEFAULT_PRETRAIN_CONFIG = CONFIG_DIR / "generalising_pretrain.toml"
+DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "generalising_train.toml"
 DEFAULT_EVAL_CONFIG = CONFIG_DIR / "demo_eval.toml"
 # The variants' quality is measured on the selection set, never on the held-out protocol.
 DEFAULT_QUALITY_CONFIG = CONFIG_DIR / "validation_eval.toml"
@@ -51,9 +54,11 @@ BACKBONE_FILE = "backbone.safetensors"
 SHIPPED_FILES = ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "manifest.json")
 
 INTENDED_USE = (
-    "DEMO MODEL: shows how CLUE anomaly maps work in the viewer. Trained on synthetic lesions "
-    "inserted into one brain (the Colin27 T1 template) with a small CLIP pre-trained here on "
-    "the same synthetic data; it has never seen a real patient's lesion. Not for clinical use."
+    "DEMO MODEL: shows how CLUE anomaly maps work in the viewer. Trained on synthetic anomalies "
+    "(five families: tumour, blob, noise texture, cut-paste, multifocal) inserted into one brain "
+    "(the Colin27 T1 template, with and without scalp and skull) with a small CLIP pre-trained "
+    "here on the same kind of synthetic data; it has never seen a real patient's lesion. Not for "
+    "clinical use."
 )
 # Where the demo model's Table holds up (docs/demo-model.md): written into the manifest, shown
 # in the viewer's panel, which cautions on slices outside it. Spacing: Colin27 is 1 mm and the
@@ -100,7 +105,7 @@ def _table_markdown(eval_result: dict[str, Any], seconds: dict[str, float], thre
     lines = [
         "# Demo model — Table 1 and the held-out protocol (configs/demo_eval.toml)",
         "",
-        "DEMO MODEL: synthetic lesions in one brain (Colin27), small CLIP pre-trained here; not for "
+        "DEMO MODEL: synthetic anomalies in one brain (Colin27), small CLIP pre-trained here; not for "
         "clinical use. Written by `clue demo-model` from `eval.json` (`clue eval`).",
         "",
     ]
@@ -238,7 +243,7 @@ def _build(
         "not OpenAI weights"
     )
     training_data = (
-        "DEMO — synthetic lesions in one brain (Colin27 T1 template, mricron-data): "
+        "DEMO — synthetic anomalies in one brain (Colin27 T1 template, mricron-data): "
         f"CLUE prompts trained on {info.get('training_data')}; backbone pre-trained on "
         f"{_pretrain_data_text(pretrain_cfg)}. Not for clinical use."
     )

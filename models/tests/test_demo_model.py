@@ -149,11 +149,11 @@ def test_shipped_demo_model_manifest_matches_its_files() -> None:
     for entry in manifest.files[1:]:
         assert entry.quality is not None and entry.quality.slices == 160
         assert "split=val" in entry.quality.eval_set and "split=test" not in entry.quality.eval_set
-    # The validated domain the panel shows and checks slices against is the build's own (builds
-    # since session 9 append their validation figures to the note).
+    # The validated domain the panel shows and checks slices against is the build's own; its
+    # note quotes the validation figures.
     assert manifest.domain is not None and manifest.domain.note is not None
     assert dataclasses.replace(manifest.domain, note=DEMO_DOMAIN["note"]) == Domain(**DEMO_DOMAIN)
-    assert manifest.domain.note.startswith(DEMO_DOMAIN["note"])
+    assert manifest.domain.note.startswith(DEMO_DOMAIN["note"] + " On its validation slices")
     # eval.json holds the whole protocol of configs/demo_eval.toml: Table 1 on Colin27 test
     # lesions, then the held-out brain, family and scanner.
     eval_config = read_toml(DEFAULT_EVAL_CONFIG, "eval config")
