@@ -180,7 +180,7 @@ def _build(
     from clue.export import export_model
     from clue.inference import load_trained_model
     from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
-    from clue.pretrain import load_pretrain_config, pretrain
+    from clue.pretrain import load_pretrain_config, pretrain, read_pretrain_metadata
     from clue.train import load_train_config, run_training
     from clue.variants import add_variants
 
@@ -236,10 +236,14 @@ def _build(
         default=float(threshold_info.get("default", 0.5)), chosen_on=str(threshold_info.get("chosen_on", ""))
     )
     arch = architecture_name(loaded.model.clip.config)
+    threads = read_pretrain_metadata(backbone).get("threads")  # absent in backbones made before session 12
+    how = f"{pretrain_cfg.steps} steps, contrastive loss" + (
+        f", {threads} CPU thread(s) per process" if threads else ""
+    )
     backbone_text = (
         f"demo CLIP, {arch}, text width {loaded.model.clip.config.text_width} × {loaded.model.clip.config.text_layers} blocks; "
         f"pre-trained from random initialisation in this repository by `clue pretrain` "
-        f"({pretrain_cfg.steps} steps, contrastive loss) on captioned synthetic slices of training seeds; "
+        f"({how}) on captioned synthetic slices of training seeds; "
         "not OpenAI weights"
     )
     training_data = (

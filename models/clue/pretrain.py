@@ -744,6 +744,10 @@ def _pretrain(
         "captions": pairs.captions,
         "region_captions": list(pairs.region_captions),
         "final_loss": sum(losses[-config.log_every :]) / len(losses[-config.log_every :]),
+        # Not in the config, yet part of what decides the bits: the intra-op thread count sets
+        # the order of float sums (one- and two-thread runs of one config part at step 2).
+        "threads": torch.get_num_threads(),
+        "world_size": runtime.world_size,
     }
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     if runtime.is_main:

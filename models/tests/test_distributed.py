@@ -31,6 +31,7 @@ from clue.errors import UserFacingError
 from clue.evaluate import run_eval
 from clue.model import CLUE, ClueConfig, load_trainable, save_trainable
 from clue.preprocess import PreprocessSpec
+from clue.pretrain import read_pretrain_metadata
 from clue.train import epoch_order_generator, load_train_config, rank_batches, run_training
 
 # Weights of a 2-process run differ from one process's by float rounding only (the gradient
@@ -304,6 +305,8 @@ def test_two_process_pretraining_equals_one_process(workspace: Path) -> None:
     two = _run(_torchrun(2, [*common, "--out", "two.safetensors"], workspace), workspace)
     assert two.stdout.count("wrote two.safetensors") == 1
     assert "2 process(es), backend gloo, 4 of every 8 slices per process" in two.stdout
+    assert read_pretrain_metadata(workspace / "two.safetensors")["world_size"] == 2
+    assert read_pretrain_metadata(workspace / "one.safetensors")["world_size"] == 1
     one_log, two_log = _log(workspace / "one.log.jsonl"), _log(workspace / "two.log.jsonl")
     assert len(one_log) == len(two_log) == 4 and all(row["slice_loss"] > 0 for row in one_log)
     for a, b in zip(one_log, two_log):  # the whole batch's contrastive, region and slice losses

@@ -129,7 +129,10 @@ def test_pretraining_loss_decreases_and_the_file_loads_as_a_backbone(tiny_pairs,
     clip, description, sha = load_backbone(str(out))
     assert clip.config.vision_width == 64 and clip.config.vision_layers == 2 and clip.config.image_size == 32
     assert sha is not None and len(sha) == 64
-    assert read_pretrain_metadata(out)["config"]["steps"] == 40
+    metadata = read_pretrain_metadata(out)
+    assert metadata["config"]["steps"] == 40
+    # what decides the bits beside the config: the threads and processes it ran with
+    assert metadata["threads"] == torch.get_num_threads() and metadata["world_size"] == 1
     assert not list(tmp_path.glob("*.tmp"))
 
 
