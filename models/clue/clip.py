@@ -226,10 +226,13 @@ class CLIP(nn.Module):
         """Text features from token *embeddings* [B, context, width] (prompt vectors included).
 
         `eot_positions` [B] holds each row's EOT index (CLIP reads its feature there).
+        `context` may be shorter than `context_length` when every EOT lies within it: under the
+        causal mask no position sees a later one, so the features are the same function.
         Returns projected, unnormalized features [B, embed_dim].
         """
-        x = embeddings + self.positional_embedding.to(embeddings.dtype)
-        x = self.transformer(x, self.attn_mask.to(x.dtype))
+        length = embeddings.shape[1]
+        x = embeddings + self.positional_embedding[:length].to(embeddings.dtype)
+        x = self.transformer(x, self.attn_mask[:length, :length].to(x.dtype))
         x = self.ln_final(x)
         rows = torch.arange(x.shape[0], device=x.device)
         return x[rows, eot_positions] @ self.text_projection

@@ -52,15 +52,18 @@ expected to see a lesion the patch term calls invisible). Class-balanced like th
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import json
 import math
+import multiprocessing
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -141,8 +144,14 @@ class PretrainConfig:
     # never be called abnormal, and the backbone would not learn to see them.
     lesion_patch_fraction: float = 0.5
     anomaly_fraction: float = 0.7
+    # Intra-op CPU threads per process (0: PyTorch's default, the machine's core count). Part of
+    # what decides the bits: the thread count sets the order of float sums, and one- and
+    # two-thread runs of one config part at step 2. A recipe meant to be rebuilt fixes it.
+    threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError("threads must be ≥ 0 (0: PyTorch's default)")
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError("steps must be ≥ 1 and batch_size ≥ 2 (a contrastive batch needs negatives)")
         if self.cases < 1:
@@ -321,7 +330,6 @@ def _build_anomaly_pairs(
 ) -> PairSet:
     """Pairs from `clue.data.anomalies` (training brains and families, augmented)."""
     from clue.data.anomalies import open_synthetic_anomalies
-    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
 
     slices = open_synthetic_anomalies(
         split="train",
@@ -334,33 +342,22 @@ def _build_anomaly_pairs(
         augment=True,
         colin27=None if colin27 is None else str(colin27),
     )
-    spec = PreprocessSpec(size=config.image_size)
     captions = all_captions(None, config.views)
     index_of = {text: i for i, text in enumerate(captions)}
     grid = config.image_size // config.patch_size
-    planes = torch.empty((len(slices), spec.size, spec.size), dtype=torch.float16)
+    planes = torch.empty((len(slices), config.image_size, config.image_size), dtype=torch.float16)
     patch_labels = torch.empty((len(slices), grid, grid), dtype=torch.int8)
     classes = torch.empty(len(slices), dtype=torch.int64)
     started = time.perf_counter()
-    for i in range(len(slices)):
-        sample = slices[i]
-        padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
-        planes[i] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
-        mask = (
-            preprocess_mask(sample.mask, spec)
-            if sample.mask is not None
-            else np.zeros((spec.size, spec.size), np.float32)
-        )
-        classes[i] = index_of[caption(None, str(sample.meta["view"]), (mask > 0.5).astype(np.uint8))]
-        region = preprocess_mask(sample.region.astype(np.uint8), spec) if sample.region is not None else None
-        patch_labels[i] = torch.from_numpy(
-            region_labels(planes[i].float().numpy(), mask, config.patch_size, region, config.lesion_patch_fraction)
-        )
-        if (i + 1) % 1000 == 0:
-            progress(f"pretrain pairs: {i + 1}/{len(slices)} slices ({time.perf_counter() - started:.0f} s)")
+    workers = pair_workers()
+    for start, chunk in _pair_chunks(slices, config, index_of, workers):
+        stop = start + len(chunk.classes)
+        planes[start:stop], classes[start:stop], patch_labels[start:stop] = chunk
+        if stop // 1000 > start // 1000:
+            progress(f"pretrain pairs: {stop}/{len(slices)} slices ({time.perf_counter() - started:.0f} s)")
     progress(
         f"pretrain pairs: {len(slices)} slices, {len(set(classes.tolist()))} caption classes, "
-        f"made in {time.perf_counter() - started:.1f} s"
+        f"made in {time.perf_counter() - started:.1f} s" + (f" by {workers} processes" if workers > 1 else "")
     )
     return PairSet(
         planes=planes,
@@ -371,6 +368,75 @@ def _build_anomaly_pairs(
         region_captions=ANOMALY_REGION_CAPTIONS,
         distinct_batches=False,
     )
+
+
+# Each slice is a function of its own seed (clue.data.anomalies) and its preprocessing does not
+# depend on the thread count, so the pairs are the same bit for bit however many processes make
+# them (test_pretrain checks it). The work is numpy and scipy on one core per slice: worker
+# processes with one torch thread each use the cores this process may use.
+PAIR_CHUNK = 250
+
+
+class _PairChunk(NamedTuple):
+    planes: torch.Tensor  # [n, size, size] float16
+    classes: torch.Tensor  # [n] int64
+    patch_labels: torch.Tensor  # [n, grid, grid] int8
+
+
+def pair_workers() -> int:
+    """Processes that make the pairs: this process's intra-op threads, at most the cores."""
+    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+
+
+def _pair_chunks(
+    slices: Any, config: PretrainConfig, index_of: dict[str, int], workers: int
+) -> Iterator[tuple[int, _PairChunk]]:
+    """(first index, chunk) for every PAIR_CHUNK slices, in index order."""
+    starts = range(0, len(slices), PAIR_CHUNK)
+    stops = [min(start + PAIR_CHUNK, len(slices)) for start in starts]
+    if workers <= 1 or len(starts) <= 1:
+        for start, stop in zip(starts, stops, strict=True):
+            yield start, _make_pair_chunk(slices, start, stop, config, index_of)
+        return
+    # spawn, not fork: forking a process whose torch thread pool is running can hang.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        min(workers, len(starts)), mp_context=context, initializer=torch.set_num_threads, initargs=(1,)
+    ) as pool:
+        futures = [
+            pool.submit(_make_pair_chunk, slices, start, stop, config, index_of)
+            for start, stop in zip(starts, stops, strict=True)
+        ]
+        for start, future in zip(starts, futures, strict=True):
+            yield start, future.result()
+
+
+def _make_pair_chunk(
+    slices: Any, start: int, stop: int, config: PretrainConfig, index_of: dict[str, int]
+) -> _PairChunk:
+    from clue.preprocess import PreprocessSpec, center_pad, normalise_intensity, preprocess_mask, resize_square
+
+    spec = PreprocessSpec(size=config.image_size)
+    indices = range(start, stop)
+    grid = config.image_size // config.patch_size
+    planes = torch.empty((len(indices), spec.size, spec.size), dtype=torch.float16)
+    labels = torch.empty((len(indices), grid, grid), dtype=torch.int8)
+    classes = torch.empty(len(indices), dtype=torch.int64)
+    for row, i in enumerate(indices):
+        sample = slices[i]
+        padded, _, _ = center_pad(normalise_intensity(sample.image, spec), spec.pad_value)
+        planes[row] = torch.from_numpy(resize_square(padded, spec.size, "bicubic"))
+        mask = (
+            preprocess_mask(sample.mask, spec)
+            if sample.mask is not None
+            else np.zeros((spec.size, spec.size), np.float32)
+        )
+        classes[row] = index_of[caption(None, str(sample.meta["view"]), (mask > 0.5).astype(np.uint8))]
+        region = preprocess_mask(sample.region.astype(np.uint8), spec) if sample.region is not None else None
+        labels[row] = torch.from_numpy(
+            region_labels(planes[row].float().numpy(), mask, config.patch_size, region, config.lesion_patch_fraction)
+        )
+    return _PairChunk(planes=planes, classes=classes, patch_labels=labels)
 
 
 def region_labels(
@@ -535,8 +601,20 @@ def pretrain(
     """Train a CLIP contrastively on the demo pairs; write its state dict to `out`
     (.safetensors, atomically) and a JSONL loss log beside it. Under torchrun every rank
     calls it with the same arguments; rank 0 writes."""
-    with distributed.session(torch.device("cpu")) as (runtime, _):
+    with distributed.session(torch.device("cpu")) as (runtime, _), _intra_op_threads(config.threads):
         return _pretrain(config, out, colin27, pairs, progress if runtime.is_main else _quiet, runtime)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(threads: int) -> Iterator[None]:
+    """The config's thread count for the duration (0: leave PyTorch's), then the caller's again."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _quiet(_: str) -> None:
@@ -584,6 +662,10 @@ def _pretrain(
     region_tokens = torch.tensor(
         tokenizer.tokenize(list(pairs.region_captions), context_length=clip_cfg.context_length)
     )
+    # The captions are a few words: run the text tower over the positions up to the longest
+    # EOT, not all of the context (the causal mask makes that the same function).
+    used = int(torch.cat([tokens.argmax(dim=-1), region_tokens.argmax(dim=-1)]).max()) + 1
+    tokens, region_tokens = tokens[:, :used], region_tokens[:, :used]
     blocks = list(range(1, clip_cfg.vision_layers + 1))
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -593,6 +675,7 @@ def _pretrain(
         lr=config.lr,
         betas=(0.9, 0.98),
         eps=1e-6,
+        fused=True,  # one kernel over all parameters instead of a dozen ops per tensor
     )
     rng = np.random.default_rng(config.seed)  # the same draws on every rank: the same global batches
     encode: torch.nn.Module = _Encode(model, blocks)

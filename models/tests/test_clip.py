@@ -84,6 +84,16 @@ def test_text_from_embeddings_and_causal_mask(tiny_clip: CLIP) -> None:
     assert not torch.allclose(tiny_clip.encode_text(ids)[1], features[1], atol=1e-4)
 
 
+def test_text_cut_after_the_last_eot_is_the_same_function(tiny_clip: CLIP) -> None:
+    ids = torch.zeros(2, 77, dtype=torch.long)
+    ids[0, :4] = torch.tensor([49406, 320, 1125, 49407])
+    ids[1, :6] = torch.tensor([49406, 320, 2368, 1125, 320, 49407])
+    full = tiny_clip.encode_text(ids)
+    assert torch.allclose(tiny_clip.encode_text(ids[:, :6]), full, atol=1e-6)
+    with pytest.raises(RuntimeError):  # longer than the context: no positional embedding for it
+        tiny_clip.encode_text(torch.zeros(1, 78, dtype=torch.long))
+
+
 def test_contrastive_features_are_normalized() -> None:
     model = build_clip("tiny", seed=1)
     ids = torch.zeros(3, 77, dtype=torch.long)

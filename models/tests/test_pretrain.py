@@ -187,6 +187,42 @@ def test_anomaly_pairs_caption_no_sequence_and_train(tmp_path: Path) -> None:
     assert caption(None, "axial", None) == "an axial MRI slice of a normal brain"
 
 
+def test_anomaly_pairs_are_the_same_bits_whatever_the_number_of_processes(monkeypatch) -> None:
+    import clue.pretrain as pretrain_module
+
+    config = PretrainConfig(
+        **{**TINY, "data": "anomalies", "views": ["axial"], "slices_per_cell": 4, "renderings": ["randomized", "t1"]}
+    )
+    monkeypatch.setattr(pretrain_module, "PAIR_CHUNK", 3)  # 8 slices: chunks of 3, 3 and 2
+    made = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(pretrain_module, "pair_workers", lambda workers=workers: workers)
+        lines: list[str] = []
+        made[workers] = build_pairs(config, progress=lines.append)
+        assert ("by 2 processes" in lines[-1]) == (workers == 2), lines[-1]
+    one, two = made[1], made[2]
+    assert len(one.classes) == 8
+    assert torch.equal(one.planes, two.planes) and one.planes.dtype == torch.float16
+    assert torch.equal(one.classes, two.classes) and torch.equal(one.patch_labels, two.patch_labels)
+
+
+def test_the_configs_thread_count_is_used_recorded_and_given_back(tiny_pairs, tmp_path: Path) -> None:
+    config, pairs = tiny_pairs
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    result = pretrain(
+        PretrainConfig(**{**TINY, "steps": 2, "threads": 1}),
+        tmp_path / "one.safetensors",
+        pairs=pairs,
+        progress=lambda _: seen.append(torch.get_num_threads()),
+    )
+    assert seen and set(seen) == {1}
+    assert read_pretrain_metadata(result.path)["threads"] == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        PretrainConfig(threads=-1)
+
+
 def test_region_labels_with_a_brain_mask_call_scalp_background() -> None:
     plane = np.full((16, 16), 0.8, np.float32)  # signal everywhere: a head with scalp
     brain = np.zeros((16, 16), np.float32)
