@@ -207,17 +207,18 @@ def test_anomaly_pairs_are_the_same_bits_whatever_the_number_of_processes(monkey
 
 
 def test_the_configs_thread_count_is_used_recorded_and_given_back(tiny_pairs, tmp_path: Path) -> None:
-    config, pairs = tiny_pairs
+    _, pairs = tiny_pairs
     before = torch.get_num_threads()
+    pinned = 2 if before == 1 else 1  # differs from the caller's, so both directions show
     seen: list[int] = []
     result = pretrain(
-        PretrainConfig(**{**TINY, "steps": 2, "threads": 1}),
-        tmp_path / "one.safetensors",
+        PretrainConfig(**{**TINY, "steps": 2, "threads": pinned}),
+        tmp_path / "pinned.safetensors",
         pairs=pairs,
         progress=lambda _: seen.append(torch.get_num_threads()),
     )
-    assert seen and set(seen) == {1}
-    assert read_pretrain_metadata(result.path)["threads"] == 1
+    assert seen and set(seen) == {pinned}
+    assert read_pretrain_metadata(result.path)["threads"] == pinned
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads"):
         PretrainConfig(threads=-1)
