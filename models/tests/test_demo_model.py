@@ -130,6 +130,22 @@ def test_toy_demo_build_ships_a_verified_manifest(tmp_path: Path) -> None:
         ["checkpoints", "eval.json", "manifest.json", "model.fp16.onnx", "model.int8.onnx", "model.onnx", "table.md"]
     )
 
+    # Reusing the backbone with a config that says otherwise: the provenance keeps the backbone's own record.
+    other = tmp_path / "other_pretrain.toml"
+    other.write_text(configs["pretrain"].read_text().replace("steps = 4", "steps = 9"))
+    build_demo_model(
+        out,
+        other,
+        configs["train"],
+        configs["eval"],
+        quality_config=configs["quality"],
+        reuse_backbone=True,
+        progress=lambda _: None,
+    )
+    reused = json.loads((out / "manifest.json").read_text())["provenance"]
+    assert "(4 steps, contrastive loss" in reused["backbone"], reused["backbone"]
+    assert reused["backbone_sha256"] == provenance["backbone_sha256"]
+
 
 def test_cli_names_a_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["demo-model", "--out", str(tmp_path / "x"), "--train-config", str(tmp_path / "nope.toml")])
