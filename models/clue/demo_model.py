@@ -180,7 +180,7 @@ def _build(
     from clue.export import export_model
     from clue.inference import load_trained_model
     from clue.manifest import Domain, PreprocessSpec, Threshold, read_manifest, write_manifest
-    from clue.pretrain import PretrainConfig, load_pretrain_config, pretrain, read_pretrain_metadata
+    from clue.pretrain import load_pretrain_config, pretrain, read_pretrain_metadata, recorded_config
     from clue.train import load_train_config, run_training
     from clue.variants import add_variants
 
@@ -240,7 +240,7 @@ def _build(
     threads = recorded.get("threads")  # absent in backbones made before session 12
     # The provenance describes the backbone this build used: a reused one says how it was made
     # in its own header, whatever the --pretrain-config of this run says.
-    made_with = _recorded_config(recorded, PretrainConfig) or pretrain_cfg
+    made_with = recorded_config(recorded) or pretrain_cfg
     how = f"{made_with.steps} steps, contrastive loss" + (f", {threads} CPU thread(s) per process" if threads else "")
     backbone_text = (
         f"demo CLIP, {arch}, text width {loaded.model.clip.config.text_width} × {loaded.model.clip.config.text_layers} blocks; "
@@ -304,17 +304,6 @@ def _build(
         f"demo model built in {seconds['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
     )
     return DemoBuildResult(out_dir=out_dir, manifest=manifest.to_json_dict(), table=table_text, seconds=seconds)
-
-
-def _recorded_config(recorded: dict[str, Any], config_type: Any) -> Any:
-    """The pretrain config a backbone's header records, or None (no header, or one this code
-    no longer reads)."""
-    if not isinstance(recorded.get("config"), dict):
-        return None
-    try:
-        return config_type.from_dict(dict(recorded["config"]), source="backbone header")
-    except (UserFacingError, ValueError, TypeError):
-        return None
 
 
 def _pretrain_data_text(cfg: Any) -> str:

@@ -857,6 +857,17 @@ def read_pretrain_metadata(path: Path) -> dict[str, Any]:
     return json.loads(meta["clue_pretrain"]) if "clue_pretrain" in meta else {}
 
 
+def recorded_config(metadata: dict[str, Any]) -> PretrainConfig | None:
+    """The config a backbone's header records (`read_pretrain_metadata`), or None: no header,
+    or one this code no longer reads."""
+    if not isinstance(metadata.get("config"), dict):
+        return None
+    try:
+        return PretrainConfig.from_dict(dict(metadata["config"]), source="backbone header")
+    except (UserFacingError, ValueError, TypeError):
+        return None
+
+
 # -- command line --------------------------------------------------------------------------------
 
 
@@ -892,4 +903,5 @@ __all__ = [
     "load_pretrain_config",
     "pretrain",
     "read_pretrain_metadata",
+    "recorded_config",
 ]
