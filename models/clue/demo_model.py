@@ -241,7 +241,11 @@ def _build(
     # The provenance describes the backbone this build used: a reused one says how it was made
     # in its own header, whatever the --pretrain-config of this run says.
     made_with = recorded_config(recorded) or pretrain_cfg
-    how = f"{made_with.steps} steps, contrastive loss" + (f", {threads} CPU thread(s) per process" if threads else "")
+    how = (
+        f"{made_with.steps} steps, contrastive loss"
+        + (", bfloat16 towers" if made_with.precision == "bf16" else "")
+        + (f", {threads} CPU thread(s) per process" if threads else "")
+    )
     backbone_text = (
         f"demo CLIP, {arch}, text width {loaded.model.clip.config.text_width} × {loaded.model.clip.config.text_layers} blocks; "
         f"pre-trained from random initialisation in this repository by `clue pretrain` "

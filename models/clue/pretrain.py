@@ -98,6 +98,7 @@ ANOMALY_REGION_CAPTIONS: tuple[str, ...] = (
 PRETRAIN_DATA = ("tumour-cases", "anomalies")
 HEALTHY_PATCH, TUMOUR_PATCH, BACKGROUND_PATCH, IGNORE_PATCH = 0, 1, 2, -1
 PRETRAIN_FORMAT = "clue-pretrain/1"
+PRETRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -148,10 +149,16 @@ class PretrainConfig:
     # what decides the bits: the thread count sets the order of float sums, and one- and
     # two-thread runs of one config part at step 2. A recipe meant to be rebuilt fixes it.
     threads: int = 0
+    # The towers' arithmetic in pre-training: "fp32", or "bf16" — their matmuls under CPU
+    # autocast in bfloat16 (weights, optimiser, residual stream, features, similarities and
+    # losses stay float32). Part of what decides the bits, like `threads`.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.threads < 0:
             raise ValueError("threads must be ≥ 0 (0: PyTorch's default)")
+        if self.precision not in PRETRAIN_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRETRAIN_PRECISIONS)}")
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError("steps must be ≥ 1 and batch_size ≥ 2 (a contrastive batch needs negatives)")
         if self.cases < 1:
@@ -542,19 +549,27 @@ class _Encode(torch.nn.Module):
     patch tokens, the image embedding (last block's CLS, projected) and the caption and
     region-caption features."""
 
-    def __init__(self, model: torch.nn.Module, blocks: list[int]) -> None:
+    def __init__(self, model: torch.nn.Module, blocks: list[int], precision: str = "fp32") -> None:
         super().__init__()
         self.model = model
         self.blocks = blocks
+        self.bf16 = precision == "bf16"
 
     def forward(
         self, images: torch.Tensor, captions: torch.Tensor, regions: torch.Tensor | None
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor | None]:
         model: Any = self.model
-        block_tokens = model.visual.forward_tokens(images, self.blocks)
+        # Only the towers under autocast (bf16 has 8 significant bits): what leaves them is
+        # float32 again, so the image projection CLUE reads, the cosine similarities (scaled
+        # by up to 100) and the losses keep float32's resolution.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            block_tokens = model.visual.forward_tokens(images, self.blocks)
+            caption_out = model.encode_text(captions)
+            region_out = model.encode_text(regions) if regions is not None else None
+        block_tokens = [tokens.float() for tokens in block_tokens]
         image_features = F.normalize(model.visual.project(block_tokens[-1][:, 0]), dim=-1)
-        text_features = F.normalize(model.encode_text(captions), dim=-1)
-        region_text = F.normalize(model.encode_text(regions), dim=-1) if regions is not None else None
+        text_features = F.normalize(caption_out.float(), dim=-1)
+        region_text = F.normalize(region_out.float(), dim=-1) if region_out is not None else None
         return block_tokens, image_features, text_features, region_text
 
 
@@ -678,7 +693,7 @@ def _pretrain(
         fused=True,  # one kernel over all parameters instead of a dozen ops per tensor
     )
     rng = np.random.default_rng(config.seed)  # the same draws on every rank: the same global batches
-    encode: torch.nn.Module = _Encode(model, blocks)
+    encode: torch.nn.Module = _Encode(model, blocks, config.precision)
     if runtime.distributed:
         encode = distributed.data_parallel(encode, runtime, torch.device("cpu"))
         progress(f"pretrain: {runtime.describe()}, {len(share)} of every {global_rows} slices per process")

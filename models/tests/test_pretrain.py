@@ -266,3 +266,39 @@ def test_slice_term_trains_and_is_logged_only_when_on(tiny_pairs, tmp_path: Path
     pretrain(off, tmp_path / "off.safetensors", pairs=pairs, progress=lambda _: None)
     assert all(json.loads(line)["slice_loss"] == 0.0 for line in (tmp_path / "off.log.jsonl").read_text().splitlines())
     assert read_pretrain_metadata(tmp_path / "on.safetensors")["config"]["slice_weight"] == 1.0
+
+
+def test_bf16_towers_change_the_arithmetic_not_the_function_and_return_float32(tiny_pairs) -> None:
+    from clue.clip import build_clip
+    from clue.pretrain import _Encode
+    from clue.tokenizer import get_tokenizer
+
+    config, pairs = tiny_pairs
+    clip = build_clip(config.clip_config(), seed=0)
+    images = pairs.planes[:4].float()[:, None].expand(-1, 3, -1, -1)
+    captions = torch.tensor(get_tokenizer().tokenize(pairs.captions[:3]))
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        with torch.no_grad():
+            outputs[precision] = _Encode(clip, [1, 2], precision)(images, captions, captions)
+    (tokens32, image32, text32, _), (tokens16, image16, text16, region16) = outputs["fp32"], outputs["bf16"]
+    assert all(t.dtype == torch.float32 for t in [*tokens16, image16, text16, region16])
+    for a, b in ((image32, image16), (text32, text16), (tokens32[-1], tokens16[-1])):
+        assert not torch.equal(a, b)  # the towers' matmuls did run in bfloat16
+        assert torch.allclose(a, b, atol=0.05, rtol=0.05)  # …computing the same function
+    with pytest.raises(ValueError, match="precision"):
+        PretrainConfig(precision="fp16")
+
+
+def test_a_bf16_pretraining_learns_keeps_float32_weights_and_records_it(tiny_pairs, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    config, pairs = tiny_pairs
+    out = tmp_path / "bf16.safetensors"
+    result = pretrain(
+        PretrainConfig(**{**TINY, "steps": 40, "precision": "bf16"}), out, pairs=pairs, progress=lambda _: None
+    )
+    first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
+    assert last < first - 0.2, (first, last)
+    assert {tensor.dtype for tensor in load_file(str(out)).values()} == {torch.float32}
+    assert read_pretrain_metadata(out)["config"]["precision"] == "bf16"
