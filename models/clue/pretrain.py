@@ -150,8 +150,9 @@ class PretrainConfig:
     # two-thread runs of one config part at step 2. A recipe meant to be rebuilt fixes it.
     threads: int = 0
     # The towers' arithmetic in pre-training: "fp32", or "bf16" — their matmuls under CPU
-    # autocast in bfloat16 (weights, optimiser, residual stream, features, similarities and
-    # losses stay float32). Part of what decides the bits, like `threads`.
+    # autocast in bfloat16, the text projection included (weights, optimiser, residual stream,
+    # the image projection CLUE reads, the similarities and the losses stay float32). Part of
+    # what decides the bits, like `threads`.
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
