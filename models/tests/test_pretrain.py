@@ -270,12 +270,12 @@ def test_slice_term_trains_and_is_logged_only_when_on(tiny_pairs, tmp_path: Path
 
 def test_bf16_towers_change_the_arithmetic_not_the_function_and_return_float32(tiny_pairs) -> None:
     from clue.clip import build_clip
-    from clue.pretrain import _Encode
+    from clue.pretrain import _Encode, to_model_input
     from clue.tokenizer import get_tokenizer
 
     config, pairs = tiny_pairs
     clip = build_clip(config.clip_config(), seed=0)
-    images = pairs.planes[:4].float()[:, None].expand(-1, 3, -1, -1)
+    images = to_model_input(pairs.planes[:4])  # what the training loop feeds the towers
     captions = torch.tensor(get_tokenizer().tokenize(pairs.captions[:3]))
     outputs = {}
     for precision in ("fp32", "bf16"):
