@@ -633,6 +633,15 @@ def _intra_op_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def bf16_matmuls_native() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles). Elsewhere
+    PyTorch emulates the towers' bfloat16 matmuls, slower than float32: measured at 0.4× the
+    native step rate with oneDNN capped at AVX-512 without BF16, 1/24 of it at AVX2
+    (docs/demo-model.md § Session 15)."""
+    detectors = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(detect()) for detect in detectors if callable(detect))
+
+
 def _quiet(_: str) -> None:
     """Progress of ranks other than 0: one line per job, not one per process."""
 
@@ -655,6 +664,13 @@ def _pretrain(
     if out.suffix != ".safetensors":
         raise UserFacingError(f"{out}: the pretrained backbone is written as .safetensors")
     started = time.perf_counter()
+    if config.precision == "bf16" and not bf16_matmuls_native():
+        progress(
+            "pretrain: this CPU has neither AVX-512 BF16 nor AMX, so PyTorch emulates the bfloat16 towers — "
+            "measured at 0.4x the native step rate on AVX-512 without BF16 and 1/24 of it on AVX2 (hours, not "
+            "the hour docs/demo-model.md gives) — and the bits may differ from the shipped backbone's; "
+            'precision = "fp32" runs faster on such a CPU but trains another draw'
+        )
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)

@@ -302,3 +302,33 @@ def test_a_bf16_pretraining_learns_keeps_float32_weights_and_records_it(tiny_pai
     assert last < first - 0.2, (first, last)
     assert {tensor.dtype for tensor in load_file(str(out)).values()} == {torch.float32}
     assert read_pretrain_metadata(out)["config"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_bf16_pretraining_says_when_this_cpu_emulates_bfloat16(
+    tiny_pairs, tmp_path: Path, monkeypatch, native
+) -> None:
+    import clue.pretrain as pretraining
+
+    config, pairs = tiny_pairs
+    monkeypatch.setattr(pretraining, "bf16_matmuls_native", lambda: native)  # the CPU, not the code under test
+    said: list[str] = []
+    for precision in ("bf16", "fp32"):
+        pretrain(
+            PretrainConfig(**{**TINY, "steps": 2, "precision": precision}),
+            tmp_path / f"{precision}.safetensors",
+            pairs=pairs,
+            progress=said.append,
+        )
+        warned = [line for line in said if "emulates the bfloat16" in line]
+        assert len(warned) == (1 if precision == "bf16" and not native else 0), said
+        said.clear()
+
+
+def test_the_bf16_detector_reads_this_cpu() -> None:
+    from clue.pretrain import bf16_matmuls_native
+
+    flags = open("/proc/cpuinfo", encoding="utf-8").read().split() if Path("/proc/cpuinfo").exists() else None
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo to compare with")
+    assert bf16_matmuls_native() == ("avx512_bf16" in flags or "amx_tile" in flags)
