@@ -328,7 +328,8 @@ def test_a_bf16_pretraining_says_when_this_cpu_emulates_bfloat16(
 def test_the_bf16_detector_reads_this_cpu() -> None:
     from clue.pretrain import bf16_matmuls_native
 
-    flags = open("/proc/cpuinfo", encoding="utf-8").read().split() if Path("/proc/cpuinfo").exists() else None
-    if flags is None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
         pytest.skip("no /proc/cpuinfo to compare with")
+    flags = cpuinfo.read_text(encoding="utf-8").split()
     assert bf16_matmuls_native() == ("avx512_bf16" in flags or "amx_tile" in flags)
