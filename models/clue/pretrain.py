@@ -635,9 +635,8 @@ def _intra_op_threads(threads: int) -> Iterator[None]:
 
 def bf16_matmuls_native() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles). Elsewhere
-    PyTorch emulates the towers' bfloat16 matmuls, slower than float32: measured at 0.4× the
-    native step rate with oneDNN capped at AVX-512 without BF16, 1/24 of it at AVX2
-    (docs/demo-model.md § Session 15)."""
+    PyTorch emulates the towers' bfloat16 matmuls, slower than float32 (the figures: the
+    warning in `_pretrain`, measured in docs/demo-model.md § Session 15)."""
     detectors = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return any(bool(detect()) for detect in detectors if callable(detect))
 

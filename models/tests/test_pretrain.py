@@ -310,7 +310,7 @@ def test_a_bf16_pretraining_says_when_this_cpu_emulates_bfloat16(
 ) -> None:
     import clue.pretrain as pretraining
 
-    config, pairs = tiny_pairs
+    _, pairs = tiny_pairs
     monkeypatch.setattr(pretraining, "bf16_matmuls_native", lambda: native)  # the CPU, not the code under test
     said: list[str] = []
     for precision in ("bf16", "fp32"):
