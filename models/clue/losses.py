@@ -20,7 +20,7 @@ _EPS = 1e-6
 
 @dataclass
 class LossConfig:
-    ce_weight: float = 1.0  # binary cross-entropy on the image score S_final
+    ce_weight: float = 1.0  # binary cross-entropy on the CLS score mean_l S_l
     dice_weight: float = 1.0  # Dice on the anomaly map vs the mask
     focal_weight: float = 0.0  # focal loss on the anomaly map (AnomalyCLIP uses it)
     normal_dice_weight: float = 0.0  # Dice of (1 − map) vs (1 − mask)
@@ -54,9 +54,12 @@ def clue_loss(
     if masks.shape != out.anomaly_map.shape:
         raise ValueError(f"masks have shape {tuple(masks.shape)}, the anomaly map {tuple(out.anomaly_map.shape)}")
     masks = masks.to(out.anomaly_map.dtype)
-    labels = labels.to(out.score.dtype)
+    labels = labels.to(out.cls_score.dtype)
     parts: dict[str, Tensor] = {}
-    score = out.score.clamp(_EPS, 1.0 - _EPS)
+    # The CLS score, whatever image score the model reports: a map maximum in the score would
+    # push the map through the cross-entropy, which Dice already trains (AnomalyCLIP likewise
+    # trains its text probabilities alone).
+    score = out.cls_score.clamp(_EPS, 1.0 - _EPS)
     parts["ce"] = F.binary_cross_entropy(score, labels)
     parts["dice"] = dice_loss(out.anomaly_map, masks)
     if cfg.focal_weight:

@@ -3,8 +3,9 @@
 Per tapped layer l: patch tokens → frozen ln_post + proj (or a trainable projection) →
 `M_l = cos(F_l, P_A) − cos(F_l, P_N)` on the patch grid, `p_l = sigmoid(s·M_l)`;
 `M_final = Σ_l w_l p_l` with `w = softmax_l(mean_hw M_l / τ)` (or sum / mean);
-bicubic upsampling to the input size, clamped to [0, 1]. The score is the mean over layers
-of each layer's CLS probability of "diseased".
+bicubic upsampling to the input size, clamped to [0, 1]. The image score is, by default (the
+method's), the mean over layers of each layer's CLS probability of "diseased"; as options it is
+the anomaly map's maximum or the mean of the two (`image_score`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from clue.prompts import ImageAdaptor, PrefixCachedTextEncoder, PromptLearner, T
 LayerWeighting = Literal["softmax", "sum", "mean"]
 Projection = Literal["frozen", "trainable"]
 Upsample = Literal["bicubic", "bilinear"]
+# What the image score reads: the layers' CLS (the method), the anomaly map's maximum, or the
+# mean of the two (APRIL-GAN's and MVFA's test-time score). The cross-entropy always trains the
+# CLS score, so the option changes the score output and nothing that is trained.
+ImageScore = Literal["cls", "map_max", "cls_map_max"]
 
 TRAINABLE_FORMAT = "clue-trainable/1"
 
@@ -57,6 +62,7 @@ class ClueConfig:
     # random, init_std). With it the adaptor's output layer starts at zero, so that the first
     # prompt is the phrase itself for every image rather than the phrase plus a random π(x).
     context_init: str | None = None
+    image_score: ImageScore = "cls"
 
     def __post_init__(self) -> None:
         self.state_words = tuple(self.state_words)  # type: ignore[assignment]
@@ -66,6 +72,8 @@ class ClueConfig:
             raise ValueError(f"projection must be frozen or trainable, not {self.projection!r}")
         if self.upsample not in ("bicubic", "bilinear"):
             raise ValueError(f"upsample must be bicubic or bilinear, not {self.upsample!r}")
+        if self.image_score not in ("cls", "map_max", "cls_map_max"):
+            raise ValueError(f"image_score must be cls, map_max or cls_map_max, not {self.image_score!r}")
         if len(self.state_words) != 2:
             raise ValueError("state_words must be two words: (normal, diseased)")
         if self.n_ctx < 1:
@@ -102,7 +110,8 @@ class ClueOutput:
 
     anomaly_map: Tensor  # [B, S, S] raw M_final, upsampled, clamped to [0, 1]
     layer_maps: Tensor  # [B, L, S, S] p_l, upsampled, clamped to [0, 1]
-    score: Tensor  # [B] S_final = mean_l S_l
+    score: Tensor  # [B] the image score, as ClueConfig.image_score says
+    cls_score: Tensor  # [B] mean_l S_l, what the cross-entropy trains (= score for "cls")
     layer_scores: Tensor  # [B, L] S_l: diseased probability of layer l's CLS
     grid_map: Tensor  # [B, g, g] M_final on the patch grid
     grid_layer_maps: Tensor  # [B, L, g, g] p_l on the patch grid
@@ -239,6 +248,14 @@ class CLUE(nn.Module):
             return F.interpolate(maps, size=size, mode="bicubic", align_corners=False)
         return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
+    def _image_score(self, cls_score: Tensor, anomaly_map: Tensor) -> Tensor:
+        if self.cfg.image_score == "cls":
+            return cls_score
+        map_max = anomaly_map.flatten(1).amax(dim=1)
+        if self.cfg.image_score == "map_max":
+            return map_max
+        return 0.5 * (cls_score + map_max)
+
     def forward(self, images: Tensor) -> ClueOutput:
         batch = images.shape[0]
         depth = self.clip.config.vision_layers
@@ -277,10 +294,12 @@ class CLUE(nn.Module):
 
         anomaly_map = self._upsample(grid_map.unsqueeze(1)).squeeze(1).clamp(0.0, 1.0)
         layer_maps = self._upsample(grid_probs).clamp(0.0, 1.0)
+        cls_score = layer_scores.mean(dim=1)
         return ClueOutput(
             anomaly_map=anomaly_map,
             layer_maps=layer_maps,
-            score=layer_scores.mean(dim=1),
+            score=self._image_score(cls_score, anomaly_map),
+            cls_score=cls_score,
             layer_scores=layer_scores,
             grid_map=grid_map,
             grid_layer_maps=grid_probs,

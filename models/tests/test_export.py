@@ -41,6 +41,7 @@ ALLOWED_OPS = {
     "Mul",
     "Pow",
     "ReduceL2",
+    "ReduceMax",  # the map maximum of image_score "map_max" / "cls_map_max"
     "ReduceMean",
     "ReduceSum",
     "Relu",
@@ -111,6 +112,15 @@ def test_graph_contract(exported: tuple[CLUE, Path]) -> None:
 def test_fp32_parity(exported: tuple[CLUE, Path]) -> None:
     model, out = exported
     worst = check_parity(out / FP32_FILE, model, parity_inputs(32, count=3, seed=11))
+    assert max(worst.values()) <= 1e-4, worst
+
+
+def test_an_image_score_from_the_map_exports_with_parity(tiny_clip: CLIP, tmp_path: Path) -> None:
+    model = trained_looking(tiny_clip, ClueConfig(n_ctx=4, image_score="cls_map_max"))
+    do_export(model, tmp_path / "model")
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "model" / FP32_FILE)).graph.node}
+    assert "ReduceMax" in ops and ops <= ALLOWED_OPS, ops - ALLOWED_OPS
+    worst = check_parity(tmp_path / "model" / FP32_FILE, model, parity_inputs(32, count=3, seed=11))
     assert max(worst.values()) <= 1e-4, worst
 
 

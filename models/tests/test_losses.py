@@ -19,6 +19,7 @@ def fake_output(anomaly_map: torch.Tensor, score: torch.Tensor) -> ClueOutput:
         anomaly_map=anomaly_map,
         layer_maps=anomaly_map[:, None],
         score=score,
+        cls_score=score,
         layer_scores=score[:, None],
         grid_map=anomaly_map,
         grid_layer_maps=anomaly_map[:, None],

@@ -92,6 +92,30 @@ def test_layer_weighting_options(tiny_clip: CLIP) -> None:
     assert torch.allclose(bilinear.anomaly_map, expected.clamp(0, 1), atol=1e-6)
 
 
+def test_image_score_options(tiny_clip: CLIP) -> None:
+    """The option changes the score alone: maps, CLS scores and the loss stay the method's."""
+    x = images(3)
+    outputs = {}
+    for option in ("cls", "map_max", "cls_map_max"):
+        torch.manual_seed(0)
+        outputs[option] = CLUE(tiny_clip, ClueConfig(n_ctx=4, image_score=option))(x)  # type: ignore[arg-type]
+    cls, map_max, both = outputs["cls"], outputs["map_max"], outputs["cls_map_max"]
+    maxima = cls.anomaly_map.detach().flatten(1).max(dim=1).values
+    assert torch.allclose(cls.score, cls.layer_scores.mean(dim=1))
+    assert torch.allclose(map_max.score, maxima)
+    assert torch.allclose(both.score, (cls.layer_scores.mean(dim=1) + maxima) / 2)
+    assert not torch.allclose(map_max.score, cls.score)
+    masks = (torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1)) > 0.8).float()
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    reference, _ = clue_loss(cls, masks, labels)
+    for out in (map_max, both):
+        assert torch.equal(out.anomaly_map, cls.anomaly_map)
+        assert torch.equal(out.cls_score, cls.score)
+        assert torch.equal(clue_loss(out, masks, labels)[0], reference)
+    with pytest.raises(ValueError, match="image_score"):
+        ClueConfig(image_score="map_mean")  # type: ignore[arg-type]
+
+
 def test_prompt_layout(tiny_clue: CLUE, tiny_clip: CLIP) -> None:
     tokenizer = get_tokenizer()
     learner = tiny_clue.prompt_learner
