@@ -47,6 +47,9 @@ classified against the normal / diseased region captions — the words CLUE's pr
 — with the slice's label from its patches (`slice_labels`: diseased when one patch is abnormal,
 left out when the lesion covers no patch enough to call it abnormal, since no token can be
 expected to see a lesion the patch term calls invisible). Class-balanced like the region term.
+`slice_label = "any"` calls a slice diseased from one lesion pixel instead, as the evaluation
+does: on the selection set the CLS of the recipe's backbone ranks slices with a patch-sized
+lesion at 0.69 and those without at 0.46, the ones the "patch" rule leaves out.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ ANOMALY_REGION_CAPTIONS: tuple[str, ...] = (
     "background outside the brain in an MRI slice.",
 )
 PRETRAIN_DATA = ("tumour-cases", "anomalies")
+SLICE_LABEL_RULES = ("patch", "any")
 HEALTHY_PATCH, TUMOUR_PATCH, BACKGROUND_PATCH, IGNORE_PATCH = 0, 1, 2, -1
 PRETRAIN_FORMAT = "clue-pretrain/1"
 PRETRAIN_PRECISIONS = ("fp32", "bf16")
@@ -132,6 +136,9 @@ class PretrainConfig:
     # Weight of the slice term (0: none): every block's CLS, projected the way CLUE reads it for
     # its image score, classified as the normal / diseased region caption (`slice_labels`).
     slice_weight: float = 0.0
+    # Which slices the slice term calls diseased: "patch", when a patch is abnormal (lesions
+    # smaller than the patch rule are left out); "any", from one lesion pixel (slice_labels).
+    slice_label: str = "patch"
     # What the slices are: "tumour-cases" (our tumour model in Colin27, the fixed T1 / T2-like /
     # FLAIR-like rules; the fields above) or "anomalies" (clue.data.anomalies: the training
     # brains, spatially augmented, in the renderings below, with every training family).
@@ -166,6 +173,8 @@ class PretrainConfig:
             raise ValueError("cases must be ≥ 1")
         if self.data not in PRETRAIN_DATA:
             raise ValueError(f"data must be one of {', '.join(PRETRAIN_DATA)}")
+        if self.slice_label not in SLICE_LABEL_RULES:
+            raise ValueError(f"slice_label must be one of {', '.join(SLICE_LABEL_RULES)}")
         for name in ("vision_width", "text_width"):
             if getattr(self, name) % 64 != 0:
                 raise ValueError(f"{name} must be a multiple of 64 (the head width)")
@@ -475,15 +484,15 @@ def region_labels(
     return labels
 
 
-def slice_labels(patch_labels: torch.Tensor) -> torch.Tensor:
+def slice_labels(patch_labels: torch.Tensor, rule: str = "patch") -> torch.Tensor:
     """Per slice [B, 1] from its patch labels [B, ...]: TUMOUR (diseased) when any patch is
-    abnormal, IGNORE when lesion pixels touch patches but none is abnormal (a lesion smaller
-    than the patch rule sees), else HEALTHY (normal)."""
+    abnormal; when lesion pixels touch patches but none is abnormal (a lesion smaller than the
+    patch rule sees), IGNORE under rule "patch" and TUMOUR under rule "any"; else HEALTHY."""
     flat = patch_labels.reshape(len(patch_labels), -1)
     abnormal = (flat == TUMOUR_PATCH).any(dim=1)
     touched = (flat == IGNORE_PATCH).any(dim=1)
     labels = torch.full((len(flat),), HEALTHY_PATCH, dtype=torch.int8)
-    labels[touched] = IGNORE_PATCH
+    labels[touched] = IGNORE_PATCH if rule == "patch" else TUMOUR_PATCH
     labels[abnormal] = TUMOUR_PATCH
     return labels[:, None]
 
@@ -788,7 +797,7 @@ def _pretrain(
                 # Normal vs diseased only: the pair CLUE's image score compares.
                 states = region_text[: TUMOUR_PATCH + 1]
                 tokens_cls = [F.normalize(model.visual.project(t[:, :1]), dim=-1) for t in block_tokens]
-                verdicts = slice_labels(pairs.patch_labels[index])
+                verdicts = slice_labels(pairs.patch_labels[index], config.slice_label)
                 if runtime.distributed:
                     counts = torch.tensor(
                         distributed.all_reduce_sum(

@@ -251,6 +251,11 @@ def test_slice_labels_call_a_slice_diseased_only_when_a_patch_is_abnormal() -> N
     verdicts = slice_labels(torch.stack([healthy, sub_patch, lesion]))
     assert verdicts.shape == (3, 1)
     assert verdicts[:, 0].tolist() == [HEALTHY_PATCH, IGNORE_PATCH, TUMOUR_PATCH]
+    # Rule "any": a lesion smaller than the patch rule makes the slice diseased too.
+    verdicts = slice_labels(torch.stack([healthy, sub_patch, lesion]), "any")
+    assert verdicts[:, 0].tolist() == [HEALTHY_PATCH, TUMOUR_PATCH, TUMOUR_PATCH]
+    with pytest.raises(ValueError, match="slice_label"):
+        PretrainConfig(**{**TINY, "slice_label": "pixel"})
 
 
 def test_slice_term_trains_and_is_logged_only_when_on(tiny_pairs, tmp_path: Path) -> None:
@@ -333,3 +338,21 @@ def test_the_bf16_detector_reads_this_cpu() -> None:
         pytest.skip("no /proc/cpuinfo to compare with")
     flags = cpuinfo.read_text(encoding="utf-8").split()
     assert bf16_matmuls_native() == ("avx512_bf16" in flags or "amx_tile" in flags)
+
+
+def test_slice_label_rule_reaches_the_slice_term(tiny_pairs, tmp_path: Path) -> None:
+    """The rule changes the slice term's targets where a slice holds only sub-patch lesion
+    pixels, and is recorded with the backbone."""
+    import json
+
+    config, pairs = tiny_pairs
+    flat = pairs.patch_labels.reshape(len(pairs.patch_labels), -1)
+    sub_patch_only = (flat == IGNORE_PATCH).any(dim=1) & ~(flat == TUMOUR_PATCH).any(dim=1)
+    assert sub_patch_only.any(), "the tiny set needs a slice whose lesion no patch rule sees"
+    losses = {}
+    for rule in ("patch", "any"):
+        run = PretrainConfig(**{**TINY, "steps": 10, "log_every": 1, "slice_weight": 1.0, "slice_label": rule})
+        pretrain(run, tmp_path / f"{rule}.safetensors", pairs=pairs, progress=lambda _: None)
+        losses[rule] = [json.loads(line)["slice_loss"] for line in (tmp_path / f"{rule}.log.jsonl").read_text().splitlines()]
+        assert read_pretrain_metadata(tmp_path / f"{rule}.safetensors")["config"]["slice_label"] == rule
+    assert losses["patch"] != losses["any"]
