@@ -353,6 +353,8 @@ def test_slice_label_rule_reaches_the_slice_term(tiny_pairs, tmp_path: Path) -> 
     for rule in ("patch", "any"):
         run = PretrainConfig(**{**TINY, "steps": 10, "log_every": 1, "slice_weight": 1.0, "slice_label": rule})
         pretrain(run, tmp_path / f"{rule}.safetensors", pairs=pairs, progress=lambda _: None)
-        losses[rule] = [json.loads(line)["slice_loss"] for line in (tmp_path / f"{rule}.log.jsonl").read_text().splitlines()]
+        losses[rule] = [
+            json.loads(line)["slice_loss"] for line in (tmp_path / f"{rule}.log.jsonl").read_text().splitlines()
+        ]
         assert read_pretrain_metadata(tmp_path / f"{rule}.safetensors")["config"]["slice_label"] == rule
     assert losses["patch"] != losses["any"]
