@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,14 @@ def default_layers(depth: int) -> list[int]:
     return layers
 
 
+def _check_choice(name: str, value: object, choices: Any) -> None:
+    """`value` must be one of the Literal type `choices`' values (the type is the one list)."""
+    allowed = get_args(choices)
+    if value not in allowed:
+        listed = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise ValueError(f"{name} must be {listed}, not {value!r}")
+
+
 @dataclass
 class ClueConfig:
     """Everything about CLUE on top of the backbone. Defaults are method.md's decisions."""
@@ -66,14 +74,10 @@ class ClueConfig:
 
     def __post_init__(self) -> None:
         self.state_words = tuple(self.state_words)  # type: ignore[assignment]
-        if self.layer_weighting not in ("softmax", "sum", "mean"):
-            raise ValueError(f"layer_weighting must be softmax, sum or mean, not {self.layer_weighting!r}")
-        if self.projection not in ("frozen", "trainable"):
-            raise ValueError(f"projection must be frozen or trainable, not {self.projection!r}")
-        if self.upsample not in ("bicubic", "bilinear"):
-            raise ValueError(f"upsample must be bicubic or bilinear, not {self.upsample!r}")
-        if self.image_score not in ("cls", "map_max", "cls_map_max"):
-            raise ValueError(f"image_score must be cls, map_max or cls_map_max, not {self.image_score!r}")
+        _check_choice("layer_weighting", self.layer_weighting, LayerWeighting)
+        _check_choice("projection", self.projection, Projection)
+        _check_choice("upsample", self.upsample, Upsample)
+        _check_choice("image_score", self.image_score, ImageScore)
         if len(self.state_words) != 2:
             raise ValueError("state_words must be two words: (normal, diseased)")
         if self.n_ctx < 1:

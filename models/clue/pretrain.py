@@ -488,6 +488,8 @@ def slice_labels(patch_labels: torch.Tensor, rule: str = "patch") -> torch.Tenso
     """Per slice [B, 1] from its patch labels [B, ...]: TUMOUR (diseased) when any patch is
     abnormal; when lesion pixels touch patches but none is abnormal (a lesion smaller than the
     patch rule sees), IGNORE under rule "patch" and TUMOUR under rule "any"; else HEALTHY."""
+    if rule not in SLICE_LABEL_RULES:
+        raise ValueError(f"slice_label must be one of {', '.join(SLICE_LABEL_RULES)}")
     flat = patch_labels.reshape(len(patch_labels), -1)
     abnormal = (flat == TUMOUR_PATCH).any(dim=1)
     touched = (flat == IGNORE_PATCH).any(dim=1)
